@@ -1,0 +1,54 @@
+import { defineConfig } from '@playwright/test';
+import { ports, urls } from './support/servers';
+
+// Debian's Chromium, not a downloaded browser (these machines cannot download one). The flags
+// keep it from reaching for the network, which is closed here.
+const chromiumArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+const gatehouse = (mode: 'none' | 'basic' | 'oauth2') => ({
+  command: `bash support/start-gatehouse.sh ${mode} ${ports[mode]} ${urls.oidc}`,
+  url: `${urls[mode]}/healthz`,
+  reuseExistingServer: false,
+  timeout: 60_000,
+  stdout: 'ignore' as const,
+  stderr: 'pipe' as const,
+});
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: true,
+  workers: 2,
+  retries: 0,
+  forbidOnly: !!process.env.CI,
+  reporter: [['list']],
+  outputDir: './test-results',
+  use: {
+    browserName: 'chromium',
+    launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: chromiumArgs },
+    trace: 'retain-on-failure',
+  },
+  webServer: [
+    {
+      command: `node support/oidc-provider.mjs --port ${ports.oidc}`,
+      url: `${urls.oidc}/.well-known/openid-configuration`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+    },
+    gatehouse('none'),
+    gatehouse('basic'),
+    gatehouse('oauth2'),
+  ],
+});

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Starts one Gatehouse for the browser tests, on a fresh database:
+#   start-gatehouse.sh <none|basic|oauth2> <port> [oidc-issuer]
+# The binary and the built site come from `cargo leptos build` (GATEHOUSE_BIN and
+# GATEHOUSE_SITE_ROOT override where to find them).
+set -euo pipefail
+mode="$1"
+port="$2"
+issuer="${3:-}"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+bin="${GATEHOUSE_BIN:-$root/target/debug/gatehouse}"
+data="$root/end2end/.state/$mode"
+rm -rf "$data"
+mkdir -p "$data"
+
+export LISTEN_ADDR="127.0.0.1:$port"
+export DATABASE_URL="sqlite://$data/gatehouse.db"
+export LEPTOS_SITE_ROOT="${GATEHOUSE_SITE_ROOT:-$root/target/site}"
+export RUST_LOG="${RUST_LOG:-warn}"
+export AUTH_TYPE="$mode"
+unset PUBLIC_URL SECRET_KEY
+case "$mode" in
+  none) ;;
+  basic)
+    export SECRET_KEY="e2e-basic-secret-key-0123456789abcdef"
+    export AUTH_BASIC_USERNAME="admin"
+    export AUTH_BASIC_PASSWORD="e2e password"
+    ;;
+  oauth2)
+    export SECRET_KEY="e2e-oauth2-secret-key-0123456789abcdef"
+    export AUTH_OAUTH2_ISSUER_URL="$issuer"
+    export AUTH_OAUTH2_CLIENT_ID="gatehouse-test"
+    export AUTH_OAUTH2_CLIENT_SECRET="gatehouse-test-secret"
+    export AUTH_OAUTH2_ALLOWED_DOMAINS="example.com"
+    ;;
+  *) echo "unknown mode $mode" >&2; exit 2 ;;
+esac
+exec "$bin"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test and check: formatting, clippy on the server and the browser builds, unit and
+# integration tests (against a real oidc-provider), then the browser tests in Chromium.
+# Installs what is missing first (see scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --browser
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+started=$SECONDS
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy: server build (ssr)"
+cargo clippy --no-default-features --features ssr --all-targets -- -D warnings
+
+step "clippy: browser build (hydrate, wasm32)"
+cargo clippy --no-default-features --features hydrate --lib --target wasm32-unknown-unknown -- -D warnings
+
+step "unit and integration tests"
+cargo test --no-default-features --features ssr
+
+step "build the site (cargo leptos build)"
+cargo leptos build
+
+step "browser tests (Playwright, Chromium)"
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+(cd end2end && GATEHOUSE_BIN="$target_dir/debug/gatehouse" npx playwright test)
+
+step "all tests passed in $((SECONDS - started)) s"

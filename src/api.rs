@@ -1,0 +1,38 @@
+//! Server functions: the UI's data operations. Each one is thin: authenticate, call into
+//! `server::…`, map the error. Wire types end in `View`.
+
+pub mod error;
+pub mod instance;
+pub mod session;
+
+pub use error::ApiError;
+
+/// The identity of the caller of a server function, put there by the session middleware.
+#[cfg(feature = "ssr")]
+pub(crate) fn require_identity() -> Result<crate::server::auth::Identity, ApiError> {
+    use leptos::prelude::use_context;
+    use_context::<http::request::Parts>()
+        .and_then(|parts| {
+            parts
+                .extensions
+                .get::<crate::server::auth::Identity>()
+                .cloned()
+        })
+        .ok_or_else(|| fail(ApiError::unauthorized()))
+}
+
+/// The shared application state, provided to every server function by the router.
+#[cfg(feature = "ssr")]
+pub(crate) fn app_state() -> crate::server::state::AppState {
+    leptos::prelude::expect_context::<crate::server::state::AppState>()
+}
+
+/// Sets the HTTP status of the server function's response to match the error, so the browser
+/// (and anything else watching the wire) sees a 4xx/5xx rather than a blanket 500.
+#[cfg(feature = "ssr")]
+pub(crate) fn fail(error: ApiError) -> ApiError {
+    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(error.status());
+    }
+    error
+}

@@ -1,0 +1,59 @@
+//! Routes and the HTML shell.
+
+use leptos::prelude::*;
+use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+use crate::ui::components::app_shell::AppShell;
+use crate::ui::pages::dashboard_page::DashboardPage;
+use crate::ui::pages::login_page::LoginPage;
+use crate::ui::pages::not_found_page::NotFoundPage;
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en" class="h-full">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body class="h-full bg-slate-50 text-slate-900 antialiased">
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Effects run only in the browser, after hydration: the attribute tells tests (and anyone
+    // curious) that the page is interactive.
+    Effect::new(|_| {
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("data-hydrated", "true");
+        }
+    });
+    // Every route renders its data before the first byte (SsrMode::Async): pages are complete
+    // HTML, readable with JavaScript off, and hydrate from the same data.
+    view! {
+        <Stylesheet id="leptos" href="/pkg/gatehouse.css" />
+        <Link rel="icon" href="/favicon.ico" />
+        <Title formatter=|title: String| {
+            if title.is_empty() { "Gatehouse".to_string() } else { format!("{title} · Gatehouse") }
+        } />
+        <Router>
+            <Routes fallback=NotFoundPage>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                <ParentRoute path=path!("") view=AppShell ssr=SsrMode::Async>
+                    <Route path=path!("") view=DashboardPage ssr=SsrMode::Async />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

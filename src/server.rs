@@ -1,0 +1,13 @@
+//! Everything that runs only on the server. Split by domain; see docs/ARCHITECTURE.md.
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod routes;
+pub mod secrets;
+pub mod startup;
+pub mod state;

@@ -1,0 +1,59 @@
+//! App login: who is using the UI and the `/api` routes. Three modes (`AUTH_TYPE`): none,
+//! basic (username + password) and oauth2 (an external OAuth2/OIDC identity provider). Every
+//! successful login ends the same way: a session JWT in a cookie (or handed to API callers).
+
+pub mod handlers;
+pub mod middleware;
+pub mod oidc;
+pub mod password;
+pub mod session;
+pub mod throttle;
+
+/// Who is making a request, as established by the session middleware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Username (basic), email (oauth2) or "anonymous" (none).
+    pub subject: String,
+    pub method: AuthMethod,
+    /// The session's `jti`, when the caller holds a session.
+    pub session_id: Option<String>,
+    /// Unix time at which the session ends.
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// `AUTH_TYPE=none`: everyone is let in.
+    Anonymous,
+    Basic,
+    Oauth2,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Anonymous => "none",
+            AuthMethod::Basic => "basic",
+            AuthMethod::Oauth2 => "oauth2",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "basic" => Some(AuthMethod::Basic),
+            "oauth2" => Some(AuthMethod::Oauth2),
+            _ => None,
+        }
+    }
+}
+
+impl Identity {
+    pub fn anonymous() -> Self {
+        Identity {
+            subject: "anonymous".into(),
+            method: AuthMethod::Anonymous,
+            session_id: None,
+            expires_at: None,
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Request guards for the app's routes (pages, `/api/*`, `/auth/*`):
+//! - `require_session`: every page but login and every `/api/*` route needs a session;
+//! - `cross_origin_guard`: state-changing requests from another site are refused (CSRF).
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use http::{HeaderMap, HeaderValue, Method, header};
+
+use super::Identity;
+use super::session::{SessionError, bearer_token, read_cookie};
+use crate::api::ApiError;
+use crate::server::error::{AppError, api_error_response};
+use crate::server::state::AppState;
+use crate::util::login_url;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    Expired,
+    Invalid,
+}
+
+impl AuthFailure {
+    fn message(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "Sign in to continue.",
+            AuthFailure::Expired => "Your session has expired. Sign in again.",
+            AuthFailure::Invalid => "The session token is not valid. Sign in again.",
+        }
+    }
+}
+
+/// Paths reachable without a session: the login page and its assets, and the login routes.
+fn is_public_path(path: &str) -> bool {
+    path == "/login"
+        || path.starts_with("/auth/")
+        || path.starts_with("/pkg/")
+        || path == "/favicon.ico"
+        || path == "/robots.txt"
+}
+
+/// Who the request is from, by Bearer token first, then session cookie. A present but bad
+/// Bearer header is a failure; it never falls back to the cookie.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Result<Identity, AuthFailure>, AppError> {
+    if state.oauth2.is_none() && state.basic.is_none() {
+        return Ok(Ok(Identity::anonymous()));
+    }
+    let token = match bearer_token(headers) {
+        Err(_) => return Ok(Err(AuthFailure::Invalid)),
+        Ok(Some(token)) => token.to_string(),
+        Ok(None) => match read_cookie(headers, &state.cookies.session_name) {
+            Some(token) if !token.is_empty() => token,
+            _ => return Ok(Err(AuthFailure::Missing)),
+        },
+    };
+    let claims = match state.sessions.verify(&token, state.now()) {
+        Ok(claims) => claims,
+        Err(SessionError::Expired) => return Ok(Err(AuthFailure::Expired)),
+        Err(SessionError::Invalid) => return Ok(Err(AuthFailure::Invalid)),
+    };
+    if state.db.is_session_revoked(&claims.jti).await? {
+        return Ok(Err(AuthFailure::Expired));
+    }
+    Ok(claims.identity().ok_or(AuthFailure::Invalid))
+}
+
+pub async fn require_session(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if is_public_path(path) {
+        return next.run(request).await;
+    }
+    let failure = match authenticate(&state, request.headers()).await {
+        Err(e) => return e.into_response(),
+        Ok(Ok(identity)) => {
+            request.extensions_mut().insert(identity);
+            let mut response = next.run(request).await;
+            // Pages and API answers carry the user's data: never into a shared cache.
+            response
+                .headers_mut()
+                .entry(header::CACHE_CONTROL)
+                .or_insert(HeaderValue::from_static("no-store"));
+            return response;
+        }
+        Ok(Err(failure)) => failure,
+    };
+
+    let is_page =
+        matches!(*request.method(), Method::GET | Method::HEAD) && !path.starts_with("/api/");
+    let mut response = if is_page {
+        let next_path = request
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or("/");
+        let error = (failure == AuthFailure::Expired).then_some("session_expired");
+        Redirect::to(&login_url(Some(next_path), error)).into_response()
+    } else {
+        api_error_response(ApiError::Unauthorized {
+            message: failure.message().into(),
+        })
+    };
+    if failure != AuthFailure::Missing {
+        // A dead cookie is only noise on every later request.
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, state.cookies.clear_session());
+    }
+    response
+}
+
+/// Refuses state-changing requests that a browser sends on behalf of another site. Browsers
+/// say where a request comes from (`Sec-Fetch-Site`, or `Origin`); clients that are not
+/// browsers send neither and are not subject to CSRF.
+pub async fn cross_origin_guard(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    if is_same_origin(request.headers(), &state.public_origin) {
+        next.run(request).await
+    } else {
+        tracing::warn!(path = %request.uri().path(), "refused a cross-origin request");
+        api_error_response(ApiError::Forbidden {
+            message: "Cross-origin request refused.".into(),
+        })
+    }
+}
+
+fn is_same_origin(headers: &HeaderMap, public_origin: &str) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    if origin == public_origin {
+        return true;
+    }
+    // Same origin as the address the browser used, when that differs from PUBLIC_URL
+    // (e.g. localhost vs 127.0.0.1).
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (origin.split_once("://"), host) {
+        (Some((_, origin_host)), Some(host)) => origin_host.eq_ignore_ascii_case(host),
+        _ => false,
+    }
+}
+
+/// The address a request comes from: the TCP peer, or (with `TRUST_PROXY_HEADERS`) the last
+/// address in `X-Forwarded-For`, the one the trusted proxy itself appended.
+pub fn client_ip(
+    request_headers: &HeaderMap,
+    peer: Option<&ConnectInfo<SocketAddr>>,
+    trust_proxy: bool,
+) -> IpAddr {
+    if trust_proxy
+        && let Some(ip) = request_headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .next_back()
+    {
+        return ip;
+    }
+    peer.map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    const PUBLIC: &str = "http://127.0.0.1:8080";
+
+    #[test]
+    fn same_origin_rules() {
+        assert!(is_same_origin(&headers(&[]), PUBLIC));
+        assert!(is_same_origin(
+            &headers(&[("sec-fetch-site", "same-origin")]),
+            PUBLIC
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("sec-fetch-site", "cross-site")]),
+            PUBLIC
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("sec-fetch-site", "same-site")]),
+            PUBLIC
+        ));
+        assert!(is_same_origin(
+            &headers(&[("origin", "http://127.0.0.1:8080")]),
+            PUBLIC
+        ));
+        assert!(is_same_origin(
+            &headers(&[
+                ("origin", "http://localhost:8080"),
+                ("host", "localhost:8080")
+            ]),
+            PUBLIC
+        ));
+        assert!(!is_same_origin(
+            &headers(&[
+                ("origin", "https://evil.example"),
+                ("host", "127.0.0.1:8080")
+            ]),
+            PUBLIC
+        ));
+        assert!(!is_same_origin(
+            &headers(&[("origin", "null"), ("host", "127.0.0.1:8080")]),
+            PUBLIC
+        ));
+    }
+
+    #[test]
+    fn public_paths() {
+        for p in [
+            "/login",
+            "/auth/login",
+            "/auth/callback",
+            "/pkg/gatehouse.js",
+            "/favicon.ico",
+        ] {
+            assert!(is_public_path(p), "{p}");
+        }
+        for p in ["/", "/api/x", "/loginx", "/login/x", "/settings"] {
+            assert!(!is_public_path(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn forwarded_for_only_when_trusted() {
+        let h = headers(&[("x-forwarded-for", "198.51.100.1, 203.0.113.7")]);
+        let peer = ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5555)));
+        assert_eq!(
+            client_ip(&h, Some(&peer), false),
+            IpAddr::from([10, 0, 0, 1])
+        );
+        assert_eq!(
+            client_ip(&h, Some(&peer), true),
+            IpAddr::from([203, 0, 113, 7])
+        );
+        assert_eq!(
+            client_ip(&headers(&[]), Some(&peer), true),
+            IpAddr::from([10, 0, 0, 1])
+        );
+    }
+}

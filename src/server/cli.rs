@@ -1,0 +1,125 @@
+//! The `gatehouse` command: `serve` (default), `hash-password`, `generate-secret-key`.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::server::auth::password::hash_password;
+use crate::server::clock::SystemClock;
+use crate::server::config::{Cli, Command, Config, LogFormat};
+use crate::server::secrets::MasterKey;
+use crate::server::startup::Application;
+
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::HashPassword => hash_password_command(),
+        Command::GenerateSecretKey => {
+            println!("{}", MasterKey::generate_hex());
+            ExitCode::SUCCESS
+        }
+        Command::Serve => serve(&cli).await,
+    }
+}
+
+async fn serve(cli: &Cli) -> ExitCode {
+    let config = match Config::parse(&cli.settings) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("gatehouse: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_format);
+    let app = match Application::build(config, Arc::new(SystemClock)).await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            eprintln!("gatehouse: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let state = app.state();
+    tracing::info!(
+        listen = %app.local_addr(),
+        public_url = %state.public_origin,
+        auth = state.config.auth.auth_type().as_str(),
+        database = %state.config.database.location(),
+        "Gatehouse {} is up: open {}/",
+        env!("CARGO_PKG_VERSION"),
+        state.public_origin,
+    );
+    match app.run_until(shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("server error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn hash_password_command() -> ExitCode {
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        match rpassword::prompt_password("Password: ") {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("gatehouse: cannot read the password: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        let mut line = String::new();
+        if let Err(e) = stdin.lock().read_line(&mut line) {
+            eprintln!("gatehouse: cannot read the password from stdin: {e}");
+            return ExitCode::FAILURE;
+        }
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        eprintln!("gatehouse: the password is empty");
+        return ExitCode::FAILURE;
+    }
+    println!("{}", hash_password(&password));
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,1274 @@
+//! Settings: environment variables with matching command-line flags, parsed into a checked
+//! `Config`. Parsing is pure (no I/O), so every rule is unit-tested; an invalid setting stops
+//! start-up with one line that names the variable.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use url::Url;
+
+use crate::api::session::AuthType;
+use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES, SecretString};
+
+pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/gatehouse.db";
+pub const DEFAULT_SESSION_COOKIE_NAME: &str = "gatehouse_session";
+pub const DEFAULT_OAUTH2_SCOPES: &str = "openid,email,profile";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "OAuth connections broker, MCP gateway and OAuth 2.1 authorization server for MCP clients",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: RawSettings,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Run the server (what `gatehouse` does with no command).
+    Serve,
+    /// Read a password from stdin and print its argon2id hash, for AUTH_BASIC_PASSWORD_HASH.
+    HashPassword,
+    /// Print a new random SECRET_KEY (64 hex characters).
+    GenerateSecretKey,
+}
+
+/// Settings exactly as given, before any checking. Every one is optional here; `Config::parse`
+/// applies defaults and rules. Secret values are hidden from `--help`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct RawSettings {
+    /// Address and port to listen on.
+    #[arg(long, env = "LISTEN_ADDR", value_name = "ADDR", global = true)]
+    pub listen_addr: Option<String>,
+    /// External base URL (scheme, host, port), used for redirect URIs and metadata.
+    #[arg(long, env = "PUBLIC_URL", value_name = "URL", global = true)]
+    pub public_url: Option<String>,
+    /// Database URL; sqlite://path (created on first start).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Folder for Gatehouse's own files (the generated key); defaults to the SQLite file's folder.
+    #[arg(long, env = "DATA_DIR", value_name = "DIR", global = true)]
+    pub data_dir: Option<String>,
+    /// At least 32 bytes; signs sessions and seals stored secrets.
+    #[arg(
+        long,
+        env = "SECRET_KEY",
+        value_name = "KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub secret_key: Option<String>,
+    /// How people sign in: none, basic or oauth2.
+    #[arg(long, env = "AUTH_TYPE", value_name = "TYPE", global = true)]
+    pub auth_type: Option<String>,
+    #[arg(long, env = "AUTH_BASIC_USERNAME", value_name = "NAME", global = true)]
+    pub auth_basic_username: Option<String>,
+    #[arg(
+        long,
+        env = "AUTH_BASIC_PASSWORD",
+        value_name = "PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub auth_basic_password: Option<String>,
+    /// An argon2 PHC string (see `gatehouse hash-password`), instead of AUTH_BASIC_PASSWORD.
+    #[arg(
+        long,
+        env = "AUTH_BASIC_PASSWORD_HASH",
+        value_name = "PHC",
+        global = true,
+        hide_env_values = true
+    )]
+    pub auth_basic_password_hash: Option<String>,
+    #[arg(long, env = "AUTH_OAUTH2_CLIENT_ID", value_name = "ID", global = true)]
+    pub auth_oauth2_client_id: Option<String>,
+    #[arg(
+        long,
+        env = "AUTH_OAUTH2_CLIENT_SECRET",
+        value_name = "SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub auth_oauth2_client_secret: Option<String>,
+    #[arg(
+        long,
+        env = "AUTH_OAUTH2_AUTHORIZATION_URL",
+        value_name = "URL",
+        global = true
+    )]
+    pub auth_oauth2_authorization_url: Option<String>,
+    #[arg(long, env = "AUTH_OAUTH2_TOKEN_URL", value_name = "URL", global = true)]
+    pub auth_oauth2_token_url: Option<String>,
+    #[arg(
+        long,
+        env = "AUTH_OAUTH2_REDIRECT_URL",
+        value_name = "URL",
+        global = true
+    )]
+    pub auth_oauth2_redirect_url: Option<String>,
+    /// Comma-separated scopes.
+    #[arg(long, env = "AUTH_OAUTH2_SCOPES", value_name = "SCOPES", global = true)]
+    pub auth_oauth2_scopes: Option<String>,
+    #[arg(
+        long,
+        env = "AUTH_OAUTH2_USER_INFO_URL",
+        value_name = "URL",
+        global = true
+    )]
+    pub auth_oauth2_user_info_url: Option<String>,
+    /// OIDC issuer; its discovery document fills in the endpoints not set explicitly.
+    #[arg(
+        long,
+        env = "AUTH_OAUTH2_ISSUER_URL",
+        value_name = "URL",
+        global = true
+    )]
+    pub auth_oauth2_issuer_url: Option<String>,
+    /// Comma-separated email addresses allowed to sign in.
+    #[arg(
+        long,
+        env = "AUTH_OAUTH2_ALLOWED_USERS",
+        value_name = "EMAILS",
+        global = true
+    )]
+    pub auth_oauth2_allowed_users: Option<String>,
+    /// Comma-separated email domains allowed to sign in.
+    #[arg(
+        long,
+        env = "AUTH_OAUTH2_ALLOWED_DOMAINS",
+        value_name = "DOMAINS",
+        global = true
+    )]
+    pub auth_oauth2_allowed_domains: Option<String>,
+    /// client_secret_basic (default) or client_secret_post.
+    #[arg(
+        long,
+        env = "AUTH_OAUTH2_TOKEN_AUTH_METHOD",
+        value_name = "METHOD",
+        global = true
+    )]
+    pub auth_oauth2_token_auth_method: Option<String>,
+    /// Name of the session cookie (all auth types).
+    #[arg(
+        long,
+        env = "AUTH_OAUTH2_SESSION_COOKIE_NAME",
+        value_name = "NAME",
+        global = true
+    )]
+    pub auth_oauth2_session_cookie_name: Option<String>,
+    /// Allow plain-http identity-provider and upstream URLs that are not on loopback.
+    #[arg(long, env = "OUTBOUND_ALLOW_HTTP", value_name = "BOOL", global = true)]
+    pub outbound_allow_http: Option<String>,
+    /// Take the client address from X-Forwarded-For (only behind a proxy that sets it).
+    #[arg(long, env = "TRUST_PROXY_HEADERS", value_name = "BOOL", global = true)]
+    pub trust_proxy_headers: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "LOG_FORMAT", value_name = "FORMAT", global = true)]
+    pub log_format: Option<String>,
+    /// Folder with the built site (pkg/, favicon); cargo-leptos sets it.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", value_name = "DIR", global = true)]
+    pub site_root: Option<String>,
+}
+
+/// An invalid setting: which one, and what is wrong with it, on one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, message: impl Into<String>) -> Self {
+        ConfigError {
+            var,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid setting {}: {}", self.var, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_addr: SocketAddr,
+    /// `PUBLIC_URL` when set; otherwise derived from the bound address at start-up.
+    pub public_url: Option<Url>,
+    pub database: DatabaseConfig,
+    pub data_dir: PathBuf,
+    /// `None` only in `none` mode: start-up then loads or generates a key in the data dir.
+    pub secret_key: Option<MasterKey>,
+    pub auth: AuthConfig,
+    pub session_cookie_name: String,
+    pub outbound_allow_http: bool,
+    pub trust_proxy_headers: bool,
+    pub log_format: LogFormat,
+    pub site_root: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseConfig {
+    Sqlite {
+        /// The file, as given (relative paths are relative to the working directory).
+        path: PathBuf,
+        /// The URL handed to sqlx, with `mode=rwc` so the file is created on first start.
+        url: String,
+    },
+}
+
+impl DatabaseConfig {
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            DatabaseConfig::Sqlite { .. } => "SQLite",
+        }
+    }
+
+    /// Where the data lives, safe to show (no credentials).
+    pub fn location(&self) -> String {
+        match self {
+            DatabaseConfig::Sqlite { path, .. } => path.display().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum AuthConfig {
+    None,
+    Basic(BasicAuthConfig),
+    Oauth2(Box<OAuth2Config>),
+}
+
+impl AuthConfig {
+    pub fn auth_type(&self) -> AuthType {
+        match self {
+            AuthConfig::None => AuthType::None,
+            AuthConfig::Basic(_) => AuthType::Basic,
+            AuthConfig::Oauth2(_) => AuthType::Oauth2,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BasicAuthConfig {
+    pub username: String,
+    pub password: PasswordCheck,
+}
+
+#[derive(Debug, Clone)]
+pub enum PasswordCheck {
+    Plain(SecretString),
+    /// An argon2 PHC string, already checked to parse.
+    Hash(SecretString),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+#[derive(Debug, Clone)]
+pub struct OAuth2Config {
+    pub client_id: String,
+    /// `None` makes Gatehouse a public client (PKCE still protects the code).
+    pub client_secret: Option<SecretString>,
+    pub authorization_url: Option<Url>,
+    pub token_url: Option<Url>,
+    /// `None`: `<public URL>/auth/callback`, fixed at start-up.
+    pub redirect_url: Option<Url>,
+    pub scopes: Vec<String>,
+    pub user_info_url: Option<Url>,
+    pub issuer_url: Option<Url>,
+    /// Lowercased email addresses; empty means no restriction by address.
+    pub allowed_users: Vec<String>,
+    /// Lowercased domains; empty means no restriction by domain.
+    pub allowed_domains: Vec<String>,
+    pub token_auth_method: TokenAuthMethod,
+}
+
+impl OAuth2Config {
+    /// Whether an email passes `AUTH_OAUTH2_ALLOWED_USERS` / `…_ALLOWED_DOMAINS`. With neither
+    /// set, everyone the identity provider authenticates is allowed; with either or both set,
+    /// matching either list is enough.
+    pub fn email_allowed(&self, email: &str) -> bool {
+        if self.allowed_users.is_empty() && self.allowed_domains.is_empty() {
+            return true;
+        }
+        let email = email.trim().to_ascii_lowercase();
+        if self.allowed_users.contains(&email) {
+            return true;
+        }
+        match email.rsplit_once('@') {
+            Some((local, domain)) if !local.is_empty() => {
+                self.allowed_domains.iter().any(|d| d == domain)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn present(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn parse_bool(var: &'static str, value: &Option<String>) -> Result<bool, ConfigError> {
+    match present(value).map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(false),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(other) => Err(ConfigError::new(
+            var,
+            format!("{other:?} is not a boolean; use true or false"),
+        )),
+    }
+}
+
+pub fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// An absolute http(s) URL with a host and no credentials or fragment. Plain http only for
+/// loopback unless `allow_http`.
+pub fn parse_endpoint_url(
+    var: &'static str,
+    value: &str,
+    allow_http: bool,
+) -> Result<Url, ConfigError> {
+    let url = Url::parse(value)
+        .map_err(|e| ConfigError::new(var, format!("{value:?} is not an absolute URL ({e})")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http || is_loopback_host(&url) => {}
+        "http" => {
+            return Err(ConfigError::new(
+                var,
+                format!(
+                    "{value:?} uses plain http on a non-loopback host; use https, or set OUTBOUND_ALLOW_HTTP=true if this network is trusted"
+                ),
+            ));
+        }
+        other => {
+            return Err(ConfigError::new(
+                var,
+                format!(
+                    "{value:?} has scheme {other:?}; only https (or http on loopback) is allowed"
+                ),
+            ));
+        }
+    }
+    if url.host().is_none() {
+        return Err(ConfigError::new(var, format!("{value:?} has no host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(
+            var,
+            "must not contain a username or password; Gatehouse sends client credentials itself",
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(ConfigError::new(
+            var,
+            format!("{value:?} must not contain a #fragment"),
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_list(value: &Option<String>) -> Vec<String> {
+    present(value)
+        .map(|v| {
+            v.split([',', ' '])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Derives the base URL when `PUBLIC_URL` is not set: the address Gatehouse listens on, with
+/// wildcard addresses replaced by loopback (a wildcard is not somewhere a browser can go).
+pub fn derived_public_url(bound: SocketAddr) -> Url {
+    let ip = match bound.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let host = match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    Url::parse(&format!("http://{host}:{}", bound.port()))
+        .expect("a socket address is a valid host")
+}
+
+fn parse_public_url(value: &str) -> Result<Url, ConfigError> {
+    const VAR: &str = "PUBLIC_URL";
+    let url = Url::parse(value).map_err(|e| {
+        ConfigError::new(
+            VAR,
+            format!("{value:?} is not an absolute URL like https://gatehouse.example.com ({e})"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::new(
+            VAR,
+            format!("{value:?} must start with http:// or https://"),
+        ));
+    }
+    if url.host().is_none() {
+        return Err(ConfigError::new(VAR, format!("{value:?} has no host")));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(
+            VAR,
+            format!(
+                "{value:?} must be just scheme, host and port (Gatehouse is served at the root of its host)"
+            ),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(
+            VAR,
+            "must not contain a username or password",
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_database_url(value: &str) -> Result<DatabaseConfig, ConfigError> {
+    const VAR: &str = "DATABASE_URL";
+    if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        return Err(ConfigError::new(
+            VAR,
+            "PostgreSQL is not supported by this build yet; use sqlite://path/to/gatehouse.db",
+        ));
+    }
+    let Some(rest) = value.strip_prefix("sqlite:") else {
+        return Err(ConfigError::new(
+            VAR,
+            format!("{:?} is not a sqlite:// URL", redact_url(value)),
+        ));
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path == ":memory:" {
+        return Err(ConfigError::new(
+            VAR,
+            "needs a file path (an in-memory database would lose everything at exit)",
+        ));
+    }
+    let mut url = format!("sqlite://{path}");
+    match query {
+        Some(q) if q.split('&').any(|kv| kv.starts_with("mode=")) => {
+            url.push('?');
+            url.push_str(q);
+        }
+        Some(q) if !q.is_empty() => {
+            url.push_str("?mode=rwc&");
+            url.push_str(q);
+        }
+        _ => url.push_str("?mode=rwc"),
+    }
+    Ok(DatabaseConfig::Sqlite {
+        path: PathBuf::from(path),
+        url,
+    })
+}
+
+/// Drops any userinfo from a URL-like string before it goes into an error message.
+fn redact_url(value: &str) -> String {
+    match Url::parse(value) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => value.chars().take(200).collect(),
+    }
+}
+
+fn parse_secret_key(value: &str) -> Result<MasterKey, ConfigError> {
+    if value.len() < SECRET_KEY_MIN_BYTES {
+        return Err(ConfigError::new(
+            "SECRET_KEY",
+            format!(
+                "is {} bytes; it needs at least {SECRET_KEY_MIN_BYTES}. Make one with `openssl rand -hex 32` (or `gatehouse generate-secret-key`)",
+                value.len()
+            ),
+        ));
+    }
+    Ok(MasterKey::from_bytes(value.as_bytes().to_vec()))
+}
+
+fn is_cookie_name(name: &str) -> bool {
+    // RFC 6265 token characters.
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+impl Config {
+    /// Checks raw settings and applies defaults.
+    pub fn parse(raw: &RawSettings) -> Result<Config, ConfigError> {
+        let listen_addr: SocketAddr = present(&raw.listen_addr)
+            .unwrap_or(DEFAULT_LISTEN_ADDR)
+            .parse()
+            .map_err(|_| {
+                ConfigError::new(
+                    "LISTEN_ADDR",
+                    format!(
+                        "{:?} is not an IP address and port like 127.0.0.1:8080 or [::]:8080",
+                        raw.listen_addr.as_deref().unwrap_or_default()
+                    ),
+                )
+            })?;
+
+        let public_url = present(&raw.public_url).map(parse_public_url).transpose()?;
+        let database =
+            parse_database_url(present(&raw.database_url).unwrap_or(DEFAULT_DATABASE_URL))?;
+        let data_dir = match present(&raw.data_dir) {
+            Some(dir) => PathBuf::from(dir),
+            None => match &database {
+                DatabaseConfig::Sqlite { path, .. } => path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from(".")),
+            },
+        };
+
+        let outbound_allow_http = parse_bool("OUTBOUND_ALLOW_HTTP", &raw.outbound_allow_http)?;
+        let trust_proxy_headers = parse_bool("TRUST_PROXY_HEADERS", &raw.trust_proxy_headers)?;
+
+        let auth_type = match present(&raw.auth_type)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("none") => AuthType::None,
+            Some("basic") => AuthType::Basic,
+            Some("oauth2" | "oidc") => AuthType::Oauth2,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "AUTH_TYPE",
+                    format!("{other:?} is not one of none, basic, oauth2"),
+                ));
+            }
+        };
+
+        let secret_key = match present(&raw.secret_key) {
+            Some(v) => Some(parse_secret_key(v)?),
+            None if auth_type == AuthType::None => None,
+            None => {
+                return Err(ConfigError::new(
+                    "SECRET_KEY",
+                    format!(
+                        "is not set, and AUTH_TYPE={} signs sessions with it. Make one with `openssl rand -hex 32` (or `gatehouse generate-secret-key`) and set SECRET_KEY to it",
+                        auth_type.as_str()
+                    ),
+                ));
+            }
+        };
+
+        let auth = match auth_type {
+            AuthType::None => AuthConfig::None,
+            AuthType::Basic => AuthConfig::Basic(parse_basic(raw)?),
+            AuthType::Oauth2 => {
+                AuthConfig::Oauth2(Box::new(parse_oauth2(raw, outbound_allow_http)?))
+            }
+        };
+
+        let session_cookie_name = present(&raw.auth_oauth2_session_cookie_name)
+            .unwrap_or(DEFAULT_SESSION_COOKIE_NAME)
+            .to_string();
+        if !is_cookie_name(&session_cookie_name) {
+            return Err(ConfigError::new(
+                "AUTH_OAUTH2_SESSION_COOKIE_NAME",
+                format!(
+                    "{session_cookie_name:?} is not a valid cookie name (letters, digits and -_. only)"
+                ),
+            ));
+        }
+
+        let log_format = match present(&raw.log_format)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    format!("{other:?} is not one of text, json"),
+                ));
+            }
+        };
+
+        Ok(Config {
+            listen_addr,
+            public_url,
+            database,
+            data_dir,
+            secret_key,
+            auth,
+            session_cookie_name,
+            outbound_allow_http,
+            trust_proxy_headers,
+            log_format,
+            site_root: present(&raw.site_root).unwrap_or("target/site").to_string(),
+        })
+    }
+}
+
+fn parse_basic(raw: &RawSettings) -> Result<BasicAuthConfig, ConfigError> {
+    let username = present(&raw.auth_basic_username).ok_or_else(|| {
+        ConfigError::new("AUTH_BASIC_USERNAME", "is required when AUTH_TYPE=basic")
+    })?;
+    // Passwords are taken as given: leading or trailing spaces may be part of them.
+    let plain = raw.auth_basic_password.as_deref().filter(|p| !p.is_empty());
+    let hash = present(&raw.auth_basic_password_hash);
+    let password = match (plain, hash) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "AUTH_BASIC_PASSWORD_HASH",
+                "is set together with AUTH_BASIC_PASSWORD; set only one of them",
+            ));
+        }
+        (None, None) => {
+            return Err(ConfigError::new(
+                "AUTH_BASIC_PASSWORD",
+                "is required when AUTH_TYPE=basic (or set AUTH_BASIC_PASSWORD_HASH to the output of `gatehouse hash-password`)",
+            ));
+        }
+        (Some(p), None) => PasswordCheck::Plain(SecretString::new(p)),
+        (None, Some(h)) => {
+            let parsed = argon2::PasswordHash::new(h).map_err(|e| {
+                ConfigError::new(
+                    "AUTH_BASIC_PASSWORD_HASH",
+                    format!("is not an argon2 PHC string like $argon2id$v=19$m=… ({e}); make one with `gatehouse hash-password`"),
+                )
+            })?;
+            if !matches!(
+                parsed.algorithm.as_str(),
+                "argon2id" | "argon2i" | "argon2d"
+            ) {
+                return Err(ConfigError::new(
+                    "AUTH_BASIC_PASSWORD_HASH",
+                    format!(
+                        "uses {}, not argon2; make one with `gatehouse hash-password`",
+                        parsed.algorithm
+                    ),
+                ));
+            }
+            PasswordCheck::Hash(SecretString::new(h))
+        }
+    };
+    Ok(BasicAuthConfig {
+        username: username.to_string(),
+        password,
+    })
+}
+
+fn parse_oauth2(raw: &RawSettings, allow_http: bool) -> Result<OAuth2Config, ConfigError> {
+    let url = |var: &'static str, value: &Option<String>| {
+        present(value)
+            .map(|v| parse_endpoint_url(var, v, allow_http))
+            .transpose()
+    };
+    let client_id = present(&raw.auth_oauth2_client_id)
+        .ok_or_else(|| {
+            ConfigError::new("AUTH_OAUTH2_CLIENT_ID", "is required when AUTH_TYPE=oauth2")
+        })?
+        .to_string();
+    let client_secret = raw
+        .auth_oauth2_client_secret
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(SecretString::new);
+    let issuer_url = url("AUTH_OAUTH2_ISSUER_URL", &raw.auth_oauth2_issuer_url)?;
+    if let Some(issuer) = &issuer_url
+        && (issuer.query().is_some() || issuer.fragment().is_some())
+    {
+        return Err(ConfigError::new(
+            "AUTH_OAUTH2_ISSUER_URL",
+            "must not have a query or fragment (it is the OIDC issuer identifier)",
+        ));
+    }
+    let authorization_url = url(
+        "AUTH_OAUTH2_AUTHORIZATION_URL",
+        &raw.auth_oauth2_authorization_url,
+    )?;
+    let token_url = url("AUTH_OAUTH2_TOKEN_URL", &raw.auth_oauth2_token_url)?;
+    let user_info_url = url("AUTH_OAUTH2_USER_INFO_URL", &raw.auth_oauth2_user_info_url)?;
+    if issuer_url.is_none() {
+        // Without discovery every endpoint must be given.
+        for (var, value) in [
+            ("AUTH_OAUTH2_AUTHORIZATION_URL", &authorization_url),
+            ("AUTH_OAUTH2_TOKEN_URL", &token_url),
+            ("AUTH_OAUTH2_USER_INFO_URL", &user_info_url),
+        ] {
+            if value.is_none() {
+                return Err(ConfigError::new(
+                    var,
+                    "is required when AUTH_TYPE=oauth2 and AUTH_OAUTH2_ISSUER_URL (OIDC discovery) is not set",
+                ));
+            }
+        }
+    }
+
+    let redirect_url = match present(&raw.auth_oauth2_redirect_url) {
+        None => None,
+        Some(v) => {
+            let parsed = Url::parse(v).map_err(|e| {
+                ConfigError::new(
+                    "AUTH_OAUTH2_REDIRECT_URL",
+                    format!("{v:?} is not an absolute URL ({e})"),
+                )
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.path() != "/auth/callback" {
+                return Err(ConfigError::new(
+                    "AUTH_OAUTH2_REDIRECT_URL",
+                    format!(
+                        "{v:?} must be this Gatehouse's /auth/callback, e.g. https://gatehouse.example.com/auth/callback"
+                    ),
+                ));
+            }
+            Some(parsed)
+        }
+    };
+
+    let mut scopes = parse_list(&raw.auth_oauth2_scopes);
+    if present(&raw.auth_oauth2_scopes).is_none() {
+        scopes = DEFAULT_OAUTH2_SCOPES
+            .split(',')
+            .map(str::to_string)
+            .collect();
+    }
+
+    let mut allowed_users = Vec::new();
+    for user in parse_list(&raw.auth_oauth2_allowed_users) {
+        let user = user.to_ascii_lowercase();
+        match user.split_once('@') {
+            Some((local, domain))
+                if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+            {
+                allowed_users.push(user)
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    "AUTH_OAUTH2_ALLOWED_USERS",
+                    format!("{user:?} is not an email address"),
+                ));
+            }
+        }
+    }
+    let mut allowed_domains = Vec::new();
+    for domain in parse_list(&raw.auth_oauth2_allowed_domains) {
+        let domain = domain.trim_start_matches('@').to_ascii_lowercase();
+        if domain.is_empty()
+            || domain.contains('@')
+            || domain.contains('/')
+            || !domain.contains('.') && domain != "localhost"
+        {
+            return Err(ConfigError::new(
+                "AUTH_OAUTH2_ALLOWED_DOMAINS",
+                format!("{domain:?} is not a domain like example.com"),
+            ));
+        }
+        allowed_domains.push(domain);
+    }
+
+    let token_auth_method = match present(&raw.auth_oauth2_token_auth_method)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("client_secret_basic") => TokenAuthMethod::ClientSecretBasic,
+        Some("client_secret_post") => TokenAuthMethod::ClientSecretPost,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "AUTH_OAUTH2_TOKEN_AUTH_METHOD",
+                format!("{other:?} is not one of client_secret_basic, client_secret_post"),
+            ));
+        }
+    };
+
+    Ok(OAuth2Config {
+        client_id,
+        client_secret,
+        authorization_url,
+        token_url,
+        redirect_url,
+        scopes,
+        user_info_url,
+        issuer_url,
+        allowed_users,
+        allowed_domains,
+        token_auth_method,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    fn raw() -> RawSettings {
+        RawSettings::default()
+    }
+
+    fn err(raw: RawSettings) -> ConfigError {
+        Config::parse(&raw).expect_err("should be refused")
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::parse(&raw()).unwrap();
+        assert_eq!(c.listen_addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.public_url, None);
+        assert_eq!(
+            c.database,
+            DatabaseConfig::Sqlite {
+                path: PathBuf::from("./data/gatehouse.db"),
+                url: "sqlite://./data/gatehouse.db?mode=rwc".into()
+            }
+        );
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert!(c.secret_key.is_none());
+        assert!(matches!(c.auth, AuthConfig::None));
+        assert_eq!(c.session_cookie_name, "gatehouse_session");
+        assert!(!c.outbound_allow_http);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.site_root, "target/site");
+    }
+
+    #[test]
+    fn public_url_is_derived_from_the_bound_address() {
+        assert_eq!(
+            derived_public_url("127.0.0.1:8080".parse().unwrap()).as_str(),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            derived_public_url("0.0.0.0:9000".parse().unwrap()).as_str(),
+            "http://127.0.0.1:9000/"
+        );
+        assert_eq!(
+            derived_public_url("[::]:9000".parse().unwrap()).as_str(),
+            "http://[::1]:9000/"
+        );
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        let e = err(RawSettings {
+            listen_addr: Some("localhost".into()),
+            ..raw()
+        });
+        assert_eq!(e.var, "LISTEN_ADDR");
+        assert!(
+            e.to_string().starts_with("invalid setting LISTEN_ADDR: "),
+            "{e}"
+        );
+        assert!(!e.to_string().contains('\n'));
+
+        for bad in [
+            "gatehouse.example.com",
+            "ftp://x",
+            "https://x.example/base",
+            "https://x.example/?a=1",
+        ] {
+            assert_eq!(
+                err(RawSettings {
+                    public_url: Some(bad.into()),
+                    ..raw()
+                })
+                .var,
+                "PUBLIC_URL",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            err(RawSettings {
+                auth_type: Some("ldap".into()),
+                ..raw()
+            })
+            .var,
+            "AUTH_TYPE"
+        );
+        assert_eq!(
+            err(RawSettings {
+                log_format: Some("xml".into()),
+                ..raw()
+            })
+            .var,
+            "LOG_FORMAT"
+        );
+        assert_eq!(
+            err(RawSettings {
+                outbound_allow_http: Some("maybe".into()),
+                ..raw()
+            })
+            .var,
+            "OUTBOUND_ALLOW_HTTP"
+        );
+        assert_eq!(
+            err(RawSettings {
+                auth_oauth2_session_cookie_name: Some("a b;".into()),
+                ..raw()
+            })
+            .var,
+            "AUTH_OAUTH2_SESSION_COOKIE_NAME"
+        );
+    }
+
+    #[test]
+    fn public_url_trailing_slash_is_fine() {
+        let c = Config::parse(&RawSettings {
+            public_url: Some("https://gh.example.com/".into()),
+            ..raw()
+        })
+        .unwrap();
+        assert_eq!(c.public_url.unwrap().as_str(), "https://gh.example.com/");
+    }
+
+    #[test]
+    fn database_urls() {
+        let c = Config::parse(&RawSettings {
+            database_url: Some("sqlite:///var/lib/gh/x.db".into()),
+            ..raw()
+        })
+        .unwrap();
+        assert_eq!(
+            c.database,
+            DatabaseConfig::Sqlite {
+                path: "/var/lib/gh/x.db".into(),
+                url: "sqlite:///var/lib/gh/x.db?mode=rwc".into()
+            }
+        );
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/gh"));
+        let c = Config::parse(&RawSettings {
+            database_url: Some("sqlite:gh.db".into()),
+            ..raw()
+        })
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("."));
+        let c = Config::parse(&RawSettings {
+            database_url: Some("sqlite://x.db".into()),
+            data_dir: Some("/srv/gh".into()),
+            ..raw()
+        })
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/gh"));
+        let e = err(RawSettings {
+            database_url: Some("postgres://u:pw@h/db".into()),
+            ..raw()
+        });
+        assert_eq!(e.var, "DATABASE_URL");
+        assert!(!e.to_string().contains("pw"));
+        assert_eq!(
+            err(RawSettings {
+                database_url: Some("sqlite::memory:".into()),
+                ..raw()
+            })
+            .var,
+            "DATABASE_URL"
+        );
+        let e = err(RawSettings {
+            database_url: Some("mysql://u:hunter2@h/db".into()),
+            ..raw()
+        });
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn secret_key_rules() {
+        // none: may be missing (generated at start-up); when given it must be long enough.
+        let e = err(RawSettings {
+            secret_key: Some("short".into()),
+            ..raw()
+        });
+        assert_eq!(e.var, "SECRET_KEY");
+        assert!(e.message.contains("openssl rand -hex 32"), "{e}");
+        // basic/oauth2: required.
+        let e = err(RawSettings {
+            auth_type: Some("basic".into()),
+            auth_basic_username: Some("admin".into()),
+            auth_basic_password: Some("pw".into()),
+            ..raw()
+        });
+        assert_eq!(e.var, "SECRET_KEY");
+        assert!(e.message.contains("openssl rand -hex 32"));
+        assert!(
+            Config::parse(&RawSettings {
+                secret_key: Some(KEY.into()),
+                ..raw()
+            })
+            .unwrap()
+            .secret_key
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn basic_auth_rules() {
+        let base = || RawSettings {
+            auth_type: Some("basic".into()),
+            secret_key: Some(KEY.into()),
+            auth_basic_username: Some("admin".into()),
+            ..raw()
+        };
+        assert_eq!(err(base()).var, "AUTH_BASIC_PASSWORD");
+        assert_eq!(
+            err(RawSettings {
+                auth_basic_username: None,
+                auth_basic_password: Some("x".into()),
+                ..base()
+            })
+            .var,
+            "AUTH_BASIC_USERNAME"
+        );
+        let c = Config::parse(&RawSettings {
+            auth_basic_password: Some(" pw ".into()),
+            ..base()
+        })
+        .unwrap();
+        match c.auth {
+            AuthConfig::Basic(b) => match b.password {
+                PasswordCheck::Plain(p) => assert_eq!(p.expose(), " pw "),
+                _ => panic!("expected a plain password"),
+            },
+            _ => panic!("expected basic"),
+        }
+        assert_eq!(
+            err(RawSettings {
+                auth_basic_password_hash: Some("not-a-hash".into()),
+                ..base()
+            })
+            .var,
+            "AUTH_BASIC_PASSWORD_HASH"
+        );
+        let phc = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$S1yYFOgS4pHTUg/P5bkRngXm07MOiShbgX42hITAnSc";
+        assert!(
+            Config::parse(&RawSettings {
+                auth_basic_password_hash: Some(phc.into()),
+                ..base()
+            })
+            .is_ok()
+        );
+        assert_eq!(
+            err(RawSettings {
+                auth_basic_password_hash: Some(phc.into()),
+                auth_basic_password: Some("x".into()),
+                ..base()
+            })
+            .var,
+            "AUTH_BASIC_PASSWORD_HASH"
+        );
+        let scrypt = "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E";
+        assert_eq!(
+            err(RawSettings {
+                auth_basic_password_hash: Some(scrypt.into()),
+                ..base()
+            })
+            .var,
+            "AUTH_BASIC_PASSWORD_HASH"
+        );
+    }
+
+    fn oauth2_base() -> RawSettings {
+        RawSettings {
+            auth_type: Some("oauth2".into()),
+            secret_key: Some(KEY.into()),
+            auth_oauth2_client_id: Some("gatehouse".into()),
+            auth_oauth2_client_secret: Some("s3cret".into()),
+            auth_oauth2_issuer_url: Some("https://id.example.com/realms/main".into()),
+            ..RawSettings::default()
+        }
+    }
+
+    fn oauth2(raw: RawSettings) -> OAuth2Config {
+        match Config::parse(&raw).unwrap().auth {
+            AuthConfig::Oauth2(c) => *c,
+            _ => panic!("expected oauth2"),
+        }
+    }
+
+    #[test]
+    fn oauth2_with_discovery() {
+        let c = oauth2(oauth2_base());
+        assert_eq!(c.scopes, ["openid", "email", "profile"]);
+        assert_eq!(c.token_auth_method, TokenAuthMethod::ClientSecretBasic);
+        assert!(c.authorization_url.is_none());
+        assert!(c.redirect_url.is_none());
+    }
+
+    #[test]
+    fn oauth2_without_discovery_needs_every_endpoint() {
+        let base = || RawSettings {
+            auth_oauth2_issuer_url: None,
+            ..oauth2_base()
+        };
+        assert_eq!(err(base()).var, "AUTH_OAUTH2_AUTHORIZATION_URL");
+        let full = RawSettings {
+            auth_oauth2_authorization_url: Some("https://id.example.com/authorize".into()),
+            auth_oauth2_token_url: Some("https://id.example.com/token".into()),
+            auth_oauth2_user_info_url: Some("https://id.example.com/userinfo".into()),
+            auth_oauth2_scopes: Some("email, profile".into()),
+            ..base()
+        };
+        assert_eq!(oauth2(full.clone()).scopes, ["email", "profile"]);
+        assert_eq!(
+            err(RawSettings {
+                auth_oauth2_user_info_url: None,
+                ..full
+            })
+            .var,
+            "AUTH_OAUTH2_USER_INFO_URL"
+        );
+    }
+
+    #[test]
+    fn oauth2_urls_must_be_https_or_loopback() {
+        let e = err(RawSettings {
+            auth_oauth2_issuer_url: Some("http://id.internal".into()),
+            ..oauth2_base()
+        });
+        assert_eq!(e.var, "AUTH_OAUTH2_ISSUER_URL");
+        assert!(e.message.contains("OUTBOUND_ALLOW_HTTP"));
+        assert!(
+            Config::parse(&RawSettings {
+                auth_oauth2_issuer_url: Some("http://127.0.0.1:9000".into()),
+                ..oauth2_base()
+            })
+            .is_ok()
+        );
+        assert!(
+            Config::parse(&RawSettings {
+                auth_oauth2_issuer_url: Some("http://localhost:9000".into()),
+                ..oauth2_base()
+            })
+            .is_ok()
+        );
+        assert!(
+            Config::parse(&RawSettings {
+                auth_oauth2_issuer_url: Some("http://id.internal".into()),
+                outbound_allow_http: Some("true".into()),
+                ..oauth2_base()
+            })
+            .is_ok()
+        );
+        assert_eq!(
+            err(RawSettings {
+                auth_oauth2_token_url: Some("https://u:p@id.example.com/t".into()),
+                ..oauth2_base()
+            })
+            .var,
+            "AUTH_OAUTH2_TOKEN_URL"
+        );
+        assert_eq!(
+            err(RawSettings {
+                auth_oauth2_token_url: Some("javascript:alert(1)".into()),
+                ..oauth2_base()
+            })
+            .var,
+            "AUTH_OAUTH2_TOKEN_URL"
+        );
+        assert_eq!(
+            err(RawSettings {
+                auth_oauth2_redirect_url: Some("https://gh.example.com/callback".into()),
+                ..oauth2_base()
+            })
+            .var,
+            "AUTH_OAUTH2_REDIRECT_URL"
+        );
+        assert_eq!(
+            err(RawSettings {
+                auth_oauth2_client_id: None,
+                ..oauth2_base()
+            })
+            .var,
+            "AUTH_OAUTH2_CLIENT_ID"
+        );
+        assert_eq!(
+            err(RawSettings {
+                auth_oauth2_token_auth_method: Some("private_key_jwt".into()),
+                ..oauth2_base()
+            })
+            .var,
+            "AUTH_OAUTH2_TOKEN_AUTH_METHOD"
+        );
+    }
+
+    #[test]
+    fn email_filters() {
+        let open = oauth2(oauth2_base());
+        assert!(open.email_allowed("anyone@anywhere.example"));
+
+        let c = oauth2(RawSettings {
+            auth_oauth2_allowed_users: Some("Alice@Partner.org, bob@corp.example".into()),
+            auth_oauth2_allowed_domains: Some("@Corp.example".into()),
+            ..oauth2_base()
+        });
+        assert!(c.email_allowed("alice@partner.org"));
+        assert!(c.email_allowed("ALICE@PARTNER.ORG"));
+        assert!(c.email_allowed("carol@corp.example"));
+        assert!(!c.email_allowed("mallory@partner.org"));
+        // A domain matches exactly, not as a suffix.
+        assert!(!c.email_allowed("eve@evilcorp.example"));
+        assert!(!c.email_allowed("eve@corp.example.evil.com"));
+        assert!(!c.email_allowed("eve@sub.corp.example"));
+        assert!(!c.email_allowed("@corp.example"));
+        assert!(!c.email_allowed("corp.example"));
+
+        assert_eq!(
+            err(RawSettings {
+                auth_oauth2_allowed_users: Some("alice".into()),
+                ..oauth2_base()
+            })
+            .var,
+            "AUTH_OAUTH2_ALLOWED_USERS"
+        );
+        assert_eq!(
+            err(RawSettings {
+                auth_oauth2_allowed_domains: Some("a@b.c".into()),
+                ..oauth2_base()
+            })
+            .var,
+            "AUTH_OAUTH2_ALLOWED_DOMAINS"
+        );
+    }
+}

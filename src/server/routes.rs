@@ -1,0 +1,95 @@
+//! The HTTP surface: which path goes where, and the layers around them.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{HeaderValue, StatusCode, header};
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use serde_json::json;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::app::{App, shell};
+use crate::server::auth::{handlers, middleware};
+use crate::server::state::AppState;
+
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let leptos_options = state.leptos_options.clone();
+
+    // Pages, server functions (under /api) and the login routes: behind the session and
+    // cross-origin guards.
+    let app = Router::new()
+        .route("/auth/info", get(handlers::auth_info))
+        .route("/auth/login", post(handlers::login))
+        .route("/auth/logout", post(handlers::logout))
+        .route("/auth/oauth2/start", get(handlers::oauth2_start))
+        .route("/auth/callback", get(handlers::oauth2_callback))
+        .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::require_session,
+        ))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::cross_origin_guard,
+        ));
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(app)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'; base-uri 'self'; object-src 'none'"),
+        ))
+        // `same-origin` (not `no-referrer`): browsers must keep sending a real `Origin` on
+        // same-origin form posts for the cross-origin guard to work.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                // The path only: query strings can carry codes, states and tokens.
+                .make_span_with(|request: &http::Request<_>| {
+                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+        )
+        .with_state(state)
+}
+
+/// `GET /healthz`: 200 when the database answers, 503 when it does not.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let version = env!("CARGO_PKG_VERSION");
+    match state.db.ping().await {
+        Ok(()) => {
+            Json(json!({"status": "ok", "database": "ok", "version": version})).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    json!({"status": "unavailable", "database": "unreachable", "version": version}),
+                ),
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Building and running the server: key, database, listener, state, router, background jobs.
+//! Integration tests build the same `Application` on `127.0.0.1:0`.
+
+use std::future::Future;
+use std::io::{ErrorKind, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use leptos::config::{Env, LeptosOptions};
+use tokio::net::TcpListener;
+
+use crate::server::auth::oidc::OAuth2Login;
+use crate::server::auth::password::BasicVerifier;
+use crate::server::auth::session::{CookieSettings, SessionKeys};
+use crate::server::auth::throttle::{LoginThrottle, WindowLimiter};
+use crate::server::clock::Clock;
+use crate::server::config::{AuthConfig, Config, derived_public_url};
+use crate::server::db::{Db, DbError};
+use crate::server::http::outbound_client;
+use crate::server::routes;
+use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES};
+use crate::server::state::{AppState, Inner};
+
+pub const GENERATED_KEY_FILE: &str = "secret_key";
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Key(String),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    router: axum::Router,
+}
+
+impl Application {
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Application, StartupError> {
+        let master_key = match &config.secret_key {
+            Some(key) => key.clone(),
+            None => load_or_generate_key(&config.data_dir)?,
+        };
+        let db = Db::connect(&config.database).await?;
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .map_err(|source| StartupError::Listen {
+                addr: config.listen_addr,
+                source,
+            })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| StartupError::Listen {
+                addr: config.listen_addr,
+                source,
+            })?;
+
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| derived_public_url(bound));
+        let public_origin = public_url.as_str().trim_end_matches('/').to_string();
+        let http = outbound_client();
+        let (basic, oauth2) = match &config.auth {
+            AuthConfig::None => (None, None),
+            AuthConfig::Basic(basic) => (Some(BasicVerifier::new(basic.clone())), None),
+            AuthConfig::Oauth2(oauth2) => {
+                let redirect = oauth2.redirect_url.clone().unwrap_or_else(|| {
+                    public_url
+                        .join("/auth/callback")
+                        .expect("a base URL joins a path")
+                });
+                let login = OAuth2Login::new(
+                    (**oauth2).clone(),
+                    redirect,
+                    config.outbound_allow_http,
+                    http.clone(),
+                );
+                (None, Some(login))
+            }
+        };
+
+        let state = AppState::new(Inner {
+            leptos_options: leptos_options(&config, bound),
+            sessions: SessionKeys::new(&master_key, &public_origin),
+            cookies: CookieSettings {
+                session_name: config.session_cookie_name.clone(),
+                secure: public_url.scheme() == "https",
+            },
+            public_url,
+            public_origin,
+            db,
+            started_at: clock.now(),
+            clock,
+            basic,
+            oauth2,
+            login_throttle: LoginThrottle::default(),
+            login_start_limiter: WindowLimiter::new(30, 60),
+            config,
+        });
+        let router = routes::router(state.clone());
+        Ok(Application {
+            listener,
+            state,
+            router,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish and closes the
+    /// database.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Application {
+            listener,
+            state,
+            router,
+        } = self;
+        let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let result = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        housekeeping.abort();
+        state.db.close().await;
+        result
+    }
+}
+
+/// Cargo-leptos passes the site layout in `LEPTOS_*` variables; a release binary run on its
+/// own falls back to the defaults it was built with.
+fn leptos_options(config: &Config, bound: SocketAddr) -> LeptosOptions {
+    let env_or =
+        |key: &str, default: &str| std::env::var(key).unwrap_or_else(|_| default.to_string());
+    LeptosOptions::builder()
+        .output_name(env_or("LEPTOS_OUTPUT_NAME", "gatehouse"))
+        .site_root(config.site_root.clone())
+        .site_pkg_dir(env_or("LEPTOS_SITE_PKG_DIR", "pkg"))
+        .site_addr(bound)
+        .env(
+            if env_or("LEPTOS_ENV", "PROD").eq_ignore_ascii_case("dev") {
+                Env::DEV
+            } else {
+                Env::PROD
+            },
+        )
+        .reload_port(
+            env_or("LEPTOS_RELOAD_PORT", "3001")
+                .parse::<u32>()
+                .unwrap_or(3001),
+        )
+        .build()
+}
+
+/// Deletes expired login states and session revocations now and then.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+    loop {
+        tick.tick().await;
+        let now = state.now();
+        if let Err(e) = state.db.purge_expired_login_states(now).await {
+            tracing::warn!(error = %e, "housekeeping: cannot purge login states");
+        }
+        if let Err(e) = state.db.purge_expired_revocations(now).await {
+            tracing::warn!(error = %e, "housekeeping: cannot purge revoked sessions");
+        }
+    }
+}
+
+/// `AUTH_TYPE=none` without `SECRET_KEY`: use the key stored in the data folder, creating it
+/// (mode 0600) on first start.
+pub fn load_or_generate_key(data_dir: &Path) -> Result<MasterKey, StartupError> {
+    let path = data_dir.join(GENERATED_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(contents) => return key_from_file(&path, &contents),
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(StartupError::Key(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    create_private_dir(data_dir)?;
+    let key = MasterKey::generate_hex();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(&path) {
+        Ok(mut file) => {
+            file.write_all(key.as_bytes())
+                .and_then(|_| file.sync_all())
+                .map_err(|e| StartupError::Key(format!("cannot write {}: {e}", path.display())))?;
+            tracing::warn!(
+                path = %path.display(),
+                "SECRET_KEY is not set: generated a key and stored it in the data folder. Back it up with the database, or set SECRET_KEY; losing it signs everyone out and makes stored secrets unreadable"
+            );
+            Ok(MasterKey::from_bytes(key.into_bytes()))
+        }
+        // Another process created it between our read and our create: use theirs.
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            let contents = std::fs::read_to_string(&path)
+                .map_err(|e| StartupError::Key(format!("cannot read {}: {e}", path.display())))?;
+            key_from_file(&path, &contents)
+        }
+        Err(e) => Err(StartupError::Key(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn key_from_file(path: &PathBuf, contents: &str) -> Result<MasterKey, StartupError> {
+    let key = contents.trim();
+    if key.len() < SECRET_KEY_MIN_BYTES {
+        return Err(StartupError::Key(format!(
+            "{} holds a key shorter than {SECRET_KEY_MIN_BYTES} bytes; set SECRET_KEY, or delete the file to have a new key generated",
+            path.display()
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(path = %path.display(), "the key file is readable by other users; run chmod 600 on it");
+        }
+    }
+    Ok(MasterKey::from_bytes(key.as_bytes().to_vec()))
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StartupError> {
+    if dir.as_os_str().is_empty() || dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| {
+        StartupError::Key(format!(
+            "cannot create the data folder {}: {e}",
+            dir.display()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_key_is_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let first = load_or_generate_key(&data).unwrap();
+        let second = load_or_generate_key(&data).unwrap();
+        assert_eq!(first.derive("x"), second.derive("x"));
+        let path = data.join(GENERATED_KEY_FILE);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
+
+    #[test]
+    fn short_key_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(GENERATED_KEY_FILE), "short").unwrap();
+        let err = load_or_generate_key(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("shorter than 32 bytes"), "{err}");
+    }
+}

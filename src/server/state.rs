@@ -1,0 +1,83 @@
+//! The state every handler and server function shares.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use url::Url;
+
+use crate::api::instance::InstanceView;
+use crate::api::session::LoginOptionsView;
+use crate::server::auth::oidc::OAuth2Login;
+use crate::server::auth::password::BasicVerifier;
+use crate::server::auth::session::{CookieSettings, SessionKeys};
+use crate::server::auth::throttle::{LoginThrottle, WindowLimiter};
+use crate::server::clock::{Clock, UnixTime};
+use crate::server::config::Config;
+use crate::server::db::Db;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub leptos_options: LeptosOptions,
+    pub config: Config,
+    /// `PUBLIC_URL`, or the derived one; no trailing slash in `public_origin`.
+    pub public_url: Url,
+    pub public_origin: String,
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub sessions: SessionKeys,
+    pub cookies: CookieSettings,
+    /// Present in `basic` mode.
+    pub basic: Option<BasicVerifier>,
+    /// Present in `oauth2` mode.
+    pub oauth2: Option<OAuth2Login>,
+    pub login_throttle: LoginThrottle,
+    pub login_start_limiter: WindowLimiter,
+    pub started_at: UnixTime,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        AppState(Arc::new(inner))
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    pub fn login_options(&self) -> LoginOptionsView {
+        LoginOptionsView {
+            auth_type: self.config.auth.auth_type(),
+            provider_host: self.oauth2.as_ref().and_then(|o| o.provider_host()),
+        }
+    }
+
+    pub fn instance_view(&self) -> InstanceView {
+        InstanceView {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            auth_type: self.config.auth.auth_type(),
+            storage_backend: self.config.database.backend_name().to_string(),
+            storage_location: self.config.database.location(),
+            public_url: self.public_origin.clone(),
+            started_at: self.started_at,
+            now: self.now(),
+        }
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

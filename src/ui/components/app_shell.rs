@@ -1,0 +1,61 @@
+use leptos::prelude::*;
+use leptos_router::components::{A, Outlet};
+
+use crate::api::session::{AuthType, get_session};
+use crate::ui::components::error_notice::ErrorNotice;
+
+/// The frame around every signed-in page: header with navigation and the signed-in identity.
+#[component]
+pub fn AppShell() -> impl IntoView {
+    let session = Resource::new(|| (), |_| get_session());
+    view! {
+        <div class="min-h-full">
+            <header class="border-b border-slate-200 bg-white">
+                <div class="mx-auto flex max-w-5xl items-center justify-between gap-4 px-4 py-3">
+                    <div class="flex items-center gap-6">
+                        <A href="/" attr:class="flex items-center gap-2 font-semibold text-slate-900">
+                            <span class="inline-block h-6 w-6 rounded bg-indigo-600" aria-hidden="true"></span>
+                            "Gatehouse"
+                        </A>
+                        <nav aria-label="Main" class="flex gap-4 text-sm">
+                            <A href="/" exact=true attr:class="text-slate-600 hover:text-slate-900 aria-[current=page]:font-medium aria-[current=page]:text-indigo-700">
+                                "Dashboard"
+                            </A>
+                        </nav>
+                    </div>
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            match session.await {
+                                Ok(s) => view! { <UserMenu identity=s.identity auth_type=s.auth_type /> }.into_any(),
+                                Err(e) if e.is_unauthorized() => view! { <ErrorNotice error=e /> }.into_any(),
+                                Err(_) => ().into_any(),
+                            }
+                        })}
+                    </Suspense>
+                </div>
+            </header>
+            <main class="mx-auto max-w-5xl px-4 py-8">
+                <Outlet />
+            </main>
+        </div>
+    }
+}
+
+#[component]
+fn UserMenu(identity: String, auth_type: AuthType) -> impl IntoView {
+    view! {
+        <div class="flex items-center gap-3 text-sm">
+            <span class="text-slate-600" data-testid="identity">
+                {if auth_type == AuthType::None { "No sign-in (AUTH_TYPE=none)".to_string() } else { identity }}
+            </span>
+            {(auth_type != AuthType::None).then(|| view! {
+                // A plain form: signing out works with or without JavaScript.
+                <form method="post" action="/auth/logout">
+                    <button type="submit" class="rounded-md border border-slate-300 px-3 py-1.5 text-slate-700 hover:bg-slate-100">
+                        "Sign out"
+                    </button>
+                </form>
+            })}
+        </div>
+    }
+}

@@ -1,0 +1,348 @@
+//! The test harness: the real router on 127.0.0.1:0 with a temporary SQLite file, a clock the
+//! test moves, and (for OIDC) a real oidc-provider process.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::Arc;
+
+use gatehouse::server::clock::ManualClock;
+use gatehouse::server::config::{Config, RawSettings};
+use gatehouse::server::startup::Application;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const TEST_KEY: &str = "integration-test-secret-key-0123456789";
+pub const USERNAME: &str = "admin";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub address: String,
+    pub clock: ManualClock,
+    pub client: reqwest::Client,
+    pub data_dir: TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub async fn spawn_app(mut settings: RawSettings) -> TestApp {
+    let data_dir = tempfile::tempdir().unwrap();
+    settings.listen_addr = Some("127.0.0.1:0".into());
+    if settings.database_url.is_none() {
+        settings.database_url = Some(format!(
+            "sqlite://{}/gatehouse.db",
+            data_dir.path().display()
+        ));
+    }
+    let config = Config::parse(&settings).expect("test settings are valid");
+    let clock = ManualClock::new();
+    let app = Application::build(config, Arc::new(clock.clone()))
+        .await
+        .expect("the app starts");
+    let address = format!("http://{}", app.local_addr());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        clock,
+        client: client(),
+        data_dir,
+        _shutdown: tx,
+    }
+}
+
+pub fn basic_settings() -> RawSettings {
+    RawSettings {
+        auth_type: Some("basic".into()),
+        secret_key: Some(TEST_KEY.into()),
+        auth_basic_username: Some(USERNAME.into()),
+        auth_basic_password: Some(PASSWORD.into()),
+        ..RawSettings::default()
+    }
+}
+
+pub fn oauth2_settings(issuer: &str) -> RawSettings {
+    RawSettings {
+        auth_type: Some("oauth2".into()),
+        secret_key: Some(TEST_KEY.into()),
+        auth_oauth2_client_id: Some("gatehouse-test".into()),
+        auth_oauth2_client_secret: Some("gatehouse-test-secret".into()),
+        auth_oauth2_issuer_url: Some(issuer.into()),
+        ..RawSettings::default()
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_with_cookie(&self, path: &str, cookie: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_with_bearer(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login_json(&self, username: &str, password: &str) -> Response {
+        self.client
+            .post(self.url("/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login_form(&self, username: &str, password: &str, next: &str) -> Response {
+        let body = format!(
+            "username={}&password={}&next={}",
+            enc(username),
+            enc(password),
+            enc(next)
+        );
+        self.client
+            .post(self.url("/auth/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A session token from the JSON login.
+    pub async fn token(&self) -> String {
+        let response = self.login_json(USERNAME, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["token"].as_str().unwrap().to_string()
+    }
+}
+
+pub fn enc(value: &str) -> String {
+    gatehouse::util::encode_query_value(value)
+}
+
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .unwrap_or_else(|| panic!("no Location header; status {}", response.status()))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The `Set-Cookie` header for `name`, if any.
+pub fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+/// `name=value` from a `Set-Cookie` header, ready for a `Cookie` header.
+pub fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+/// A real OpenID Connect provider (end2end/support/oidc-provider.mjs) on a free loopback port.
+pub struct OidcProvider {
+    pub issuer: String,
+    _child: Child,
+}
+
+impl OidcProvider {
+    pub async fn start(extra_args: &[&str]) -> OidcProvider {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/end2end/support/oidc-provider.mjs"
+        );
+        let mut child = Command::new("node")
+            .arg(script)
+            .args(["--port", "0"])
+            .args(extra_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs (the README's test command installs it and oidc-provider)");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with('{') {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                // Keep draining its output: a closed pipe would kill it at its next log line.
+                let mut stderr = child.stderr.take().unwrap();
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                tokio::spawn(
+                    async move { tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await },
+                );
+                return OidcProvider {
+                    issuer: v["issuer"].as_str().unwrap().to_string(),
+                    _child: child,
+                };
+            }
+        }
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .await
+            .unwrap();
+        panic!("oidc-provider did not start (run `npm ci` first?): {err}");
+    }
+}
+
+/// Just enough of a browser to walk an OAuth redirect chain: one cookie jar (like a browser
+/// on one loopback host), no automatic redirects.
+#[derive(Default)]
+pub struct Browser {
+    pub cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    pub fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn remember(&mut self, headers: &HeaderMap) {
+        for value in headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+        {
+            let pair = value.split(';').next().unwrap();
+            if let Some((name, val)) = pair.split_once('=') {
+                let expired = value.to_ascii_lowercase().contains("max-age=0") || val.is_empty();
+                if expired {
+                    self.cookies.remove(name.trim());
+                } else {
+                    self.cookies
+                        .insert(name.trim().to_string(), val.to_string());
+                }
+            }
+        }
+    }
+
+    pub async fn get(&mut self, url: &str) -> Response {
+        let response = client()
+            .get(url)
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.remember(response.headers());
+        response
+    }
+
+    pub async fn post_form(&mut self, url: &str, body: String) -> Response {
+        let response = client()
+            .post(url)
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.remember(response.headers());
+        response
+    }
+}
+
+fn absolute(base: &str, location: &str) -> String {
+    if location.starts_with("http") {
+        location.to_string()
+    } else {
+        let origin: String = base.split('/').take(3).collect::<Vec<_>>().join("/");
+        format!("{origin}{location}")
+    }
+}
+
+/// Walks from `/auth/oauth2/start` through the identity provider as `email` (or pressing
+/// "Deny" when `email` is None) and stops at Gatehouse's callback URL, which it returns
+/// without calling it.
+pub async fn walk_to_callback(app: &TestApp, browser: &mut Browser, email: Option<&str>) -> String {
+    let start = browser.get(&app.url("/auth/oauth2/start?next=%2F")).await;
+    assert_eq!(
+        start.status(),
+        StatusCode::SEE_OTHER,
+        "start should redirect to the provider"
+    );
+    let mut url = location(&start);
+    for _ in 0..20 {
+        if url.starts_with(&app.url("/auth/callback")) {
+            return url;
+        }
+        let response = browser.get(&url).await;
+        if response.status().is_redirection() {
+            url = absolute(&url, &location(&response));
+            continue;
+        }
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "unexpected answer at {url}"
+        );
+        let html = response.text().await.unwrap();
+        let uid = url.rsplit('/').next().unwrap().to_string();
+        let base = absolute(&url, "/");
+        let next = match email {
+            Some(email) => {
+                assert!(
+                    html.contains("name=\"email\""),
+                    "expected the login form, got {html}"
+                );
+                browser
+                    .post_form(
+                        &format!("{base}interaction/{uid}/login"),
+                        format!("email={}", enc(email)),
+                    )
+                    .await
+            }
+            None => {
+                browser
+                    .post_form(&format!("{base}interaction/{uid}/abort"), String::new())
+                    .await
+            }
+        };
+        assert!(
+            next.status().is_redirection(),
+            "login form post: {}",
+            next.status()
+        );
+        url = absolute(&url, &location(&next));
+    }
+    panic!("the redirect chain did not reach the callback");
+}
