@@ -38,7 +38,10 @@ fi
 
 if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.gatehouse-lock; then
   log "installing npm packages"
-  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+  # `npm install` rather than `npm ci`: the lockfile leaves out the optional native packages of
+  # other platforms when the registry does not serve them, which `npm ci` counts as out of
+  # sync. With the lockfile present, `npm install` installs exactly what it pins.
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund
   cp package-lock.json node_modules/.gatehouse-lock
 fi
 

@@ -12,6 +12,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 use crate::server::config::DatabaseConfig;
+use crate::server::secrets::create_private_dir;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -94,21 +95,11 @@ impl Db {
 }
 
 fn create_parent_dir(path: &Path) -> Result<(), DbError> {
-    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+    let Some(dir) = path.parent() else {
         return Ok(());
     };
-    if dir.exists() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        // The folder holds sealed secrets and token hashes: owner only.
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|source| DbError::CreateDir {
+    // The folder holds sealed secrets and token hashes: owner only.
+    create_private_dir(dir).map_err(|source| DbError::CreateDir {
         path: dir.display().to_string(),
         source,
     })

@@ -20,7 +20,7 @@ use crate::server::config::{AuthConfig, Config, derived_public_url};
 use crate::server::db::{Db, DbError};
 use crate::server::http::outbound_client;
 use crate::server::routes;
-use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES};
+use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES, create_private_dir};
 use crate::server::state::{AppState, Inner};
 
 pub const GENERATED_KEY_FILE: &str = "secret_key";
@@ -204,7 +204,12 @@ pub fn load_or_generate_key(data_dir: &Path) -> Result<MasterKey, StartupError> 
             )));
         }
     }
-    create_private_dir(data_dir)?;
+    create_private_dir(data_dir).map_err(|e| {
+        StartupError::Key(format!(
+            "cannot create the data folder {}: {e}",
+            data_dir.display()
+        ))
+    })?;
     let key = MasterKey::generate_hex();
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -255,25 +260,6 @@ fn key_from_file(path: &PathBuf, contents: &str) -> Result<MasterKey, StartupErr
         }
     }
     Ok(MasterKey::from_bytes(key.as_bytes().to_vec()))
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), StartupError> {
-    if dir.as_os_str().is_empty() || dir.exists() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|e| {
-        StartupError::Key(format!(
-            "cannot create the data folder {}: {e}",
-            dir.display()
-        ))
-    })
 }
 
 #[cfg(test)]

@@ -227,6 +227,12 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
     no_store(response)
 }
 
+fn not_oauth2_mode() -> Response {
+    api_error_response(ApiError::NotFound {
+        message: "This Gatehouse does not sign in through an identity provider (AUTH_TYPE is not oauth2).".into(),
+    })
+}
+
 #[derive(Debug, Deserialize)]
 pub struct StartQuery {
     next: Option<String>,
@@ -239,9 +245,7 @@ pub async fn oauth2_start(
     request: Request,
 ) -> Response {
     let Some(oauth2) = state.oauth2.as_ref() else {
-        return api_error_response(ApiError::NotFound {
-            message: "This Gatehouse does not sign in through an identity provider (AUTH_TYPE is not oauth2).".into(),
-        });
+        return not_oauth2_mode();
     };
     let now = state.now();
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>();
@@ -287,9 +291,7 @@ pub async fn oauth2_callback(
     Query(query): Query<CallbackQuery>,
 ) -> Response {
     let Some(oauth2) = state.oauth2.as_ref() else {
-        return api_error_response(ApiError::NotFound {
-            message: "This Gatehouse does not sign in through an identity provider (AUTH_TYPE is not oauth2).".into(),
-        });
+        return not_oauth2_mode();
     };
     let now = state.now();
     // Every way out of here clears the one-login cookie.
