@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod instance;
+pub mod mcp_settings;
 pub mod session;
 
 pub use error::ApiError;
@@ -35,4 +36,10 @@ pub(crate) fn fail(error: ApiError) -> ApiError {
         response.set_status(error.status());
     }
     error
+}
+
+/// Maps a server-side result onto the wire, logging internal errors with a reference id.
+#[cfg(feature = "ssr")]
+pub(crate) fn respond<T>(result: Result<T, crate::server::error::AppError>) -> Result<T, ApiError> {
+    result.map_err(|e| fail(e.into_api_error()))
 }

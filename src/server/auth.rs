@@ -2,6 +2,7 @@
 //! basic (username + password) and oauth2 (an external OAuth2/OIDC identity provider). Every
 //! successful login ends the same way: a session JWT in a cookie (or handed to API callers).
 
+pub mod api_tokens;
 pub mod handlers;
 pub mod middleware;
 pub mod oidc;

@@ -176,6 +176,14 @@ pub struct RawSettings {
     /// Take the client address from X-Forwarded-For (only behind a proxy that sets it).
     #[arg(long, env = "TRUST_PROXY_HEADERS", value_name = "BOOL", global = true)]
     pub trust_proxy_headers: Option<String>,
+    /// Comma-separated browser origins (besides PUBLIC_URL and loopback) allowed to call /mcp.
+    #[arg(
+        long,
+        env = "MCP_ALLOWED_ORIGINS",
+        value_name = "ORIGINS",
+        global = true
+    )]
+    pub mcp_allowed_origins: Option<String>,
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", value_name = "FORMAT", global = true)]
     pub log_format: Option<String>,
@@ -227,6 +235,8 @@ pub struct Config {
     pub session_cookie_name: String,
     pub outbound_allow_http: bool,
     pub trust_proxy_headers: bool,
+    /// Extra origins allowed to call `/mcp` from a browser, as `scheme://host[:port]`.
+    pub mcp_allowed_origins: Vec<String>,
     pub log_format: LogFormat,
     pub site_root: String,
 }
@@ -638,6 +648,25 @@ impl Config {
             }
         };
 
+        let mut mcp_allowed_origins = Vec::new();
+        for origin in parse_list(&raw.mcp_allowed_origins) {
+            let parsed = Url::parse(&origin).ok().filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none()
+            });
+            match parsed {
+                Some(url) => mcp_allowed_origins.push(url.origin().ascii_serialization()),
+                None => {
+                    return Err(ConfigError::new(
+                        "MCP_ALLOWED_ORIGINS",
+                        format!("{origin:?} is not an origin like https://app.example.com"),
+                    ));
+                }
+            }
+        }
+
         Ok(Config {
             listen_addr,
             public_url,
@@ -648,6 +677,7 @@ impl Config {
             session_cookie_name,
             outbound_allow_http,
             trust_proxy_headers,
+            mcp_allowed_origins,
             log_format,
             site_root: present(&raw.site_root).unwrap_or("target/site").to_string(),
         })
@@ -952,6 +982,27 @@ mod tests {
             })
             .var,
             "AUTH_OAUTH2_SESSION_COOKIE_NAME"
+        );
+    }
+
+    #[test]
+    fn mcp_allowed_origins() {
+        let c = Config::parse(&RawSettings {
+            mcp_allowed_origins: Some("https://App.example.com, http://10.0.0.5:3000/".into()),
+            ..raw()
+        })
+        .unwrap();
+        assert_eq!(
+            c.mcp_allowed_origins,
+            ["https://app.example.com", "http://10.0.0.5:3000"]
+        );
+        assert_eq!(
+            err(RawSettings {
+                mcp_allowed_origins: Some("https://a.example/path".into()),
+                ..raw()
+            })
+            .var,
+            "MCP_ALLOWED_ORIGINS"
         );
     }
 

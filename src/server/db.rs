@@ -2,8 +2,10 @@
 //! portable: `$1` placeholders, TEXT ids, BIGINT unix seconds, no backend-specific syntax, so
 //! SQLite and PostgreSQL run the same queries through sqlx's `Any` driver.
 
+pub mod api_tokens;
 pub mod login_states;
 pub mod revoked_sessions;
+pub mod settings;
 
 use std::path::Path;
 use std::time::Duration;

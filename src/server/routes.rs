@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use http::{HeaderValue, StatusCode, header};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use serde_json::json;
@@ -14,6 +14,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::app::{App, shell};
 use crate::server::auth::{handlers, middleware};
+use crate::server::gateway::endpoint::mcp_handler;
+use crate::server::rest;
 use crate::server::state::AppState;
 
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -30,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(handlers::logout))
         .route("/auth/oauth2/start", get(handlers::oauth2_start))
         .route("/auth/callback", get(handlers::oauth2_callback))
+        .merge(rest::routes())
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(
@@ -43,6 +46,8 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(healthz))
+        // `/mcp` does its own checks (Host, Origin, token); it is not behind the app's guards.
+        .route("/mcp", any(mcp_handler))
         .merge(app)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -11,6 +11,7 @@ use std::time::Duration;
 use leptos::config::{Env, LeptosOptions};
 use tokio::net::TcpListener;
 
+use crate::server::auth::api_tokens::LastUsedTracker;
 use crate::server::auth::oidc::OAuth2Login;
 use crate::server::auth::password::BasicVerifier;
 use crate::server::auth::session::{CookieSettings, SessionKeys};
@@ -18,6 +19,8 @@ use crate::server::auth::throttle::{LoginThrottle, WindowLimiter};
 use crate::server::clock::Clock;
 use crate::server::config::{AuthConfig, Config, derived_public_url};
 use crate::server::db::{Db, DbError};
+use crate::server::gateway::endpoint::McpEndpoint;
+use crate::server::gateway::tools::{BuiltinTools, ToolRegistry};
 use crate::server::http::outbound_client;
 use crate::server::routes;
 use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES, create_private_dir};
@@ -25,6 +28,8 @@ use crate::server::state::{AppState, Inner};
 
 pub const GENERATED_KEY_FILE: &str = "secret_key";
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10 * 60);
+/// How often API token uses are written to the database.
+pub const TOKEN_USE_FLUSH_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -90,6 +95,8 @@ impl Application {
             }
         };
 
+        let tools = ToolRegistry::default().with_source(BuiltinTools);
+        let mcp = McpEndpoint::new(&public_url, config.mcp_allowed_origins.clone(), tools);
         let state = AppState::new(Inner {
             leptos_options: leptos_options(&config, bound),
             sessions: SessionKeys::new(&master_key, &public_origin),
@@ -106,6 +113,8 @@ impl Application {
             oauth2,
             login_throttle: LoginThrottle::default(),
             login_start_limiter: WindowLimiter::new(30, 60),
+            mcp,
+            token_uses: LastUsedTracker::default(),
             config,
         });
         let router = routes::router(state.clone());
@@ -126,8 +135,8 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish and closes the
-    /// database.
+    /// Serves until `shutdown` resolves, then ends open MCP streams, lets in-flight requests
+    /// finish, writes pending token uses and closes the database.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -138,6 +147,13 @@ impl Application {
             router,
         } = self;
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let flusher = tokio::spawn(flush_token_uses(state.clone()));
+        let streams = state.mcp.shutdown.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // SSE streams never end on their own; without this, graceful shutdown waits forever.
+            streams.cancel();
+        };
         let result = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -145,6 +161,10 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         housekeeping.abort();
+        flusher.abort();
+        if let Err(e) = state.token_uses.flush(&state.db).await {
+            tracing::error!(error = %e, "could not write API token last-used times at shutdown");
+        }
         state.db.close().await;
         result
     }
@@ -187,6 +207,19 @@ async fn housekeeping(state: AppState) {
         if let Err(e) = state.db.purge_expired_revocations(now).await {
             tracing::warn!(error = %e, "housekeeping: cannot purge revoked sessions");
         }
+    }
+}
+
+/// Writes API token uses every 30 s, and forgets MCP sessions rmcp has closed.
+async fn flush_token_uses(state: AppState) {
+    let mut tick = tokio::time::interval(TOKEN_USE_FLUSH_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.token_uses.flush(&state.db).await {
+            tracing::warn!(error = %e, "cannot write API token last-used times; will retry");
+        }
+        state.mcp.prune().await;
     }
 }
 

@@ -9,6 +9,7 @@ use url::Url;
 
 use crate::api::instance::InstanceView;
 use crate::api::session::LoginOptionsView;
+use crate::server::auth::api_tokens::LastUsedTracker;
 use crate::server::auth::oidc::OAuth2Login;
 use crate::server::auth::password::BasicVerifier;
 use crate::server::auth::session::{CookieSettings, SessionKeys};
@@ -16,6 +17,7 @@ use crate::server::auth::throttle::{LoginThrottle, WindowLimiter};
 use crate::server::clock::{Clock, UnixTime};
 use crate::server::config::Config;
 use crate::server::db::Db;
+use crate::server::gateway::endpoint::McpEndpoint;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -36,6 +38,10 @@ pub struct Inner {
     pub oauth2: Option<OAuth2Login>,
     pub login_throttle: LoginThrottle,
     pub login_start_limiter: WindowLimiter,
+    /// `/mcp`: sessions, protection setting, tool registry.
+    pub mcp: McpEndpoint,
+    /// API token uses waiting to be written.
+    pub token_uses: LastUsedTracker,
     pub started_at: UnixTime,
 }
 

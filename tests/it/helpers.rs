@@ -8,6 +8,7 @@ use std::sync::Arc;
 use gatehouse::server::clock::ManualClock;
 use gatehouse::server::config::{Config, RawSettings};
 use gatehouse::server::startup::Application;
+use gatehouse::server::state::AppState;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use tempfile::TempDir;
@@ -23,7 +24,9 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub client: reqwest::Client,
     pub data_dir: TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    pub state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 pub fn client() -> reqwest::Client {
@@ -48,8 +51,9 @@ pub async fn spawn_app(mut settings: RawSettings) -> TestApp {
         .await
         .expect("the app starts");
     let address = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
+    let server = tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
     TestApp {
@@ -57,7 +61,9 @@ pub async fn spawn_app(mut settings: RawSettings) -> TestApp {
         clock,
         client: client(),
         data_dir,
-        _shutdown: tx,
+        state,
+        shutdown: Some(tx),
+        server: Some(server),
     }
 }
 
@@ -83,6 +89,16 @@ pub fn oauth2_settings(issuer: &str) -> RawSettings {
 }
 
 impl TestApp {
+    /// Shuts the server down the way SIGTERM does and waits until it has stopped.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -345,4 +361,141 @@ pub async fn walk_to_callback(app: &TestApp, browser: &mut Browser, email: Optio
         url = absolute(&url, &location(&next));
     }
     panic!("the redirect chain did not reach the callback");
+}
+
+/// Creates an API token through the REST API (the app must be in `none` mode or `token` a
+/// session) and returns the JSON answer.
+pub async fn create_token(app: &TestApp, body: serde_json::Value) -> serde_json::Value {
+    let response = app
+        .client
+        .post(app.url("/api/v0/settings/mcp/tokens"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED, "creating a token");
+    response.json().await.unwrap()
+}
+
+pub async fn set_protection(app: &TestApp, enabled: bool) {
+    let response = app
+        .client
+        .put(app.url("/api/v0/settings/mcp"))
+        .json(&serde_json::json!({"enabled": enabled}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+pub const LATEST_SESSION_VERSION: &str = "2025-11-25";
+
+/// A raw MCP client over reqwest, for checking status codes and bodies exactly.
+pub struct RawMcp<'a> {
+    pub app: &'a TestApp,
+    pub token: Option<String>,
+    pub session: Option<String>,
+}
+
+/// The JSON-RPC message in a response body, whether JSON or SSE.
+pub fn rpc_body(text: &str) -> serde_json::Value {
+    if let Ok(v) = serde_json::from_str(text) {
+        return v;
+    }
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .filter(|d| d.starts_with('{'))
+        .map(|d| serde_json::from_str::<serde_json::Value>(d).unwrap())
+        .find(|v| v.get("id").is_some() || v.get("error").is_some())
+        .unwrap_or_else(|| panic!("no JSON-RPC message in {text:?}"))
+}
+
+impl<'a> RawMcp<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        RawMcp {
+            app,
+            token: None,
+            session: None,
+        }
+    }
+
+    pub fn with_token(app: &'a TestApp, token: &str) -> Self {
+        RawMcp {
+            app,
+            token: Some(token.to_string()),
+            session: None,
+        }
+    }
+
+    pub fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
+        let mut r = self
+            .app
+            .client
+            .request(method, self.app.url("/mcp"))
+            .header("accept", "application/json, text/event-stream");
+        if let Some(t) = &self.token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(s) = &self.session {
+            r = r
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", LATEST_SESSION_VERSION);
+        }
+        r
+    }
+
+    /// POSTs a JSON-RPC message; returns status, headers and the JSON-RPC answer (Null when
+    /// there is no body).
+    pub async fn post(
+        &self,
+        body: serde_json::Value,
+    ) -> (StatusCode, HeaderMap, serde_json::Value) {
+        let response = self
+            .request(reqwest::Method::POST)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let value = if text.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            rpc_body(&text)
+        };
+        (status, headers, value)
+    }
+
+    pub async fn initialize(&mut self, version: &str) -> serde_json::Value {
+        let (status, headers, body) = self
+            .post(serde_json::json!({
+                "jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "it", "version": "1"}}
+            }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "initialize: {body}");
+        self.session = Some(headers["mcp-session-id"].to_str().unwrap().to_string());
+        let (status, _, _) = self
+            .post(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        body
+    }
+
+    pub async fn call(
+        &self,
+        id: i64,
+        method: &str,
+        params: serde_json::Value,
+    ) -> serde_json::Value {
+        let (status, _, body) = self
+            .post(
+                serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{method}: {body}");
+        body
+    }
 }

@@ -1,8 +1,10 @@
 //! Gatehouse's one integration-test binary: the real router on a real socket with a real
 //! SQLite file, and real peers (oidc-provider) where they exist.
 
+mod api_tokens;
 mod auth_basic;
 mod auth_none;
 mod auth_oauth2;
 mod health;
 mod helpers;
+mod mcp;

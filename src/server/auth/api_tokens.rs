@@ -1,0 +1,438 @@
+//! Static API tokens: `gatehouse_at_` + 256 random bits (base64url). The value is returned once
+//! at creation; the database holds its SHA-256 only. Verification hashes the presented value
+//! and looks the digest up, so comparing secrets never happens in application code. Uses are
+//! noted in memory and written in batches (`LastUsedTracker`), not once per request.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use serde::Deserialize;
+
+use crate::api::mcp_settings::{ApiTokenView, CreatedTokenView, TokenScope};
+use crate::server::clock::UnixTime;
+use crate::server::db::api_tokens::ApiTokenRow;
+use crate::server::db::{Db, DbError};
+use crate::server::error::AppError;
+use crate::server::secrets::{random_id, random_token, sha256_hex};
+use crate::server::state::AppState;
+
+pub const TOKEN_PREFIX: &str = "gatehouse_at_";
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_LIFETIME_DAYS: i64 = 3650;
+/// A presented token longer than this is not one of ours; refused before hashing.
+const MAX_TOKEN_LEN: usize = 256;
+
+/// What a caller asks for when creating a token (REST body and server function alike).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenRequest {
+    pub name: String,
+    /// Defaults to `["mcp"]`.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+    /// Unix seconds; an alternative to `expires_in_days`.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+}
+
+/// A checked request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    pub name: String,
+    pub scopes: BTreeSet<TokenScope>,
+    pub expires_at: Option<UnixTime>,
+}
+
+impl NewTokenRequest {
+    pub fn validate(self, now: UnixTime) -> Result<NewToken, AppError> {
+        let bad = |m: &str| Err(AppError::BadRequest(m.to_string()));
+        let name = self.name.trim().to_string();
+        if name.is_empty() {
+            return bad(
+                "Give the token a name, e.g. the client that will use it (\"Claude Desktop\").",
+            );
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return bad("The name is longer than 100 characters.");
+        }
+        if name.chars().any(char::is_control) {
+            return bad("The name must not contain control characters.");
+        }
+        let requested = self.scopes.unwrap_or_else(|| vec!["mcp".into()]);
+        if requested.is_empty() {
+            return bad("Choose at least one scope: mcp, connections:token.");
+        }
+        let mut scopes = BTreeSet::new();
+        for scope in &requested {
+            match TokenScope::parse(scope) {
+                Some(s) => {
+                    scopes.insert(s);
+                }
+                None => {
+                    return Err(AppError::BadRequest(format!(
+                        "Unknown scope {scope:?}; the scopes are mcp and connections:token."
+                    )));
+                }
+            }
+        }
+        let expires_at = match (self.expires_in_days, self.expires_at) {
+            (Some(_), Some(_)) => return bad("Give expires_in_days or expires_at, not both."),
+            (Some(days), None) if !(1..=MAX_LIFETIME_DAYS).contains(&days) => {
+                return bad("expires_in_days must be between 1 and 3650.");
+            }
+            (Some(days), None) => Some(now + days * 86_400),
+            (None, Some(at)) if at <= now => return bad("expires_at is in the past."),
+            (None, Some(at)) if at > now + MAX_LIFETIME_DAYS * 86_400 => {
+                return bad("expires_at is more than ten years away.");
+            }
+            (None, at) => at,
+        };
+        Ok(NewToken {
+            name,
+            scopes,
+            expires_at,
+        })
+    }
+}
+
+/// A fresh token value and what is stored of it.
+pub struct GeneratedToken {
+    pub value: String,
+    pub hash: String,
+    pub hint: String,
+}
+
+pub fn generate() -> GeneratedToken {
+    let value = format!("{TOKEN_PREFIX}{}", random_token());
+    let hint = format!("{TOKEN_PREFIX}…{}", &value[value.len() - 4..]);
+    GeneratedToken {
+        hash: sha256_hex(&value),
+        value,
+        hint,
+    }
+}
+
+pub fn parse_scopes(stored: &str) -> BTreeSet<TokenScope> {
+    stored
+        .split_whitespace()
+        .filter_map(TokenScope::parse)
+        .collect()
+}
+
+fn join_scopes(scopes: &BTreeSet<TokenScope>) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn view(row: &ApiTokenRow, last_used_at: Option<UnixTime>, now: UnixTime) -> ApiTokenView {
+    ApiTokenView {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        scopes: parse_scopes(&row.scopes).into_iter().collect(),
+        hint: row.hint.clone(),
+        created_by: row.created_by.clone(),
+        created_at: row.created_at,
+        last_used_at: last_used_at.max(row.last_used_at),
+        expires_at: row.expires_at,
+        expired: row.expires_at.is_some_and(|e| e <= now),
+    }
+}
+
+pub async fn create_token(
+    state: &AppState,
+    request: NewTokenRequest,
+    created_by: &str,
+) -> Result<CreatedTokenView, AppError> {
+    let now = state.now();
+    let new = request.validate(now)?;
+    let generated = generate();
+    let row = ApiTokenRow {
+        id: random_id(),
+        name: new.name,
+        token_hash: generated.hash,
+        hint: generated.hint,
+        scopes: join_scopes(&new.scopes),
+        created_by: created_by.to_string(),
+        created_at: now,
+        last_used_at: None,
+        expires_at: new.expires_at,
+    };
+    state.db.insert_api_token(&row).await?;
+    tracing::info!(token_id = %row.id, name = %row.name, scopes = %row.scopes, by = %created_by, "API token created");
+    Ok(CreatedTokenView {
+        token: view(&row, None, now),
+        value: generated.value,
+    })
+}
+
+pub async fn list_tokens(state: &AppState) -> Result<Vec<ApiTokenView>, AppError> {
+    let now = state.now();
+    let rows = state.db.list_api_tokens().await?;
+    Ok(rows
+        .iter()
+        .map(|row| view(row, state.token_uses.pending(&row.id), now))
+        .collect())
+}
+
+pub async fn delete_token(state: &AppState, id: &str, deleted_by: &str) -> Result<(), AppError> {
+    if !state.db.delete_api_token(id).await? {
+        return Err(AppError::NotFound(format!(
+            "There is no API token with id {id:?}."
+        )));
+    }
+    state.token_uses.forget(id);
+    state.mcp.forget_principal(&format!("token:{id}"));
+    tracing::info!(token_id = %id, by = %deleted_by, "API token deleted");
+    Ok(())
+}
+
+/// A presented token that checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub id: String,
+    pub name: String,
+    pub scopes: BTreeSet<TokenScope>,
+    pub expires_at: Option<UnixTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRejection {
+    Unknown,
+    Expired,
+}
+
+/// Checks a presented token and notes its use. `Ok(Err(_))` is a refusal, `Err(_)` a failure
+/// to check.
+pub async fn verify_token(
+    db: &Db,
+    uses: &LastUsedTracker,
+    presented: &str,
+    now: UnixTime,
+) -> Result<Result<VerifiedToken, TokenRejection>, DbError> {
+    if !presented.starts_with(TOKEN_PREFIX) || presented.len() > MAX_TOKEN_LEN {
+        return Ok(Err(TokenRejection::Unknown));
+    }
+    let Some(row) = db.find_api_token_by_hash(&sha256_hex(presented)).await? else {
+        return Ok(Err(TokenRejection::Unknown));
+    };
+    if row.expires_at.is_some_and(|e| e <= now) {
+        return Ok(Err(TokenRejection::Expired));
+    }
+    uses.record(&row.id, now);
+    Ok(Ok(VerifiedToken {
+        scopes: parse_scopes(&row.scopes),
+        id: row.id,
+        name: row.name,
+        expires_at: row.expires_at,
+    }))
+}
+
+/// Last-used times noted in memory and written to the database in batches (every 30 s and at
+/// shutdown), so a busy token costs no write per request.
+#[derive(Debug, Default)]
+pub struct LastUsedTracker {
+    pending: Mutex<HashMap<String, UnixTime>>,
+}
+
+impl LastUsedTracker {
+    pub fn record(&self, id: &str, now: UnixTime) {
+        let mut pending = self.pending.lock().expect("tracker lock");
+        match pending.get_mut(id) {
+            Some(at) => *at = (*at).max(now),
+            None => {
+                pending.insert(id.to_string(), now);
+            }
+        }
+    }
+
+    pub fn pending(&self, id: &str) -> Option<UnixTime> {
+        self.pending.lock().expect("tracker lock").get(id).copied()
+    }
+
+    pub fn forget(&self, id: &str) {
+        self.pending.lock().expect("tracker lock").remove(id);
+    }
+
+    /// Writes what has accumulated. On failure the uses go back into the queue (merged with
+    /// newer ones), so nothing is lost to a transient database error.
+    pub async fn flush(&self, db: &Db) -> Result<usize, DbError> {
+        let batch: Vec<(String, UnixTime)> =
+            std::mem::take(&mut *self.pending.lock().expect("tracker lock"))
+                .into_iter()
+                .collect();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        match db.record_api_token_use(&batch).await {
+            Ok(()) => Ok(batch.len()),
+            Err(e) => {
+                for (id, at) in &batch {
+                    self.record(id, *at);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::db::testing::temp_db;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn req(name: &str) -> NewTokenRequest {
+        NewTokenRequest {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn tokens_have_the_prefix_and_256_bits() {
+        let t = generate();
+        assert!(t.value.starts_with(TOKEN_PREFIX));
+        assert_eq!(t.value.len(), TOKEN_PREFIX.len() + 43);
+        assert_eq!(t.hash, sha256_hex(&t.value));
+        assert!(t.hint.ends_with(&t.value[t.value.len() - 4..]));
+        assert!(
+            !t.hint
+                .contains(&t.value[TOKEN_PREFIX.len()..TOKEN_PREFIX.len() + 10])
+        );
+    }
+
+    #[test]
+    fn validation() {
+        let ok = req("  Claude Desktop ").validate(NOW).unwrap();
+        assert_eq!(ok.name, "Claude Desktop");
+        assert_eq!(ok.scopes, BTreeSet::from([TokenScope::Mcp]));
+        assert_eq!(ok.expires_at, None);
+
+        let err = |r: NewTokenRequest| match r.validate(NOW) {
+            Err(AppError::BadRequest(m)) => m,
+            other => panic!("expected a 400, got {other:?}"),
+        };
+        assert!(err(req(" ")).contains("name"));
+        assert!(err(req(&"x".repeat(101))).contains("100"));
+        assert!(err(req("a\u{7}b")).contains("control"));
+        assert!(
+            err(NewTokenRequest {
+                scopes: Some(vec![]),
+                ..req("a")
+            })
+            .contains("at least one")
+        );
+        assert!(
+            err(NewTokenRequest {
+                scopes: Some(vec!["admin".into()]),
+                ..req("a")
+            })
+            .contains("admin")
+        );
+        assert!(
+            err(NewTokenRequest {
+                expires_in_days: Some(0),
+                ..req("a")
+            })
+            .contains("between")
+        );
+        assert!(
+            err(NewTokenRequest {
+                expires_at: Some(NOW - 1),
+                ..req("a")
+            })
+            .contains("past")
+        );
+        assert!(
+            err(NewTokenRequest {
+                expires_at: Some(NOW + 10),
+                expires_in_days: Some(1),
+                ..req("a")
+            })
+            .contains("not both")
+        );
+
+        let both = NewTokenRequest {
+            scopes: Some(vec!["connections:token".into(), "mcp".into(), "mcp".into()]),
+            expires_in_days: Some(30),
+            ..req("ci")
+        }
+        .validate(NOW)
+        .unwrap();
+        assert_eq!(both.scopes.len(), 2);
+        assert_eq!(both.expires_at, Some(NOW + 30 * 86_400));
+        assert_eq!(join_scopes(&both.scopes), "mcp connections:token");
+        assert_eq!(parse_scopes("mcp connections:token junk"), both.scopes);
+    }
+
+    #[tokio::test]
+    async fn verify_and_flush() {
+        let (db, _dir) = temp_db().await;
+        let uses = LastUsedTracker::default();
+        let t = generate();
+        db.insert_api_token(&ApiTokenRow {
+            id: "t1".into(),
+            name: "ci".into(),
+            token_hash: t.hash.clone(),
+            hint: t.hint.clone(),
+            scopes: "mcp".into(),
+            created_by: "admin".into(),
+            created_at: NOW,
+            last_used_at: None,
+            expires_at: Some(NOW + 100),
+        })
+        .await
+        .unwrap();
+
+        let ok = verify_token(&db, &uses, &t.value, NOW + 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ok.id, "t1");
+        assert_eq!(uses.pending("t1"), Some(NOW + 1));
+        assert_eq!(
+            verify_token(&db, &uses, "gatehouse_at_nope", NOW)
+                .await
+                .unwrap(),
+            Err(TokenRejection::Unknown)
+        );
+        assert_eq!(
+            verify_token(&db, &uses, "Bearer xyz", NOW).await.unwrap(),
+            Err(TokenRejection::Unknown)
+        );
+        assert_eq!(
+            verify_token(&db, &uses, &t.value, NOW + 100).await.unwrap(),
+            Err(TokenRejection::Expired)
+        );
+
+        // Nothing written until the flush.
+        assert_eq!(
+            db.find_api_token_by_hash(&t.hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used_at,
+            None
+        );
+        verify_token(&db, &uses, &t.value, NOW + 5)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(uses.flush(&db).await.unwrap(), 1);
+        assert_eq!(
+            db.find_api_token_by_hash(&t.hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used_at,
+            Some(NOW + 5)
+        );
+        assert_eq!(uses.flush(&db).await.unwrap(), 0);
+    }
+}

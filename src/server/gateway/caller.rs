@@ -1,0 +1,160 @@
+//! Who is calling `/mcp`. One place decides, for every request: no token (allowed only while
+//! MCP protection is off), a static API token, and (later) an OAuth access token. Each answer
+//! carries the scopes the caller holds.
+
+use std::collections::BTreeSet;
+
+use http::HeaderMap;
+
+use crate::api::mcp_settings::TokenScope;
+use crate::server::auth::api_tokens::{TokenRejection, verify_token};
+use crate::server::auth::session::bearer_token;
+use crate::server::clock::UnixTime;
+use crate::server::db::DbError;
+use crate::server::state::AppState;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// No token, with MCP protection off.
+    Anonymous,
+    ApiToken {
+        id: String,
+        name: String,
+        expires_at: Option<UnixTime>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpCaller {
+    pub principal: Principal,
+    pub scopes: BTreeSet<TokenScope>,
+}
+
+impl McpCaller {
+    pub fn anonymous() -> Self {
+        McpCaller {
+            principal: Principal::Anonymous,
+            scopes: BTreeSet::from([TokenScope::Mcp]),
+        }
+    }
+
+    /// Identifies the principal across requests: an MCP session belongs to the principal that
+    /// opened it.
+    pub fn key(&self) -> String {
+        match &self.principal {
+            Principal::Anonymous => "anonymous".into(),
+            Principal::ApiToken { id, .. } => format!("token:{id}"),
+        }
+    }
+}
+
+/// Why a request to `/mcp` is refused (RFC 6750 terms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum McpAuthFailure {
+    /// No token, and protection is on: 401 without an error code.
+    Missing,
+    /// A token that is malformed, unknown or expired: 401 `invalid_token`.
+    InvalidToken(&'static str),
+    /// A valid token without the `mcp` scope: 403 `insufficient_scope`.
+    InsufficientScope,
+}
+
+/// The token a request presents, from `Authorization: Bearer` or `?token=`.
+fn presented_token<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+) -> Result<Option<String>, McpAuthFailure> {
+    let header = bearer_token(headers).map_err(|_| {
+        McpAuthFailure::InvalidToken("The Authorization header is not a Bearer token.")
+    })?;
+    let from_query = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    });
+    match (header, from_query) {
+        (Some(h), Some(q)) if h != q => Err(McpAuthFailure::InvalidToken(
+            "The request carries two different tokens (header and ?token=).",
+        )),
+        (Some(h), _) => Ok(Some(h.to_string())),
+        (None, Some(q)) if q.is_empty() => Err(McpAuthFailure::InvalidToken(
+            "The ?token= parameter is empty.",
+        )),
+        (None, q) => Ok(q),
+    }
+}
+
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    now: UnixTime,
+) -> Result<Result<McpCaller, McpAuthFailure>, DbError> {
+    let token = match presented_token(headers, query) {
+        Ok(token) => token,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    let Some(token) = token else {
+        return Ok(
+            if state.mcp.protection.require_auth(&state.db, now).await? {
+                Err(McpAuthFailure::Missing)
+            } else {
+                Ok(McpCaller::anonymous())
+            },
+        );
+    };
+    // A presented token is always checked, protection on or off: a bad one is refused, not
+    // silently ignored.
+    let verified = match verify_token(&state.db, &state.token_uses, &token, now).await? {
+        Ok(verified) => verified,
+        Err(TokenRejection::Unknown) => {
+            return Ok(Err(McpAuthFailure::InvalidToken("The token is not valid.")));
+        }
+        Err(TokenRejection::Expired) => {
+            return Ok(Err(McpAuthFailure::InvalidToken("The token has expired.")));
+        }
+    };
+    if !verified.scopes.contains(&TokenScope::Mcp) {
+        return Ok(Err(McpAuthFailure::InsufficientScope));
+    }
+    Ok(Ok(McpCaller {
+        principal: Principal::ApiToken {
+            id: verified.id,
+            name: verified.name,
+            expires_at: verified.expires_at,
+        },
+        scopes: verified.scopes,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn tokens_from_header_or_query() {
+        let mut h = HeaderMap::new();
+        assert_eq!(presented_token(&h, None), Ok(None));
+        assert_eq!(
+            presented_token(&h, Some("a=1&token=abc")),
+            Ok(Some("abc".into()))
+        );
+        assert!(presented_token(&h, Some("token=")).is_err());
+        h.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
+        assert_eq!(presented_token(&h, None), Ok(Some("abc".into())));
+        assert_eq!(
+            presented_token(&h, Some("token=abc")),
+            Ok(Some("abc".into()))
+        );
+        assert!(presented_token(&h, Some("token=other")).is_err());
+        h.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_static("Basic abc"),
+        );
+        assert!(presented_token(&h, None).is_err());
+    }
+}

@@ -1,0 +1,664 @@
+//! `/mcp`: the checks every request passes before rmcp's Streamable HTTP service serves it.
+//!
+//! In order: `Host` and `Origin` (DNS-rebinding defence, 403), CORS preflight, the caller's
+//! token (401/403 with a `WWW-Authenticate: Bearer` challenge), then for POST the body itself
+//! (size, JSON, JSON-RPC shape, `MCP-Protocol-Version`) so that malformed input gets JSON-RPC
+//! error codes, and finally the session: an `Mcp-Session-Id` must name a live session opened
+//! by the same caller, or the answer is 404. rmcp does the protocol (both eras, sessions, SSE).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http_body_util::Full;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use super::SUPPORTED_PROTOCOL_VERSIONS;
+use super::caller::{McpAuthFailure, authenticate};
+use super::handler::GatehouseMcp;
+use super::protection::McpProtection;
+use super::tools::ToolRegistry;
+use crate::server::state::AppState;
+
+/// Largest request body accepted on `/mcp`.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Open sessions at most; a new `initialize` beyond this gets 503.
+const MAX_SESSIONS: usize = 10_000;
+/// A session nobody uses for this long is closed (the client then gets 404 and starts anew).
+const SESSION_IDLE: Duration = Duration::from_secs(60 * 60);
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+
+pub struct McpEndpoint {
+    service: StreamableHttpService<GatehouseMcp, LocalSessionManager>,
+    sessions: Arc<LocalSessionManager>,
+    /// Session id → the caller (`McpCaller::key`) that opened it.
+    owners: Mutex<HashMap<String, String>>,
+    pub protection: McpProtection,
+    pub tools: ToolRegistry,
+    /// Ends every open SSE stream at shutdown, so graceful shutdown does not wait on them.
+    pub shutdown: CancellationToken,
+    public_origin: String,
+    public_authority: String,
+    extra_origins: Vec<String>,
+}
+
+impl McpEndpoint {
+    pub fn new(public_url: &Url, extra_origins: Vec<String>, tools: ToolRegistry) -> McpEndpoint {
+        let mut sessions = LocalSessionManager::default();
+        sessions.session_config.keep_alive = Some(SESSION_IDLE);
+        let sessions = Arc::new(sessions);
+        let shutdown = CancellationToken::new();
+        let mut config = StreamableHttpServerConfig::default()
+            // Host and Origin are checked here, with JSON-RPC error bodies.
+            .disable_allowed_hosts()
+            .with_cancellation_token(shutdown.child_token());
+        config.json_response = true;
+        config.sse_keep_alive = Some(Duration::from_secs(15));
+        let service = StreamableHttpService::new(|| Ok(GatehouseMcp), sessions.clone(), config);
+        let public_origin = public_url.origin().ascii_serialization();
+        let public_authority = match public_url.port() {
+            Some(port) => format!("{}:{port}", public_url.host_str().unwrap_or_default()),
+            None => public_url.host_str().unwrap_or_default().to_string(),
+        }
+        .to_ascii_lowercase();
+        McpEndpoint {
+            service,
+            sessions,
+            owners: Mutex::new(HashMap::new()),
+            protection: McpProtection::default(),
+            tools,
+            shutdown,
+            public_origin,
+            public_authority,
+            extra_origins,
+        }
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.owners.lock().expect("owners lock").len()
+    }
+
+    fn owner(&self, session_id: &str) -> Option<String> {
+        self.owners
+            .lock()
+            .expect("owners lock")
+            .get(session_id)
+            .cloned()
+    }
+
+    /// Closes every session a caller opened (its token was deleted).
+    pub fn forget_principal(&self, key: &str) {
+        let closed: Vec<String> = {
+            let mut owners = self.owners.lock().expect("owners lock");
+            let ids: Vec<String> = owners
+                .iter()
+                .filter(|(_, k)| *k == key)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &ids {
+                owners.remove(id);
+            }
+            ids
+        };
+        if closed.is_empty() {
+            return;
+        }
+        let sessions = self.sessions.clone();
+        tokio::spawn(async move {
+            use rmcp::transport::streamable_http_server::SessionManager;
+            for id in closed {
+                let _ = sessions.close_session(&id.into()).await;
+            }
+        });
+    }
+
+    /// Drops ownership records of sessions rmcp has closed (idle, or ended by the client).
+    pub async fn prune(&self) {
+        let live: std::collections::HashSet<String> = self
+            .sessions
+            .sessions
+            .read()
+            .await
+            .keys()
+            .map(|id| id.to_string())
+            .collect();
+        self.owners
+            .lock()
+            .expect("owners lock")
+            .retain(|id, _| live.contains(id));
+    }
+
+    /// `Host` must name this server: the public URL's host, or loopback. Anything else is a
+    /// name someone pointed at us (DNS rebinding). A request without `Host` has nothing to
+    /// check.
+    fn host_allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+            return true;
+        };
+        let host = host.trim().to_ascii_lowercase();
+        if host == self.public_authority || is_loopback_authority(&host) {
+            return true;
+        }
+        // An explicit default port names the same authority.
+        let default_port = if self.public_origin.starts_with("https:") {
+            ":443"
+        } else {
+            ":80"
+        };
+        host.strip_suffix(default_port) == Some(self.public_authority.as_str())
+    }
+
+    /// `Origin`, when a browser sends one, must be this server's public origin, a loopback
+    /// origin (local tools such as the MCP Inspector), or one listed in `MCP_ALLOWED_ORIGINS`.
+    fn origin_allowed(&self, origin: &str) -> bool {
+        if origin == self.public_origin || self.extra_origins.iter().any(|o| o == origin) {
+            return true;
+        }
+        match Url::parse(origin) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A JSON-RPC error response with an HTTP status.
+pub fn jsonrpc_error(
+    status: StatusCode,
+    id: Value,
+    code: i64,
+    message: impl Into<String>,
+    data: Option<Value>,
+) -> Response {
+    let mut error = json!({"code": code, "message": message.into()});
+    if let Some(data) = data {
+        error["data"] = data;
+    }
+    let mut response = (
+        status,
+        axum::Json(json!({"jsonrpc": "2.0", "id": id, "error": error})),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const INVALID_PARAMS: i64 = -32602;
+const INTERNAL_ERROR: i64 = -32603;
+/// 2026-07-28: unsupported protocol version.
+const UNSUPPORTED_VERSION: i64 = -32022;
+
+/// What the body says, as far as the checks here need.
+struct Message {
+    id: Value,
+    method: Option<String>,
+}
+
+/// Checks that a POST body is one well-formed JSON-RPC 2.0 message.
+/// Why a body is not an acceptable JSON-RPC message; answered with HTTP 400.
+struct Malformed {
+    id: Value,
+    code: i64,
+    message: String,
+}
+
+impl Malformed {
+    fn into_response(self) -> Response {
+        jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            self.id,
+            self.code,
+            self.message,
+            None,
+        )
+    }
+}
+
+fn check_message(body: &[u8]) -> Result<Message, Malformed> {
+    let bad = |id: Value, code: i64, message: String| Err(Malformed { id, code, message });
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return bad(
+                Value::Null,
+                PARSE_ERROR,
+                format!("Parse error: the body is not valid JSON ({e})."),
+            );
+        }
+    };
+    let Value::Object(object) = value else {
+        return if value.is_array() {
+            bad(Value::Null, INVALID_REQUEST, "Invalid Request: batches are not supported; send one JSON-RPC message per request.".into())
+        } else {
+            bad(
+                Value::Null,
+                INVALID_REQUEST,
+                "Invalid Request: the body must be a JSON-RPC 2.0 object.".into(),
+            )
+        };
+    };
+    let id = object.get("id").cloned().unwrap_or(Value::Null);
+    let id_ok = match object.get("id") {
+        None => true,
+        Some(Value::String(_)) => true,
+        Some(Value::Number(n)) => n.is_i64() || n.is_u64(),
+        Some(_) => false,
+    };
+    if !id_ok {
+        return bad(
+            Value::Null,
+            INVALID_REQUEST,
+            "Invalid Request: id must be a string or an integer.".into(),
+        );
+    }
+    if object.get("jsonrpc") != Some(&Value::String("2.0".into())) {
+        return bad(
+            id,
+            INVALID_REQUEST,
+            "Invalid Request: jsonrpc must be \"2.0\".".into(),
+        );
+    }
+    match object.get("method") {
+        Some(Value::String(method)) => {
+            if let Some(params) = object.get("params")
+                && !params.is_object()
+            {
+                return bad(
+                    id,
+                    INVALID_PARAMS,
+                    "Invalid params: params must be an object.".into(),
+                );
+            }
+            Ok(Message {
+                id,
+                method: Some(method.clone()),
+            })
+        }
+        Some(_) => bad(
+            id,
+            INVALID_REQUEST,
+            "Invalid Request: method must be a string.".into(),
+        ),
+        // A response to a request the server sent (sampling, elicitation...).
+        None if object.contains_key("id")
+            && (object.contains_key("result") ^ object.contains_key("error")) =>
+        {
+            Ok(Message { id, method: None })
+        }
+        None => bad(
+            id,
+            INVALID_REQUEST,
+            "Invalid Request: a JSON-RPC request needs a method.".into(),
+        ),
+    }
+}
+
+fn auth_failure(failure: McpAuthFailure) -> Response {
+    let realm = "Bearer realm=\"gatehouse\"";
+    let (status, challenge, body) = match failure {
+        McpAuthFailure::Missing => (
+            StatusCode::UNAUTHORIZED,
+            realm.to_string(),
+            json!({
+                "error": "unauthorized",
+                "error_description": "This MCP endpoint requires a token: send `Authorization: Bearer <token>` or add `?token=<token>` to the URL.",
+            }),
+        ),
+        McpAuthFailure::InvalidToken(why) => (
+            StatusCode::UNAUTHORIZED,
+            format!("{realm}, error=\"invalid_token\", error_description=\"{why}\""),
+            json!({"error": "invalid_token", "error_description": why}),
+        ),
+        McpAuthFailure::InsufficientScope => (
+            StatusCode::FORBIDDEN,
+            format!("{realm}, error=\"insufficient_scope\", scope=\"mcp\""),
+            json!({
+                "error": "insufficient_scope",
+                "error_description": "This token does not have the mcp scope.",
+                "scope": "mcp",
+            }),
+        ),
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_str(&challenge).expect("challenge is ASCII"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn cors(response: &mut Response, origin: Option<&HeaderValue>) {
+    if let Some(origin) = origin {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate"),
+        );
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
+fn preflight(request_headers: &HeaderMap) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
+    );
+    let allow_headers = request_headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static(
+            "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID",
+        ));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    response
+}
+
+fn session_not_found(id: Value) -> Response {
+    jsonrpc_error(
+        StatusCode::NOT_FOUND,
+        id,
+        INVALID_REQUEST,
+        "Session not found: it has ended or expired. Start a new one with initialize.",
+        None,
+    )
+}
+
+/// rmcp answers some refusals (missing session id, wrong Accept or Content-Type, wrong method)
+/// in plain text; clients get the same refusal as a JSON-RPC error, headers (e.g. `Allow`)
+/// kept.
+async fn json_rpc_errors(response: Response, id: Value) -> Response {
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|ct| ct.as_bytes().starts_with(b"text/plain"));
+    if !response.status().is_client_error() || !plain {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let mut converted = jsonrpc_error(
+        parts.status,
+        id,
+        INVALID_REQUEST,
+        String::from_utf8_lossy(&text).trim().to_string(),
+        None,
+    );
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            converted.headers_mut().insert(name, value.clone());
+        }
+    }
+    converted
+}
+
+/// The `/mcp` route: every method.
+pub async fn mcp_handler(State(state): State<AppState>, request: Request) -> Response {
+    let mcp = &state.mcp;
+    if !mcp.host_allowed(request.headers()) {
+        return jsonrpc_error(
+            StatusCode::FORBIDDEN,
+            Value::Null,
+            INVALID_REQUEST,
+            "Forbidden: this Host is not served here.",
+            None,
+        );
+    }
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    if let Some(o) = &origin
+        && !o.to_str().is_ok_and(|o| mcp.origin_allowed(o))
+    {
+        return jsonrpc_error(
+            StatusCode::FORBIDDEN,
+            Value::Null,
+            INVALID_REQUEST,
+            "Forbidden: requests from this Origin are not allowed.",
+            None,
+        );
+    }
+    if request.method() == Method::OPTIONS {
+        let mut response = preflight(request.headers());
+        cors(&mut response, origin.as_ref());
+        return response;
+    }
+
+    let mut response = serve(&state, request).await;
+    cors(&mut response, origin.as_ref());
+    response
+}
+
+async fn serve(state: &AppState, request: Request) -> Response {
+    let mcp = &state.mcp;
+    let now = state.now();
+    let caller = match authenticate(state, request.headers(), request.uri().query(), now).await {
+        Ok(Ok(caller)) => caller,
+        Ok(Err(failure)) => return auth_failure(failure),
+        Err(e) => {
+            tracing::error!(error = %e, "MCP authentication: database error");
+            return jsonrpc_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Value::Null,
+                INTERNAL_ERROR,
+                "Internal error: Gatehouse could not check the token.",
+                None,
+            );
+        }
+    };
+
+    let (mut parts, body) = request.into_parts();
+    let session_id = parts
+        .headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+
+    let mut request_id = Value::Null;
+    let mut is_initialize = false;
+    let body = if parts.method == Method::POST {
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+            return jsonrpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Value::Null,
+                INVALID_REQUEST,
+                format!("Invalid Request: the body is larger than {MAX_BODY_BYTES} bytes."),
+                None,
+            );
+        };
+        let message = match check_message(&bytes) {
+            Ok(message) => message,
+            Err(malformed) => return malformed.into_response(),
+        };
+        request_id = message.id;
+        is_initialize = message.method.as_deref() == Some("initialize");
+        let versions: Vec<&str> = parts
+            .headers
+            .get_all(VERSION_HEADER)
+            .iter()
+            .map(|v| v.to_str().unwrap_or_default().trim())
+            .collect();
+        if versions.len() > 1 {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                request_id,
+                INVALID_REQUEST,
+                "Invalid Request: send one MCP-Protocol-Version header.",
+                None,
+            );
+        }
+        if let Some(&version) = versions.first()
+            && !SUPPORTED_PROTOCOL_VERSIONS.contains(&version)
+        {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                request_id,
+                UNSUPPORTED_VERSION,
+                format!("Unsupported protocol version {version:?}."),
+                Some(json!({"supported": SUPPORTED_PROTOCOL_VERSIONS, "requested": version})),
+            );
+        }
+        if is_initialize && session_id.is_none() && mcp.session_count() >= MAX_SESSIONS {
+            return jsonrpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                request_id,
+                INTERNAL_ERROR,
+                "Too many open MCP sessions; try again later.",
+                None,
+            );
+        }
+        bytes
+    } else {
+        Bytes::new()
+    };
+
+    // A session belongs to whoever opened it; to anyone else it does not exist.
+    if let Some(id) = &session_id
+        && mcp.owner(id).as_deref() != Some(caller.key().as_str())
+    {
+        return session_not_found(request_id);
+    }
+
+    let is_delete = parts.method == Method::DELETE;
+    parts.extensions.insert(state.clone());
+    parts.extensions.insert(caller.clone());
+    let response = mcp
+        .service
+        .handle(http::Request::from_parts(parts, Full::new(body)))
+        .await
+        .map(Body::new);
+
+    let response = json_rpc_errors(response, request_id).await;
+    if is_initialize
+        && response.status().is_success()
+        && let Some(new_id) = response
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+    {
+        mcp.owners
+            .lock()
+            .expect("owners lock")
+            .insert(new_id.to_string(), caller.key());
+    }
+    if is_delete
+        && response.status().is_success()
+        && let Some(id) = &session_id
+    {
+        mcp.owners.lock().expect("owners lock").remove(id);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(public: &str) -> McpEndpoint {
+        McpEndpoint::new(
+            &Url::parse(public).unwrap(),
+            vec!["https://app.example.com".into()],
+            ToolRegistry::default(),
+        )
+    }
+
+    fn host(value: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static(value));
+        h
+    }
+
+    #[tokio::test]
+    async fn hosts() {
+        let e = endpoint("https://gh.example.com");
+        assert!(e.host_allowed(&host("gh.example.com")));
+        assert!(e.host_allowed(&host("GH.example.com:443")));
+        assert!(e.host_allowed(&host("localhost:8080")));
+        assert!(e.host_allowed(&host("127.0.0.1:9")));
+        assert!(e.host_allowed(&host("[::1]:8080")));
+        assert!(!e.host_allowed(&host("evil.example")));
+        assert!(!e.host_allowed(&host("gh.example.com.evil.example")));
+        assert!(!e.host_allowed(&host("gh.example.com:8443")));
+        assert!(e.host_allowed(&HeaderMap::new()));
+        let local = endpoint("http://127.0.0.1:8080");
+        assert!(local.host_allowed(&host("127.0.0.1:8080")));
+        assert!(!local.host_allowed(&host("rebind.evil.example:8080")));
+    }
+
+    #[tokio::test]
+    async fn origins() {
+        let e = endpoint("https://gh.example.com");
+        assert!(e.origin_allowed("https://gh.example.com"));
+        assert!(e.origin_allowed("https://app.example.com"));
+        assert!(e.origin_allowed("http://localhost:6274"));
+        assert!(e.origin_allowed("http://127.0.0.1:3000"));
+        assert!(!e.origin_allowed("https://evil.example"));
+        assert!(!e.origin_allowed("null"));
+        assert!(!e.origin_allowed("http://gh.example.com"));
+    }
+
+    #[test]
+    fn message_checks() {
+        let code = |body: &str| match check_message(body.as_bytes()) {
+            Ok(_) => 0,
+            Err(m) => m.into_response().status().as_u16() as i64,
+        };
+        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), 0);
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            0
+        );
+        assert_eq!(code(r#"{"jsonrpc":"2.0","id":"a","result":{}}"#), 0);
+        for bad in [
+            "{",
+            "[]",
+            "42",
+            r#"{"id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":7}"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":[1]}"#,
+            r#"{"jsonrpc":"2.0","id":1}"#,
+        ] {
+            assert_eq!(code(bad), 400, "{bad}");
+        }
+    }
+}

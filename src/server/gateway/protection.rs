@@ -1,0 +1,82 @@
+//! MCP protection: the persisted "Require authentication" setting. Read on every `/mcp`
+//! request, so it is cached for a few seconds; a change made here takes effect at once, one
+//! made by another replica within the cache lifetime.
+
+use std::sync::Mutex;
+
+use crate::api::mcp_settings::McpSettingsView;
+use crate::server::auth::api_tokens::list_tokens;
+use crate::server::clock::UnixTime;
+use crate::server::db::{Db, DbError};
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+
+pub const REQUIRE_AUTH_KEY: &str = "mcp.require_auth";
+const CACHE_SECS: i64 = 5;
+
+#[derive(Debug, Default)]
+pub struct McpProtection {
+    cached: Mutex<Option<(bool, UnixTime)>>,
+}
+
+impl McpProtection {
+    pub async fn require_auth(&self, db: &Db, now: UnixTime) -> Result<bool, DbError> {
+        if let Some((value, at)) = *self.cached.lock().expect("protection lock")
+            && now - at < CACHE_SECS
+            && now >= at
+        {
+            return Ok(value);
+        }
+        let value = db.get_setting(REQUIRE_AUTH_KEY).await?.as_deref() == Some("true");
+        *self.cached.lock().expect("protection lock") = Some((value, now));
+        Ok(value)
+    }
+
+    pub async fn set(&self, db: &Db, value: bool, now: UnixTime) -> Result<(), DbError> {
+        db.put_setting(REQUIRE_AUTH_KEY, if value { "true" } else { "false" }, now)
+            .await?;
+        *self.cached.lock().expect("protection lock") = Some((value, now));
+        Ok(())
+    }
+}
+
+pub async fn settings_view(state: &AppState) -> Result<McpSettingsView, AppError> {
+    let now = state.now();
+    Ok(McpSettingsView {
+        require_auth: state.mcp.protection.require_auth(&state.db, now).await?,
+        tokens: list_tokens(state).await?,
+        mcp_url: format!("{}/mcp", state.public_origin),
+        app_auth_type: state.config.auth.auth_type(),
+        now,
+    })
+}
+
+pub async fn set_require_auth(state: &AppState, value: bool, by: &str) -> Result<(), AppError> {
+    state
+        .mcp
+        .protection
+        .set(&state.db, value, state.now())
+        .await?;
+    tracing::info!(require_auth = value, by = %by, "MCP protection changed");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::db::testing::temp_db;
+
+    #[tokio::test]
+    async fn cached_for_a_few_seconds() {
+        let (db, _dir) = temp_db().await;
+        let p = McpProtection::default();
+        assert!(!p.require_auth(&db, 100).await.unwrap());
+        // Another replica turns it on.
+        db.put_setting(REQUIRE_AUTH_KEY, "true", 101).await.unwrap();
+        assert!(!p.require_auth(&db, 104).await.unwrap());
+        assert!(p.require_auth(&db, 105).await.unwrap());
+        // Changed here: at once.
+        p.set(&db, false, 106).await.unwrap();
+        assert!(!p.require_auth(&db, 106).await.unwrap());
+    }
+}
