@@ -3,8 +3,9 @@
 #   - the wasm32-unknown-unknown Rust target
 #   - cargo-leptos (pinned; newer releases need a newer rustc)
 #   - the wasm-bindgen CLI at exactly the version Cargo.toml pins (a mismatch breaks hydration)
-#   - npm packages: Tailwind, wasm-opt (binaryen), Playwright, oidc-provider
-#   - with --browser: Debian's chromium, for the browser tests
+#   - npm packages: Tailwind, wasm-opt (binaryen); for tests Playwright, oidc-provider, the MCP
+#     TypeScript SDKs, the MCP conformance suite and Node 22 (which that suite needs)
+#   - with --tests: Debian's chromium (browser tests) and .venv with the MCP Python SDK
 # Safe to run again: a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ WASM_BINDGEN_VERSION="$(sed -nE 's/^wasm-bindgen = \{ version = "=([0-9.]+)".*/\
 log() { echo "==> setup: $*" >&2; }
 export PATH="$HOME/.cargo/bin:$PATH"
 
-for tool in cargo rustup node npm; do
+for tool in cargo rustup node npm python3; do
   command -v "$tool" >/dev/null || { echo "setup: $tool is required but not installed" >&2; exit 1; }
 done
 
@@ -45,7 +46,14 @@ if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_m
   cp package-lock.json node_modules/.gatehouse-lock
 fi
 
-if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+if [ "${1:-}" = "--tests" ] && { [ ! -x .venv/bin/python ] || ! cmp -s tests/clients/requirements.txt .venv/.gatehouse-requirements; }; then
+  log "creating .venv with the MCP Python SDK"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+  cp tests/clients/requirements.txt .venv/.gatehouse-requirements
+fi
+
+if [ "${1:-}" = "--tests" ] && [ ! -x /usr/bin/chromium ]; then
   log "installing Debian's chromium"
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

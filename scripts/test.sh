@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test and check: formatting, clippy on the server and the browser builds, unit and
-# integration tests (against a real oidc-provider), then the browser tests in Chromium.
+# integration tests (against real peers: oidc-provider, the official MCP SDK clients in
+# TypeScript and Python, the MCP conformance suite), then the browser tests in Chromium.
 # Installs what is missing first (see scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --browser
+scripts/setup.sh --tests
 export PATH="$HOME/.cargo/bin:$PATH"
 
 step() { printf '\n==> %s\n' "$*" >&2; }

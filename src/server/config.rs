@@ -184,6 +184,15 @@ pub struct RawSettings {
         global = true
     )]
     pub mcp_allowed_origins: Option<String>,
+    /// Testing aid: serve the MCP conformance suite's test tools, resources and prompts.
+    #[arg(
+        long,
+        env = "MCP_CONFORMANCE_FIXTURES",
+        value_name = "BOOL",
+        global = true,
+        hide = true
+    )]
+    pub mcp_conformance_fixtures: Option<String>,
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", value_name = "FORMAT", global = true)]
     pub log_format: Option<String>,
@@ -237,6 +246,8 @@ pub struct Config {
     pub trust_proxy_headers: bool,
     /// Extra origins allowed to call `/mcp` from a browser, as `scheme://host[:port]`.
     pub mcp_allowed_origins: Vec<String>,
+    /// Testing aid only (`MCP_CONFORMANCE_FIXTURES`).
+    pub mcp_conformance_fixtures: bool,
     pub log_format: LogFormat,
     pub site_root: String,
 }
@@ -678,6 +689,10 @@ impl Config {
             outbound_allow_http,
             trust_proxy_headers,
             mcp_allowed_origins,
+            mcp_conformance_fixtures: parse_bool(
+                "MCP_CONFORMANCE_FIXTURES",
+                &raw.mcp_conformance_fixtures,
+            )?,
             log_format,
             site_root: present(&raw.site_root).unwrap_or("target/site").to_string(),
         })

@@ -1,6 +1,7 @@
 //! The MCP side of Gatehouse: the `/mcp` endpoint, who may call it, and the tools behind it.
 
 pub mod caller;
+pub mod conformance;
 pub mod endpoint;
 pub mod handler;
 pub mod protection;

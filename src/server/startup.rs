@@ -19,6 +19,7 @@ use crate::server::auth::throttle::{LoginThrottle, WindowLimiter};
 use crate::server::clock::Clock;
 use crate::server::config::{AuthConfig, Config, derived_public_url};
 use crate::server::db::{Db, DbError};
+use crate::server::gateway::conformance::ConformanceFixtures;
 use crate::server::gateway::endpoint::McpEndpoint;
 use crate::server::gateway::tools::{BuiltinTools, ToolRegistry};
 use crate::server::http::outbound_client;
@@ -95,8 +96,19 @@ impl Application {
             }
         };
 
-        let tools = ToolRegistry::default().with_source(BuiltinTools);
-        let mcp = McpEndpoint::new(&public_url, config.mcp_allowed_origins.clone(), tools);
+        let mut tools = ToolRegistry::default().with_source(BuiltinTools);
+        if config.mcp_conformance_fixtures {
+            tracing::warn!(
+                "MCP_CONFORMANCE_FIXTURES is on: /mcp serves the conformance suite's test tools"
+            );
+            tools = tools.with_source(ConformanceFixtures);
+        }
+        let mcp = McpEndpoint::new(
+            &public_url,
+            config.mcp_allowed_origins.clone(),
+            tools,
+            config.mcp_conformance_fixtures,
+        );
         let state = AppState::new(Inner {
             leptos_options: leptos_options(&config, bound),
             sessions: SessionKeys::new(&master_key, &public_origin),

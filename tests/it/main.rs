@@ -5,6 +5,8 @@ mod api_tokens;
 mod auth_basic;
 mod auth_none;
 mod auth_oauth2;
+mod conformance;
 mod health;
 mod helpers;
 mod mcp;
+mod mcp_clients;

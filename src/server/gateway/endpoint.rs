@@ -54,7 +54,12 @@ pub struct McpEndpoint {
 }
 
 impl McpEndpoint {
-    pub fn new(public_url: &Url, extra_origins: Vec<String>, tools: ToolRegistry) -> McpEndpoint {
+    pub fn new(
+        public_url: &Url,
+        extra_origins: Vec<String>,
+        tools: ToolRegistry,
+        conformance_fixtures: bool,
+    ) -> McpEndpoint {
         let mut sessions = LocalSessionManager::default();
         sessions.session_config.keep_alive = Some(SESSION_IDLE);
         let sessions = Arc::new(sessions);
@@ -65,7 +70,15 @@ impl McpEndpoint {
             .with_cancellation_token(shutdown.child_token());
         config.json_response = true;
         config.sse_keep_alive = Some(Duration::from_secs(15));
-        let service = StreamableHttpService::new(|| Ok(GatehouseMcp), sessions.clone(), config);
+        let service = StreamableHttpService::new(
+            move || {
+                Ok(GatehouseMcp {
+                    conformance_fixtures,
+                })
+            },
+            sessions.clone(),
+            config,
+        );
         let public_origin = public_url.origin().ascii_serialization();
         let public_authority = match public_url.port() {
             Some(port) => format!("{}:{port}", public_url.host_str().unwrap_or_default()),
@@ -583,6 +596,12 @@ async fn serve(state: &AppState, request: Request) -> Response {
         && let Some(id) = &session_id
     {
         mcp.owners.lock().expect("owners lock").remove(id);
+        // rmcp says 202; the session is already gone, and clients expect 200 for that.
+        let mut ended = StatusCode::OK.into_response();
+        ended
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return ended;
     }
     response
 }
@@ -596,6 +615,7 @@ mod tests {
             &Url::parse(public).unwrap(),
             vec!["https://app.example.com".into()],
             ToolRegistry::default(),
+            false,
         )
     }
 

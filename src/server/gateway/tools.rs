@@ -6,7 +6,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use rmcp::RoleServer;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
+use rmcp::service::RequestContext;
 use serde_json::{Value, json};
 
 use super::caller::{McpCaller, Principal};
@@ -20,6 +22,8 @@ pub struct ToolContext<'a> {
     pub state: &'a AppState,
     pub caller: &'a McpCaller,
     pub now: UnixTime,
+    /// The MCP request being served, for progress and log notifications to the client.
+    pub request: Option<&'a RequestContext<RoleServer>>,
 }
 
 pub trait ToolSource: Send + Sync + 'static {
@@ -65,6 +69,7 @@ impl ToolRegistry {
                 state: ctx.state,
                 caller: ctx.caller,
                 now: ctx.now,
+                request: ctx.request,
             };
             if let Some(running) = source.call(ctx, name, arguments.clone()) {
                 return Some(running.await);
