@@ -2,13 +2,14 @@
 
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
-use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::ui::components::app_shell::AppShell;
 use crate::ui::pages::dashboard_page::DashboardPage;
 use crate::ui::pages::login_page::LoginPage;
 use crate::ui::pages::not_found_page::NotFoundPage;
+use crate::ui::pages::settings_authentication_page::SettingsAuthenticationPage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -52,6 +53,16 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=AppShell ssr=SsrMode::Async>
                     <Route path=path!("") view=DashboardPage ssr=SsrMode::Async />
+                    <Route
+                        path=path!("/settings")
+                        view=|| view! { <Redirect path="/settings/authentication" /> }
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/settings/authentication")
+                        view=SettingsAuthenticationPage
+                        ssr=SsrMode::Async
+                    />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -64,6 +64,38 @@ pub fn login_url(next: Option<&str>, error: Option<&str>) -> String {
     url
 }
 
+/// A unix time as `YYYY-MM-DD HH:MM UTC`, the same on the server and in the browser.
+pub fn format_utc(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs / 3_600,
+        (secs % 3_600) / 60
+    )
+}
+
+/// How long ago `then` was, relative to `now`, in words.
+pub fn ago(then: i64, now: i64) -> String {
+    let d = (now - then).max(0);
+    match d {
+        0..=59 => "just now".into(),
+        60..=3_599 => format!("{} min ago", d / 60),
+        3_600..=86_399 => format!("{} h ago", d / 3_600),
+        _ => format!("{} days ago", d / 86_400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +130,16 @@ mod tests {
     fn query_values_are_encoded() {
         assert_eq!(encode_query_value("/a b?c=d&e"), "%2Fa%20b%3Fc%3Dd%26e");
         assert_eq!(encode_query_value("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(format_utc(1_795_474_525), "2026-11-23 22:55 UTC");
+        assert_eq!(ago(100, 130), "just now");
+        assert_eq!(ago(0, 7_200), "2 h ago");
+        assert_eq!(ago(0, 3 * 86_400), "3 days ago");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Settings › Authentication: MCP protection and static API tokens.
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
@@ -62,6 +63,8 @@ pub struct CreatedTokenView {
     /// The token itself. Shown once; Gatehouse keeps only its SHA-256.
     #[serde(rename = "token")]
     pub value: String,
+    /// This instance's MCP endpoint, for client configuration.
+    pub mcp_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +101,7 @@ pub async fn set_mcp_protection(require_auth: bool) -> Result<bool, ApiError> {
     )
 }
 
-#[server]
+#[server(input = Json)]
 pub async fn create_api_token(
     name: String,
     scopes: Vec<TokenScope>,

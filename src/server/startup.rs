@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use leptos::config::{Env, LeptosOptions};
 use tokio::net::TcpListener;
 
-use crate::server::auth::api_tokens::LastUsedTracker;
+use crate::server::auth::api_tokens::ApiTokens;
 use crate::server::auth::oidc::OAuth2Login;
 use crate::server::auth::password::BasicVerifier;
 use crate::server::auth::session::{CookieSettings, SessionKeys};
@@ -126,7 +127,7 @@ impl Application {
             login_throttle: LoginThrottle::default(),
             login_start_limiter: WindowLimiter::new(30, 60),
             mcp,
-            token_uses: LastUsedTracker::default(),
+            api_tokens: ApiTokens::default(),
             config,
         });
         let router = routes::router(state.clone());
@@ -166,6 +167,13 @@ impl Application {
             // SSE streams never end on their own; without this, graceful shutdown waits forever.
             streams.cancel();
         };
+        // Without TCP_NODELAY, the small writes of an SSE response meet delayed ACKs and
+        // every streamed answer waits ~40 ms.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let result = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -174,7 +182,7 @@ impl Application {
         .await;
         housekeeping.abort();
         flusher.abort();
-        if let Err(e) = state.token_uses.flush(&state.db).await {
+        if let Err(e) = state.api_tokens.uses.flush(&state.db).await {
             tracing::error!(error = %e, "could not write API token last-used times at shutdown");
         }
         state.db.close().await;
@@ -228,7 +236,7 @@ async fn flush_token_uses(state: AppState) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        if let Err(e) = state.token_uses.flush(&state.db).await {
+        if let Err(e) = state.api_tokens.uses.flush(&state.db).await {
             tracing::warn!(error = %e, "cannot write API token last-used times; will retry");
         }
         state.mcp.prune().await;

@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::api::instance::InstanceView;
 use crate::api::session::LoginOptionsView;
-use crate::server::auth::api_tokens::LastUsedTracker;
+use crate::server::auth::api_tokens::ApiTokens;
 use crate::server::auth::oidc::OAuth2Login;
 use crate::server::auth::password::BasicVerifier;
 use crate::server::auth::session::{CookieSettings, SessionKeys};
@@ -40,8 +40,8 @@ pub struct Inner {
     pub login_start_limiter: WindowLimiter,
     /// `/mcp`: sessions, protection setting, tool registry.
     pub mcp: McpEndpoint,
-    /// API token uses waiting to be written.
-    pub token_uses: LastUsedTracker,
+    /// API token verification cache and uses waiting to be written.
+    pub api_tokens: ApiTokens,
     pub started_at: UnixTime,
 }
 

@@ -419,7 +419,15 @@ async fn last_used_is_batched_in_memory_and_flushed() {
     assert_eq!(list[0]["last_used_at"], first);
 
     // The periodic flush writes it.
-    assert_eq!(app.state.token_uses.flush(&app.state.db).await.unwrap(), 1);
+    assert_eq!(
+        app.state
+            .api_tokens
+            .uses
+            .flush(&app.state.db)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(stored().await, Some(first));
 
     // Uses after the last flush are written at shutdown.

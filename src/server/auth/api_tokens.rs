@@ -167,6 +167,7 @@ pub async fn create_token(
     Ok(CreatedTokenView {
         token: view(&row, None, now),
         value: generated.value,
+        mcp_url: format!("{}/mcp", state.public_origin),
     })
 }
 
@@ -175,7 +176,7 @@ pub async fn list_tokens(state: &AppState) -> Result<Vec<ApiTokenView>, AppError
     let rows = state.db.list_api_tokens().await?;
     Ok(rows
         .iter()
-        .map(|row| view(row, state.token_uses.pending(&row.id), now))
+        .map(|row| view(row, state.api_tokens.uses.pending(&row.id), now))
         .collect())
 }
 
@@ -185,7 +186,7 @@ pub async fn delete_token(state: &AppState, id: &str, deleted_by: &str) -> Resul
             "There is no API token with id {id:?}."
         )));
     }
-    state.token_uses.forget(id);
+    state.api_tokens.forget(id);
     state.mcp.forget_principal(&format!("token:{id}"));
     tracing::info!(token_id = %id, by = %deleted_by, "API token deleted");
     Ok(())
@@ -206,30 +207,94 @@ pub enum TokenRejection {
     Expired,
 }
 
-/// Checks a presented token and notes its use. `Ok(Err(_))` is a refusal, `Err(_)` a failure
-/// to check.
-pub async fn verify_token(
-    db: &Db,
-    uses: &LastUsedTracker,
-    presented: &str,
-    now: UnixTime,
-) -> Result<Result<VerifiedToken, TokenRejection>, DbError> {
-    if !presented.starts_with(TOKEN_PREFIX) || presented.len() > MAX_TOKEN_LEN {
-        return Ok(Err(TokenRejection::Unknown));
+/// Verified tokens, remembered for a few seconds so a busy client costs one database lookup per
+/// few seconds rather than one per request. A token deleted here is forgotten at once; one
+/// deleted by another replica stops working here within `CACHE_SECS`.
+#[derive(Debug, Default)]
+pub struct VerifiedTokens {
+    /// SHA-256 of the token → what it verified as, and when.
+    entries: Mutex<HashMap<String, (VerifiedToken, UnixTime)>>,
+}
+
+const CACHE_SECS: i64 = 5;
+const CACHE_MAX: usize = 10_000;
+
+impl VerifiedTokens {
+    fn get(&self, hash: &str, now: UnixTime) -> Option<VerifiedToken> {
+        let entries = self.entries.lock().expect("token cache lock");
+        match entries.get(hash) {
+            Some((token, at)) if now >= *at && now - at < CACHE_SECS => Some(token.clone()),
+            _ => None,
+        }
     }
-    let Some(row) = db.find_api_token_by_hash(&sha256_hex(presented)).await? else {
-        return Ok(Err(TokenRejection::Unknown));
-    };
-    if row.expires_at.is_some_and(|e| e <= now) {
-        return Ok(Err(TokenRejection::Expired));
+
+    fn put(&self, hash: String, token: VerifiedToken, now: UnixTime) {
+        let mut entries = self.entries.lock().expect("token cache lock");
+        if entries.len() >= CACHE_MAX {
+            entries.retain(|_, (_, at)| now - *at < CACHE_SECS);
+        }
+        if entries.len() < CACHE_MAX {
+            entries.insert(hash, (token, now));
+        }
     }
-    uses.record(&row.id, now);
-    Ok(Ok(VerifiedToken {
-        scopes: parse_scopes(&row.scopes),
-        id: row.id,
-        name: row.name,
-        expires_at: row.expires_at,
-    }))
+
+    pub fn forget(&self, id: &str) {
+        self.entries
+            .lock()
+            .expect("token cache lock")
+            .retain(|_, (token, _)| token.id != id);
+    }
+}
+
+/// API tokens as the request path sees them: verification (with its short cache) and the
+/// batching of last-used times.
+#[derive(Debug, Default)]
+pub struct ApiTokens {
+    pub verified: VerifiedTokens,
+    pub uses: LastUsedTracker,
+}
+
+impl ApiTokens {
+    /// Checks a presented token and notes its use. `Ok(Err(_))` is a refusal, `Err(_)` a
+    /// failure to check.
+    pub async fn verify(
+        &self,
+        db: &Db,
+        presented: &str,
+        now: UnixTime,
+    ) -> Result<Result<VerifiedToken, TokenRejection>, DbError> {
+        if !presented.starts_with(TOKEN_PREFIX) || presented.len() > MAX_TOKEN_LEN {
+            return Ok(Err(TokenRejection::Unknown));
+        }
+        let hash = sha256_hex(presented);
+        let token = match self.verified.get(&hash, now) {
+            Some(token) => token,
+            None => {
+                let Some(row) = db.find_api_token_by_hash(&hash).await? else {
+                    return Ok(Err(TokenRejection::Unknown));
+                };
+                let token = VerifiedToken {
+                    scopes: parse_scopes(&row.scopes),
+                    id: row.id,
+                    name: row.name,
+                    expires_at: row.expires_at,
+                };
+                self.verified.put(hash, token.clone(), now);
+                token
+            }
+        };
+        if token.expires_at.is_some_and(|e| e <= now) {
+            return Ok(Err(TokenRejection::Expired));
+        }
+        self.uses.record(&token.id, now);
+        Ok(Ok(token))
+    }
+
+    /// After a deletion: no cached verification, no pending use.
+    pub fn forget(&self, id: &str) {
+        self.verified.forget(id);
+        self.uses.forget(id);
+    }
 }
 
 /// Last-used times noted in memory and written to the database in batches (every 30 s and at
@@ -374,7 +439,8 @@ mod tests {
     #[tokio::test]
     async fn verify_and_flush() {
         let (db, _dir) = temp_db().await;
-        let uses = LastUsedTracker::default();
+        let tokens = ApiTokens::default();
+        let uses = &tokens.uses;
         let t = generate();
         db.insert_api_token(&ApiTokenRow {
             id: "t1".into(),
@@ -390,24 +456,23 @@ mod tests {
         .await
         .unwrap();
 
-        let ok = verify_token(&db, &uses, &t.value, NOW + 1)
+        let ok = tokens
+            .verify(&db, &t.value, NOW + 1)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(ok.id, "t1");
         assert_eq!(uses.pending("t1"), Some(NOW + 1));
         assert_eq!(
-            verify_token(&db, &uses, "gatehouse_at_nope", NOW)
-                .await
-                .unwrap(),
+            tokens.verify(&db, "gatehouse_at_nope", NOW).await.unwrap(),
             Err(TokenRejection::Unknown)
         );
         assert_eq!(
-            verify_token(&db, &uses, "Bearer xyz", NOW).await.unwrap(),
+            tokens.verify(&db, "Bearer xyz", NOW).await.unwrap(),
             Err(TokenRejection::Unknown)
         );
         assert_eq!(
-            verify_token(&db, &uses, &t.value, NOW + 100).await.unwrap(),
+            tokens.verify(&db, &t.value, NOW + 100).await.unwrap(),
             Err(TokenRejection::Expired)
         );
 
@@ -420,7 +485,8 @@ mod tests {
                 .last_used_at,
             None
         );
-        verify_token(&db, &uses, &t.value, NOW + 5)
+        tokens
+            .verify(&db, &t.value, NOW + 5)
             .await
             .unwrap()
             .unwrap();
@@ -434,5 +500,57 @@ mod tests {
             Some(NOW + 5)
         );
         assert_eq!(uses.flush(&db).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn verified_tokens_are_cached_briefly() {
+        let (db, _dir) = temp_db().await;
+        let tokens = ApiTokens::default();
+        let t = generate();
+        let row = ApiTokenRow {
+            id: "t1".into(),
+            name: "ci".into(),
+            token_hash: t.hash.clone(),
+            hint: t.hint.clone(),
+            scopes: "mcp".into(),
+            created_by: "admin".into(),
+            created_at: NOW,
+            last_used_at: None,
+            expires_at: None,
+        };
+        db.insert_api_token(&row).await.unwrap();
+        assert!(tokens.verify(&db, &t.value, NOW).await.unwrap().is_ok());
+        // Deleted by another replica: still accepted from the cache for a few seconds...
+        db.delete_api_token("t1").await.unwrap();
+        assert!(
+            tokens
+                .verify(&db, &t.value, NOW + CACHE_SECS - 1)
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        // ...then refused.
+        assert_eq!(
+            tokens
+                .verify(&db, &t.value, NOW + CACHE_SECS)
+                .await
+                .unwrap(),
+            Err(TokenRejection::Unknown)
+        );
+        // Deleted here: refused at once.
+        db.insert_api_token(&row).await.unwrap();
+        assert!(
+            tokens
+                .verify(&db, &t.value, NOW + 10)
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        db.delete_api_token("t1").await.unwrap();
+        tokens.forget("t1");
+        assert_eq!(
+            tokens.verify(&db, &t.value, NOW + 10).await.unwrap(),
+            Err(TokenRejection::Unknown)
+        );
     }
 }

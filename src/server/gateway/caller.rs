@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use http::HeaderMap;
 
 use crate::api::mcp_settings::TokenScope;
-use crate::server::auth::api_tokens::{TokenRejection, verify_token};
+use crate::server::auth::api_tokens::TokenRejection;
 use crate::server::auth::session::bearer_token;
 use crate::server::clock::UnixTime;
 use crate::server::db::DbError;
@@ -105,7 +105,7 @@ pub async fn authenticate(
     };
     // A presented token is always checked, protection on or off: a bad one is refused, not
     // silently ignored.
-    let verified = match verify_token(&state.db, &state.token_uses, &token, now).await? {
+    let verified = match state.api_tokens.verify(&state.db, &token, now).await? {
         Ok(verified) => verified,
         Err(TokenRejection::Unknown) => {
             return Ok(Err(McpAuthFailure::InvalidToken("The token is not valid.")));
