@@ -436,13 +436,9 @@ mod tests {
         assert_eq!(parse_scopes("mcp connections:token junk"), both.scopes);
     }
 
-    #[tokio::test]
-    async fn verify_and_flush() {
-        let (db, _dir) = temp_db().await;
-        let tokens = ApiTokens::default();
-        let uses = &tokens.uses;
-        let t = generate();
-        db.insert_api_token(&ApiTokenRow {
+    /// A stored token "t1" for the value `t`.
+    fn stored(t: &GeneratedToken, expires_at: Option<i64>) -> ApiTokenRow {
+        ApiTokenRow {
             id: "t1".into(),
             name: "ci".into(),
             token_hash: t.hash.clone(),
@@ -451,10 +447,19 @@ mod tests {
             created_by: "admin".into(),
             created_at: NOW,
             last_used_at: None,
-            expires_at: Some(NOW + 100),
-        })
-        .await
-        .unwrap();
+            expires_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn verify_and_flush() {
+        let (db, _dir) = temp_db().await;
+        let tokens = ApiTokens::default();
+        let uses = &tokens.uses;
+        let t = generate();
+        db.insert_api_token(&stored(&t, Some(NOW + 100)))
+            .await
+            .unwrap();
 
         let ok = tokens
             .verify(&db, &t.value, NOW + 1)
@@ -507,17 +512,7 @@ mod tests {
         let (db, _dir) = temp_db().await;
         let tokens = ApiTokens::default();
         let t = generate();
-        let row = ApiTokenRow {
-            id: "t1".into(),
-            name: "ci".into(),
-            token_hash: t.hash.clone(),
-            hint: t.hint.clone(),
-            scopes: "mcp".into(),
-            created_by: "admin".into(),
-            created_at: NOW,
-            last_used_at: None,
-            expires_at: None,
-        };
+        let row = stored(&t, None);
         db.insert_api_token(&row).await.unwrap();
         assert!(tokens.verify(&db, &t.value, NOW).await.unwrap().is_ok());
         // Deleted by another replica: still accepted from the cache for a few seconds...
