@@ -4,6 +4,7 @@
 pub mod error;
 pub mod instance;
 pub mod mcp_settings;
+pub mod oauth;
 pub mod session;
 
 pub use error::ApiError;

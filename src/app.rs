@@ -6,6 +6,7 @@ use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::ui::components::app_shell::AppShell;
+use crate::ui::pages::consent_page::ConsentPage;
 use crate::ui::pages::dashboard_page::DashboardPage;
 use crate::ui::pages::login_page::LoginPage;
 use crate::ui::pages::not_found_page::NotFoundPage;
@@ -51,6 +52,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFoundPage>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                <Route path=path!("/mcp/oauth/consent") view=ConsentPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=AppShell ssr=SsrMode::Async>
                     <Route path=path!("") view=DashboardPage ssr=SsrMode::Async />
                     <Route

@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod oauth_as;
 pub mod rest;
 pub mod routes;
 pub mod secrets;

@@ -5,7 +5,8 @@
 /// `https:…`) or that carries control characters is refused, so `next=` can never become an
 /// open redirect.
 pub fn safe_return_path(candidate: &str) -> Option<String> {
-    const MAX_LEN: usize = 2048;
+    // Long enough for an OAuth authorization request coming back after login.
+    const MAX_LEN: usize = 4096;
     if candidate.is_empty() || candidate.len() > MAX_LEN {
         return None;
     }
@@ -121,7 +122,7 @@ mod tests {
         ] {
             assert_eq!(safe_return_path(bad), None, "{bad:?} must be refused");
         }
-        assert_eq!(safe_return_path(&format!("/{}", "a".repeat(3000))), None);
+        assert_eq!(safe_return_path(&format!("/{}", "a".repeat(5000))), None);
         assert_eq!(safe_return_path("/login?next=/x").as_deref(), Some("/"));
         assert_eq!(safe_return_path("/auth/callback").as_deref(), Some("/"));
     }

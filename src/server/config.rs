@@ -176,6 +176,18 @@ pub struct RawSettings {
     /// Take the client address from X-Forwarded-For (only behind a proxy that sets it).
     #[arg(long, env = "TRUST_PROXY_HEADERS", value_name = "BOOL", global = true)]
     pub trust_proxy_headers: Option<String>,
+    /// Serve the OAuth 2.1 authorization server for MCP clients (/mcp/oauth/*, /.well-known/*).
+    #[arg(long, env = "MCP_OAUTH_ENABLED", value_name = "BOOL", global = true)]
+    pub mcp_oauth_enabled: Option<String>,
+    /// Allow outbound fetches (client metadata documents, later providers) to private,
+    /// loopback and link-local addresses.
+    #[arg(
+        long,
+        env = "OUTBOUND_ALLOW_PRIVATE_NETWORKS",
+        value_name = "BOOL",
+        global = true
+    )]
+    pub outbound_allow_private_networks: Option<String>,
     /// Comma-separated browser origins (besides PUBLIC_URL and loopback) allowed to call /mcp.
     #[arg(
         long,
@@ -243,7 +255,11 @@ pub struct Config {
     pub auth: AuthConfig,
     pub session_cookie_name: String,
     pub outbound_allow_http: bool,
+    /// Outbound fetches may reach private, loopback and link-local addresses.
+    pub outbound_allow_private_networks: bool,
     pub trust_proxy_headers: bool,
+    /// `MCP_OAUTH_ENABLED`: the authorization server for MCP clients is mounted.
+    pub mcp_oauth_enabled: bool,
     /// Extra origins allowed to call `/mcp` from a browser, as `scheme://host[:port]`.
     pub mcp_allowed_origins: Vec<String>,
     /// Testing aid only (`MCP_CONFORMANCE_FIXTURES`).
@@ -687,7 +703,12 @@ impl Config {
             auth,
             session_cookie_name,
             outbound_allow_http,
+            outbound_allow_private_networks: parse_bool(
+                "OUTBOUND_ALLOW_PRIVATE_NETWORKS",
+                &raw.outbound_allow_private_networks,
+            )?,
             trust_proxy_headers,
+            mcp_oauth_enabled: parse_bool("MCP_OAUTH_ENABLED", &raw.mcp_oauth_enabled)?,
             mcp_allowed_origins,
             mcp_conformance_fixtures: parse_bool(
                 "MCP_CONFORMANCE_FIXTURES",

@@ -4,6 +4,7 @@
 
 pub mod api_tokens;
 pub mod login_states;
+pub mod oauth;
 pub mod revoked_sessions;
 pub mod settings;
 

@@ -53,3 +53,217 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
     }
     Ok(serde_json::from_slice(&body)?)
 }
+
+/// What outbound fetches to URLs that come from outside (client metadata documents, later
+/// provider endpoints) may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundPolicy {
+    /// Plain http to hosts other than loopback (`OUTBOUND_ALLOW_HTTP`).
+    pub allow_http: bool,
+    /// Private, loopback and link-local addresses (`OUTBOUND_ALLOW_PRIVATE_NETWORKS`).
+    pub allow_private: bool,
+}
+
+/// Whether an address is on the public internet: not loopback, private, link-local (where
+/// cloud metadata services live), carrier-grade NAT, multicast, documentation or reserved.
+pub fn is_public_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_ip(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            // NAT64 (64:ff9b::/96) embeds an IPv4 address.
+            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+                let v4 = std::net::Ipv4Addr::new(
+                    (s[6] >> 8) as u8,
+                    s[6] as u8,
+                    (s[7] >> 8) as u8,
+                    s[7] as u8,
+                );
+                return is_public_ip(IpAddr::V4(v4));
+            }
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || s[..6] == [0, 0, 0, 0, 0, 0])
+        }
+    }
+}
+
+/// Why an outbound URL was not fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+}
+
+/// Fetches a URL that came from outside, with the SSRF guards: https only (unless allowed),
+/// every address the name resolves to must be public (unless allowed), the connection goes to
+/// the address that was checked (no second lookup to rebind), no redirects, a deadline and a
+/// size limit. Returns the status, headers and body; any status is returned, not an error.
+pub async fn fetch_guarded(
+    url: &url::Url,
+    policy: OutboundPolicy,
+    max_bytes: usize,
+    timeout: Duration,
+) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>), GuardError> {
+    let loopback_name = url
+        .host_str()
+        .is_some_and(|h| h.eq_ignore_ascii_case("localhost"));
+    match url.scheme() {
+        "https" => {}
+        "http" if policy.allow_http => {}
+        other => {
+            return Err(GuardError::Refused(format!(
+                "only https URLs are fetched, not {other}:"
+            )));
+        }
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| GuardError::Refused("the URL has no host".into()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<std::net::SocketAddr> =
+        tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), port)))
+            .await
+            .map_err(|_| GuardError::Refused(format!("resolving {host} timed out")))?
+            .map_err(|e| GuardError::Refused(format!("cannot resolve {host}: {e}")))?
+            .collect();
+    let Some(first) = addrs.first().copied() else {
+        return Err(GuardError::Refused(format!("{host} has no address")));
+    };
+    if !policy.allow_private && (loopback_name || addrs.iter().any(|a| !is_public_ip(a.ip()))) {
+        return Err(GuardError::Refused(format!(
+            "{host} resolves to a private, loopback or link-local address; set OUTBOUND_ALLOW_PRIVATE_NETWORKS=true to allow it"
+        )));
+    }
+    let client = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .resolve(&host, first)
+        .build()
+        .map_err(FetchError::from)?;
+    let mut response = client
+        .get(url.clone())
+        .header(http::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(FetchError::from)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(FetchError::from)? {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(FetchError::TooLarge.into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, headers, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_addresses() {
+        for public in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(is_public_ip(public.parse().unwrap()), "{public}");
+        }
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2001:db8::1",
+            "ff02::1",
+        ] {
+            assert!(!is_public_ip(private.parse().unwrap()), "{private}");
+        }
+    }
+
+    #[tokio::test]
+    async fn guarded_fetch_refuses_private_targets() {
+        let policy = OutboundPolicy {
+            allow_http: true,
+            allow_private: false,
+        };
+        for url in [
+            "http://127.0.0.1:9/x",
+            "http://localhost:9/x",
+            "http://[::1]:9/x",
+            "http://169.254.169.254/latest/meta-data/",
+        ] {
+            let err = fetch_guarded(
+                &url::Url::parse(url).unwrap(),
+                policy,
+                1024,
+                Duration::from_secs(2),
+            )
+            .await
+            .unwrap_err();
+            assert!(matches!(err, GuardError::Refused(_)), "{url}: {err}");
+        }
+        let https_only = OutboundPolicy {
+            allow_http: false,
+            allow_private: true,
+        };
+        let err = fetch_guarded(
+            &url::Url::parse("http://127.0.0.1:9/").unwrap(),
+            https_only,
+            1024,
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("https"), "{err}");
+    }
+}

@@ -5,7 +5,7 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use http::StatusCode;
 use serde::Deserialize;
@@ -17,6 +17,7 @@ use crate::server::auth::Identity;
 use crate::server::auth::api_tokens::{NewTokenRequest, create_token, delete_token, list_tokens};
 use crate::server::error::AppError;
 use crate::server::gateway::protection::{set_require_auth, settings_view};
+use crate::server::oauth_as::admin;
 use crate::server::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -30,6 +31,49 @@ pub fn routes() -> Router<AppState> {
             get(get_tokens).post(post_token),
         )
         .route("/api/v0/settings/mcp/tokens/{id}", delete(delete_api_token))
+        .route("/api/v0/oauth/clients", get(get_oauth_clients))
+        .route("/api/v0/oauth/clients/{id}", delete(delete_oauth_client))
+        .route(
+            "/api/v0/oauth/clients/{id}/revoke-consent",
+            post(revoke_oauth_consent),
+        )
+        .route("/api/v0/oauth/sessions", get(get_oauth_sessions))
+        .route("/api/v0/oauth/sessions/{id}", delete(revoke_oauth_session))
+}
+
+async fn get_oauth_clients(State(state): State<AppState>) -> Result<Response, AppError> {
+    Ok(Json(admin::list_clients(&state).await?.items).into_response())
+}
+
+async fn delete_oauth_client(
+    State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    admin::delete_client(&state, &id, &identity.subject).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn revoke_oauth_consent(
+    State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    admin::revoke_consent(&state, &id, &identity.subject).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_oauth_sessions(State(state): State<AppState>) -> Result<Response, AppError> {
+    Ok(Json(admin::list_sessions(&state).await?.items).into_response())
+}
+
+async fn revoke_oauth_session(
+    State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    admin::revoke_session(&state, &id, &identity.subject).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A JSON body whose rejections (wrong content type, bad JSON, wrong fields) are 400s in the

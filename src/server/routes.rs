@@ -6,15 +6,17 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use serde_json::json;
+use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::app::{App, shell};
 use crate::server::auth::{handlers, middleware};
 use crate::server::gateway::endpoint::mcp_handler;
+use crate::server::oauth_as::{authorize, clients, metadata, token};
 use crate::server::rest;
 use crate::server::state::AppState;
 
@@ -32,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(handlers::logout))
         .route("/auth/oauth2/start", get(handlers::oauth2_start))
         .route("/auth/callback", get(handlers::oauth2_callback))
+        .route("/mcp/oauth/consent", post(authorize::decide))
         .merge(rest::routes())
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -44,8 +47,44 @@ pub fn router(state: AppState) -> Router {
             middleware::cross_origin_guard,
         ));
 
+    // The authorization server's public endpoints: called by MCP clients (some of them in a
+    // browser, hence CORS), authenticated by their own rules, never by the app session.
+    let oauth = Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::authorization_server),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server/mcp",
+            get(metadata::authorization_server),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(metadata::protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(metadata::protected_resource),
+        )
+        .route("/mcp/oauth/register", post(clients::register))
+        .route("/mcp/oauth/token", post(token::token))
+        .route("/mcp/oauth/revoke", post(token::revoke))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    HeaderName::from_static("mcp-protocol-version"),
+                ])
+                .max_age(std::time::Duration::from_secs(600)),
+        )
+        .route("/mcp/oauth/authorize", get(authorize::authorize));
+
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(oauth)
         // `/mcp` does its own checks (Host, Origin, token); it is not behind the app's guards.
         .route("/mcp", any(mcp_handler))
         .merge(app)

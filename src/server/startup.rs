@@ -23,7 +23,8 @@ use crate::server::db::{Db, DbError};
 use crate::server::gateway::conformance::ConformanceFixtures;
 use crate::server::gateway::endpoint::McpEndpoint;
 use crate::server::gateway::tools::{BuiltinTools, ToolRegistry};
-use crate::server::http::outbound_client;
+use crate::server::http::{OutboundPolicy, outbound_client};
+use crate::server::oauth_as::OAuthServer;
 use crate::server::routes;
 use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES, create_private_dir};
 use crate::server::state::{AppState, Inner};
@@ -110,6 +111,16 @@ impl Application {
             tools,
             config.mcp_conformance_fixtures,
         );
+        let oauth_as = config.mcp_oauth_enabled.then(|| {
+            OAuthServer::new(
+                &master_key,
+                &public_origin,
+                OutboundPolicy {
+                    allow_http: config.outbound_allow_http,
+                    allow_private: config.outbound_allow_private_networks,
+                },
+            )
+        });
         let state = AppState::new(Inner {
             leptos_options: leptos_options(&config, bound),
             sessions: SessionKeys::new(&master_key, &public_origin),
@@ -126,6 +137,7 @@ impl Application {
             oauth2,
             login_throttle: LoginThrottle::default(),
             login_start_limiter: WindowLimiter::new(30, 60),
+            oauth_as,
             mcp,
             api_tokens: ApiTokens::default(),
             config,
@@ -226,6 +238,9 @@ async fn housekeeping(state: AppState) {
         }
         if let Err(e) = state.db.purge_expired_revocations(now).await {
             tracing::warn!(error = %e, "housekeeping: cannot purge revoked sessions");
+        }
+        if let Err(e) = state.db.purge_expired_oauth(now).await {
+            tracing::warn!(error = %e, "housekeeping: cannot purge expired OAuth grants");
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::server::clock::{Clock, UnixTime};
 use crate::server::config::Config;
 use crate::server::db::Db;
 use crate::server::gateway::endpoint::McpEndpoint;
+use crate::server::oauth_as::OAuthServer;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -38,6 +39,8 @@ pub struct Inner {
     pub oauth2: Option<OAuth2Login>,
     pub login_throttle: LoginThrottle,
     pub login_start_limiter: WindowLimiter,
+    /// The authorization server for MCP clients, when `MCP_OAUTH_ENABLED`.
+    pub oauth_as: Option<OAuthServer>,
     /// `/mcp`: sessions, protection setting, tool registry.
     pub mcp: McpEndpoint,
     /// API token verification cache and uses waiting to be written.

@@ -1,3 +1,4 @@
+pub mod consent_page;
 pub mod dashboard_page;
 pub mod login_page;
 pub mod not_found_page;

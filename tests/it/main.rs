@@ -10,3 +10,4 @@ mod health;
 mod helpers;
 mod mcp;
 mod mcp_clients;
+mod oauth_as;

@@ -7,10 +7,12 @@ use std::collections::BTreeSet;
 use http::HeaderMap;
 
 use crate::api::mcp_settings::TokenScope;
-use crate::server::auth::api_tokens::TokenRejection;
+use crate::server::auth::api_tokens::{TOKEN_PREFIX, TokenRejection};
 use crate::server::auth::session::bearer_token;
 use crate::server::clock::UnixTime;
 use crate::server::db::DbError;
+use crate::server::oauth_as::OAuthServer;
+use crate::server::oauth_as::access_token::AccessTokenError;
 use crate::server::state::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +23,16 @@ pub enum Principal {
         id: String,
         name: String,
         expires_at: Option<UnixTime>,
+    },
+    /// An access token from Gatehouse's authorization server.
+    OAuth {
+        /// The user who approved the client.
+        subject: String,
+        client_id: String,
+        client_name: Option<String>,
+        /// The authorization (session) the token comes from.
+        family: String,
+        expires_at: UnixTime,
     },
 }
 
@@ -44,6 +56,8 @@ impl McpCaller {
         match &self.principal {
             Principal::Anonymous => "anonymous".into(),
             Principal::ApiToken { id, .. } => format!("token:{id}"),
+            // Refreshing keeps the family, so a session outlives the access token it began with.
+            Principal::OAuth { family, .. } => format!("oauth:{family}"),
         }
     }
 }
@@ -105,6 +119,12 @@ pub async fn authenticate(
     };
     // A presented token is always checked, protection on or off: a bad one is refused, not
     // silently ignored.
+    if !token.starts_with(TOKEN_PREFIX) {
+        return match &state.oauth_as {
+            Some(oauth) => oauth_caller(state, oauth, &token, now).await,
+            None => Ok(Err(McpAuthFailure::InvalidToken("The token is not valid."))),
+        };
+    }
     let verified = match state.api_tokens.verify(&state.db, &token, now).await? {
         Ok(verified) => verified,
         Err(TokenRejection::Unknown) => {
@@ -124,6 +144,49 @@ pub async fn authenticate(
             expires_at: verified.expires_at,
         },
         scopes: verified.scopes,
+    }))
+}
+
+async fn oauth_caller(
+    state: &AppState,
+    oauth: &OAuthServer,
+    token: &str,
+    now: UnixTime,
+) -> Result<Result<McpCaller, McpAuthFailure>, DbError> {
+    let claims = match oauth.access_tokens.verify(token, now) {
+        Ok(claims) => claims,
+        Err(AccessTokenError::Expired) => {
+            return Ok(Err(McpAuthFailure::InvalidToken(
+                "The access token has expired.",
+            )));
+        }
+        Err(_) => return Ok(Err(McpAuthFailure::InvalidToken("The token is not valid."))),
+    };
+    let client_name = match oauth.liveness.check(&state.db, &claims, now).await? {
+        Ok(name) => name,
+        Err(_) => {
+            return Ok(Err(McpAuthFailure::InvalidToken(
+                "The access token has been revoked.",
+            )));
+        }
+    };
+    let scopes: BTreeSet<TokenScope> = claims
+        .scope
+        .split_whitespace()
+        .filter_map(TokenScope::parse)
+        .collect();
+    if !scopes.contains(&TokenScope::Mcp) {
+        return Ok(Err(McpAuthFailure::InsufficientScope));
+    }
+    Ok(Ok(McpCaller {
+        principal: Principal::OAuth {
+            subject: claims.sub,
+            client_id: claims.client_id,
+            client_name,
+            family: claims.fam,
+            expires_at: claims.exp,
+        },
+        scopes,
     }))
 }
 

@@ -337,12 +337,19 @@ fn check_message(body: &[u8]) -> Result<Message, Malformed> {
     }
 }
 
-fn auth_failure(failure: McpAuthFailure) -> Response {
-    let realm = "Bearer realm=\"gatehouse\"";
+/// The refusal of `/mcp`, with the RFC 6750 challenge. With the authorization server on, the
+/// challenge points MCP clients at its metadata (RFC 9728) and names the scope to ask for.
+fn auth_failure(failure: McpAuthFailure, resource_metadata: Option<&str>) -> Response {
+    let realm = match resource_metadata {
+        Some(url) => {
+            format!("Bearer realm=\"gatehouse\", resource_metadata=\"{url}\", scope=\"mcp\"")
+        }
+        None => "Bearer realm=\"gatehouse\"".to_string(),
+    };
     let (status, challenge, body) = match failure {
         McpAuthFailure::Missing => (
             StatusCode::UNAUTHORIZED,
-            realm.to_string(),
+            realm.clone(),
             json!({
                 "error": "unauthorized",
                 "error_description": "This MCP endpoint requires a token: send `Authorization: Bearer <token>` or add `?token=<token>` to the URL.",
@@ -355,7 +362,10 @@ fn auth_failure(failure: McpAuthFailure) -> Response {
         ),
         McpAuthFailure::InsufficientScope => (
             StatusCode::FORBIDDEN,
-            format!("{realm}, error=\"insufficient_scope\", scope=\"mcp\""),
+            match resource_metadata {
+                Some(_) => format!("{realm}, error=\"insufficient_scope\""),
+                None => format!("{realm}, error=\"insufficient_scope\", scope=\"mcp\""),
+            },
             json!({
                 "error": "insufficient_scope",
                 "error_description": "This token does not have the mcp scope.",
@@ -484,7 +494,15 @@ async fn serve(state: &AppState, request: Request) -> Response {
     let now = state.now();
     let caller = match authenticate(state, request.headers(), request.uri().query(), now).await {
         Ok(Ok(caller)) => caller,
-        Ok(Err(failure)) => return auth_failure(failure),
+        Ok(Err(failure)) => {
+            return auth_failure(
+                failure,
+                state
+                    .oauth_as
+                    .as_ref()
+                    .map(|o| o.resource_metadata_url.as_str()),
+            );
+        }
         Err(e) => {
             tracing::error!(error = %e, "MCP authentication: database error");
             return jsonrpc_error(

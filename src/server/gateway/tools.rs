@@ -252,6 +252,19 @@ fn whoami(ctx: &ToolContext<'_>) -> CallToolResult {
             "token": {"id": id, "name": name, "expires_at": expires_at},
             "scopes": scopes,
         }),
+        Principal::OAuth {
+            subject,
+            client_id,
+            client_name,
+            expires_at,
+            ..
+        } => json!({
+            "identity": subject,
+            "authenticated_by": "oauth",
+            "client": {"id": client_id, "name": client_name},
+            "access_token_expires_at": expires_at,
+            "scopes": scopes,
+        }),
     };
     CallToolResult::structured(value)
 }

@@ -1,0 +1,196 @@
+//! The OAuth 2.1 authorization server for MCP clients (`MCP_OAUTH_ENABLED=true`): discovery
+//! (RFC 8414, RFC 9728), client registration (RFC 7591) and client ID metadata documents,
+//! the authorization endpoint with Gatehouse's own login and a consent page, the token
+//! endpoint (authorization code with PKCE S256, rotating refresh tokens) and revocation
+//! (RFC 7009). Protocol logic lives here; storage in `db::oauth`.
+
+pub mod access_token;
+pub mod admin;
+pub mod authorize;
+pub mod clients;
+pub mod consent;
+pub mod error;
+pub mod metadata;
+pub mod pages;
+pub mod token;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use self::access_token::{AccessTokenKeys, Liveness};
+use crate::server::auth::throttle::WindowLimiter;
+use crate::server::http::OutboundPolicy;
+use crate::server::secrets::{MasterKey, constant_time_eq};
+
+/// The one scope: use `/mcp`.
+pub const SCOPE_MCP: &str = "mcp";
+pub const SCOPES_SUPPORTED: [&str; 1] = [SCOPE_MCP];
+/// Requested scopes that are about the token, not the resource; accepted and not recorded.
+const IGNORED_SCOPES: [&str; 4] = ["offline_access", "openid", "profile", "email"];
+
+pub const CODE_TTL_SECS: i64 = 60;
+pub const PENDING_TTL_SECS: i64 = 10 * 60;
+pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 24 * 60 * 60;
+/// A refresh token used again within this long of its first use is a client's concurrent
+/// retry, answered with fresh tokens; later, it is a replay that ends the session.
+pub const REFRESH_REUSE_GRACE_SECS: i64 = 15;
+pub const REFRESH_TOKEN_PREFIX: &str = "gatehouse_rt_";
+/// Clients registered less than this long ago are flagged on the consent page.
+pub const NEW_CLIENT_SECS: i64 = 24 * 60 * 60;
+
+pub struct OAuthServer {
+    /// `PUBLIC_URL`'s origin: never taken from a request.
+    pub issuer: String,
+    /// The canonical `/mcp` URL: the only audience tokens are issued for.
+    pub resource: String,
+    pub resource_metadata_url: String,
+    pub access_tokens: AccessTokenKeys,
+    pub liveness: Liveness,
+    pub register_limiter: WindowLimiter,
+    pub outbound: OutboundPolicy,
+    csrf_key: [u8; 32],
+}
+
+impl OAuthServer {
+    pub fn new(master: &MasterKey, public_origin: &str, outbound: OutboundPolicy) -> Self {
+        let issuer = public_origin.trim_end_matches('/').to_string();
+        let resource = format!("{issuer}/mcp");
+        OAuthServer {
+            resource_metadata_url: format!("{issuer}/.well-known/oauth-protected-resource/mcp"),
+            access_tokens: AccessTokenKeys::new(master, &issuer, &resource),
+            liveness: Liveness::default(),
+            register_limiter: WindowLimiter::new(20, 60),
+            outbound,
+            csrf_key: master.derive("gatehouse/oauth-consent-csrf/v1"),
+            issuer,
+            resource,
+        }
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// The consent form's CSRF token: a MAC over the pending request and the user, so it
+    /// needs no storage and is useless for any other request or user.
+    pub fn consent_csrf(&self, pending_id: &str, subject: &str) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.csrf_key).expect("HMAC takes any key length");
+        mac.update(pending_id.as_bytes());
+        mac.update(b"\n");
+        mac.update(subject.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    pub fn check_consent_csrf(&self, pending_id: &str, subject: &str, presented: &str) -> bool {
+        constant_time_eq(self.consent_csrf(pending_id, subject), presented)
+    }
+
+    /// Whether a `resource` parameter names `/mcp` (a trailing slash is tolerated).
+    pub fn is_our_resource(&self, resource: &str) -> bool {
+        resource.trim_end_matches('/') == self.resource
+    }
+}
+
+/// The scope to grant for a requested one: `mcp`, whatever the client asked, as long as it
+/// asked for nothing this server does not know. Token-shaped scopes (`offline_access`,
+/// OpenID ones) are accepted and not granted: refresh tokens are always issued.
+pub fn grant_scope(requested: Option<&str>) -> Result<String, String> {
+    let unknown: Vec<&str> = requested
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter(|s| !SCOPES_SUPPORTED.contains(s) && !IGNORED_SCOPES.contains(s))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "Unknown scope {}; this server grants only \"mcp\".",
+            unknown.join(" ")
+        ));
+    }
+    Ok(SCOPE_MCP.to_string())
+}
+
+/// Whether `granted` (space-separated) covers everything in `wanted`.
+pub fn scope_covers(granted: &str, wanted: &str) -> bool {
+    let granted: Vec<&str> = granted.split_whitespace().collect();
+    wanted.split_whitespace().all(|s| granted.contains(&s))
+}
+
+/// PKCE S256: BASE64URL(SHA256(verifier)) == challenge. Verifiers are 43–128 unreserved
+/// characters (RFC 7636 §4.1).
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    well_formed
+        && constant_time_eq(
+            URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
+            challenge,
+        )
+}
+
+pub fn is_valid_challenge(challenge: &str) -> bool {
+    challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes() {
+        assert_eq!(grant_scope(None).unwrap(), "mcp");
+        assert_eq!(grant_scope(Some("")).unwrap(), "mcp");
+        assert_eq!(grant_scope(Some("mcp offline_access")).unwrap(), "mcp");
+        assert_eq!(grant_scope(Some("openid")).unwrap(), "mcp");
+        assert!(
+            grant_scope(Some("mcp admin"))
+                .unwrap_err()
+                .contains("admin")
+        );
+        assert!(scope_covers("mcp", "mcp"));
+        assert!(!scope_covers("", "mcp"));
+    }
+
+    #[test]
+    fn pkce() {
+        // RFC 7636 appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(is_valid_challenge(challenge));
+        assert!(pkce_matches(verifier, challenge));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj",
+            challenge
+        ));
+        assert!(!pkce_matches(challenge, challenge));
+        assert!(!pkce_matches("short", challenge));
+        assert!(!is_valid_challenge("plain-challenge"));
+    }
+
+    #[test]
+    fn csrf_is_bound_to_request_and_user() {
+        let s = OAuthServer::new(
+            &MasterKey::from_bytes(vec![1u8; 32]),
+            "https://gh.example.com/",
+            OutboundPolicy {
+                allow_http: false,
+                allow_private: false,
+            },
+        );
+        assert_eq!(s.issuer, "https://gh.example.com");
+        assert_eq!(s.resource, "https://gh.example.com/mcp");
+        let t = s.consent_csrf("p1", "alice");
+        assert!(s.check_consent_csrf("p1", "alice", &t));
+        assert!(!s.check_consent_csrf("p2", "alice", &t));
+        assert!(!s.check_consent_csrf("p1", "bob", &t));
+        assert!(s.is_our_resource("https://gh.example.com/mcp/"));
+        assert!(!s.is_our_resource("https://gh.example.com/other"));
+    }
+}

@@ -1,0 +1,103 @@
+//! Managing what the authorization server has issued: Settings › OAuth Clients and Settings ›
+//! Sessions, and the same operations in the REST API.
+
+use crate::api::oauth::{OAuthClientView, OAuthOverview, OAuthSessionView};
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+
+pub async fn list_clients(state: &AppState) -> Result<OAuthOverview<OAuthClientView>, AppError> {
+    let now = state.now();
+    let rows = state.db.list_oauth_clients(now).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let uris: Vec<String> = serde_json::from_str(&row.redirect_uris).unwrap_or_default();
+        items.push(OAuthClientView {
+            name: row.client_name.clone().unwrap_or_else(|| row.id.clone()),
+            id: row.id,
+            kind: row.kind,
+            redirect_uris: uris,
+            registered_at: row.created_at,
+            last_used_at: row.last_used_at,
+            consents: row.consents,
+            sessions: row.sessions,
+        });
+    }
+    Ok(OAuthOverview {
+        enabled: state.oauth_as.is_some(),
+        items,
+        now,
+    })
+}
+
+/// Drops every consent to the client and ends its sessions; the registration stays. The
+/// client's next refresh gets `invalid_grant`, its next authorization asks again.
+pub async fn revoke_consent(state: &AppState, client_id: &str, by: &str) -> Result<(), AppError> {
+    if state.db.find_oauth_client(client_id).await?.is_none() {
+        return Err(AppError::NotFound(format!(
+            "There is no OAuth client {client_id:?}."
+        )));
+    }
+    state
+        .db
+        .revoke_client_consents(client_id, state.now())
+        .await?;
+    if let Some(oauth) = &state.oauth_as {
+        oauth.liveness.forget_all();
+    }
+    tracing::info!(client_id = %client_id, by = %by, "OAuth consent revoked");
+    Ok(())
+}
+
+/// Removes the registration with everything issued to it. A client that kept its
+/// credentials gets `invalid_client` and registers again.
+pub async fn delete_client(state: &AppState, client_id: &str, by: &str) -> Result<(), AppError> {
+    if !state.db.delete_oauth_client(client_id).await? {
+        return Err(AppError::NotFound(format!(
+            "There is no OAuth client {client_id:?}."
+        )));
+    }
+    if let Some(oauth) = &state.oauth_as {
+        oauth.liveness.forget_all();
+    }
+    tracing::info!(client_id = %client_id, by = %by, "OAuth client deleted");
+    Ok(())
+}
+
+pub async fn list_sessions(state: &AppState) -> Result<OAuthOverview<OAuthSessionView>, AppError> {
+    let now = state.now();
+    let items = state
+        .db
+        .list_live_sessions(now)
+        .await?
+        .into_iter()
+        .map(|row| OAuthSessionView {
+            client_name: row.client_name.unwrap_or_else(|| row.client_id.clone()),
+            id: row.id,
+            client_id: row.client_id,
+            user: row.subject,
+            scope: row.scope,
+            started_at: row.created_at,
+            expires_at: row.expires_at,
+            last_used_at: row.last_used_at,
+        })
+        .collect();
+    Ok(OAuthOverview {
+        enabled: state.oauth_as.is_some(),
+        items,
+        now,
+    })
+}
+
+/// Ends one session: its refresh tokens are gone and its access tokens refused at once.
+pub async fn revoke_session(state: &AppState, session_id: &str, by: &str) -> Result<(), AppError> {
+    if !state.db.revoke_family(session_id, state.now()).await? {
+        return Err(AppError::NotFound(format!(
+            "There is no live session {session_id:?}."
+        )));
+    }
+    if let Some(oauth) = &state.oauth_as {
+        oauth.liveness.forget_all();
+    }
+    tracing::info!(session = %session_id, by = %by, "OAuth session revoked");
+    Ok(())
+}
