@@ -11,6 +11,8 @@ use crate::ui::pages::dashboard_page::DashboardPage;
 use crate::ui::pages::login_page::LoginPage;
 use crate::ui::pages::not_found_page::NotFoundPage;
 use crate::ui::pages::settings_authentication_page::SettingsAuthenticationPage;
+use crate::ui::pages::settings_oauth_clients_page::SettingsOAuthClientsPage;
+use crate::ui::pages::settings_sessions_page::SettingsSessionsPage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -63,6 +65,12 @@ pub fn App() -> impl IntoView {
                     <Route
                         path=path!("/settings/authentication")
                         view=SettingsAuthenticationPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route path=path!("/settings/sessions") view=SettingsSessionsPage ssr=SsrMode::Async />
+                    <Route
+                        path=path!("/settings/oauth-clients")
+                        view=SettingsOAuthClientsPage
                         ssr=SsrMode::Async
                     />
                 </ParentRoute>

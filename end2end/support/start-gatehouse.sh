@@ -25,6 +25,7 @@ case "$mode" in
     export SECRET_KEY="e2e-basic-secret-key-0123456789abcdef"
     export AUTH_BASIC_USERNAME="admin"
     export AUTH_BASIC_PASSWORD="e2e password"
+    export MCP_OAUTH_ENABLED=true
     ;;
   oauth2)
     export SECRET_KEY="e2e-oauth2-secret-key-0123456789abcdef"

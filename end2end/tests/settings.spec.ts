@@ -1,14 +1,9 @@
 import type { Page, APIRequestContext } from '@playwright/test';
 import { test, expect, hydrated } from '../support/fixtures';
-import { basicCredentials, urls } from '../support/servers';
+import { urls } from '../support/servers';
+import { signIn as signInTo } from '../support/oauth';
 
-async function signIn(page: Page) {
-  await page.goto(`${urls.basic}/login?next=%2Fsettings%2Fauthentication`);
-  await page.getByLabel('Username').fill(basicCredentials.username);
-  await page.getByLabel('Password', { exact: true }).fill(basicCredentials.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(`${urls.basic}/settings/authentication`);
-}
+const signIn = (page: Page) => signInTo(page, '/settings/authentication');
 
 /** Calls the whoami tool over /mcp (2026-07-28, stateless) with an optional token. */
 async function whoami(request: APIRequestContext, token?: string) {

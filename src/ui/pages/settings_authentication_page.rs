@@ -3,7 +3,6 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
-use leptos_router::components::A;
 use serde_json::json;
 
 use crate::api::ApiError;
@@ -12,9 +11,11 @@ use crate::api::mcp_settings::{
     delete_api_token, get_mcp_settings, set_mcp_protection,
 };
 use crate::api::session::AuthType;
+use crate::ui::components::confirm_dialog::{BUTTON, BUTTON_PLAIN, ConfirmDialog};
 use crate::ui::components::copy_button::CopyButton;
 use crate::ui::components::dialog::Dialog;
 use crate::ui::components::error_notice::ErrorNotice;
+use crate::ui::components::settings_tabs::SettingsTabs;
 use crate::util::{ago, format_utc};
 
 /// The one dialog open at a time. Lives above the data, so refreshing the data after an
@@ -30,9 +31,6 @@ enum Open {
     Delete(ApiTokenView),
 }
 
-const BUTTON: &str = "rounded-md bg-indigo-600 px-3 py-2 text-sm font-semibold text-white shadow-sm hover:bg-indigo-500 disabled:opacity-50";
-const BUTTON_DANGER: &str = "rounded-md bg-red-600 px-3 py-2 text-sm font-semibold text-white shadow-sm hover:bg-red-500 disabled:opacity-50";
-const BUTTON_PLAIN: &str = "rounded-md border border-slate-300 bg-white px-3 py-2 text-sm font-medium text-slate-700 hover:bg-slate-100";
 const INPUT: &str = "block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-1 focus:ring-indigo-500";
 
 #[component]
@@ -46,12 +44,7 @@ pub fn SettingsAuthenticationPage() -> impl IntoView {
         // While a dialog is open the page behind it is inert: not focusable, not clickable,
         // hidden from assistive technology.
         <div inert=move || open.get() != Open::None>
-        <h1 class="mb-2 text-2xl font-semibold">"Settings"</h1>
-        <nav aria-label="Settings" class="mb-6 flex gap-4 border-b border-slate-200 text-sm">
-            <A href="/settings/authentication" attr:class="-mb-px border-b-2 border-indigo-600 px-1 pb-2 font-medium text-indigo-700">
-                "Authentication"
-            </A>
-        </nav>
+        <SettingsTabs />
         <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match settings.await {
@@ -67,10 +60,10 @@ pub fn SettingsAuthenticationPage() -> impl IntoView {
         </div>
         {move || match open.get() {
             Open::None => ().into_any(),
-            Open::Protection(on) => view! { <ConfirmProtection on open refresh /> }.into_any(),
+            Open::Protection(on) => protection_dialog(on, open, refresh).into_any(),
             Open::Create => view! { <CreateTokenDialog open refresh /> }.into_any(),
             Open::Created(created) => view! { <TokenCreatedDialog created open /> }.into_any(),
-            Open::Delete(token) => view! { <ConfirmDelete token open refresh /> }.into_any(),
+            Open::Delete(token) => delete_dialog(token, open, refresh).into_any(),
         }}
     }
 }
@@ -127,23 +120,7 @@ fn ProtectionSection(settings: McpSettingsView, open: RwSignal<Open>) -> impl In
     }
 }
 
-#[component]
-fn ConfirmProtection(on: bool, open: RwSignal<Open>, refresh: RwSignal<u32>) -> impl IntoView {
-    let error = RwSignal::new(None::<ApiError>);
-    let busy = RwSignal::new(false);
-    let apply = move |_| {
-        busy.set(true);
-        spawn_local(async move {
-            match set_mcp_protection(on).await {
-                Ok(_) => {
-                    open.set(Open::None);
-                    refresh.update(|n| *n += 1);
-                }
-                Err(e) => error.set(Some(e)),
-            }
-            busy.set(false);
-        });
-    };
+fn protection_dialog(on: bool, open: RwSignal<Open>, refresh: RwSignal<u32>) -> impl IntoView {
     let (title, body, confirm) = if on {
         (
             "Require authentication on /mcp?",
@@ -158,16 +135,19 @@ fn ConfirmProtection(on: bool, open: RwSignal<Open>, refresh: RwSignal<u32>) -> 
         )
     };
     view! {
-        <Dialog title=title.to_string() id="protection-dialog">
-            <p class="mb-4 text-sm text-slate-700">{body}</p>
-            {move || error.get().map(|e| view! { <ErrorNotice error=e /> })}
-            <div class="mt-4 flex justify-end gap-3">
-                <button type="button" class=BUTTON_PLAIN on:click=move |_| open.set(Open::None)>"Cancel"</button>
-                <button type="button" class=if on { BUTTON } else { BUTTON_DANGER } disabled=move || busy.get() on:click=apply>
-                    {confirm}
-                </button>
-            </div>
-        </Dialog>
+        <ConfirmDialog
+            title=title.to_string()
+            id="protection-dialog"
+            body=body.to_string()
+            confirm
+            danger=!on
+            action=move || async move { set_mcp_protection(on).await.map(|_| ()) }
+            done=Callback::new(move |_| {
+                open.set(Open::None);
+                refresh.update(|n| *n += 1);
+            })
+            cancel=Callback::new(move |_| open.set(Open::None))
+        />
     }
 }
 
@@ -391,40 +371,25 @@ fn TokenCreatedDialog(created: CreatedTokenView, open: RwSignal<Open>) -> impl I
     }
 }
 
-#[component]
-fn ConfirmDelete(
+fn delete_dialog(
     token: ApiTokenView,
     open: RwSignal<Open>,
     refresh: RwSignal<u32>,
 ) -> impl IntoView {
-    let error = RwSignal::new(None::<ApiError>);
-    let busy = RwSignal::new(false);
     let id = token.id.clone();
-    let confirm = move |_| {
-        busy.set(true);
-        let id = id.clone();
-        spawn_local(async move {
-            match delete_api_token(id).await {
-                Ok(()) => {
-                    open.set(Open::None);
-                    refresh.update(|n| *n += 1);
-                }
-                Err(e) => error.set(Some(e)),
-            }
-            busy.set(false);
-        });
-    };
     view! {
-        <Dialog title=format!("Delete token “{}”?", token.name) id="delete-token-dialog">
-            <p class="mb-4 text-sm text-slate-700">
-                "Clients using this token stop working at once, and their open MCP sessions end. This cannot be undone."
-            </p>
-            {move || error.get().map(|e| view! { <ErrorNotice error=e /> })}
-            <div class="mt-4 flex justify-end gap-3">
-                <button type="button" class=BUTTON_PLAIN on:click=move |_| open.set(Open::None)>"Cancel"</button>
-                <button type="button" class=BUTTON_DANGER disabled=move || busy.get() on:click=confirm>"Delete token"</button>
-            </div>
-        </Dialog>
+        <ConfirmDialog
+            title=format!("Delete token “{}”?", token.name)
+            id="delete-token-dialog"
+            body="Clients using this token stop working at once, and their open MCP sessions end. This cannot be undone.".to_string()
+            confirm="Delete token"
+            action=move || delete_api_token(id.clone())
+            done=Callback::new(move |_| {
+                open.set(Open::None);
+                refresh.update(|n| *n += 1);
+            })
+            cancel=Callback::new(move |_| open.set(Open::None))
+        />
     }
 }
 
