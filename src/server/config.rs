@@ -188,6 +188,9 @@ pub struct RawSettings {
         global = true
     )]
     pub outbound_allow_private_networks: Option<String>,
+    /// PEM file of extra CA certificates to trust for outbound https (internal CAs).
+    #[arg(long, env = "OUTBOUND_CA_CERTS", value_name = "FILE", global = true)]
+    pub outbound_ca_certs: Option<String>,
     /// Comma-separated browser origins (besides PUBLIC_URL and loopback) allowed to call /mcp.
     #[arg(
         long,
@@ -257,6 +260,8 @@ pub struct Config {
     pub outbound_allow_http: bool,
     /// Outbound fetches may reach private, loopback and link-local addresses.
     pub outbound_allow_private_networks: bool,
+    /// Extra trusted CA certificates for outbound https (`OUTBOUND_CA_CERTS`).
+    pub outbound_ca_certs: Option<PathBuf>,
     pub trust_proxy_headers: bool,
     /// `MCP_OAUTH_ENABLED`: the authorization server for MCP clients is mounted.
     pub mcp_oauth_enabled: bool,
@@ -707,6 +712,7 @@ impl Config {
                 "OUTBOUND_ALLOW_PRIVATE_NETWORKS",
                 &raw.outbound_allow_private_networks,
             )?,
+            outbound_ca_certs: present(&raw.outbound_ca_certs).map(PathBuf::from),
             trust_proxy_headers,
             mcp_oauth_enabled: parse_bool("MCP_OAUTH_ENABLED", &raw.mcp_oauth_enabled)?,
             mcp_allowed_origins,

@@ -3,6 +3,7 @@
 //! redirect could carry a secret somewhere it was not meant to go) and every call has a
 //! deadline.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const USER_AGENT: &str = concat!("Gatehouse/", env!("CARGO_PKG_VERSION"));
@@ -10,14 +11,51 @@ pub const USER_AGENT: &str = concat!("Gatehouse/", env!("CARGO_PKG_VERSION"));
 /// Largest response body Gatehouse reads from a metadata, token or userinfo endpoint.
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
-pub fn outbound_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(15))
-        .build()
-        .expect("the TLS backend initialises")
+/// Outbound HTTP as configured: the address policy and any extra trusted CA certificates
+/// (`OUTBOUND_CA_CERTS`, for an identity provider or upstream behind an internal CA).
+#[derive(Clone)]
+pub struct Outbound {
+    pub policy: OutboundPolicy,
+    roots: Arc<Vec<reqwest::Certificate>>,
+}
+
+impl Outbound {
+    pub fn new(policy: OutboundPolicy, roots: Vec<reqwest::Certificate>) -> Self {
+        Outbound {
+            policy,
+            roots: Arc::new(roots),
+        }
+    }
+
+    fn builder(&self) -> reqwest::ClientBuilder {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none());
+        for root in self.roots.iter() {
+            builder = builder.add_root_certificate(root.clone());
+        }
+        builder
+    }
+
+    /// The client for configured endpoints (the identity provider): no redirects, deadlines.
+    pub fn client(&self) -> reqwest::Client {
+        self.builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("the TLS backend initialises")
+    }
+}
+
+/// Reads a PEM bundle of CA certificates.
+pub fn load_ca_bundle(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("{} is not a PEM certificate bundle: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no certificate", path.display()));
+    }
+    Ok(certs)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,16 +158,29 @@ pub enum GuardError {
     Fetch(#[from] FetchError),
 }
 
-/// Fetches a URL that came from outside, with the SSRF guards: https only (unless allowed),
-/// every address the name resolves to must be public (unless allowed), the connection goes to
-/// the address that was checked (no second lookup to rebind), no redirects, a deadline and a
-/// size limit. Returns the status, headers and body; any status is returned, not an error.
-pub async fn fetch_guarded(
+impl Outbound {
+    /// Fetches a URL that came from outside, with the SSRF guards: https only (unless
+    /// allowed), every address the name resolves to must be public (unless allowed), the
+    /// connection goes to the address that was checked (no second lookup to rebind), no
+    /// redirects, a deadline and a size limit. Returns the status, headers and body; any
+    /// status is returned, not an error.
+    pub async fn fetch_guarded(
+        &self,
+        url: &url::Url,
+        max_bytes: usize,
+        timeout: Duration,
+    ) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>), GuardError> {
+        fetch_guarded(self, url, max_bytes, timeout).await
+    }
+}
+
+async fn fetch_guarded(
+    outbound: &Outbound,
     url: &url::Url,
-    policy: OutboundPolicy,
     max_bytes: usize,
     timeout: Duration,
 ) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>), GuardError> {
+    let policy = outbound.policy;
     let loopback_name = url
         .host_str()
         .is_some_and(|h| h.eq_ignore_ascii_case("localhost"));
@@ -163,9 +214,8 @@ pub async fn fetch_guarded(
             "{host} resolves to a private, loopback or link-local address; set OUTBOUND_ALLOW_PRIVATE_NETWORKS=true to allow it"
         )));
     }
-    let client = reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .redirect(reqwest::redirect::Policy::none())
+    let client = outbound
+        .builder()
         .connect_timeout(timeout)
         .timeout(timeout)
         .resolve(&host, first)
@@ -242,28 +292,24 @@ mod tests {
             "http://[::1]:9/x",
             "http://169.254.169.254/latest/meta-data/",
         ] {
-            let err = fetch_guarded(
-                &url::Url::parse(url).unwrap(),
-                policy,
-                1024,
-                Duration::from_secs(2),
-            )
-            .await
-            .unwrap_err();
+            let err = Outbound::new(policy, vec![])
+                .fetch_guarded(&url::Url::parse(url).unwrap(), 1024, Duration::from_secs(2))
+                .await
+                .unwrap_err();
             assert!(matches!(err, GuardError::Refused(_)), "{url}: {err}");
         }
         let https_only = OutboundPolicy {
             allow_http: false,
             allow_private: true,
         };
-        let err = fetch_guarded(
-            &url::Url::parse("http://127.0.0.1:9/").unwrap(),
-            https_only,
-            1024,
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap_err();
+        let err = Outbound::new(https_only, vec![])
+            .fetch_guarded(
+                &url::Url::parse("http://127.0.0.1:9/").unwrap(),
+                1024,
+                Duration::from_secs(2),
+            )
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("https"), "{err}");
     }
 }

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use self::access_token::{AccessTokenKeys, Liveness};
 use crate::server::auth::throttle::WindowLimiter;
-use crate::server::http::OutboundPolicy;
+use crate::server::http::Outbound;
 use crate::server::secrets::{MasterKey, constant_time_eq};
 
 /// The one scope: use `/mcp`.
@@ -49,12 +49,12 @@ pub struct OAuthServer {
     pub access_tokens: AccessTokenKeys,
     pub liveness: Liveness,
     pub register_limiter: WindowLimiter,
-    pub outbound: OutboundPolicy,
+    pub outbound: Outbound,
     csrf_key: [u8; 32],
 }
 
 impl OAuthServer {
-    pub fn new(master: &MasterKey, public_origin: &str, outbound: OutboundPolicy) -> Self {
+    pub fn new(master: &MasterKey, public_origin: &str, outbound: Outbound) -> Self {
         let issuer = public_origin.trim_end_matches('/').to_string();
         let resource = format!("{issuer}/mcp");
         OAuthServer {
@@ -179,10 +179,13 @@ mod tests {
         let s = OAuthServer::new(
             &MasterKey::from_bytes(vec![1u8; 32]),
             "https://gh.example.com/",
-            OutboundPolicy {
-                allow_http: false,
-                allow_private: false,
-            },
+            Outbound::new(
+                crate::server::http::OutboundPolicy {
+                    allow_http: false,
+                    allow_private: false,
+                },
+                vec![],
+            ),
         );
         assert_eq!(s.issuer, "https://gh.example.com");
         assert_eq!(s.resource, "https://gh.example.com/mcp");

@@ -23,7 +23,7 @@ use crate::server::db::{Db, DbError};
 use crate::server::gateway::conformance::ConformanceFixtures;
 use crate::server::gateway::endpoint::McpEndpoint;
 use crate::server::gateway::tools::{BuiltinTools, ToolRegistry};
-use crate::server::http::{OutboundPolicy, outbound_client};
+use crate::server::http::{Outbound, OutboundPolicy, load_ca_bundle};
 use crate::server::oauth_as::OAuthServer;
 use crate::server::routes;
 use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES, create_private_dir};
@@ -36,8 +36,9 @@ pub const TOKEN_USE_FLUSH_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// A key, file or setting that cannot be used; the message names it.
     #[error("{0}")]
-    Key(String),
+    Setting(String),
     #[error(transparent)]
     Database(#[from] DbError),
     #[error("cannot listen on {addr}: {source}")]
@@ -78,7 +79,19 @@ impl Application {
             .clone()
             .unwrap_or_else(|| derived_public_url(bound));
         let public_origin = public_url.as_str().trim_end_matches('/').to_string();
-        let http = outbound_client();
+        let roots = match &config.outbound_ca_certs {
+            Some(path) => load_ca_bundle(path)
+                .map_err(|e| StartupError::Setting(format!("OUTBOUND_CA_CERTS: {e}")))?,
+            None => Vec::new(),
+        };
+        let outbound = Outbound::new(
+            OutboundPolicy {
+                allow_http: config.outbound_allow_http,
+                allow_private: config.outbound_allow_private_networks,
+            },
+            roots,
+        );
+        let http = outbound.client();
         let (basic, oauth2) = match &config.auth {
             AuthConfig::None => (None, None),
             AuthConfig::Basic(basic) => (Some(BasicVerifier::new(basic.clone())), None),
@@ -111,16 +124,9 @@ impl Application {
             tools,
             config.mcp_conformance_fixtures,
         );
-        let oauth_as = config.mcp_oauth_enabled.then(|| {
-            OAuthServer::new(
-                &master_key,
-                &public_origin,
-                OutboundPolicy {
-                    allow_http: config.outbound_allow_http,
-                    allow_private: config.outbound_allow_private_networks,
-                },
-            )
-        });
+        let oauth_as = config
+            .mcp_oauth_enabled
+            .then(|| OAuthServer::new(&master_key, &public_origin, outbound.clone()));
         let state = AppState::new(Inner {
             leptos_options: leptos_options(&config, bound),
             sessions: SessionKeys::new(&master_key, &public_origin),
@@ -266,14 +272,14 @@ pub fn load_or_generate_key(data_dir: &Path) -> Result<MasterKey, StartupError> 
         Ok(contents) => return key_from_file(&path, &contents),
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => {
-            return Err(StartupError::Key(format!(
+            return Err(StartupError::Setting(format!(
                 "cannot read {}: {e}",
                 path.display()
             )));
         }
     }
     create_private_dir(data_dir).map_err(|e| {
-        StartupError::Key(format!(
+        StartupError::Setting(format!(
             "cannot create the data folder {}: {e}",
             data_dir.display()
         ))
@@ -290,7 +296,9 @@ pub fn load_or_generate_key(data_dir: &Path) -> Result<MasterKey, StartupError> 
         Ok(mut file) => {
             file.write_all(key.as_bytes())
                 .and_then(|_| file.sync_all())
-                .map_err(|e| StartupError::Key(format!("cannot write {}: {e}", path.display())))?;
+                .map_err(|e| {
+                    StartupError::Setting(format!("cannot write {}: {e}", path.display()))
+                })?;
             tracing::warn!(
                 path = %path.display(),
                 "SECRET_KEY is not set: generated a key and stored it in the data folder. Back it up with the database, or set SECRET_KEY; losing it signs everyone out and makes stored secrets unreadable"
@@ -299,11 +307,12 @@ pub fn load_or_generate_key(data_dir: &Path) -> Result<MasterKey, StartupError> 
         }
         // Another process created it between our read and our create: use theirs.
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            let contents = std::fs::read_to_string(&path)
-                .map_err(|e| StartupError::Key(format!("cannot read {}: {e}", path.display())))?;
+            let contents = std::fs::read_to_string(&path).map_err(|e| {
+                StartupError::Setting(format!("cannot read {}: {e}", path.display()))
+            })?;
             key_from_file(&path, &contents)
         }
-        Err(e) => Err(StartupError::Key(format!(
+        Err(e) => Err(StartupError::Setting(format!(
             "cannot create {}: {e}",
             path.display()
         ))),
@@ -313,7 +322,7 @@ pub fn load_or_generate_key(data_dir: &Path) -> Result<MasterKey, StartupError> 
 fn key_from_file(path: &PathBuf, contents: &str) -> Result<MasterKey, StartupError> {
     let key = contents.trim();
     if key.len() < SECRET_KEY_MIN_BYTES {
-        return Err(StartupError::Key(format!(
+        return Err(StartupError::Setting(format!(
             "{} holds a key shorter than {SECRET_KEY_MIN_BYTES} bytes; set SECRET_KEY, or delete the file to have a new key generated",
             path.display()
         )));

@@ -32,6 +32,8 @@ pub struct TestApp {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // A hung request fails the test with its URL instead of hanging the run.
+        .timeout(std::time::Duration::from_secs(30))
         .build()
         .unwrap()
 }

@@ -11,3 +11,4 @@ mod helpers;
 mod mcp;
 mod mcp_clients;
 mod oauth_as;
+mod oauth_clients;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::clients::{ClientLookup, grant_types, redirect_matches, redirect_uris, resolve_client};
-use super::error::OAuthCode;
+use super::error::{OAuthCode, OAuthError};
 use super::pages;
 use super::{
     CODE_TTL_SECS, OAuthServer, PENDING_TTL_SECS, grant_scope, is_valid_challenge, scope_covers,
@@ -112,6 +112,16 @@ pub async fn issue_code(
     Ok(code)
 }
 
+/// Whether the caller prefers JSON to a page (a client's probe rather than a browser).
+fn wants_json(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    accept.contains("application/json") && !accept.contains("text/html")
+}
+
 /// The query of the authorization request. Each parameter at most once (RFC 6749 §3.1).
 fn parse_query(raw: Option<&str>) -> Result<HashMap<String, String>, String> {
     let mut params = HashMap::new();
@@ -160,6 +170,14 @@ async fn authorize_inner(
     };
     let client = match resolve_client(state, oauth, client_id, now).await {
         Ok(client) => client,
+        // Clients probing before they open a browser (mcp-remote) ask for JSON: the error
+        // code tells them to register again rather than show a dead link.
+        Err(ClientLookup::Unknown) if wants_json(headers) => {
+            return Ok(OAuthError::invalid_client(
+                "Unknown client: it is not registered here (or was deleted). Register again.",
+            )
+            .into_response());
+        }
         Err(ClientLookup::Unknown) => return Ok(pages::unknown_client(client_id)),
         Err(ClientLookup::BadDocument(why)) => {
             return Ok(pages::bad_client_document(client_id, &why));

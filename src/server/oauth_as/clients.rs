@@ -17,7 +17,7 @@ use super::error::{OAuthCode, OAuthError, no_store};
 use crate::server::auth::middleware::client_ip;
 use crate::server::clock::UnixTime;
 use crate::server::db::oauth::OAuthClientRow;
-use crate::server::http::{GuardError, fetch_guarded};
+use crate::server::http::GuardError;
 use crate::server::secrets::{random_id, random_token, sha256_hex};
 use crate::server::state::AppState;
 
@@ -487,7 +487,7 @@ pub enum ClientLookup {
 /// Whether a `client_id` is a client ID metadata document URL.
 pub fn is_metadata_document_url(client_id: &str, oauth: &OAuthServer) -> bool {
     Url::parse(client_id).is_ok_and(|u| {
-        (u.scheme() == "https" || (u.scheme() == "http" && oauth.outbound.allow_http))
+        (u.scheme() == "https" || (u.scheme() == "http" && oauth.outbound.policy.allow_http))
             && u.host().is_some()
             && u.path() != "/"
     })
@@ -557,7 +557,9 @@ async fn fetch_metadata_document(
     now: UnixTime,
 ) -> Result<OAuthClientRow, String> {
     let url = Url::parse(client_id).map_err(|e| format!("The client_id is not a URL ({e})."))?;
-    let (status, headers, body) = fetch_guarded(&url, oauth.outbound, CIMD_MAX_BYTES, CIMD_TIMEOUT)
+    let (status, headers, body) = oauth
+        .outbound
+        .fetch_guarded(&url, CIMD_MAX_BYTES, CIMD_TIMEOUT)
         .await
         .map_err(|e| match e {
             GuardError::Refused(why) => {
