@@ -42,11 +42,21 @@ export function authorizeUrl(clientId: string, challenge: string, state: string)
   return url.toString();
 }
 
-/** Captures the redirect to the client's callback (nothing listens there). */
+/**
+ * Captures the redirect to the client's callback. Nothing listens there, so the whole
+ * origin is answered here: the browser also asks it for /favicon.ico, and a refused
+ * connection would show up as a console error.
+ */
 export async function captureCallback(page: Page): Promise<() => URL> {
   let seen: URL | undefined;
-  await page.route(`${CALLBACK}**`, async (route) => {
-    seen = new URL(route.request().url());
+  const origin = new URL(CALLBACK).origin;
+  await page.route(`${origin}/**`, async (route) => {
+    const url = new URL(route.request().url());
+    if (url.pathname !== new URL(CALLBACK).pathname) {
+      await route.fulfill({ status: 204 });
+      return;
+    }
+    seen = url;
     await route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>callback</title><p>ok</p>' });
   });
   return () => {

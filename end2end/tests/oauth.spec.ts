@@ -101,7 +101,6 @@ test.describe('OAuth consent with JavaScript off', () => {
     expect(callback().searchParams.get('error')).toBe('access_denied');
     expect(callback().searchParams.get('state')).toBe('cancel-me');
 
-    await page.unrouteAll();
     const allowed = pkce();
     callback = await captureCallback(page);
     await page.goto(authorizeUrl(clientId, allowed.challenge, 'allow-me'));

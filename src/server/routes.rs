@@ -1,5 +1,7 @@
 //! The HTTP surface: which path goes where, and the layers around them.
 
+use std::sync::OnceLock;
+
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -7,7 +9,7 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use serde_json::json;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -22,8 +24,17 @@ use crate::server::state::AppState;
 
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The app's page routes, generated once per process. Generating them renders the app with
+/// resource loading suppressed through a process-wide flag; doing it again while another
+/// router in the same process is serving (the integration tests run many) would leave that
+/// router's in-flight resources pending forever.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = page_routes();
     let leptos_options = state.leptos_options.clone();
 
     // Pages, server functions (under /api) and the login routes: behind the session and

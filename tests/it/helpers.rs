@@ -38,7 +38,21 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// `TEST_LOG=debug cargo test …` shows the server's log (the filter syntax of RUST_LOG).
+fn init_test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 pub async fn spawn_app(mut settings: RawSettings) -> TestApp {
+    init_test_log();
     let data_dir = tempfile::tempdir().unwrap();
     settings.listen_addr = Some("127.0.0.1:0".into());
     if settings.database_url.is_none() {

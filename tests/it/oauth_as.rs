@@ -1195,3 +1195,116 @@ async fn consent_needs_the_right_user_and_csrf() {
         .await;
     assert_eq!(late.status(), StatusCode::BAD_REQUEST);
 }
+
+/// A client metadata document server (plain http on loopback) that counts its hits.
+async fn document_server(
+    doc: impl Fn(&str) -> Value + Send + Sync + 'static,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("{base}/client.json");
+    let (counter, served_url) = (hits.clone(), url.clone());
+    let doc = std::sync::Arc::new(doc);
+    let router = axum::Router::new().route(
+        "/client.json",
+        axum::routing::get(move || {
+            let (counter, doc, url) = (counter.clone(), doc.clone(), served_url.clone());
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                ([("cache-control", "max-age=600")], axum::Json(doc(&url)))
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, hits)
+}
+
+#[tokio::test]
+async fn client_metadata_documents_are_fetched_with_guards_and_cached() {
+    let good = |url: &str| json!({"client_id": url, "client_name": "Doc client", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"});
+    let (url, hits) = document_server(good).await;
+
+    // Private addresses are refused unless allowed.
+    let guarded = spawn_app(RawSettings {
+        outbound_allow_http: Some("true".into()),
+        ..oauth_settings()
+    })
+    .await;
+    let mut browser = Browser::default();
+    browser
+        .cookies
+        .insert("gatehouse_session".into(), guarded.token().await);
+    let p = pkce();
+    let refused = browser
+        .get(&authorize_url(&guarded, &url, &p.challenge, &[]))
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("OUTBOUND_ALLOW_PRIVATE_NETWORKS")
+    );
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "not even fetched"
+    );
+
+    // Allowed: fetched once, then served from the cache for its max-age.
+    let app = spawn_app(RawSettings {
+        outbound_allow_http: Some("true".into()),
+        outbound_allow_private_networks: Some("true".into()),
+        ..oauth_settings()
+    })
+    .await;
+    let mut browser = Browser::default();
+    browser
+        .cookies
+        .insert("gatehouse_session".into(), app.token().await);
+    for _ in 0..2 {
+        let p = pkce();
+        let back = authorize(
+            &app,
+            &mut browser,
+            &authorize_url(&app, &url, &p.challenge, &[]),
+            "allow",
+        )
+        .await;
+        assert!(query_of(&back).contains_key("code"), "{back}");
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    app.clock.advance(601);
+    let p = pkce();
+    authorize(
+        &app,
+        &mut browser,
+        &authorize_url(&app, &url, &p.challenge, &[]),
+        "allow",
+    )
+    .await;
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "fetched again after max-age"
+    );
+
+    // A document that names another client_id, or asks for a secret, is refused.
+    for bad in [
+        (|_: &str| json!({"client_id": "https://elsewhere.example/client.json", "redirect_uris": [REDIRECT]}))
+            as fn(&str) -> Value,
+        |url: &str| json!({"client_id": url, "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_basic"}),
+        |url: &str| json!({"client_id": url, "redirect_uris": ["javascript:alert(1)"]}),
+    ] {
+        let (url, _) = document_server(bad).await;
+        let p = pkce();
+        let response = browser
+            .get(&authorize_url(&app, &url, &p.challenge, &[]))
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{url}");
+        assert!(response.headers().get("location").is_none());
+    }
+}

@@ -286,7 +286,9 @@ async fn authorize_inner(
             return Ok(response);
         }
     };
-    state.db.touch_oauth_client(&client.id, now).await?;
+    if client.last_used_at.is_none_or(|at| now - at >= 60) {
+        state.db.touch_oauth_client(&client.id, now).await?;
+    }
 
     // 4. Consent, unless given before for at least this scope.
     let approved = Approved {
