@@ -1,6 +1,7 @@
 //! Server functions: the UI's data operations. Each one is thin: authenticate, call into
 //! `server::…`, map the error. Wire types end in `View`.
 
+pub mod connections;
 pub mod error;
 pub mod instance;
 pub mod mcp_settings;

@@ -1,6 +1,7 @@
 // A real OpenID Connect provider (panva's oidc-provider) for Gatehouse's tests, on loopback.
 //
 //   node end2end/support/oidc-provider.mjs [--port N] [--no-userinfo]
+//       [--connections [--access-token-format jwt|opaque] [--access-token-ttl SECONDS]]
 //
 // Prints one JSON line {"issuer": "...", "port": N} once it listens, then serves until killed.
 // Sign-in is an email field (no password): whoever types an address is that user, with
@@ -8,9 +9,57 @@
 // granted automatically. The client "gatehouse-test" / "gatehouse-test-secret" is registered as
 // a native app with a loopback redirect, so any Gatehouse port matches (RFC 8252 §7.3).
 // --no-userinfo turns the userinfo endpoint off, so the email must come from the id_token.
+//
+// --connections makes it a full OAuth authorization server for Gatehouse's OAuth client engine
+// ("connections"); without the flag nothing below applies. It adds:
+// - clients "gatehouse-connections" (client_secret_post) and "gatehouse-connections-basic"
+//   (client_secret_basic), secret "gatehouse-connections-secret" for both, native with the
+//   loopback redirect http://127.0.0.1/connections/oauth/callback (any port), grants
+//   authorization_code, refresh_token and client_credentials. Unlike plain oidc-provider, a
+//   client must authenticate with its own method: the other one is 401 invalid_client.
+// - a resource server for every URL under `${issuer}/`, the default being `${issuer}/api`: its
+//   access tokens have aud = the resource, scopes among "read write", the format of
+//   --access-token-format (default opaque; jwt is RS256 at+jwt, keys at /jwks) and the lifetime
+//   of --access-token-ttl (default 3600). A token carries only the scopes asked for, so ask
+//   for "read write" (client_credentials without `scope` gets a token with no scope). With
+//   openid in the request an id_token comes too, but the access token is still the API's.
+// - a refresh token on every authorization_code grant (no offline_access needed, which
+//   oidc-provider drops anyway unless prompt=consent), rotated on each use. Replaying a rotated
+//   one is 400 {"error":"invalid_grant","error_description":"grant request is invalid"} (the same
+//   body as for an unknown or revoked one) and revokes the whole grant. On refresh `resource`
+//   may be left out; if sent it must be the granted one (else 400 invalid_target), and `scope`
+//   may only narrow (else 400 invalid_scope).
+// - client credentials, revocation (RFC 7009, /token/revocation), introspection (RFC 7662,
+//   /token/introspection; any authenticated client may introspect any token), and open dynamic
+//   registration (RFC 7591, /reg) with management (RFC 7592: GET/PUT/DELETE on
+//   registration_client_uri with the registration_access_token as Bearer). PUT replaces the
+//   whole metadata: its body must carry client_id, may carry client_secret (unchanged), and
+//   must not carry registration_access_token, registration_client_uri,
+//   client_secret_expires_at or client_id_issued_at. PUT answers with a new
+//   registration_access_token; the old one is then 401 invalid_token. A registration's
+//   `scope`, if any, must be made of openid offline_access read write and then limits what the
+//   client may ask for.
+// - GET /__stats: {"grants": {"authorization_code": n, "refresh_token": n,
+//   "client_credentials": n}, "grant_errors": {"invalid_grant": n, <other token endpoint error
+//   codes as they occur>: n}, "revocations": <revocation requests answered 200>};
+//   POST /__stats/reset zeroes them and answers the zeroed JSON.
+// Found out about oidc-provider 9.13:
+// - A registered client with an http://127.0.0.1:PORT redirect URI is accepted as application
+//   type "web" (the RFC 7591 default; the redirect must then match exactly, port included) as
+//   well as "native" (any port matches).
+// - JWT access tokens can be neither introspected nor revoked: both endpoints answer 400
+//   {"error":"unsupported_token_type"}. Opaque ones can.
+// - Revoking an access token also revokes the refresh tokens of its grant (RFC 7009 allows it);
+//   revoking a refresh token revokes the grant's access tokens. Introspection of either then
+//   says {"active":false}.
+// - The login client "gatehouse-test" gets no default resource, refresh tokens only with
+//   offline_access and lenient client authentication, as without the flag; its refresh tokens
+//   do rotate, though.
+// - /.well-known/oauth-authorization-server (RFC 8414) is served by oidc-provider itself, with
+//   the same JSON as /.well-known/openid-configuration, flag or not.
 
 import http from 'node:http';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(name);
@@ -21,6 +70,13 @@ const option = (name, fallback) => {
 
 const port = Number(option('--port', process.env.OIDC_PORT ?? '0'));
 const noUserinfo = flag('--no-userinfo');
+const connections = flag('--connections');
+const accessTokenFormat = option('--access-token-format', 'opaque');
+const accessTokenTTL = Number(option('--access-token-ttl', '3600'));
+if (!['jwt', 'opaque'].includes(accessTokenFormat)) throw new Error('--access-token-format is jwt or opaque');
+if (!Number.isSafeInteger(accessTokenTTL) || accessTokenTTL <= 0) throw new Error('--access-token-ttl is a positive integer');
+
+const LOGIN_CLIENT = 'gatehouse-test';
 
 const escapeHtml = (s) =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
@@ -41,10 +97,10 @@ server.listen(port, '127.0.0.1', () => {
   const actualPort = server.address().port;
   const issuer = `http://127.0.0.1:${actualPort}`;
 
-  const provider = new Provider(issuer, {
+  const configuration = {
     clients: [
       {
-        client_id: 'gatehouse-test',
+        client_id: LOGIN_CLIENT,
         client_secret: 'gatehouse-test-secret',
         application_type: 'native',
         redirect_uris: ['http://127.0.0.1/auth/callback'],
@@ -72,8 +128,12 @@ server.listen(port, '127.0.0.1', () => {
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     cookies: { keys: ['gatehouse-test-cookie-key'] },
     pkce: { required: () => true },
-  });
+  };
+  const stats = connections ? withConnections(configuration, issuer) : undefined;
+
+  const provider = new Provider(issuer, configuration);
   provider.on('server_error', (ctx, err) => console.error('oidc-provider server_error', err));
+  if (stats) stats.attach(provider);
 
   const oidc = provider.callback();
   server.on('request', async (req, res) => {
@@ -83,6 +143,7 @@ server.listen(port, '127.0.0.1', () => {
       res.writeHead(204);
       return res.end();
     }
+    if (stats && url.pathname.startsWith('/__stats')) return stats.serve(req, res, url);
     const match = url.pathname.match(/^\/interaction\/([^/]+)(?:\/(login|abort))?$/);
     if (!match) return oidc(req, res);
     try {
@@ -138,3 +199,121 @@ server.listen(port, '127.0.0.1', () => {
 });
 
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => server.close(() => process.exit(0)));
+
+// The --connections additions to the provider configuration. Returns what needs the provider
+// itself (attach) and the /__stats handler (serve).
+function withConnections(configuration, issuer) {
+  const connectionClient = (client_id, token_endpoint_auth_method) => ({
+    client_id,
+    client_secret: 'gatehouse-connections-secret',
+    application_type: 'native',
+    redirect_uris: ['http://127.0.0.1/connections/oauth/callback'],
+    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+    response_types: ['code'],
+    token_endpoint_auth_method,
+  });
+  configuration.clients.push(
+    connectionClient('gatehouse-connections', 'client_secret_post'),
+    connectionClient('gatehouse-connections-basic', 'client_secret_basic'),
+  );
+
+  const defaultApi = `${issuer}/api`;
+  const isLoginClient = (client) => client.clientId === LOGIN_CLIENT;
+
+  // Refresh tokens are what the connection engine manages, so hand them out without making
+  // every test ask for offline_access (which oidc-provider also drops unless prompt=consent).
+  configuration.issueRefreshToken = async (ctx, client, source) =>
+    client.grantTypeAllowed('refresh_token') && (!isLoginClient(client) || source.scopes.has('offline_access'));
+  // Otherwise a refresh token dies with the test browser's session at this provider.
+  configuration.expiresWithSession = async (ctx, source) =>
+    isLoginClient(ctx.oidc.client) && !source.scopes.has('offline_access');
+  configuration.rotateRefreshToken = true;
+  // Listed so that they are advertised and a registration may carry them in its `scope`.
+  configuration.scopes = ['openid', 'offline_access', 'read', 'write'];
+
+  Object.assign(configuration.features, {
+    clientCredentials: { enabled: true },
+    registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
+    // Any authenticated client may ask: this stands in for resource servers too.
+    introspection: { enabled: true, allowedPolicy: async () => true },
+    revocation: {
+      enabled: true,
+      // oidc-provider's default policy, set explicitly to keep its start-up warning quiet.
+      allowedPolicy: async (ctx, client, token) => {
+        if (token.clientId === client.clientId) return true;
+        if (client.clientAuthMethod === 'none') return false;
+        throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+      },
+    },
+    resourceIndicators: {
+      enabled: true,
+      // No resource asked for: connection clients get the API, the login client plain OIDC.
+      async defaultResource(ctx, client, oneOf) {
+        if (oneOf) return oneOf;
+        return isLoginClient(client) ? undefined : defaultApi;
+      },
+      // Code and refresh token exchanges without `resource` reuse the granted one, even when
+      // openid was asked for (oidc-provider would otherwise issue a userinfo token).
+      useGrantedResource: async (ctx) => !isLoginClient(ctx.oidc.client),
+      async getResourceServerInfo(ctx, resourceIndicator) {
+        if (!resourceIndicator.startsWith(`${issuer}/`)) throw new errors.InvalidTarget();
+        return {
+          scope: 'read write',
+          audience: resourceIndicator,
+          accessTokenFormat,
+          accessTokenTTL,
+        };
+      },
+    },
+  });
+
+  const counts = {};
+  const reset = () =>
+    Object.assign(counts, {
+      grants: { authorization_code: 0, refresh_token: 0, client_credentials: 0 },
+      grant_errors: { invalid_grant: 0 },
+      revocations: 0,
+    });
+  reset();
+
+  return {
+    attach(provider) {
+      // oidc-provider takes client_secret_basic and client_secret_post as interchangeable; be
+      // strict so that a test notices when Gatehouse authenticates the wrong way. The login
+      // client stays lenient, as without --connections.
+      const compare = provider.Client.prototype.compareClientSecret;
+      provider.Client.prototype.compareClientSecret = function (secret) {
+        const usedBasic = Provider.ctx?.headers.authorization !== undefined;
+        if (!isLoginClient(this) && usedBasic !== (this.clientAuthMethod === 'client_secret_basic')) return false;
+        return compare.call(this, secret);
+      };
+      provider.on('grant.success', (ctx) => {
+        const type = ctx.oidc.params.grant_type;
+        counts.grants[type] = (counts.grants[type] ?? 0) + 1;
+      });
+      provider.on('grant.error', (ctx, err) => {
+        const code = err.error ?? 'server_error';
+        counts.grant_errors[code] = (counts.grant_errors[code] ?? 0) + 1;
+      });
+      // No event marks a finished revocation request (grant.revoked is per grant and also fires
+      // on refresh token reuse), so count the endpoint's 200 answers.
+      provider.use(async (ctx, next) => {
+        await next();
+        if (ctx.oidc?.route === 'revocation' && ctx.status === 200) counts.revocations += 1;
+      });
+    },
+    serve(req, res, url) {
+      if (req.method === 'GET' && url.pathname === '/__stats') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify(counts));
+      }
+      if (req.method === 'POST' && url.pathname === '/__stats/reset') {
+        reset();
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify(counts));
+      }
+      res.writeHead(404);
+      res.end();
+    },
+  };
+}

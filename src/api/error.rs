@@ -20,6 +20,9 @@ pub enum ApiError {
     Conflict { message: String },
     #[error("{message}")]
     TooManyRequests { message: String, retry_after: u64 },
+    /// A provider or upstream Gatehouse called failed (timeout, 5xx, unreadable answer).
+    #[error("{message}")]
+    BadGateway { message: String },
     #[error("{message}")]
     Internal { message: String, reference: String },
     /// The request never got a proper answer (network failure, undecodable response).
@@ -52,6 +55,7 @@ impl ApiError {
             | ApiError::NotFound { message }
             | ApiError::Conflict { message }
             | ApiError::TooManyRequests { message, .. }
+            | ApiError::BadGateway { message }
             | ApiError::Internal { message, .. }
             | ApiError::Transport { message } => message,
         }
@@ -67,6 +71,7 @@ impl ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Transport { .. } => StatusCode::BAD_GATEWAY,
         }

@@ -208,6 +208,26 @@ pub struct RawSettings {
         hide = true
     )]
     pub mcp_conformance_fixtures: Option<String>,
+    /// Seconds before expiry at which a connection's access token is refreshed (default 60).
+    #[arg(
+        long,
+        env = "CONNECTIONS_REFRESH_SKEW",
+        value_name = "SECONDS",
+        global = true
+    )]
+    pub connections_refresh_skew: Option<String>,
+    /// Seconds between background passes that renew connection tokens expiring soon
+    /// (default 30; 0 turns the background renewal off).
+    #[arg(
+        long,
+        env = "CONNECTIONS_REFRESH_INTERVAL",
+        value_name = "SECONDS",
+        global = true
+    )]
+    pub connections_refresh_interval: Option<String>,
+    /// Deadline in seconds for each call to a provider or upstream (default 15).
+    #[arg(long, env = "OUTBOUND_TIMEOUT", value_name = "SECONDS", global = true)]
+    pub outbound_timeout: Option<String>,
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", value_name = "FORMAT", global = true)]
     pub log_format: Option<String>,
@@ -269,6 +289,12 @@ pub struct Config {
     pub mcp_allowed_origins: Vec<String>,
     /// Testing aid only (`MCP_CONFORMANCE_FIXTURES`).
     pub mcp_conformance_fixtures: bool,
+    /// `CONNECTIONS_REFRESH_SKEW`, seconds.
+    pub connections_refresh_skew: i64,
+    /// `CONNECTIONS_REFRESH_INTERVAL`, seconds; 0 = no background renewal.
+    pub connections_refresh_interval: u64,
+    /// `OUTBOUND_TIMEOUT`, seconds.
+    pub outbound_timeout: u64,
     pub log_format: LogFormat,
     pub site_root: String,
 }
@@ -376,6 +402,29 @@ impl OAuth2Config {
 
 fn present(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// A whole number of seconds within `range`, or `default` when unset.
+fn parse_seconds(
+    var: &'static str,
+    value: &Option<String>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(v) = present(value) else {
+        return Ok(default);
+    };
+    match v.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(ConfigError::new(
+            var,
+            format!(
+                "{v:?} is not a number of seconds between {} and {}",
+                range.start(),
+                range.end()
+            ),
+        )),
+    }
 }
 
 fn parse_bool(var: &'static str, value: &Option<String>) -> Result<bool, ConfigError> {
@@ -719,6 +768,24 @@ impl Config {
             mcp_conformance_fixtures: parse_bool(
                 "MCP_CONFORMANCE_FIXTURES",
                 &raw.mcp_conformance_fixtures,
+            )?,
+            connections_refresh_skew: parse_seconds(
+                "CONNECTIONS_REFRESH_SKEW",
+                &raw.connections_refresh_skew,
+                60,
+                0..=3600,
+            )? as i64,
+            connections_refresh_interval: parse_seconds(
+                "CONNECTIONS_REFRESH_INTERVAL",
+                &raw.connections_refresh_interval,
+                30,
+                0..=3600,
+            )?,
+            outbound_timeout: parse_seconds(
+                "OUTBOUND_TIMEOUT",
+                &raw.outbound_timeout,
+                15,
+                1..=300,
             )?,
             log_format,
             site_root: present(&raw.site_root).unwrap_or("target/site").to_string(),

@@ -3,6 +3,7 @@
 //! SQLite and PostgreSQL run the same queries through sqlx's `Any` driver.
 
 pub mod api_tokens;
+pub mod connections;
 pub mod login_states;
 pub mod oauth;
 pub mod revoked_sessions;

@@ -24,6 +24,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{message}")]
     TooManyRequests { message: String, retry_after: u64 },
+    /// A provider or upstream failed; the message says which and how (no secrets).
+    #[error("{0}")]
+    BadGateway(String),
     /// Something that is our fault (or our dependencies'): details go to the log only.
     #[error("internal error: {0}")]
     Internal(BoxError),
@@ -42,6 +45,7 @@ impl AppError {
             AppError::Forbidden(message) => ApiError::Forbidden { message },
             AppError::NotFound(message) => ApiError::NotFound { message },
             AppError::Conflict(message) => ApiError::Conflict { message },
+            AppError::BadGateway(message) => ApiError::BadGateway { message },
             AppError::TooManyRequests {
                 message,
                 retry_after,

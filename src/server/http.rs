@@ -73,16 +73,10 @@ pub enum FetchError {
 /// Reads a response body up to `MAX_RESPONSE_BYTES` and parses it as JSON. Non-2xx answers
 /// are errors that keep (a bounded prefix of) the body for the log.
 pub async fn read_json<T: serde::de::DeserializeOwned>(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
 ) -> Result<T, FetchError> {
     let status = response.status();
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(FetchError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_capped(response, MAX_RESPONSE_BYTES).await?;
     if !status.is_success() {
         return Err(FetchError::Status {
             status: status.as_u16(),
@@ -158,85 +152,108 @@ pub enum GuardError {
     Fetch(#[from] FetchError),
 }
 
+/// The shape check for an outbound URL an operator or a client supplied: https, or http
+/// to a loopback host (or anywhere with `OUTBOUND_ALLOW_HTTP`); a host; no credentials in
+/// it. Where the host resolves is checked when it is called (`Outbound::guarded_client`).
+pub fn check_outbound_url(url: &url::Url, policy: OutboundPolicy) -> Result<(), String> {
+    match url.scheme() {
+        "https" => {}
+        "http" if policy.allow_http || crate::server::config::is_loopback_host(url) => {}
+        "http" => {
+            return Err(
+                "must be https (http is accepted for loopback addresses, or everywhere with OUTBOUND_ALLOW_HTTP=true)"
+                    .into(),
+            );
+        }
+        other => return Err(format!("must be an https URL, not {other}:")),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("has no host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a user name or password".into());
+    }
+    Ok(())
+}
+
 impl Outbound {
-    /// Fetches a URL that came from outside, with the SSRF guards: https only (unless
-    /// allowed), every address the name resolves to must be public (unless allowed), the
-    /// connection goes to the address that was checked (no second lookup to rebind), no
-    /// redirects, a deadline and a size limit. Returns the status, headers and body; any
-    /// status is returned, not an error.
+    /// A client for one URL that came from outside, with the SSRF guards: the URL's shape
+    /// (`check_outbound_url`), every address its name resolves to must be public (unless
+    /// `OUTBOUND_ALLOW_PRIVATE_NETWORKS`), and the client connects to the address that was
+    /// checked (no second lookup to rebind). No redirects; `timeout` bounds the whole call.
+    pub async fn guarded_client(
+        &self,
+        url: &url::Url,
+        timeout: Duration,
+    ) -> Result<reqwest::Client, GuardError> {
+        let policy = self.policy;
+        check_outbound_url(url, policy).map_err(|e| GuardError::Refused(format!("{url}: {e}")))?;
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<std::net::SocketAddr> =
+            tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), port)))
+                .await
+                .map_err(|_| GuardError::Refused(format!("resolving {host} timed out")))?
+                .map_err(|e| GuardError::Refused(format!("cannot resolve {host}: {e}")))?
+                .collect();
+        let Some(first) = addrs.first().copied() else {
+            return Err(GuardError::Refused(format!("{host} has no address")));
+        };
+        let loopback_name = host.eq_ignore_ascii_case("localhost");
+        if !policy.allow_private && (loopback_name || addrs.iter().any(|a| !is_public_ip(a.ip()))) {
+            return Err(GuardError::Refused(format!(
+                "{host} resolves to a private, loopback or link-local address; set OUTBOUND_ALLOW_PRIVATE_NETWORKS=true to allow it"
+            )));
+        }
+        Ok(self
+            .builder()
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .resolve(&host, first)
+            .build()
+            .map_err(FetchError::from)?)
+    }
+
+    /// GETs a URL that came from outside through `guarded_client`, reading at most
+    /// `max_bytes`. Any status is returned, not an error.
     pub async fn fetch_guarded(
         &self,
         url: &url::Url,
         max_bytes: usize,
         timeout: Duration,
     ) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>), GuardError> {
-        fetch_guarded(self, url, max_bytes, timeout).await
+        let client = self.guarded_client(url, timeout).await?;
+        let response = client
+            .get(url.clone())
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(FetchError::from)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_capped(response, max_bytes).await?;
+        Ok((status, headers, body))
     }
 }
 
-async fn fetch_guarded(
-    outbound: &Outbound,
-    url: &url::Url,
+/// Reads a response body, refusing one larger than `max_bytes` without reading it all.
+pub async fn read_capped(
+    mut response: reqwest::Response,
     max_bytes: usize,
-    timeout: Duration,
-) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>), GuardError> {
-    let policy = outbound.policy;
-    let loopback_name = url
-        .host_str()
-        .is_some_and(|h| h.eq_ignore_ascii_case("localhost"));
-    match url.scheme() {
-        "https" => {}
-        "http" if policy.allow_http => {}
-        other => {
-            return Err(GuardError::Refused(format!(
-                "only https URLs are fetched, not {other}:"
-            )));
-        }
-    }
-    let host = url
-        .host_str()
-        .ok_or_else(|| GuardError::Refused("the URL has no host".into()))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<std::net::SocketAddr> =
-        tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), port)))
-            .await
-            .map_err(|_| GuardError::Refused(format!("resolving {host} timed out")))?
-            .map_err(|e| GuardError::Refused(format!("cannot resolve {host}: {e}")))?
-            .collect();
-    let Some(first) = addrs.first().copied() else {
-        return Err(GuardError::Refused(format!("{host} has no address")));
-    };
-    if !policy.allow_private && (loopback_name || addrs.iter().any(|a| !is_public_ip(a.ip()))) {
-        return Err(GuardError::Refused(format!(
-            "{host} resolves to a private, loopback or link-local address; set OUTBOUND_ALLOW_PRIVATE_NETWORKS=true to allow it"
-        )));
-    }
-    let client = outbound
-        .builder()
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .resolve(&host, first)
-        .build()
-        .map_err(FetchError::from)?;
-    let mut response = client
-        .get(url.clone())
-        .header(http::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(FetchError::from)?;
-    let status = response.status();
-    let headers = response.headers().clone();
+) -> Result<Vec<u8>, FetchError> {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(FetchError::from)? {
+    while let Some(chunk) = response.chunk().await? {
         if body.len() + chunk.len() > max_bytes {
-            return Err(FetchError::TooLarge.into());
+            return Err(FetchError::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
-    Ok((status, headers, body))
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -304,12 +321,34 @@ mod tests {
         };
         let err = Outbound::new(https_only, vec![])
             .fetch_guarded(
-                &url::Url::parse("http://127.0.0.1:9/").unwrap(),
+                &url::Url::parse("http://example.com/").unwrap(),
                 1024,
                 Duration::from_secs(2),
             )
             .await
             .unwrap_err();
         assert!(err.to_string().contains("https"), "{err}");
+        // Loopback http is allowed by shape, and then refused by address unless allowed.
+        let loopback = url::Url::parse("http://127.0.0.1:9/").unwrap();
+        assert!(check_outbound_url(&loopback, policy).is_ok());
+        for bad in [
+            "http://example.com/token",
+            "ftp://example.com/",
+            "https://user:pw@example.com/",
+            "javascript:alert(1)",
+        ] {
+            let url = url::Url::parse(bad).unwrap();
+            assert!(
+                check_outbound_url(
+                    &url,
+                    OutboundPolicy {
+                        allow_http: false,
+                        allow_private: false
+                    }
+                )
+                .is_err(),
+                "{bad}"
+            );
+        }
     }
 }

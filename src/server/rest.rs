@@ -20,8 +20,11 @@ use crate::server::gateway::protection::{set_require_auth, settings_view};
 use crate::server::oauth_as::admin;
 use crate::server::state::AppState;
 
+pub mod connections;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(connections::routes())
         .route(
             "/api/v0/settings/mcp",
             get(get_mcp_settings).put(put_mcp_settings),

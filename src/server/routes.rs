@@ -17,6 +17,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::app::{App, shell};
 use crate::server::auth::{handlers, middleware};
+use crate::server::connections::{CALLBACK_PATH, flow};
 use crate::server::gateway::endpoint::mcp_handler;
 use crate::server::oauth_as::{authorize, clients, metadata, token};
 use crate::server::rest;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/oauth2/start", get(handlers::oauth2_start))
         .route("/auth/callback", get(handlers::oauth2_callback))
         .route("/mcp/oauth/consent", post(authorize::decide))
+        .route(CALLBACK_PATH, get(flow::callback))
         .merge(rest::routes())
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -93,8 +95,21 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/mcp/oauth/authorize", get(authorize::authorize));
 
+    // Workers fetch connection tokens with API tokens, which the session middleware does not
+    // know; the handler authenticates itself. Browsers still may not call it cross-site.
+    let worker_api = Router::new()
+        .route(
+            rest::connections::TOKEN_ROUTE,
+            post(rest::connections::token),
+        )
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::cross_origin_guard,
+        ));
+
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(worker_api)
         .merge(oauth)
         // `/mcp` does its own checks (Host, Origin, token); it is not behind the app's guards.
         .route("/mcp", any(mcp_handler))

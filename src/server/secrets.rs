@@ -115,6 +115,130 @@ impl fmt::Debug for MasterKey {
     }
 }
 
+/// Seals secrets at rest (provider client secrets and tokens, registration access tokens)
+/// with AES-256-GCM under a key derived from `SECRET_KEY`.
+///
+/// A sealed value reads `gh1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`. The key id
+/// names the key that sealed it, so a later `SECRET_KEY` rotation can keep old keys for
+/// opening while sealing with the new one. The caller's `context` (for example
+/// `connection/<id>/refresh_token`) is authenticated but not stored: a sealed value copied
+/// to another row or column does not open there.
+#[derive(Clone)]
+pub struct Sealer {
+    current: SealKey,
+    previous: Vec<SealKey>,
+}
+
+#[derive(Clone)]
+struct SealKey {
+    id: String,
+    cipher: aes_gcm::Aes256Gcm,
+}
+
+impl SealKey {
+    fn new(master: &MasterKey) -> Self {
+        use aes_gcm::KeyInit;
+        let key = master.derive("gatehouse/seal/v1");
+        SealKey {
+            // Identifies the key without revealing anything usable about it.
+            id: sha256_hex(master.derive("gatehouse/seal/key-id"))[..8].to_string(),
+            cipher: aes_gcm::Aes256Gcm::new(&key.into()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UnsealError {
+    #[error("the sealed value is malformed")]
+    Malformed,
+    #[error(
+        "the value was sealed with key {0}, which this instance does not have (was SECRET_KEY changed?)"
+    )]
+    UnknownKey(String),
+    #[error(
+        "the sealed value does not open with this key and context (tampered, or moved from elsewhere)"
+    )]
+    Tampered,
+}
+
+const SEAL_PREFIX: &str = "gh1";
+
+impl Sealer {
+    pub fn new(current: &MasterKey, previous: &[MasterKey]) -> Self {
+        Sealer {
+            current: SealKey::new(current),
+            previous: previous.iter().map(SealKey::new).collect(),
+        }
+    }
+
+    pub fn seal(&self, plaintext: &str, context: &str) -> String {
+        use aes_gcm::aead::{Aead, Payload};
+        let nonce = random_bytes::<12>();
+        let ciphertext = self
+            .current
+            .cipher
+            .encrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: context.as_bytes(),
+                },
+            )
+            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let mut blob = nonce.to_vec();
+        blob.extend_from_slice(&ciphertext);
+        format!(
+            "{SEAL_PREFIX}.{}.{}",
+            self.current.id,
+            URL_SAFE_NO_PAD.encode(blob)
+        )
+    }
+
+    pub fn open(&self, sealed: &str, context: &str) -> Result<SecretString, UnsealError> {
+        use aes_gcm::aead::{Aead, Payload};
+        let mut parts = sealed.splitn(3, '.');
+        let (Some(SEAL_PREFIX), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(UnsealError::Malformed);
+        };
+        let key = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|k| k.id == kid)
+            .ok_or_else(|| UnsealError::UnknownKey(kid.to_string()))?;
+        let blob = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| UnsealError::Malformed)?;
+        if blob.len() < 12 + 16 {
+            return Err(UnsealError::Malformed);
+        }
+        let (nonce, ciphertext) = blob.split_at(12);
+        let plaintext = key
+            .cipher
+            .decrypt(
+                nonce.into(),
+                Payload {
+                    msg: ciphertext,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| UnsealError::Tampered)?;
+        String::from_utf8(plaintext)
+            .map(SecretString::new)
+            .map_err(|_| UnsealError::Malformed)
+    }
+
+    /// The id of the key new values are sealed with.
+    pub fn key_id(&self) -> &str {
+        &self.current.id
+    }
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sealer(key {})", self.current.id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +271,57 @@ mod tests {
         assert!(constant_time_eq("abc", "abc"));
         assert!(!constant_time_eq("abc", "abd"));
         assert!(!constant_time_eq("abc", "abcd"));
+    }
+
+    #[test]
+    fn sealing_round_trips_and_binds_the_context() {
+        let old = MasterKey::from_bytes(vec![7u8; 32]);
+        let new = MasterKey::from_bytes(vec![9u8; 32]);
+        let sealer = Sealer::new(&old, &[]);
+        let sealed = sealer.seal("refresh-me", "connection/a/refresh_token");
+        assert!(sealed.starts_with(&format!("gh1.{}.", sealer.key_id())));
+        assert!(!sealed.contains("refresh-me"));
+        assert_ne!(
+            sealed,
+            sealer.seal("refresh-me", "connection/a/refresh_token")
+        );
+        assert_eq!(
+            sealer
+                .open(&sealed, "connection/a/refresh_token")
+                .unwrap()
+                .expose(),
+            "refresh-me"
+        );
+        assert_eq!(
+            sealer.open(&sealed, "connection/b/refresh_token"),
+            Err(UnsealError::Tampered)
+        );
+        let mut flipped = sealed.clone().into_bytes();
+        let last = flipped.len() - 2;
+        flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            sealer.open(
+                std::str::from_utf8(&flipped).unwrap(),
+                "connection/a/refresh_token"
+            ),
+            Err(UnsealError::Tampered)
+        );
+        assert_eq!(sealer.open("plain", "x"), Err(UnsealError::Malformed));
+
+        // After a rotation the old key still opens what it sealed; without it, the error
+        // names the missing key.
+        let rotated = Sealer::new(&new, std::slice::from_ref(&old));
+        assert_ne!(rotated.key_id(), sealer.key_id());
+        assert_eq!(
+            rotated
+                .open(&sealed, "connection/a/refresh_token")
+                .unwrap()
+                .expose(),
+            "refresh-me"
+        );
+        assert!(matches!(
+            Sealer::new(&new, &[]).open(&sealed, "connection/a/refresh_token"),
+            Err(UnsealError::UnknownKey(_))
+        ));
     }
 }

@@ -19,6 +19,8 @@ use crate::server::auth::session::{CookieSettings, SessionKeys};
 use crate::server::auth::throttle::{LoginThrottle, WindowLimiter};
 use crate::server::clock::Clock;
 use crate::server::config::{AuthConfig, Config, derived_public_url};
+use crate::server::connections::ConnectionsEngine;
+use crate::server::connections::broker::run_maintenance;
 use crate::server::db::{Db, DbError};
 use crate::server::gateway::conformance::ConformanceFixtures;
 use crate::server::gateway::endpoint::McpEndpoint;
@@ -26,7 +28,7 @@ use crate::server::gateway::tools::{BuiltinTools, ToolRegistry};
 use crate::server::http::{Outbound, OutboundPolicy, load_ca_bundle};
 use crate::server::oauth_as::OAuthServer;
 use crate::server::routes;
-use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES, create_private_dir};
+use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES, Sealer, create_private_dir};
 use crate::server::state::{AppState, Inner};
 
 pub const GENERATED_KEY_FILE: &str = "secret_key";
@@ -127,6 +129,13 @@ impl Application {
         let oauth_as = config
             .mcp_oauth_enabled
             .then(|| OAuthServer::new(&master_key, &public_origin, outbound.clone()));
+        let connections = ConnectionsEngine::new(
+            Sealer::new(&master_key, &[]),
+            outbound.clone(),
+            &public_origin,
+            config.connections_refresh_skew,
+            std::time::Duration::from_secs(config.outbound_timeout),
+        );
         let state = AppState::new(Inner {
             leptos_options: leptos_options(&config, bound),
             sessions: SessionKeys::new(&master_key, &public_origin),
@@ -146,6 +155,7 @@ impl Application {
             oauth_as,
             mcp,
             api_tokens: ApiTokens::default(),
+            connections,
             config,
         });
         let router = routes::router(state.clone());
@@ -179,6 +189,12 @@ impl Application {
         } = self;
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
         let flusher = tokio::spawn(flush_token_uses(state.clone()));
+        let renewer = (state.config.connections_refresh_interval > 0).then(|| {
+            tokio::spawn(run_maintenance(
+                state.clone(),
+                std::time::Duration::from_secs(state.config.connections_refresh_interval),
+            ))
+        });
         let streams = state.mcp.shutdown.clone();
         let shutdown = async move {
             shutdown.await;
@@ -200,6 +216,9 @@ impl Application {
         .await;
         housekeeping.abort();
         flusher.abort();
+        if let Some(renewer) = renewer {
+            renewer.abort();
+        }
         if let Err(e) = state.api_tokens.uses.flush(&state.db).await {
             tracing::error!(error = %e, "could not write API token last-used times at shutdown");
         }

@@ -16,6 +16,7 @@ use crate::server::auth::session::{CookieSettings, SessionKeys};
 use crate::server::auth::throttle::{LoginThrottle, WindowLimiter};
 use crate::server::clock::{Clock, UnixTime};
 use crate::server::config::Config;
+use crate::server::connections::ConnectionsEngine;
 use crate::server::db::Db;
 use crate::server::gateway::endpoint::McpEndpoint;
 use crate::server::oauth_as::OAuthServer;
@@ -45,6 +46,8 @@ pub struct Inner {
     pub mcp: McpEndpoint,
     /// API token verification cache and uses waiting to be written.
     pub api_tokens: ApiTokens,
+    /// OAuth connections to providers: sealing, outbound calls, refresh coordination.
+    pub connections: ConnectionsEngine,
     pub started_at: UnixTime,
 }
 

@@ -332,9 +332,26 @@ pub async fn walk_to_callback(app: &TestApp, browser: &mut Browser, email: Optio
         StatusCode::SEE_OTHER,
         "start should redirect to the provider"
     );
-    let mut url = location(&start);
+    walk_provider(
+        browser,
+        &location(&start),
+        &app.url("/auth/callback"),
+        email,
+    )
+    .await
+}
+
+/// Follows a redirect chain through the test provider from `url`, signing in as `email` (or
+/// pressing "Deny"), until a URL starting with `stop_at`, which it returns without calling.
+pub async fn walk_provider(
+    browser: &mut Browser,
+    url: &str,
+    stop_at: &str,
+    email: Option<&str>,
+) -> String {
+    let mut url = url.to_string();
     for _ in 0..20 {
-        if url.starts_with(&app.url("/auth/callback")) {
+        if url.starts_with(stop_at) {
             return url;
         }
         let response = browser.get(&url).await;
@@ -376,7 +393,7 @@ pub async fn walk_to_callback(app: &TestApp, browser: &mut Browser, email: Optio
         );
         url = absolute(&url, &location(&next));
     }
-    panic!("the redirect chain did not reach the callback");
+    panic!("the redirect chain did not reach {stop_at}");
 }
 
 /// Creates an API token through the REST API (the app must be in `none` mode or `token` a

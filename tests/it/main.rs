@@ -6,6 +6,7 @@ mod auth_basic;
 mod auth_none;
 mod auth_oauth2;
 mod conformance;
+mod connections;
 mod health;
 mod helpers;
 mod mcp;

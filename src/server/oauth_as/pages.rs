@@ -29,6 +29,12 @@ pub enum Part<'a> {
 }
 
 pub fn error_page(status: StatusCode, title: &str, parts: &[Part<'_>]) -> Response {
+    page(status, title, parts, None)
+}
+
+/// A small standalone page in the app's style; `script` is inline JavaScript that must
+/// already be safe to embed (see `script_json`).
+pub fn page(status: StatusCode, title: &str, parts: &[Part<'_>], script: Option<&str>) -> Response {
     let mut body = String::new();
     for part in parts {
         match part {
@@ -54,14 +60,26 @@ pub fn error_page(status: StatusCode, title: &str, parts: &[Part<'_>]) -> Respon
          <div class=\"mb-6 flex items-center justify-center gap-2\"><span class=\"inline-block h-8 w-8 rounded bg-indigo-600\"></span>\
          <span class=\"text-2xl font-semibold\">Gatehouse</span></div>\
          <div class=\"rounded-lg border border-slate-200 bg-white p-6 shadow-sm\" role=\"alert\">\
-         <h1 class=\"mb-4 text-lg font-semibold\">{title}</h1>{body}</div></div></main></body></html>",
+         <h1 class=\"mb-4 text-lg font-semibold\">{title}</h1>{body}</div></div></main>{script}</body></html>",
         title = escape(title),
+        script = script
+            .map(|s| format!("<script>{s}</script>"))
+            .unwrap_or_default(),
     );
     let mut response = (status, Html(html)).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// A JSON value as a JavaScript literal that cannot end the surrounding `<script>`.
+pub fn script_json(value: &serde_json::Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 pub fn unknown_client(client_id: &str) -> Response {

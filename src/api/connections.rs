@@ -1,0 +1,201 @@
+//! Connections: OAuth grants Gatehouse holds at third-party providers.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::ApiError;
+
+/// A connection's definition as the operator enters it (create, edit, re-authorize).
+/// `client_secret: None` on an edit keeps the stored secret; secrets are never sent back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionInput {
+    pub name: String,
+    pub description: String,
+    /// Icon hint (`custom`, `crm`, `chat`, …); does not change the flow.
+    pub provider_type: String,
+    /// `authorization_code` (default) or `client_credentials`.
+    pub grant_type: String,
+    /// Register the client at the provider on first connect (RFC 7591) instead of entering
+    /// a client id and secret.
+    pub dynamic_registration: bool,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub authorization_url: String,
+    pub token_url: String,
+    pub scopes: Vec<String>,
+    pub revocation_url: String,
+    pub introspection_url: String,
+    pub provider_domain_url: String,
+    /// `client_secret_post` (default) or `client_secret_basic`.
+    pub token_auth_method: String,
+    pub pkce: bool,
+    pub extra_auth_params: Vec<(String, String)>,
+    /// RFC 8707 resource indicator, sent with the authorization and token requests.
+    pub resource: String,
+}
+
+/// Where a connection stands, for the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// Never connected (or disconnected).
+    NotConnected,
+    Connected,
+    /// Connected, but the token expires soon and cannot be refreshed.
+    Expiring,
+    /// The last refresh or connect attempt failed; it will be retried.
+    Failing,
+    /// The grant is dead (revoked, expired without a refresh token): connect again.
+    NeedsReauth,
+}
+
+impl ConnectionStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            ConnectionStatus::NotConnected => "Not connected",
+            ConnectionStatus::Connected => "Connected",
+            ConnectionStatus::Expiring => "Expiring",
+            ConnectionStatus::Failing => "Failing",
+            ConnectionStatus::NeedsReauth => "Needs re-authorization",
+        }
+    }
+}
+
+/// What is known about the stored grant; never the tokens themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantView {
+    pub token_type: String,
+    pub scope: Option<String>,
+    /// None: the provider gave no expiry.
+    pub expires_at: Option<i64>,
+    pub has_refresh_token: bool,
+    pub obtained_at: i64,
+    pub refreshed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub provider: String,
+    pub provider_type: String,
+    pub grant_type: String,
+    pub dynamic_registration: bool,
+    pub client_id: Option<String>,
+    pub has_client_secret: bool,
+    pub authorization_url: Option<String>,
+    pub token_url: String,
+    pub scopes: Vec<String>,
+    pub revocation_url: Option<String>,
+    pub introspection_url: Option<String>,
+    pub provider_domain_url: Option<String>,
+    pub token_auth_method: String,
+    pub pkce: bool,
+    pub extra_auth_params: Vec<(String, String)>,
+    pub resource: Option<String>,
+    /// Dynamically registered, with RFC 7592 management available.
+    pub registered: bool,
+    pub status: ConnectionStatus,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub grant: Option<GrantView>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// After a save: what was changed in the input (query strings removed from URLs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionsOverview {
+    pub items: Vec<ConnectionView>,
+    /// The redirect URI to register at providers.
+    pub redirect_uri: String,
+    pub now: i64,
+}
+
+/// What an RFC 7662 introspection, RFC 7592 read or update returned, for the detail panel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderAnswerView {
+    pub title: String,
+    /// Introspection: whether the token is active.
+    pub active: Option<bool>,
+    /// The provider's JSON, pretty-printed, with secrets masked.
+    pub json: String,
+}
+
+/// The outcome of a connect request: a URL for the popup, or (client credentials) done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConnectStart {
+    Popup { url: String },
+    Connected,
+}
+
+#[server]
+pub async fn list_connections() -> Result<ConnectionsOverview, ApiError> {
+    super::require_identity()?;
+    let state = super::app_state();
+    super::respond(crate::server::connections::manage::overview(&state).await)
+}
+
+#[server(input = server_fn::codec::Json)]
+pub async fn create_connection(input: ConnectionInput) -> Result<ConnectionView, ApiError> {
+    let identity = super::require_identity()?;
+    let state = super::app_state();
+    super::respond(crate::server::connections::manage::create(&state, &identity, input).await)
+}
+
+#[server(input = server_fn::codec::Json)]
+pub async fn update_connection(
+    id: String,
+    input: ConnectionInput,
+) -> Result<ConnectionView, ApiError> {
+    super::require_identity()?;
+    let state = super::app_state();
+    super::respond(crate::server::connections::manage::update(&state, &id, input).await)
+}
+
+#[server]
+pub async fn delete_connection(id: String) -> Result<Option<String>, ApiError> {
+    super::require_identity()?;
+    let state = super::app_state();
+    super::respond(crate::server::connections::manage::delete(&state, &id).await)
+}
+
+#[server]
+pub async fn disconnect_connection(id: String) -> Result<Option<String>, ApiError> {
+    super::require_identity()?;
+    let state = super::app_state();
+    super::respond(crate::server::connections::manage::disconnect(&state, &id).await)
+}
+
+/// Starts Connect / Re-authorize: the popup URL, or for client credentials, the token.
+#[server]
+pub async fn connect_connection(id: String) -> Result<ConnectStart, ApiError> {
+    let identity = super::require_identity()?;
+    let state = super::app_state();
+    super::respond(crate::server::connections::manage::connect(&state, &identity, &id).await)
+}
+
+#[server]
+pub async fn introspect_connection(id: String) -> Result<ProviderAnswerView, ApiError> {
+    super::require_identity()?;
+    let state = super::app_state();
+    super::respond(crate::server::connections::manage::introspect(&state, &id).await)
+}
+
+#[server]
+pub async fn sync_connection_registration(id: String) -> Result<ProviderAnswerView, ApiError> {
+    super::require_identity()?;
+    let state = super::app_state();
+    super::respond(crate::server::connections::manage::sync_registration(&state, &id).await)
+}
+
+#[server]
+pub async fn push_connection_registration(id: String) -> Result<ProviderAnswerView, ApiError> {
+    super::require_identity()?;
+    let state = super::app_state();
+    super::respond(crate::server::connections::manage::push_registration(&state, &id).await)
+}

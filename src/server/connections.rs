@@ -1,0 +1,100 @@
+//! Connections: Gatehouse as an OAuth client of third-party providers. The engine holds the
+//! keys and policies; `broker` hands out fresh access tokens (one refresh per connection at a
+//! time, across replicas); `flow` runs the popup authorization; `manage` is what the UI and
+//! the REST API call.
+
+pub mod broker;
+pub mod flow;
+pub mod manage;
+pub mod provider;
+pub mod provider_client;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::server::http::Outbound;
+use crate::server::secrets::{Sealer, SecretString, random_id};
+
+/// Where providers send the browser back to.
+pub const CALLBACK_PATH: &str = "/connections/oauth/callback";
+
+/// How long an authorization request may take at the provider (`state` lifetime).
+pub const STATE_TTL: i64 = 600;
+
+#[derive(Clone)]
+pub struct ConnectionsEngine {
+    pub sealer: Sealer,
+    pub outbound: Outbound,
+    /// `PUBLIC_URL` + `CALLBACK_PATH`.
+    pub callback_url: String,
+    pub public_origin: String,
+    /// Refresh a token this many seconds before it expires (`CONNECTIONS_REFRESH_SKEW`).
+    pub refresh_skew: i64,
+    /// Deadline for each call to a provider (`OUTBOUND_TIMEOUT`).
+    pub call_timeout: Duration,
+    /// Names this process as the holder of refresh leases.
+    instance: String,
+    /// One lock per connection: callers in this process queue behind the refresh that is
+    /// running instead of starting their own.
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl ConnectionsEngine {
+    pub fn new(
+        sealer: Sealer,
+        outbound: Outbound,
+        public_origin: &str,
+        refresh_skew: i64,
+        call_timeout: Duration,
+    ) -> Self {
+        ConnectionsEngine {
+            sealer,
+            outbound,
+            callback_url: format!("{public_origin}{CALLBACK_PATH}"),
+            public_origin: public_origin.to_string(),
+            refresh_skew,
+            call_timeout,
+            instance: random_id(),
+            locks: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().expect("the lock table is never poisoned");
+        // Forget locks nobody holds or waits for, so the table does not grow forever.
+        if locks.len() > 256 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(id.to_string()).or_default().clone()
+    }
+
+    pub fn provider_client(&self) -> provider_client::ProviderClient<'_> {
+        provider_client::ProviderClient {
+            outbound: &self.outbound,
+            timeout: self.call_timeout,
+        }
+    }
+
+    /// Seals a secret for one column of one connection: a sealed value moved elsewhere does
+    /// not open.
+    pub fn seal(&self, connection_id: &str, column: &str, value: &str) -> String {
+        self.sealer
+            .seal(value, &format!("connection/{connection_id}/{column}"))
+    }
+
+    pub fn open(
+        &self,
+        connection_id: &str,
+        column: &str,
+        sealed: &str,
+    ) -> Result<SecretString, crate::server::error::AppError> {
+        self.sealer
+            .open(sealed, &format!("connection/{connection_id}/{column}"))
+            .map_err(|e| {
+                crate::server::error::AppError::internal(format!(
+                    "cannot open {column} of connection {connection_id}: {e}"
+                ))
+            })
+    }
+}

@@ -1,0 +1,411 @@
+//! Fresh access tokens, centrally. A token is refreshed when it is within the refresh skew
+//! of its expiry; however many callers ask at once, one refresh runs per connection: in
+//! this process they queue on a lock, across replicas on a lease in the database, and every
+//! waiter re-reads the stored grant before refreshing, so a refresh someone else just
+//! finished is reused. The rotated refresh token is stored in the same transaction as the
+//! new access token before anyone is handed the access token.
+
+use std::time::Duration;
+
+use url::Url;
+
+use super::provider::GRANT_CLIENT_CREDENTIALS;
+use super::provider_client::{ClientAuth, ProviderError, TokenResponse};
+use crate::server::clock::UnixTime;
+use crate::server::db::connections::{ConnectionRow, NewGrant, TokenRow};
+use crate::server::error::AppError;
+use crate::server::secrets::{SecretString, random_id};
+use crate::server::state::AppState;
+
+/// An access token handed to a caller.
+#[derive(Debug, Clone)]
+pub struct FreshToken {
+    pub access_token: SecretString,
+    pub token_type: String,
+    pub expires_at: Option<UnixTime>,
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("No connection with this id.")]
+    NotFound,
+    #[error("The connection {0:?} is not connected yet: connect it first.")]
+    NotConnected(String),
+    #[error("The connection {name:?} needs re-authorization: {reason}")]
+    NeedsReauth { name: String, reason: String },
+    #[error("The connection {name:?} cannot be refreshed right now: {reason}")]
+    Failing { name: String, reason: String },
+    #[error(transparent)]
+    Internal(#[from] AppError),
+}
+
+impl From<crate::server::db::DbError> for BrokerError {
+    fn from(e: crate::server::db::DbError) -> Self {
+        BrokerError::Internal(e.into())
+    }
+}
+
+impl From<BrokerError> for AppError {
+    fn from(e: BrokerError) -> Self {
+        match e {
+            BrokerError::NotFound => AppError::NotFound(e.to_string()),
+            BrokerError::NotConnected(_) | BrokerError::NeedsReauth { .. } => {
+                AppError::Conflict(e.to_string())
+            }
+            BrokerError::Failing { .. } => AppError::BadGateway(e.to_string()),
+            BrokerError::Internal(e) => e,
+        }
+    }
+}
+
+/// Transient failures back off: 5 s, 10 s, 20 s … up to 10 minutes.
+pub fn backoff(failures: i64) -> i64 {
+    (5i64 << failures.clamp(0, 10)).min(600)
+}
+
+/// How long a refresh lease lasts: longer than one provider call can take.
+fn lease_seconds(call_timeout: Duration) -> i64 {
+    call_timeout.as_secs() as i64 * 2 + 5
+}
+
+/// Whether the stored token can be handed out as is: no expiry, or valid for longer than
+/// `min_validity` seconds.
+fn usable(tokens: &TokenRow, now: UnixTime, min_validity: i64) -> bool {
+    tokens.expires_at.is_none_or(|at| at > now + min_validity)
+}
+
+fn not_expired(tokens: &TokenRow, now: UnixTime) -> bool {
+    tokens.expires_at.is_none_or(|at| at > now)
+}
+
+impl AppState {
+    fn fresh(&self, tokens: &TokenRow) -> Result<FreshToken, BrokerError> {
+        Ok(FreshToken {
+            access_token: self.connections.open(
+                &tokens.connection_id,
+                "access_token",
+                &tokens.access_token,
+            )?,
+            token_type: tokens.token_type.clone(),
+            expires_at: tokens.expires_at,
+            scope: tokens.scope.clone(),
+        })
+    }
+
+    pub(crate) fn client_auth(&self, row: &ConnectionRow) -> Result<ClientAuth, BrokerError> {
+        let client_id = row
+            .client_id
+            .clone()
+            .ok_or_else(|| BrokerError::NotConnected(row.name.clone()))?;
+        let client_secret = match &row.client_secret {
+            Some(sealed) => Some(self.connections.open(&row.id, "client_secret", sealed)?),
+            None => None,
+        };
+        Ok(ClientAuth {
+            client_id,
+            client_secret,
+            method: row.token_auth_method.clone(),
+        })
+    }
+
+    /// A usable access token for a connection, refreshed first when it expires within the
+    /// refresh skew. `force`: refresh even so (the caller just got a 401 with this token),
+    /// unless someone refreshed since the caller last looked.
+    pub async fn connection_token(&self, id: &str, force: bool) -> Result<FreshToken, BrokerError> {
+        self.ensure_fresh(id, self.connections.refresh_skew, force)
+            .await
+    }
+
+    pub(crate) async fn ensure_fresh(
+        &self,
+        id: &str,
+        min_validity: i64,
+        force: bool,
+    ) -> Result<FreshToken, BrokerError> {
+        let seen = self.db.find_connection_tokens(id).await?;
+        if let Some(tokens) = &seen
+            && !force
+            && usable(tokens, self.now(), min_validity)
+        {
+            return self.fresh(tokens);
+        }
+        let seen_version = seen.as_ref().map(|t| t.version);
+
+        let lock = self.connections.lock_for(id);
+        let _guard = lock.lock().await;
+        // Someone may have refreshed while we queued.
+        let row = self
+            .db
+            .find_connection(id)
+            .await?
+            .ok_or(BrokerError::NotFound)?;
+        let tokens = self.db.find_connection_tokens(id).await?;
+        let now = self.now();
+        if let Some(t) = &tokens {
+            let refreshed_meanwhile = seen_version.is_some_and(|v| v != t.version);
+            if refreshed_meanwhile || (!force && usable(t, now, min_validity)) {
+                return self.fresh(t);
+            }
+        }
+        if row.status == "needs_reauth" {
+            return Err(BrokerError::NeedsReauth {
+                name: row.name.clone(),
+                reason: row
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "the grant is no longer valid".into()),
+            });
+        }
+        let client_credentials = row.grant_type == GRANT_CLIENT_CREDENTIALS;
+        match tokens {
+            Some(t) if t.refresh_token.is_some() || client_credentials => {
+                self.renew(&row, Some(t), now, force).await
+            }
+            // Nothing to refresh with: hand out what there is while it lasts.
+            Some(t) if not_expired(&t, now) && !force => self.fresh(&t),
+            Some(t) if not_expired(&t, now) => Err(BrokerError::NeedsReauth {
+                name: row.name.clone(),
+                reason: "the provider gave no refresh token, so the access token cannot be renewed; connect again for a new one".into(),
+            }),
+            Some(_) => {
+                let reason = "the access token expired and the provider gave no refresh token";
+                self.db
+                    .record_connection_failure(id, "needs_reauth", reason, None, None, now)
+                    .await?;
+                Err(BrokerError::NeedsReauth {
+                    name: row.name.clone(),
+                    reason: reason.into(),
+                })
+            }
+            None if client_credentials => self.renew(&row, None, now, force).await,
+            None => Err(BrokerError::NotConnected(row.name.clone())),
+        }
+    }
+
+    /// Runs the refresh (or client-credentials fetch) under the cross-replica lease.
+    async fn renew(
+        &self,
+        row: &ConnectionRow,
+        tokens: Option<TokenRow>,
+        now: UnixTime,
+        force: bool,
+    ) -> Result<FreshToken, BrokerError> {
+        if let (Some(retry_at), false) = (row.retry_at, force)
+            && retry_at > now
+        {
+            return match tokens.filter(|t| not_expired(t, now)) {
+                Some(t) => self.fresh(&t),
+                None => Err(BrokerError::Failing {
+                    name: row.name.clone(),
+                    reason: format!(
+                        "{} (next attempt in {} s)",
+                        row.last_error
+                            .as_deref()
+                            .unwrap_or("the last attempt failed"),
+                        retry_at - now
+                    ),
+                }),
+            };
+        }
+        let owner = format!("{}:{}", self.connections.instance, random_id());
+        let lease = lease_seconds(self.connections.call_timeout);
+        let seen_version = tokens.as_ref().map(|t| t.version);
+        // Another replica may hold the lease: wait for its result rather than racing it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(lease as u64);
+        while !self
+            .db
+            .try_connection_lease(&row.id, &owner, self.now(), self.now() + lease)
+            .await?
+        {
+            if std::time::Instant::now() > deadline {
+                return Err(BrokerError::Failing {
+                    name: row.name.clone(),
+                    reason: "another Gatehouse replica is refreshing it and has not finished"
+                        .into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Some(t) = self.db.find_connection_tokens(&row.id).await?
+                && Some(t.version) != seen_version
+            {
+                return self.fresh(&t);
+            }
+        }
+        // Between our read and the lease, another replica may have finished.
+        let current = self.db.find_connection_tokens(&row.id).await?;
+        if let Some(t) = &current
+            && Some(t.version) != seen_version
+        {
+            self.db.release_connection_lease(&row.id, &owner).await?;
+            return self.fresh(t);
+        }
+
+        let result = self.call_token_endpoint(row, current.as_ref()).await;
+        let now = self.now();
+        match result {
+            Ok(answer) => {
+                let old_refresh = current.as_ref().and_then(|t| t.refresh_token.clone());
+                let grant = self.sealed_grant(&row.id, answer, old_refresh, now);
+                self.db
+                    .store_connection_grant(&row.id, &grant, current.is_some(), Some(&owner), now)
+                    .await?;
+                tracing::info!(connection = %row.id, "connection token renewed");
+                let stored = self
+                    .db
+                    .find_connection_tokens(&row.id)
+                    .await?
+                    .ok_or_else(|| AppError::internal("the grant just stored is gone"))?;
+                self.fresh(&stored)
+            }
+            Err(e) if e.is_dead_grant() => {
+                let reason = e.to_string();
+                tracing::warn!(connection = %row.id, error = %reason, "connection grant refused by the provider");
+                self.db
+                    .record_connection_failure(
+                        &row.id,
+                        "needs_reauth",
+                        &reason,
+                        None,
+                        Some(&owner),
+                        now,
+                    )
+                    .await?;
+                Err(BrokerError::NeedsReauth {
+                    name: row.name.clone(),
+                    reason,
+                })
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                let retry_at = now + backoff(row.failures);
+                tracing::warn!(connection = %row.id, error = %reason, retry_at, "connection refresh failed");
+                self.db
+                    .record_connection_failure(
+                        &row.id,
+                        "failing",
+                        &reason,
+                        Some(retry_at),
+                        Some(&owner),
+                        now,
+                    )
+                    .await?;
+                match current.filter(|t| not_expired(t, now) && !force) {
+                    Some(t) => self.fresh(&t),
+                    None => Err(BrokerError::Failing {
+                        name: row.name.clone(),
+                        reason,
+                    }),
+                }
+            }
+        }
+    }
+
+    async fn call_token_endpoint(
+        &self,
+        row: &ConnectionRow,
+        current: Option<&TokenRow>,
+    ) -> Result<TokenResponse, ProviderError> {
+        let token_url =
+            Url::parse(&row.token_url).map_err(|e| ProviderError::Refused(e.to_string()))?;
+        let auth = self
+            .client_auth(row)
+            .map_err(|e| ProviderError::Refused(e.to_string()))?;
+        let mut form: Vec<(&'static str, String)> = Vec::new();
+        match current.and_then(|t| t.refresh_token.as_ref()) {
+            Some(sealed) => {
+                let refresh = self
+                    .connections
+                    .open(&row.id, "refresh_token", sealed)
+                    .map_err(|e| ProviderError::Refused(e.to_string()))?;
+                form.push(("grant_type", "refresh_token".into()));
+                form.push(("refresh_token", refresh.expose().to_string()));
+            }
+            None => {
+                form.push(("grant_type", "client_credentials".into()));
+                let scopes: Vec<String> = serde_json::from_str(&row.scopes).unwrap_or_default();
+                if !scopes.is_empty() {
+                    form.push(("scope", scopes.join(" ")));
+                }
+            }
+        }
+        if let Some(resource) = &row.resource {
+            form.push(("resource", resource.clone()));
+        }
+        self.connections
+            .provider_client()
+            .token(&token_url, &auth, form)
+            .await
+    }
+
+    /// Seals a token answer for storage. A provider that omits the refresh token on a
+    /// refresh keeps the old one valid: keep it.
+    pub(crate) fn sealed_grant(
+        &self,
+        id: &str,
+        answer: TokenResponse,
+        old_refresh_sealed: Option<String>,
+        now: UnixTime,
+    ) -> NewGrant {
+        let engine = &self.connections;
+        NewGrant {
+            access_token: engine.seal(id, "access_token", answer.access_token.expose()),
+            refresh_token: answer
+                .refresh_token
+                .map(|r| engine.seal(id, "refresh_token", r.expose()))
+                .or(old_refresh_sealed),
+            token_type: answer.token_type,
+            scope: answer.scope,
+            expires_at: answer.expires_in.map(|s| now + s),
+        }
+    }
+
+    /// One pass of background upkeep: renew grants that expire within the next window (so an
+    /// idle connection stays usable and client-credentials tokens are replaced before they
+    /// lapse) and drop expired authorization states. Returns how many were renewed.
+    pub async fn connections_maintenance(&self, window: i64) -> Result<usize, AppError> {
+        let now = self.now();
+        self.db.purge_connection_states(now).await?;
+        let min_validity = self.connections.refresh_skew + window;
+        let due = self.db.connections_due(now, now + min_validity).await?;
+        let mut renewed = 0;
+        for id in due {
+            match self.ensure_fresh(&id, min_validity, false).await {
+                Ok(_) => renewed += 1,
+                Err(e) => {
+                    tracing::debug!(connection = %id, error = %e, "background renewal skipped")
+                }
+            }
+        }
+        Ok(renewed)
+    }
+}
+
+/// Runs `connections_maintenance` every `interval` (aborted at shutdown).
+pub async fn run_maintenance(state: AppState, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        // Twice the interval: a token must not expire between two passes.
+        if let Err(e) = state
+            .connections_maintenance(interval.as_secs() as i64 * 2)
+            .await
+        {
+            tracing::warn!(error = %e, "connection maintenance failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(0), 5);
+        assert_eq!(backoff(1), 10);
+        assert_eq!(backoff(3), 40);
+        assert_eq!(backoff(50), 600);
+    }
+}

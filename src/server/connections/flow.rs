@@ -1,0 +1,388 @@
+//! The popup authorization flow. Connect (an authenticated POST from the UI) registers the
+//! client first when it is dynamic, stores a single-use `state` bound to the user with the
+//! PKCE verifier, and gives the popup the provider's authorization URL. The provider sends
+//! the browser to `/connections/oauth/callback`, which exchanges the code, stores the grant
+//! and tells the opener (postMessage to Gatehouse's own origin only), then closes.
+
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::STATE_TTL;
+use super::provider::{AUTH_BASIC, AUTH_NONE, AUTH_POST};
+use super::provider_client::ProviderError;
+use crate::server::auth::Identity;
+use crate::server::db::connections::{ConnectionRow, Registration, StateRow};
+use crate::server::error::AppError;
+use crate::server::oauth_as::pages::{Part, page, script_json};
+use crate::server::secrets::{random_token, sha256_hex};
+use crate::server::state::AppState;
+
+/// Builds the provider's authorization URL for a new request by `subject`.
+pub async fn authorization_url(
+    state: &AppState,
+    row: &ConnectionRow,
+    subject: &str,
+) -> Result<String, AppError> {
+    let engine = &state.connections;
+    let row = if row.registration == "dynamic" && row.client_id.is_none() {
+        register_client(state, row).await?
+    } else {
+        row.clone()
+    };
+    let client_id = row
+        .client_id
+        .clone()
+        .ok_or_else(|| AppError::BadRequest("The connection has no client ID.".into()))?;
+    let mut url =
+        Url::parse(row.authorization_url.as_deref().ok_or_else(|| {
+            AppError::BadRequest("The connection has no authorization URL.".into())
+        })?)
+        .map_err(|e| AppError::BadRequest(format!("The authorization URL is not valid: {e}")))?;
+
+    let state_value = random_token();
+    let verifier = (row.pkce == "s256").then(random_token);
+    let now = state.now();
+    state
+        .db
+        .insert_connection_state(&StateRow {
+            state_hash: sha256_hex(&state_value),
+            connection_id: row.id.clone(),
+            subject: subject.to_string(),
+            code_verifier: verifier
+                .as_ref()
+                .map(|v| engine.seal(&row.id, "code_verifier", v)),
+            redirect_uri: engine.callback_url.clone(),
+            created_at: now,
+            expires_at: now + STATE_TTL,
+        })
+        .await?;
+
+    let scopes: Vec<String> = serde_json::from_str(&row.scopes).unwrap_or_default();
+    let extra: Vec<(String, String)> =
+        serde_json::from_str(&row.extra_auth_params).unwrap_or_default();
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", &client_id)
+            .append_pair("redirect_uri", &engine.callback_url)
+            .append_pair("state", &state_value);
+        if !scopes.is_empty() {
+            q.append_pair("scope", &scopes.join(" "));
+        }
+        if let Some(v) = &verifier {
+            q.append_pair(
+                "code_challenge",
+                &URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())),
+            )
+            .append_pair("code_challenge_method", "S256");
+        }
+        if let Some(resource) = &row.resource {
+            q.append_pair("resource", resource);
+        }
+        for (k, v) in &extra {
+            q.append_pair(k, v);
+        }
+    }
+    Ok(url.to_string())
+}
+
+/// RFC 7591 registration at the provider, on first connect. Discovery (RFC 8414) starts
+/// from the provider domain URL, or else the token URL.
+pub async fn register_client(
+    state: &AppState,
+    row: &ConnectionRow,
+) -> Result<ConnectionRow, AppError> {
+    let engine = &state.connections;
+    let client = engine.provider_client();
+    let base = row.provider_domain_url.as_deref().unwrap_or(&row.token_url);
+    let base = Url::parse(base).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let fail = |what: &str, e: ProviderError| {
+        AppError::BadGateway(format!("Dynamic client registration failed: {what}: {e}"))
+    };
+    let metadata = client
+        .discover(&base)
+        .await
+        .map_err(|e| fail("no authorization server metadata was found", e))?;
+    let endpoint = metadata
+        .get("registration_endpoint")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            AppError::BadGateway(format!(
+                "Dynamic client registration failed: the provider's metadata (found from {base}) has no registration_endpoint, so it does not support RFC 7591; enter a client ID and secret instead."
+            ))
+        })?;
+    let endpoint = Url::parse(endpoint).map_err(|e| {
+        AppError::BadGateway(format!("the registration_endpoint is not a URL: {e}"))
+    })?;
+    let methods: Vec<&str> = metadata
+        .get("token_endpoint_auth_methods_supported")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_else(|| vec![AUTH_BASIC]);
+    let method = [AUTH_BASIC, AUTH_POST, AUTH_NONE]
+        .into_iter()
+        .find(|m| methods.contains(m))
+        .unwrap_or(AUTH_BASIC);
+    let answer = client
+        .register(&endpoint, &registration_metadata(state, row, method, None))
+        .await
+        .map_err(|e| fail("the registration endpoint refused", e))?;
+    let now = state.now();
+    let text = |k: &str| answer.get(k).and_then(Value::as_str).map(str::to_string);
+    let client_id = text("client_id").unwrap_or_default();
+    let registration = Registration {
+        client_secret: text("client_secret").map(|s| engine.seal(&row.id, "client_secret", &s)),
+        token_auth_method: text("token_endpoint_auth_method").unwrap_or_else(|| method.to_string()),
+        registration_client_uri: text("registration_client_uri"),
+        registration_access_token: text("registration_access_token")
+            .map(|t| engine.seal(&row.id, "registration_access_token", &t)),
+        client_id,
+    };
+    state
+        .db
+        .set_connection_registration(&row.id, &registration, now)
+        .await?;
+    tracing::info!(connection = %row.id, client_id = %registration.client_id, "registered a client at the provider");
+    state
+        .db
+        .find_connection(&row.id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("The connection was deleted.".into()))
+}
+
+/// The client metadata Gatehouse registers (and pushes with RFC 7592).
+pub fn registration_metadata(
+    state: &AppState,
+    row: &ConnectionRow,
+    method: &str,
+    client_id: Option<&str>,
+) -> Value {
+    let scopes: Vec<String> = serde_json::from_str(&row.scopes).unwrap_or_default();
+    let mut m = json!({
+        "client_name": format!("Gatehouse ({})", row.name),
+        "redirect_uris": [state.connections.callback_url],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": method,
+        "application_type": "web",
+    });
+    if !scopes.is_empty() {
+        m["scope"] = Value::String(scopes.join(" "));
+    }
+    if let Some(id) = client_id {
+        m["client_id"] = Value::String(id.to_string());
+    }
+    m
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /connections/oauth/callback`.
+pub async fn callback(
+    State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    match finish(&state, &identity, query).await {
+        Ok(row) => popup_page(
+            &state,
+            StatusCode::OK,
+            &format!("{} is connected", row.name),
+            &row.id,
+            None,
+        ),
+        Err((id, status, message)) => {
+            popup_page(&state, status, "The connection failed", &id, Some(&message))
+        }
+    }
+}
+
+type Failure = (String, StatusCode, String);
+
+async fn finish(
+    state: &AppState,
+    identity: &Identity,
+    query: CallbackQuery,
+) -> Result<ConnectionRow, Failure> {
+    let internal = |e: AppError| {
+        let api = e.into_api_error();
+        (
+            String::new(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            api.message().to_string(),
+        )
+    };
+    let Some(state_value) = query.state.filter(|s| !s.is_empty() && s.len() <= 512) else {
+        return Err((
+            String::new(),
+            StatusCode::BAD_REQUEST,
+            "The provider sent the browser back without a state parameter, so this answer cannot be matched to a request. Start again from the Connections page.".into(),
+        ));
+    };
+    let pending = state
+        .db
+        .take_connection_state(&sha256_hex(&state_value))
+        .await
+        .map_err(|e| internal(e.into()))?
+        .ok_or_else(|| {
+            (
+                String::new(),
+                StatusCode::BAD_REQUEST,
+                "This authorization answer does not match a request in progress: it was already used, or it is not from this Gatehouse. Start again from the Connections page.".to_string(),
+            )
+        })?;
+    let id = pending.connection_id.clone();
+    let now = state.now();
+    let fail = |status: StatusCode, message: String| (id.clone(), status, message);
+    if pending.expires_at <= now {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "The authorization took longer than 10 minutes and expired. Start again.".into(),
+        ));
+    }
+    if pending.subject != identity.subject {
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            "This authorization was started by another user of Gatehouse.".into(),
+        ));
+    }
+    let row = state
+        .db
+        .find_connection(&id)
+        .await
+        .map_err(|e| internal(e.into()))?
+        .ok_or_else(|| {
+            fail(
+                StatusCode::NOT_FOUND,
+                "The connection was deleted meanwhile.".into(),
+            )
+        })?;
+
+    let outcome = exchange(
+        state,
+        &row,
+        &pending,
+        query.code,
+        query.error,
+        query.error_description,
+    )
+    .await;
+    match outcome {
+        Ok(()) => Ok(row),
+        Err(message) => {
+            // Shown in the list too; a grant that worked before stays as it was.
+            if let Err(e) = state
+                .db
+                .note_connection_error(&id, &message, state.now())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot record a connection error");
+            }
+            Err(fail(StatusCode::BAD_GATEWAY, message))
+        }
+    }
+}
+
+async fn exchange(
+    state: &AppState,
+    row: &ConnectionRow,
+    pending: &StateRow,
+    code: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+) -> Result<(), String> {
+    if let Some(error) = error {
+        let error: String = error.chars().take(100).collect();
+        let detail = error_description
+            .map(|d| format!(" ({})", d.chars().take(300).collect::<String>()))
+            .unwrap_or_default();
+        return Err(if error == "access_denied" {
+            format!("Access was denied at the provider{detail}.")
+        } else {
+            format!("The provider refused the authorization: {error}{detail}.")
+        });
+    }
+    let code = code
+        .filter(|c| !c.is_empty())
+        .ok_or("The provider sent the browser back without a code.")?;
+    let engine = &state.connections;
+    let auth = state.client_auth(row).map_err(|e| e.to_string())?;
+    let mut form: Vec<(&'static str, String)> = vec![
+        ("grant_type", "authorization_code".into()),
+        ("code", code),
+        ("redirect_uri", pending.redirect_uri.clone()),
+    ];
+    if let Some(sealed) = &pending.code_verifier {
+        let verifier = engine
+            .open(&row.id, "code_verifier", sealed)
+            .map_err(|e| e.into_api_error().message().to_string())?;
+        form.push(("code_verifier", verifier.expose().to_string()));
+    }
+    if let Some(resource) = &row.resource {
+        form.push(("resource", resource.clone()));
+    }
+    let token_url = Url::parse(&row.token_url).map_err(|e| e.to_string())?;
+    let answer = engine
+        .provider_client()
+        .token(&token_url, &auth, form)
+        .await
+        .map_err(|e| format!("The token exchange failed: {e}."))?;
+    let now = state.now();
+    let grant = state.sealed_grant(&row.id, answer, None, now);
+    state
+        .db
+        .store_connection_grant(&row.id, &grant, false, None, now)
+        .await
+        .map_err(|e| AppError::from(e).into_api_error().message().to_string())?;
+    tracing::info!(connection = %row.id, "connection authorized");
+    Ok(())
+}
+
+/// The page the popup ends on: tells the opener (same origin only) and closes itself; the
+/// text stays readable when there is no opener.
+fn popup_page(
+    state: &AppState,
+    status: StatusCode,
+    title: &str,
+    id: &str,
+    error: Option<&str>,
+) -> Response {
+    let message = json!({
+        "type": "gatehouse:connection",
+        "id": id,
+        "ok": error.is_none(),
+        "error": error,
+    });
+    let script = format!(
+        "(function(){{var m={};var o=window.opener;if(o&&!o.closed){{o.postMessage(m,{});{}}}}})();",
+        script_json(&message),
+        script_json(&Value::String(state.public_origin.clone())),
+        if error.is_none() {
+            "setTimeout(function(){window.close();},300);"
+        } else {
+            ""
+        }
+    );
+    let parts: Vec<Part<'_>> = match error {
+        Some(e) => vec![
+            Part::Text(e),
+            Part::Text("You can close this window and try again from the Connections page."),
+        ],
+        None => vec![Part::Text("You can close this window.")],
+    };
+    page(status, title, &parts, Some(&script))
+}

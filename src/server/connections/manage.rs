@@ -1,0 +1,482 @@
+//! What the Connections page and the REST API do with connections.
+
+use serde_json::Value;
+use url::Url;
+
+use super::provider::{Definition, GRANT_CLIENT_CREDENTIALS, validate};
+use super::provider_client::masked;
+use crate::api::connections::{
+    ConnectStart, ConnectionInput, ConnectionStatus, ConnectionView, ConnectionsOverview,
+    GrantView, ProviderAnswerView,
+};
+use crate::server::auth::Identity;
+use crate::server::db::connections::{ConnectionRow, TokenRow};
+use crate::server::error::AppError;
+use crate::server::secrets::random_id;
+use crate::server::state::AppState;
+
+/// A token that cannot be refreshed shows as expiring this long before it expires.
+const EXPIRING_WINDOW: i64 = 15 * 60;
+
+/// The message of the reference product, so users searching for it find the cause.
+const NO_REGISTRATION: &str = "No registration_client_uri or registration_access_token found: Sync AS and Push AS need a dynamically registered client, which is registered on the first Connect.";
+
+pub fn view(row: &ConnectionRow, tokens: Option<&TokenRow>, now: i64) -> ConnectionView {
+    let refreshable = tokens.is_some_and(|t| t.refresh_token.is_some())
+        || row.grant_type == GRANT_CLIENT_CREDENTIALS;
+    let status = match (row.status.as_str(), tokens) {
+        ("needs_reauth", _) => ConnectionStatus::NeedsReauth,
+        ("failing", _) => ConnectionStatus::Failing,
+        (_, None) => ConnectionStatus::NotConnected,
+        (_, Some(t)) if t.expires_at.is_some_and(|at| at <= now) && !refreshable => {
+            ConnectionStatus::NeedsReauth
+        }
+        (_, Some(t))
+            if t.expires_at.is_some_and(|at| at <= now + EXPIRING_WINDOW) && !refreshable =>
+        {
+            ConnectionStatus::Expiring
+        }
+        _ => ConnectionStatus::Connected,
+    };
+    ConnectionView {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        description: row.description.clone(),
+        provider: row.provider.clone(),
+        provider_type: row.provider_type.clone(),
+        grant_type: row.grant_type.clone(),
+        dynamic_registration: row.registration == "dynamic",
+        client_id: row.client_id.clone(),
+        has_client_secret: row.client_secret.is_some(),
+        authorization_url: row.authorization_url.clone(),
+        token_url: row.token_url.clone(),
+        scopes: serde_json::from_str(&row.scopes).unwrap_or_default(),
+        revocation_url: row.revocation_url.clone(),
+        introspection_url: row.introspection_url.clone(),
+        provider_domain_url: row.provider_domain_url.clone(),
+        token_auth_method: row.token_auth_method.clone(),
+        pkce: row.pkce == "s256",
+        extra_auth_params: serde_json::from_str(&row.extra_auth_params).unwrap_or_default(),
+        resource: row.resource.clone(),
+        registered: row.registration_client_uri.is_some()
+            && row.registration_access_token.is_some(),
+        status,
+        last_error: row.last_error.clone(),
+        last_error_at: row.last_error_at,
+        grant: tokens.map(|t| GrantView {
+            token_type: t.token_type.clone(),
+            scope: t.scope.clone(),
+            expires_at: t.expires_at,
+            has_refresh_token: t.refresh_token.is_some(),
+            obtained_at: t.obtained_at,
+            refreshed_at: t.refreshed_at,
+        }),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        notices: Vec::new(),
+    }
+}
+
+pub async fn overview(state: &AppState) -> Result<ConnectionsOverview, AppError> {
+    let now = state.now();
+    let items = state
+        .db
+        .list_connections()
+        .await?
+        .iter()
+        .map(|(row, tokens)| view(row, tokens.as_ref(), now))
+        .collect();
+    Ok(ConnectionsOverview {
+        items,
+        redirect_uri: state.connections.callback_url.clone(),
+        now,
+    })
+}
+
+pub async fn get(state: &AppState, id: &str) -> Result<ConnectionView, AppError> {
+    let row = find(state, id).await?;
+    let tokens = state.db.find_connection_tokens(id).await?;
+    Ok(view(&row, tokens.as_ref(), state.now()))
+}
+
+async fn find(state: &AppState, id: &str) -> Result<ConnectionRow, AppError> {
+    state
+        .db
+        .find_connection(id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("No connection with this id.".into()))
+}
+
+fn checked(
+    state: &AppState,
+    input: ConnectionInput,
+    has_secret: bool,
+) -> Result<Definition, AppError> {
+    validate(input, state.connections.outbound.policy, has_secret).map_err(AppError::BadRequest)
+}
+
+/// Writes a validated definition into a row (sealing a new client secret).
+fn apply(state: &AppState, row: &mut ConnectionRow, d: Definition) {
+    let engine = &state.connections;
+    let was_dynamic = row.registration == "dynamic";
+    row.name = d.name;
+    row.description = d.description;
+    row.provider_type = d.provider_type;
+    row.grant_type = d.grant_type;
+    row.registration = if d.dynamic_registration {
+        "dynamic"
+    } else {
+        "manual"
+    }
+    .into();
+    if d.dynamic_registration {
+        if !was_dynamic {
+            // Registered on the next Connect.
+            row.client_id = None;
+            row.client_secret = None;
+            row.registration_client_uri = None;
+            row.registration_access_token = None;
+            row.registered_at = None;
+        }
+    } else {
+        if row.client_id.as_deref() != d.client_id.as_deref() || was_dynamic {
+            // Another client: a registration made for the old one does not apply.
+            row.registration_client_uri = None;
+            row.registration_access_token = None;
+            row.registered_at = None;
+            if was_dynamic {
+                row.client_secret = None;
+            }
+        }
+        row.client_id = d.client_id;
+        if let Some(secret) = d.client_secret {
+            row.client_secret = Some(engine.seal(&row.id, "client_secret", &secret));
+        }
+        row.token_auth_method = d.token_auth_method;
+    }
+    row.authorization_url = d.authorization_url;
+    row.token_url = d.token_url;
+    row.scopes = serde_json::to_string(&d.scopes).expect("strings serialize");
+    row.revocation_url = d.revocation_url;
+    row.introspection_url = d.introspection_url;
+    row.provider_domain_url = d.provider_domain_url;
+    row.pkce = if d.pkce { "s256" } else { "off" }.into();
+    row.extra_auth_params = serde_json::to_string(&d.extra_auth_params).expect("strings serialize");
+    row.resource = d.resource;
+}
+
+pub async fn create(
+    state: &AppState,
+    identity: &Identity,
+    input: ConnectionInput,
+) -> Result<ConnectionView, AppError> {
+    let d = checked(state, input, false)?;
+    if state.db.connection_name_taken(&d.name, "").await? {
+        return Err(AppError::Conflict(format!(
+            "A connection named {:?} already exists.",
+            d.name
+        )));
+    }
+    for notice in &d.notices {
+        tracing::info!(notice = %notice, "connection URL cleaned");
+    }
+    let now = state.now();
+    let mut row = ConnectionRow {
+        id: random_id(),
+        name: String::new(),
+        description: String::new(),
+        provider: "custom".into(),
+        provider_type: String::new(),
+        grant_type: String::new(),
+        registration: "manual".into(),
+        client_id: None,
+        client_secret: None,
+        authorization_url: None,
+        token_url: String::new(),
+        scopes: "[]".into(),
+        revocation_url: None,
+        introspection_url: None,
+        provider_domain_url: None,
+        token_auth_method: d.token_auth_method.clone(),
+        pkce: "off".into(),
+        extra_auth_params: "[]".into(),
+        resource: None,
+        registration_client_uri: None,
+        registration_access_token: None,
+        registered_at: None,
+        status: "new".into(),
+        last_error: None,
+        last_error_at: None,
+        failures: 0,
+        retry_at: None,
+        lease_owner: None,
+        lease_until: None,
+        created_by: identity.subject.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    let notices = d.notices.clone();
+    apply(state, &mut row, d);
+    state.db.insert_connection(&row).await?;
+    tracing::info!(connection = %row.id, name = %row.name, "connection created");
+    if row.grant_type == GRANT_CLIENT_CREDENTIALS {
+        // No popup: the first token is fetched in the background.
+        let state = state.clone();
+        let id = row.id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = state.connection_token(&id, false).await {
+                tracing::warn!(connection = %id, error = %e, "first client credentials token failed");
+            }
+        });
+    }
+    let mut view = view(&row, None, now);
+    view.notices = notices;
+    Ok(view)
+}
+
+pub async fn update(
+    state: &AppState,
+    id: &str,
+    input: ConnectionInput,
+) -> Result<ConnectionView, AppError> {
+    let mut row = find(state, id).await?;
+    let d = checked(state, input, row.client_secret.is_some())?;
+    if state.db.connection_name_taken(&d.name, id).await? {
+        return Err(AppError::Conflict(format!(
+            "A connection named {:?} already exists.",
+            d.name
+        )));
+    }
+    let notices = d.notices.clone();
+    apply(state, &mut row, d);
+    row.updated_at = state.now();
+    state.db.update_connection_definition(&row).await?;
+    let mut view = get(state, id).await?;
+    view.notices = notices;
+    Ok(view)
+}
+
+/// Connect or re-authorize: the popup URL, or (client credentials) a token fetched now.
+pub async fn connect(
+    state: &AppState,
+    identity: &Identity,
+    id: &str,
+) -> Result<ConnectStart, AppError> {
+    let row = find(state, id).await?;
+    if row.grant_type == GRANT_CLIENT_CREDENTIALS {
+        // The operator asks for a new attempt: past failures no longer hold it back.
+        state.db.clear_connection_failure(id, state.now()).await?;
+        state.connection_token(id, true).await?;
+        return Ok(ConnectStart::Connected);
+    }
+    let url = super::flow::authorization_url(state, &row, &identity.subject).await?;
+    Ok(ConnectStart::Popup { url })
+}
+
+/// Revokes the grant at the provider (RFC 7009) when it has a revocation URL, then forgets
+/// it here. Returns a warning when the provider could not be told.
+pub async fn disconnect(state: &AppState, id: &str) -> Result<Option<String>, AppError> {
+    let row = find(state, id).await?;
+    let warning = revoke_at_provider(state, &row).await?;
+    state.db.delete_connection_tokens(id, state.now()).await?;
+    tracing::info!(connection = %id, "connection disconnected");
+    Ok(warning)
+}
+
+async fn revoke_at_provider(
+    state: &AppState,
+    row: &ConnectionRow,
+) -> Result<Option<String>, AppError> {
+    let (Some(url), Some(tokens)) = (
+        &row.revocation_url,
+        state.db.find_connection_tokens(&row.id).await?,
+    ) else {
+        return Ok(None);
+    };
+    let url = Url::parse(url).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let auth = state.client_auth(row)?;
+    let engine = &state.connections;
+    let client = engine.provider_client();
+    // The refresh token first: revoking it ends the whole grant at most providers.
+    let mut failures = Vec::new();
+    if let Some(sealed) = &tokens.refresh_token {
+        let token = engine.open(&row.id, "refresh_token", sealed)?;
+        if let Err(e) = client.revoke(&url, &auth, &token, "refresh_token").await {
+            failures.push(format!("refresh token: {e}"));
+        }
+    }
+    let token = engine.open(&row.id, "access_token", &tokens.access_token)?;
+    if let Err(e) = client.revoke(&url, &auth, &token, "access_token").await {
+        failures.push(format!("access token: {e}"));
+    }
+    Ok((!failures.is_empty()).then(|| {
+        let w = format!(
+            "The tokens were deleted here, but the provider did not confirm the revocation ({}).",
+            failures.join("; ")
+        );
+        tracing::warn!(connection = %row.id, warning = %w, "revocation at the provider failed");
+        w
+    }))
+}
+
+/// Deletes a connection: revokes its grant and deregisters a dynamically registered client
+/// (RFC 7592) first, as far as the provider lets it.
+pub async fn delete(state: &AppState, id: &str) -> Result<Option<String>, AppError> {
+    let row = find(state, id).await?;
+    let mut warnings = Vec::new();
+    if let Some(w) = revoke_at_provider(state, &row).await? {
+        warnings.push(w);
+    }
+    if let (Some(uri), Some(sealed)) =
+        (&row.registration_client_uri, &row.registration_access_token)
+    {
+        let token = state
+            .connections
+            .open(&row.id, "registration_access_token", sealed)?;
+        let result = match Url::parse(uri) {
+            Ok(uri) => state
+                .connections
+                .provider_client()
+                .manage_registration(reqwest::Method::DELETE, &uri, &token, None)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            warnings.push(format!(
+                "The client registration at the provider could not be deleted: {e}"
+            ));
+        }
+    }
+    state.db.delete_connection(id).await?;
+    tracing::info!(connection = %id, "connection deleted");
+    Ok((!warnings.is_empty()).then(|| warnings.join(" ")))
+}
+
+/// RFC 7662 introspection of the current access token.
+pub async fn introspect(state: &AppState, id: &str) -> Result<ProviderAnswerView, AppError> {
+    let row = find(state, id).await?;
+    let url = row.introspection_url.as_deref().ok_or_else(|| {
+        AppError::BadRequest(
+            "This connection has no introspection URL; add one under Advanced.".into(),
+        )
+    })?;
+    let url = Url::parse(url).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let tokens = state.db.find_connection_tokens(id).await?.ok_or_else(|| {
+        AppError::Conflict("The connection has no token to introspect: connect it first.".into())
+    })?;
+    let token = state
+        .connections
+        .open(id, "access_token", &tokens.access_token)?;
+    let auth = state.client_auth(&row)?;
+    let body = state
+        .connections
+        .provider_client()
+        .introspect(&url, &auth, &token)
+        .await
+        .map_err(|e| AppError::BadGateway(format!("Introspection failed: {e}")))?;
+    let active = body.get("active").and_then(Value::as_bool);
+    Ok(ProviderAnswerView {
+        title: format!(
+            "Token introspection: {}",
+            if active == Some(true) {
+                "active"
+            } else {
+                "inactive"
+            }
+        ),
+        active,
+        json: serde_json::to_string_pretty(&masked(body)).expect("JSON serializes"),
+    })
+}
+
+fn registration_handle(
+    state: &AppState,
+    row: &ConnectionRow,
+) -> Result<(Url, crate::server::secrets::SecretString), AppError> {
+    let (Some(uri), Some(sealed)) = (&row.registration_client_uri, &row.registration_access_token)
+    else {
+        return Err(AppError::Conflict(NO_REGISTRATION.into()));
+    };
+    let uri = Url::parse(uri).map_err(|e| {
+        AppError::BadGateway(format!("the registration_client_uri is not a URL: {e}"))
+    })?;
+    Ok((
+        uri,
+        state
+            .connections
+            .open(&row.id, "registration_access_token", sealed)?,
+    ))
+}
+
+/// Keeps what RFC 7592 says may change in an answer: a rotated registration access token
+/// and client secret.
+async fn keep_rotations(
+    state: &AppState,
+    row: &ConnectionRow,
+    body: &serde_json::Map<String, Value>,
+) -> Result<(), AppError> {
+    let engine = &state.connections;
+    let rat = body
+        .get("registration_access_token")
+        .and_then(Value::as_str);
+    let secret = body.get("client_secret").and_then(Value::as_str);
+    if rat.is_none() && secret.is_none() {
+        return Ok(());
+    }
+    let mut updated = row.clone();
+    if let Some(rat) = rat {
+        updated.registration_access_token =
+            Some(engine.seal(&row.id, "registration_access_token", rat));
+    }
+    if let Some(secret) = secret {
+        updated.client_secret = Some(engine.seal(&row.id, "client_secret", secret));
+    }
+    updated.updated_at = state.now();
+    state.db.update_connection_definition(&updated).await?;
+    Ok(())
+}
+
+/// Sync AS: reads the registration from the provider (RFC 7592 §2.1).
+pub async fn sync_registration(state: &AppState, id: &str) -> Result<ProviderAnswerView, AppError> {
+    let row = find(state, id).await?;
+    let (uri, token) = registration_handle(state, &row)?;
+    let body = state
+        .connections
+        .provider_client()
+        .manage_registration(reqwest::Method::GET, &uri, &token, None)
+        .await
+        .map_err(|e| AppError::BadGateway(format!("Reading the registration failed: {e}")))?;
+    keep_rotations(state, &row, &body).await?;
+    Ok(ProviderAnswerView {
+        title: "Client registration at the provider".into(),
+        active: None,
+        json: serde_json::to_string_pretty(&masked(body)).expect("JSON serializes"),
+    })
+}
+
+/// Push AS: sends the local configuration (name, redirect URI, scopes) to the provider
+/// (RFC 7592 §2.2).
+pub async fn push_registration(state: &AppState, id: &str) -> Result<ProviderAnswerView, AppError> {
+    let row = find(state, id).await?;
+    let (uri, token) = registration_handle(state, &row)?;
+    let metadata = super::flow::registration_metadata(
+        state,
+        &row,
+        &row.token_auth_method,
+        row.client_id.as_deref(),
+    );
+    let body = state
+        .connections
+        .provider_client()
+        .manage_registration(reqwest::Method::PUT, &uri, &token, Some(&metadata))
+        .await
+        .map_err(|e| AppError::BadGateway(format!("Updating the registration failed: {e}")))?;
+    keep_rotations(state, &row, &body).await?;
+    Ok(ProviderAnswerView {
+        title: "Client registration updated at the provider".into(),
+        active: None,
+        json: serde_json::to_string_pretty(&masked(body)).expect("JSON serializes"),
+    })
+}

@@ -1,0 +1,518 @@
+//! Connections: definitions, their current grant, and the authorization requests in flight.
+//! Secret columns hold sealed values; this layer never sees plain secrets.
+
+use sqlx::FromRow;
+
+use super::{Db, DbError};
+use crate::server::clock::UnixTime;
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct ConnectionRow {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub provider: String,
+    pub provider_type: String,
+    pub grant_type: String,
+    pub registration: String,
+    pub client_id: Option<String>,
+    /// Sealed.
+    pub client_secret: Option<String>,
+    pub authorization_url: Option<String>,
+    pub token_url: String,
+    pub scopes: String,
+    pub revocation_url: Option<String>,
+    pub introspection_url: Option<String>,
+    pub provider_domain_url: Option<String>,
+    pub token_auth_method: String,
+    pub pkce: String,
+    pub extra_auth_params: String,
+    pub resource: Option<String>,
+    pub registration_client_uri: Option<String>,
+    /// Sealed.
+    pub registration_access_token: Option<String>,
+    pub registered_at: Option<i64>,
+    pub status: String,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub failures: i64,
+    pub retry_at: Option<i64>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const CONNECTION_COLUMNS: &str = "id, name, description, provider, provider_type, grant_type, \
+     registration, client_id, client_secret, authorization_url, token_url, scopes, revocation_url, \
+     introspection_url, provider_domain_url, token_auth_method, pkce, extra_auth_params, resource, \
+     registration_client_uri, registration_access_token, registered_at, status, last_error, \
+     last_error_at, failures, retry_at, lease_owner, lease_until, created_by, created_at, updated_at";
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct TokenRow {
+    pub connection_id: String,
+    /// Sealed.
+    pub access_token: String,
+    /// Sealed.
+    pub refresh_token: Option<String>,
+    pub token_type: String,
+    pub scope: Option<String>,
+    pub expires_at: Option<i64>,
+    pub obtained_at: i64,
+    pub refreshed_at: Option<i64>,
+    pub version: i64,
+}
+
+const TOKEN_COLUMNS: &str = "connection_id, access_token, refresh_token, token_type, scope, \
+     expires_at, obtained_at, refreshed_at, version";
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct StateRow {
+    pub state_hash: String,
+    pub connection_id: String,
+    pub subject: String,
+    /// Sealed.
+    pub code_verifier: Option<String>,
+    pub redirect_uri: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A grant to store: sealed values, as the token endpoint gave them.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub token_type: String,
+    pub scope: Option<String>,
+    pub expires_at: Option<i64>,
+}
+
+/// What a dynamic registration (RFC 7591) left behind: sealed secrets.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub token_auth_method: String,
+    pub registration_client_uri: Option<String>,
+    pub registration_access_token: Option<String>,
+}
+
+impl Db {
+    pub async fn insert_connection(&self, row: &ConnectionRow) -> Result<(), DbError> {
+        sqlx::query(&format!(
+            "INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+             $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
+             $26, $27, $28, $29, $30, $31, $32)"
+        ))
+        .bind(&row.id)
+        .bind(&row.name)
+        .bind(&row.description)
+        .bind(&row.provider)
+        .bind(&row.provider_type)
+        .bind(&row.grant_type)
+        .bind(&row.registration)
+        .bind(&row.client_id)
+        .bind(&row.client_secret)
+        .bind(&row.authorization_url)
+        .bind(&row.token_url)
+        .bind(&row.scopes)
+        .bind(&row.revocation_url)
+        .bind(&row.introspection_url)
+        .bind(&row.provider_domain_url)
+        .bind(&row.token_auth_method)
+        .bind(&row.pkce)
+        .bind(&row.extra_auth_params)
+        .bind(&row.resource)
+        .bind(&row.registration_client_uri)
+        .bind(&row.registration_access_token)
+        .bind(row.registered_at)
+        .bind(&row.status)
+        .bind(&row.last_error)
+        .bind(row.last_error_at)
+        .bind(row.failures)
+        .bind(row.retry_at)
+        .bind(&row.lease_owner)
+        .bind(row.lease_until)
+        .bind(&row.created_by)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Writes the operator-editable part of a connection (its definition and client
+    /// credentials). A changed client drops the dynamic registration that belonged to the
+    /// old one.
+    pub async fn update_connection_definition(&self, row: &ConnectionRow) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE connections SET name = $2, description = $3, provider_type = $4, grant_type = $5, \
+             registration = $6, client_id = $7, client_secret = $8, authorization_url = $9, \
+             token_url = $10, scopes = $11, revocation_url = $12, introspection_url = $13, \
+             provider_domain_url = $14, token_auth_method = $15, pkce = $16, extra_auth_params = $17, \
+             resource = $18, registration_client_uri = $19, registration_access_token = $20, \
+             registered_at = $21, updated_at = $22 WHERE id = $1",
+        )
+        .bind(&row.id)
+        .bind(&row.name)
+        .bind(&row.description)
+        .bind(&row.provider_type)
+        .bind(&row.grant_type)
+        .bind(&row.registration)
+        .bind(&row.client_id)
+        .bind(&row.client_secret)
+        .bind(&row.authorization_url)
+        .bind(&row.token_url)
+        .bind(&row.scopes)
+        .bind(&row.revocation_url)
+        .bind(&row.introspection_url)
+        .bind(&row.provider_domain_url)
+        .bind(&row.token_auth_method)
+        .bind(&row.pkce)
+        .bind(&row.extra_auth_params)
+        .bind(&row.resource)
+        .bind(&row.registration_client_uri)
+        .bind(&row.registration_access_token)
+        .bind(row.registered_at)
+        .bind(row.updated_at)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn find_connection(&self, id: &str) -> Result<Option<ConnectionRow>, DbError> {
+        Ok(sqlx::query_as::<_, ConnectionRow>(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn connection_name_taken(
+        &self,
+        name: &str,
+        except_id: &str,
+    ) -> Result<bool, DbError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM connections WHERE name = $1 AND id <> $2")
+                .bind(name)
+                .bind(except_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.is_some())
+    }
+
+    /// Every connection with its grant, newest first.
+    pub async fn list_connections(
+        &self,
+    ) -> Result<Vec<(ConnectionRow, Option<TokenRow>)>, DbError> {
+        let connections = sqlx::query_as::<_, ConnectionRow>(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY created_at DESC, id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        let tokens = sqlx::query_as::<_, TokenRow>(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM connection_tokens"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        let mut by_id: std::collections::HashMap<String, TokenRow> = tokens
+            .into_iter()
+            .map(|t| (t.connection_id.clone(), t))
+            .collect();
+        Ok(connections
+            .into_iter()
+            .map(|c| {
+                let t = by_id.remove(&c.id);
+                (c, t)
+            })
+            .collect())
+    }
+
+    pub async fn delete_connection(&self, id: &str) -> Result<bool, DbError> {
+        let done = sqlx::query("DELETE FROM connections WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn find_connection_tokens(&self, id: &str) -> Result<Option<TokenRow>, DbError> {
+        Ok(sqlx::query_as::<_, TokenRow>(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM connection_tokens WHERE connection_id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Stores a new grant and marks the connection healthy, in one transaction: nobody reads
+    /// a new access token whose rotated refresh token is not stored yet. Releases `owner`'s
+    /// refresh lease.
+    pub async fn store_connection_grant(
+        &self,
+        id: &str,
+        grant: &NewGrant,
+        refreshed: bool,
+        owner: Option<&str>,
+        now: UnixTime,
+    ) -> Result<(), DbError> {
+        let mut tx = self.pool().begin().await?;
+        let previous: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT version, obtained_at FROM connection_tokens WHERE connection_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (version, obtained_at) = match (previous, refreshed) {
+            (Some((v, obtained)), true) => (v + 1, obtained),
+            (Some((v, _)), false) => (v + 1, now),
+            (None, _) => (1, now),
+        };
+        sqlx::query("DELETE FROM connection_tokens WHERE connection_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO connection_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(id)
+        .bind(&grant.access_token)
+        .bind(&grant.refresh_token)
+        .bind(&grant.token_type)
+        .bind(&grant.scope)
+        .bind(grant.expires_at)
+        .bind(obtained_at)
+        .bind(refreshed.then_some(now))
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE connections SET status = 'connected', last_error = NULL, last_error_at = NULL, \
+             failures = 0, retry_at = NULL, updated_at = $2, \
+             lease_owner = CASE WHEN lease_owner = $3 THEN NULL ELSE lease_owner END, \
+             lease_until = CASE WHEN lease_owner = $3 THEN NULL ELSE lease_until END \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(owner.unwrap_or(""))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets the grant (after revocation at the provider, or to start over).
+    pub async fn delete_connection_tokens(&self, id: &str, now: UnixTime) -> Result<(), DbError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM connection_tokens WHERE connection_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE connections SET status = 'new', last_error = NULL, last_error_at = NULL, \
+             failures = 0, retry_at = NULL, updated_at = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes the connection's refresh lease unless another owner holds a live one.
+    pub async fn try_connection_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE connections SET lease_owner = $2, lease_until = $4 WHERE id = $1 \
+             AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= $3 OR lease_owner = $2)",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(now)
+        .bind(until)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn release_connection_lease(&self, id: &str, owner: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE connections SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records a failed token call. `status` is 'failing' (transient: retried after
+    /// `retry_at`) or 'needs_reauth' (the grant is dead: no more retries).
+    pub async fn record_connection_failure(
+        &self,
+        id: &str,
+        status: &str,
+        message: &str,
+        retry_at: Option<UnixTime>,
+        owner: Option<&str>,
+        now: UnixTime,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE connections SET status = $2, last_error = $3, last_error_at = $5, \
+             failures = failures + 1, retry_at = $4, updated_at = $5, \
+             lease_owner = CASE WHEN lease_owner = $6 THEN NULL ELSE lease_owner END, \
+             lease_until = CASE WHEN lease_owner = $6 THEN NULL ELSE lease_until END \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(message)
+        .bind(retry_at)
+        .bind(now)
+        .bind(owner.unwrap_or(""))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets past failures before an attempt the operator asked for.
+    pub async fn clear_connection_failure(&self, id: &str, now: UnixTime) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE connections SET status = CASE WHEN status IN ('failing', 'needs_reauth') THEN 'new' ELSE status END, \
+             failures = 0, retry_at = NULL, updated_at = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Notes an error from an interactive step (the popup flow) without touching a working
+    /// grant: the list shows it, the tokens stay.
+    pub async fn note_connection_error(
+        &self,
+        id: &str,
+        message: &str,
+        now: UnixTime,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE connections SET last_error = $2, last_error_at = $3, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(message)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_connection_registration(
+        &self,
+        id: &str,
+        registration: &Registration,
+        now: UnixTime,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE connections SET client_id = $2, client_secret = $3, token_auth_method = $4, \
+             registration_client_uri = $5, registration_access_token = $6, registered_at = $7, \
+             updated_at = $7 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&registration.client_id)
+        .bind(&registration.client_secret)
+        .bind(&registration.token_auth_method)
+        .bind(&registration.registration_client_uri)
+        .bind(&registration.registration_access_token)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Connections whose grant should be renewed now: tokens expiring before `horizon`, and
+    /// client-credentials connections without a token; not those waiting for a retry or
+    /// for the user.
+    pub async fn connections_due(
+        &self,
+        now: UnixTime,
+        horizon: UnixTime,
+    ) -> Result<Vec<String>, DbError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT c.id FROM connections c LEFT JOIN connection_tokens t ON t.connection_id = c.id \
+             WHERE c.status <> 'needs_reauth' AND (c.retry_at IS NULL OR c.retry_at <= $1) \
+             AND ((t.connection_id IS NOT NULL AND t.expires_at IS NOT NULL AND t.expires_at <= $2 \
+                   AND (t.refresh_token IS NOT NULL OR c.grant_type = 'client_credentials')) \
+               OR (t.connection_id IS NULL AND c.grant_type = 'client_credentials' AND c.client_id IS NOT NULL)) \
+             ORDER BY c.id",
+        )
+        .bind(now)
+        .bind(horizon)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    // Authorization requests in flight.
+
+    pub async fn insert_connection_state(&self, row: &StateRow) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO connection_states (state_hash, connection_id, subject, code_verifier, \
+             redirect_uri, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&row.state_hash)
+        .bind(&row.connection_id)
+        .bind(&row.subject)
+        .bind(&row.code_verifier)
+        .bind(&row.redirect_uri)
+        .bind(row.created_at)
+        .bind(row.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Consumes a state: whoever deletes the row owns it, so it is used at most once.
+    pub async fn take_connection_state(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<StateRow>, DbError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query_as::<_, StateRow>(
+            "SELECT state_hash, connection_id, subject, code_verifier, redirect_uri, created_at, \
+             expires_at FROM connection_states WHERE state_hash = $1",
+        )
+        .bind(state_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let done = sqlx::query("DELETE FROM connection_states WHERE state_hash = $1")
+            .bind(state_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((done.rows_affected() == 1).then_some(row))
+    }
+
+    pub async fn purge_connection_states(&self, now: UnixTime) -> Result<u64, DbError> {
+        let done = sqlx::query("DELETE FROM connection_states WHERE expires_at <= $1")
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,185 @@
+//! `/api/v0/connections`: the Connections page's operations for scripts, and the token API
+//! for workers.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::JsonBody;
+use crate::api::connections::{ConnectStart, ConnectionInput};
+use crate::api::mcp_settings::TokenScope;
+use crate::server::auth::Identity;
+use crate::server::auth::api_tokens::TOKEN_PREFIX;
+use crate::server::auth::middleware::authenticate;
+use crate::server::auth::session::bearer_token;
+use crate::server::connections::manage;
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+
+/// Behind the session middleware, like every `/api/*` route.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v0/connections", get(list).post(create))
+        .route(
+            "/api/v0/connections/{id}",
+            get(read).put(update).delete(remove),
+        )
+        .route("/api/v0/connections/{id}/connect", post(connect))
+        .route("/api/v0/connections/{id}/disconnect", post(disconnect))
+        .route("/api/v0/connections/{id}/introspect", post(introspect))
+        .route("/api/v0/connections/{id}/registration/sync", post(sync))
+        .route("/api/v0/connections/{id}/registration/push", post(push))
+}
+
+pub const TOKEN_ROUTE: &str = "/api/v0/connections/{id}/token";
+
+async fn list(State(state): State<AppState>) -> Result<Response, AppError> {
+    let overview = manage::overview(&state).await?;
+    Ok(
+        Json(json!({"connections": overview.items, "redirect_uri": overview.redirect_uri}))
+            .into_response(),
+    )
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
+    JsonBody(input): JsonBody<ConnectionInput>,
+) -> Result<Response, AppError> {
+    let view = manage::create(&state, &identity, input).await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+    Ok(Json(manage::get(&state, &id).await?).into_response())
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(input): JsonBody<ConnectionInput>,
+) -> Result<Response, AppError> {
+    Ok(Json(manage::update(&state, &id, input).await?).into_response())
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let warning = manage::delete(&state, &id).await?;
+    Ok(Json(json!({"deleted": true, "warning": warning})).into_response())
+}
+
+async fn connect(
+    State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    Ok(match manage::connect(&state, &identity, &id).await? {
+        ConnectStart::Popup { url } => Json(json!({"authorization_url": url})),
+        ConnectStart::Connected => Json(json!({"status": "connected"})),
+    }
+    .into_response())
+}
+
+async fn disconnect(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let warning = manage::disconnect(&state, &id).await?;
+    Ok(Json(json!({"disconnected": true, "warning": warning})).into_response())
+}
+
+async fn introspect(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    Ok(answer(manage::introspect(&state, &id).await?))
+}
+
+async fn sync(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+    Ok(answer(manage::sync_registration(&state, &id).await?))
+}
+
+async fn push(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+    Ok(answer(manage::push_registration(&state, &id).await?))
+}
+
+fn answer(view: crate::api::connections::ProviderAnswerView) -> Response {
+    let provider: serde_json::Value = serde_json::from_str(&view.json).unwrap_or_default();
+    Json(json!({"title": view.title, "active": view.active, "provider": provider})).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    force: Option<String>,
+}
+
+/// `POST /api/v0/connections/{id}/token[?force=true]`: a fresh access token for a worker,
+/// never the refresh token. Callers: an API token with the `connections:token` scope, or
+/// an app session. Mounted outside the session middleware, which knows only sessions.
+pub async fn token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let force = match query.force.as_deref() {
+        None | Some("" | "false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "force must be true or false, not {other:?}"
+            )));
+        }
+    };
+    match bearer_token(&headers) {
+        Ok(Some(presented)) if presented.starts_with(TOKEN_PREFIX) => {
+            let token = match state
+                .api_tokens
+                .verify(&state.db, presented, state.now())
+                .await?
+            {
+                Ok(token) => token,
+                Err(_) => {
+                    return Err(AppError::Unauthorized(
+                        "The API token is unknown, deleted or expired.".into(),
+                    ));
+                }
+            };
+            if !token.scopes.contains(&TokenScope::ConnectionsToken) {
+                return Err(AppError::Forbidden(
+                    "insufficient_scope: this API token lacks the connections:token scope.".into(),
+                ));
+            }
+        }
+        _ => match authenticate(&state, &headers).await? {
+            Ok(_) => {}
+            Err(_) => {
+                return Err(AppError::Unauthorized(
+                    "Send an API token with the connections:token scope (Authorization: Bearer gatehouse_at_…) or a session.".into(),
+                ));
+            }
+        },
+    }
+    let fresh = state.connection_token(&id, force).await?;
+    let now = state.now();
+    let mut response = Json(json!({
+        "access_token": fresh.access_token.expose(),
+        "token_type": fresh.token_type,
+        "expires_at": fresh.expires_at,
+        "expires_in": fresh.expires_at.map(|at| (at - now).max(0)),
+        "scope": fresh.scope,
+    }))
+    .into_response();
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
