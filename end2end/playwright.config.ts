@@ -40,7 +40,8 @@ export default defineConfig({
   },
   webServer: [
     {
-      command: `node support/oidc-provider.mjs --port ${ports.oidc}`,
+      // --connections: also the OAuth provider that the Connections tests connect to.
+      command: `node support/oidc-provider.mjs --port ${ports.oidc} --connections`,
       url: `${urls.oidc}/.well-known/openid-configuration`,
       reuseExistingServer: false,
       timeout: 30_000,

@@ -6,6 +6,7 @@ use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::ui::components::app_shell::AppShell;
+use crate::ui::pages::connections_page::ConnectionsPage;
 use crate::ui::pages::consent_page::ConsentPage;
 use crate::ui::pages::dashboard_page::DashboardPage;
 use crate::ui::pages::login_page::LoginPage;
@@ -57,6 +58,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/mcp/oauth/consent") view=ConsentPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=AppShell ssr=SsrMode::Async>
                     <Route path=path!("") view=DashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("/connections") view=ConnectionsPage ssr=SsrMode::Async />
                     <Route
                         path=path!("/settings")
                         view=|| view! { <Redirect path="/settings/authentication" /> }

@@ -26,6 +26,8 @@ case "$mode" in
     export AUTH_BASIC_USERNAME="admin"
     export AUTH_BASIC_PASSWORD="e2e password"
     export MCP_OAUTH_ENABLED=true
+    # The test provider for Connections listens on loopback.
+    export OUTBOUND_ALLOW_PRIVATE_NETWORKS=true
     ;;
   oauth2)
     export SECRET_KEY="e2e-oauth2-secret-key-0123456789abcdef"

@@ -3,4 +3,5 @@ pub mod confirm_dialog;
 pub mod copy_button;
 pub mod dialog;
 pub mod error_notice;
+pub mod popup;
 pub mod settings_tabs;

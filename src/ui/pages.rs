@@ -1,3 +1,4 @@
+pub mod connections_page;
 pub mod consent_page;
 pub mod dashboard_page;
 pub mod login_page;

@@ -11,7 +11,7 @@ use crate::api::mcp_settings::{
     delete_api_token, get_mcp_settings, set_mcp_protection,
 };
 use crate::api::session::AuthType;
-use crate::ui::components::confirm_dialog::{BUTTON, BUTTON_PLAIN, ConfirmDialog};
+use crate::ui::components::confirm_dialog::{BUTTON, BUTTON_PLAIN, ConfirmDialog, INPUT};
 use crate::ui::components::copy_button::CopyButton;
 use crate::ui::components::dialog::Dialog;
 use crate::ui::components::error_notice::ErrorNotice;
@@ -30,8 +30,6 @@ enum Open {
     Created(CreatedTokenView),
     Delete(ApiTokenView),
 }
-
-const INPUT: &str = "block w-full rounded-md border border-slate-300 px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-1 focus:ring-indigo-500";
 
 #[component]
 pub fn SettingsAuthenticationPage() -> impl IntoView {

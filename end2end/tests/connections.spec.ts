@@ -1,0 +1,88 @@
+import { test, expect, hydrated } from '../support/fixtures';
+import { urls } from '../support/servers';
+import { signIn } from '../support/oauth';
+
+test.describe('Connections', () => {
+  test('create a custom provider, connect it in a popup, see it connected', async ({ page }) => {
+    const name = `Acme ${Date.now()}`;
+    await signIn(page, '/connections');
+    await hydrated(page);
+    await expect(page.getByTestId('redirect-uri')).toHaveText(`${urls.basic}/connections/oauth/callback`);
+
+    await page.getByTestId('new-connection').click();
+    const dialog = page.getByTestId('connection-dialog');
+    await dialog.getByLabel('Name').fill(name);
+    await dialog.getByLabel('Client ID').fill('gatehouse-connections');
+    await dialog.getByLabel('Client secret').fill('gatehouse-connections-secret');
+    await dialog.getByLabel('Authorization URL').fill(`${urls.oidc}/auth`);
+    // Pasted with a query string: it is removed, and the user is told.
+    await dialog.getByLabel('Token URL').fill(`${urls.oidc}/token?grant_type=authorization_code`);
+    await dialog.getByLabel('Default scopes (one per line)').fill('openid\nread');
+    await dialog.getByText('Advanced configuration').click();
+    await dialog.getByLabel('Revocation URL (RFC 7009)').fill(`${urls.oidc}/token/revocation`);
+    await dialog.getByLabel('Introspection URL (RFC 7662)').fill(`${urls.oidc}/token/introspection`);
+    await dialog.getByLabel('Resource indicator (RFC 8707)').fill(`${urls.oidc}/api`);
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await expect(page.getByTestId('connections-notice')).toContainText('query string was removed');
+
+    const card = page.locator(`[data-testid="connection-card"][data-name="${name}"]`);
+    await expect(card.getByTestId('connection-status')).toHaveText('Not connected');
+
+    const popupOpened = page.waitForEvent('popup');
+    await card.getByRole('button', { name: `Connect ${name}` }).click();
+    const popup = await popupOpened;
+    await popup.waitForURL(`${urls.oidc}/interaction/**`);
+    await popup.getByLabel('Email').fill('ops@example.com');
+    await popup.getByRole('button', { name: 'Sign in' }).click();
+    // The callback page tells this page and closes itself.
+    await popup.waitForEvent('close');
+
+    await expect(page.getByTestId('connections-notice')).toHaveText('Connected.');
+    await expect(card.getByTestId('connection-status')).toHaveText('Connected');
+    await expect(card.getByTestId('connection-expiry')).toContainText('Token expires');
+    await expect(card.getByRole('button', { name: `Connect ${name}` })).toHaveText('Re-authorize');
+
+    await card.getByRole('button', { name: 'Introspect' }).click();
+    await expect(page.getByTestId('introspection-active')).toHaveText('The provider says the token is active.');
+    await expect(page.getByTestId('provider-json')).toContainText('"active": true');
+    await page.getByRole('button', { name: 'Close' }).click();
+
+    await card.getByRole('button', { name: 'Disconnect' }).click();
+    await page.getByTestId('disconnect-dialog').getByRole('button', { name: 'Disconnect' }).click();
+    await expect(card.getByTestId('connection-status')).toHaveText('Not connected');
+  });
+});
+
+test.describe('Connections with JavaScript off', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('the list is readable', async ({ page, request }) => {
+    const name = `Readable ${Date.now()}`;
+    await signIn(page, '/connections');
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'gatehouse_session')!.value;
+    const created = await request.post(`${urls.basic}/api/v0/connections`, {
+      headers: { authorization: `Bearer ${session}` },
+      data: {
+        name,
+        grant_type: 'client_credentials',
+        client_id: 'gatehouse-connections',
+        client_secret: 'gatehouse-connections-secret',
+        token_url: `${urls.oidc}/token`,
+        scopes: ['read'],
+        resource: `${urls.oidc}/api`,
+      },
+    });
+    expect(created.status()).toBe(201);
+    await page.goto(`${urls.basic}/connections`);
+    const card = page.locator(`[data-testid="connection-card"][data-name="${name}"]`);
+    await expect(card.getByTestId('connection-name')).toHaveText(name);
+    await expect(card).toContainText('Client credentials');
+    // Fetched in the background right after creation.
+    await expect(async () => {
+      await page.reload();
+      await expect(card.getByTestId('connection-status')).toHaveText('Connected');
+    }).toPass({ timeout: 10_000 });
+    await expect(page.locator('body')).not.toContainText('gatehouse-connections-secret');
+  });
+});

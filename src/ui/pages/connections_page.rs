@@ -1,0 +1,534 @@
+//! Connections: OAuth grants Gatehouse holds at providers. List with status, create and edit
+//! (with the advanced section), connect / re-authorize in a popup, disconnect, delete,
+//! introspect, and RFC 7592 sync / push for dynamically registered clients.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_meta::Title;
+
+use crate::api::ApiError;
+use crate::api::connections::{
+    ConnectStart, ConnectionInput, ConnectionStatus, ConnectionView, ProviderAnswerView,
+    connect_connection, create_connection, delete_connection, disconnect_connection,
+    introspect_connection, list_connections, push_connection_registration,
+    sync_connection_registration, update_connection,
+};
+use crate::ui::components::confirm_dialog::{BUTTON, BUTTON_PLAIN, ConfirmDialog, INPUT};
+use crate::ui::components::copy_button::CopyButton;
+use crate::ui::components::dialog::Dialog;
+use crate::ui::components::error_notice::ErrorNotice;
+use crate::ui::components::popup::{Popup, listen};
+use crate::util::{ago, format_utc};
+
+#[derive(Debug, Clone, PartialEq)]
+enum Open {
+    None,
+    Create,
+    Edit(ConnectionView),
+    Disconnect(ConnectionView),
+    Delete(ConnectionView),
+    Answer(ProviderAnswerView),
+}
+
+const PROVIDER_TYPES: &[(&str, &str)] = &[
+    ("custom", "Custom"),
+    ("crm", "CRM"),
+    ("chat", "Chat"),
+    ("docs", "Documents"),
+    ("code", "Code hosting"),
+    ("tickets", "Issue tracking"),
+    ("storage", "File storage"),
+    ("analytics", "Analytics"),
+    ("mcp", "MCP server"),
+];
+
+#[component]
+pub fn ConnectionsPage() -> impl IntoView {
+    let refresh = RwSignal::new(0u32);
+    let connections = Resource::new(move || refresh.get(), |_| list_connections());
+    let open = RwSignal::new(Open::None);
+    // A message for the whole page: what the popup or an action reported.
+    let notice = RwSignal::new(None::<Result<String, String>>);
+    let reload = move || refresh.update(|n| *n += 1);
+    listen(move |message| {
+        notice.set(Some(match (message.ok, message.error) {
+            (true, _) => Ok("Connected.".to_string()),
+            (false, e) => Err(e.unwrap_or_else(|| "The connection failed.".into())),
+        }));
+        reload();
+    });
+    let close = Callback::new(move |_| open.set(Open::None));
+    let done = Callback::new(move |_| {
+        open.set(Open::None);
+        reload();
+    });
+
+    view! {
+        <Title text="Connections" />
+        <div inert=move || open.get() != Open::None>
+            <div class="mb-6 flex items-start justify-between gap-4">
+                <div>
+                    <h1 class="text-xl font-semibold">"Connections"</h1>
+                    <p class="mt-1 text-sm text-slate-600">
+                        "OAuth grants Gatehouse holds at other services. Gatehouse keeps the tokens sealed, refreshes them, and hands fresh access tokens to MCP servers and workers."
+                    </p>
+                </div>
+                <button type="button" class=BUTTON data-testid="new-connection" on:click=move |_| open.set(Open::Create)>
+                    "New connection"
+                </button>
+            </div>
+            {move || notice.get().map(|n| match n {
+                Ok(text) => view! {
+                    <div role="status" data-testid="connections-notice" class="mb-4 rounded-md border border-emerald-200 bg-emerald-50 p-3 text-sm text-emerald-900">{text}</div>
+                }.into_any(),
+                Err(text) => view! {
+                    <div role="alert" data-testid="connections-notice" class="mb-4 rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800">{text}</div>
+                }.into_any(),
+            })}
+            <Transition fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match connections.await {
+                        Err(e) => view! { <ErrorNotice error=e /> }.into_any(),
+                        Ok(overview) => {
+                            let now = overview.now;
+                            view! {
+                                <p class="mb-4 text-sm text-slate-600">
+                                    "Redirect URI to register at providers: "
+                                    <code class="break-all rounded bg-slate-100 px-1" data-testid="redirect-uri">{overview.redirect_uri.clone()}</code>
+                                    " "
+                                    <CopyButton text=overview.redirect_uri.clone() />
+                                </p>
+                                {if overview.items.is_empty() {
+                                    view! {
+                                        <p class="rounded-lg border border-slate-200 bg-white px-5 py-6 text-sm text-slate-500" data-testid="no-connections">
+                                            "No connections yet. Create one for each service Gatehouse should hold a grant at."
+                                        </p>
+                                    }.into_any()
+                                } else {
+                                    view! {
+                                        <ul class="space-y-3">
+                                            {overview.items.into_iter().map(|c| view! { <ConnectionCard connection=c now open notice reload=Callback::new(move |_| reload()) /> }).collect_view()}
+                                        </ul>
+                                    }.into_any()
+                                }}
+                            }
+                            .into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </div>
+        {move || match open.get() {
+            Open::None => ().into_any(),
+            Open::Create => view! { <ConnectionDialog existing=None close done notice /> }.into_any(),
+            Open::Edit(c) => view! { <ConnectionDialog existing=Some(c) close done notice /> }.into_any(),
+            Open::Disconnect(c) => {
+                let id = c.id.clone();
+                view! {
+                    <ConfirmDialog
+                        title=format!("Disconnect {}?", c.name)
+                        id="disconnect-dialog"
+                        body=if c.revocation_url.is_some() {
+                            "The tokens are revoked at the provider, then deleted here. MCP servers and workers using this connection stop working until it is connected again.".to_string()
+                        } else {
+                            "The tokens are deleted here. This connection has no revocation URL, so the provider is not told: revoke the app's access there too if it matters.".to_string()
+                        }
+                        confirm="Disconnect"
+                        action=move || {
+                            let id = id.clone();
+                            async move { disconnect_connection(id).await.map(|warning| { if let Some(w) = warning { notice.set(Some(Err(w))); } }) }
+                        }
+                        done
+                        cancel=close
+                    />
+                }.into_any()
+            }
+            Open::Delete(c) => {
+                let id = c.id.clone();
+                view! {
+                    <ConfirmDialog
+                        title=format!("Delete {}?", c.name)
+                        id="delete-connection-dialog"
+                        body=if c.registered {
+                            "The tokens are revoked, the client registration is deleted at the provider (RFC 7592), and the connection is removed here.".to_string()
+                        } else {
+                            "The tokens are revoked (when a revocation URL is set) and the connection is removed here, with its client secret.".to_string()
+                        }
+                        confirm="Delete connection"
+                        action=move || {
+                            let id = id.clone();
+                            async move { delete_connection(id).await.map(|warning| { if let Some(w) = warning { notice.set(Some(Err(w))); } }) }
+                        }
+                        done
+                        cancel=close
+                    />
+                }.into_any()
+            }
+            Open::Answer(answer) => view! {
+                <Dialog title=answer.title.clone() id="provider-answer">
+                    {answer.active.map(|active| view! {
+                        <p class="mb-3 text-sm" data-testid="introspection-active">
+                            {if active { "The provider says the token is active." } else { "The provider says the token is not active." }}
+                        </p>
+                    })}
+                    <pre class="max-h-96 overflow-auto rounded-md bg-slate-900 p-3 text-xs text-slate-100" data-testid="provider-json">{answer.json.clone()}</pre>
+                    <div class="mt-4 flex justify-end">
+                        <button type="button" class=BUTTON_PLAIN on:click=move |_| close.run(())>"Close"</button>
+                    </div>
+                </Dialog>
+            }.into_any(),
+        }}
+    }
+}
+
+fn status_badge(status: ConnectionStatus) -> &'static str {
+    match status {
+        ConnectionStatus::Connected => "bg-emerald-100 text-emerald-800",
+        ConnectionStatus::Expiring => "bg-amber-100 text-amber-900",
+        ConnectionStatus::Failing => "bg-orange-100 text-orange-900",
+        ConnectionStatus::NeedsReauth => "bg-red-100 text-red-800",
+        ConnectionStatus::NotConnected => "bg-slate-100 text-slate-700",
+    }
+}
+
+/// A server function that asks the provider something (introspection, RFC 7592).
+type ProviderCall = fn(
+    String,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<ProviderAnswerView, ApiError>>>,
+>;
+
+#[component]
+fn ConnectionCard(
+    connection: ConnectionView,
+    now: i64,
+    open: RwSignal<Open>,
+    notice: RwSignal<Option<Result<String, String>>>,
+    reload: Callback<()>,
+) -> impl IntoView {
+    let c = connection;
+    let busy = RwSignal::new(false);
+    let id = c.id.clone();
+    let name = c.name.clone();
+    let connected = c.grant.is_some();
+    let code_flow = c.grant_type == "authorization_code";
+
+    let connect = {
+        let id = id.clone();
+        move |_| {
+            // Opened now, inside the click: a popup opened after an await is blocked.
+            let popup = if code_flow { Popup::open() } else { None };
+            if code_flow && popup.is_none() {
+                notice.set(Some(Err(
+                    "The browser blocked the popup. Allow popups for this site and try again."
+                        .into(),
+                )));
+                return;
+            }
+            busy.set(true);
+            let id = id.clone();
+            spawn_local(async move {
+                match connect_connection(id).await {
+                    Ok(ConnectStart::Popup { url }) => {
+                        if let Some(p) = &popup {
+                            p.navigate(&url);
+                        }
+                    }
+                    Ok(ConnectStart::Connected) => {
+                        notice.set(Some(Ok(
+                            "Connected: a token was fetched with the client credentials.".into(),
+                        )));
+                        reload.run(());
+                    }
+                    Err(e) => {
+                        if let Some(p) = &popup {
+                            p.close();
+                        }
+                        notice.set(Some(Err(e.message().to_string())));
+                        reload.run(());
+                    }
+                }
+                busy.set(false);
+            });
+        }
+    };
+    let ask_provider = move |id: String, call: ProviderCall| {
+        busy.set(true);
+        spawn_local(async move {
+            match call(id).await {
+                Ok(answer) => open.set(Open::Answer(answer)),
+                Err(e) => notice.set(Some(Err(e.message().to_string()))),
+            }
+            busy.set(false);
+        });
+    };
+
+    let expires = c.grant.as_ref().map(|g| match g.expires_at {
+        None => "does not expire".to_string(),
+        Some(at) if at <= now => format!("expired {}", ago(at, now)),
+        Some(at) => format!("expires {}", format_utc(at)),
+    });
+    let for_edit = c.clone();
+    let for_disconnect = c.clone();
+    let for_delete = c.clone();
+    let (id_i, id_s, id_p) = (id.clone(), id.clone(), id.clone());
+    view! {
+        <li class="rounded-lg border border-slate-200 bg-white p-4 shadow-sm" data-testid="connection-card" data-name=name.clone()>
+            <div class="flex flex-wrap items-start justify-between gap-3">
+                <div class="min-w-0">
+                    <div class="flex items-center gap-2">
+                        <span class="font-medium text-slate-900" data-testid="connection-name">{name.clone()}</span>
+                        <span class=format!("rounded px-1.5 py-0.5 text-xs font-medium {}", status_badge(c.status)) data-testid="connection-status">
+                            {c.status.label()}
+                        </span>
+                    </div>
+                    {(!c.description.is_empty()).then(|| view! { <p class="text-sm text-slate-600">{c.description.clone()}</p> })}
+                    <p class="mt-1 text-xs text-slate-500">
+                        {if code_flow { "Authorization code" } else { "Client credentials" }}
+                        {c.dynamic_registration.then_some(" · dynamic registration")}
+                        {c.pkce.then_some(" · PKCE")}
+                        " · " {c.token_url.clone()}
+                    </p>
+                    {expires.map(|e| view! { <p class="text-xs text-slate-500" data-testid="connection-expiry">"Token " {e}</p> })}
+                    {c.last_error.clone().map(|e| view! {
+                        <p class="mt-1 text-xs text-red-700" data-testid="connection-error">
+                            {e} {c.last_error_at.map(|t| format!(" ({})", ago(t, now)))}
+                        </p>
+                    })}
+                </div>
+                <div class="flex flex-wrap items-center gap-2">
+                    <button type="button" class=BUTTON disabled=move || busy.get() on:click=connect aria-label=format!("Connect {name}")>
+                        {if connected || c.status == ConnectionStatus::NeedsReauth { "Re-authorize" } else { "Connect" }}
+                    </button>
+                    {(connected && c.introspection_url.is_some()).then(|| view! {
+                        <button type="button" class=BUTTON_PLAIN disabled=move || busy.get()
+                            on:click=move |_| ask_provider(id_i.clone(), |id| Box::pin(introspect_connection(id)))>
+                            "Introspect"
+                        </button>
+                    })}
+                    {c.dynamic_registration.then(|| view! {
+                        <button type="button" class=BUTTON_PLAIN disabled=move || busy.get()
+                            on:click=move |_| ask_provider(id_s.clone(), |id| Box::pin(sync_connection_registration(id)))>
+                            "Sync AS"
+                        </button>
+                        <button type="button" class=BUTTON_PLAIN disabled=move || busy.get()
+                            on:click=move |_| ask_provider(id_p.clone(), |id| Box::pin(push_connection_registration(id)))>
+                            "Push AS"
+                        </button>
+                    })}
+                    <button type="button" class=BUTTON_PLAIN on:click=move |_| open.set(Open::Edit(for_edit.clone()))>"Edit"</button>
+                    {connected.then(|| view! {
+                        <button type="button" class=BUTTON_PLAIN on:click=move |_| open.set(Open::Disconnect(for_disconnect.clone()))>"Disconnect"</button>
+                    })}
+                    <button type="button" class="text-sm font-medium text-red-700 hover:text-red-900" on:click=move |_| open.set(Open::Delete(for_delete.clone()))>"Delete"</button>
+                </div>
+            </div>
+        </li>
+    }
+}
+
+/// "key=value" per line.
+fn parse_params(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+            None => (l.to_string(), String::new()),
+        })
+        .collect()
+}
+
+#[component]
+fn ConnectionDialog(
+    existing: Option<ConnectionView>,
+    close: Callback<()>,
+    done: Callback<()>,
+    notice: RwSignal<Option<Result<String, String>>>,
+) -> impl IntoView {
+    let e = existing.clone();
+    let text = |f: fn(&ConnectionView) -> Option<String>| {
+        RwSignal::new(e.as_ref().and_then(f).unwrap_or_default())
+    };
+    let name = text(|c| Some(c.name.clone()));
+    let description = text(|c| Some(c.description.clone()));
+    let provider_type = RwSignal::new(
+        e.as_ref()
+            .map(|c| c.provider_type.clone())
+            .unwrap_or_else(|| "custom".into()),
+    );
+    let grant_type = RwSignal::new(
+        e.as_ref()
+            .map(|c| c.grant_type.clone())
+            .unwrap_or_else(|| "authorization_code".into()),
+    );
+    let dynamic = RwSignal::new(e.as_ref().is_some_and(|c| c.dynamic_registration));
+    let client_id = text(|c| c.client_id.clone());
+    let client_secret = RwSignal::new(String::new());
+    let authorization_url = text(|c| c.authorization_url.clone());
+    let token_url = text(|c| Some(c.token_url.clone()));
+    let scopes = text(|c| Some(c.scopes.join("\n")));
+    let revocation_url = text(|c| c.revocation_url.clone());
+    let introspection_url = text(|c| c.introspection_url.clone());
+    let provider_domain_url = text(|c| c.provider_domain_url.clone());
+    let auth_method = RwSignal::new(
+        e.as_ref()
+            .map(|c| c.token_auth_method.clone())
+            .unwrap_or_else(|| "client_secret_post".into()),
+    );
+    let pkce = RwSignal::new(e.as_ref().is_none_or(|c| c.pkce));
+    let params = text(|c| {
+        Some(
+            c.extra_auth_params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    });
+    let resource = text(|c| c.resource.clone());
+    let has_secret = e.as_ref().is_some_and(|c| c.has_client_secret);
+    let error = RwSignal::new(None::<ApiError>);
+    let busy = RwSignal::new(false);
+    let editing_id = e.as_ref().map(|c| c.id.clone());
+    let title = match &e {
+        Some(c) => format!("Edit {}", c.name),
+        None => "New connection".to_string(),
+    };
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let input = ConnectionInput {
+            name: name.get(),
+            description: description.get(),
+            provider_type: provider_type.get(),
+            grant_type: grant_type.get(),
+            dynamic_registration: dynamic.get(),
+            client_id: client_id.get(),
+            client_secret: Some(client_secret.get()).filter(|s| !s.is_empty()),
+            authorization_url: authorization_url.get(),
+            token_url: token_url.get(),
+            scopes: scopes.get().lines().map(str::to_string).collect(),
+            revocation_url: revocation_url.get(),
+            introspection_url: introspection_url.get(),
+            provider_domain_url: provider_domain_url.get(),
+            token_auth_method: auth_method.get(),
+            pkce: pkce.get(),
+            extra_auth_params: parse_params(&params.get()),
+            resource: resource.get(),
+        };
+        busy.set(true);
+        error.set(None);
+        let editing_id = editing_id.clone();
+        spawn_local(async move {
+            let result = match editing_id {
+                Some(id) => update_connection(id, input).await,
+                None => create_connection(input).await,
+            };
+            match result {
+                Ok(saved) => {
+                    notice.set(Some(Ok(if saved.notices.is_empty() {
+                        format!("Saved {}.", saved.name)
+                    } else {
+                        format!("Saved {}. {}", saved.name, saved.notices.join(" "))
+                    })));
+                    done.run(());
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
+
+    let field = move |id: &'static str,
+                      label: &'static str,
+                      value: RwSignal<String>,
+                      kind: &'static str,
+                      placeholder: &'static str| {
+        view! {
+            <div>
+                <label for=id class="mb-1 block text-sm font-medium text-slate-700">{label}</label>
+                <input id=id type=kind class=INPUT placeholder=placeholder autocomplete="off"
+                    prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev)) />
+            </div>
+        }
+    };
+    let code_flow = move || grant_type.get() == "authorization_code";
+
+    view! {
+        <Dialog title id="connection-dialog">
+            <form on:submit=submit class="space-y-4">
+                {field("connection-name", "Name", name, "text", "e.g. Acme CRM")}
+                {field("connection-description", "Description (optional)", description, "text", "What it is for")}
+                <div class="grid grid-cols-2 gap-3">
+                    <div>
+                        <label for="connection-provider-type" class="mb-1 block text-sm font-medium text-slate-700">"Provider type"</label>
+                        <select id="connection-provider-type" class=INPUT prop:value=move || provider_type.get() on:change=move |ev| provider_type.set(event_target_value(&ev))>
+                            {PROVIDER_TYPES.iter().map(|(v, l)| view! { <option value=*v>{*l}</option> }).collect_view()}
+                        </select>
+                    </div>
+                    <div>
+                        <label for="connection-grant" class="mb-1 block text-sm font-medium text-slate-700">"Grant type"</label>
+                        <select id="connection-grant" class=INPUT prop:value=move || grant_type.get() on:change=move |ev| grant_type.set(event_target_value(&ev))>
+                            <option value="authorization_code">"Authorization code (a user approves in a popup)"</option>
+                            <option value="client_credentials">"Client credentials (no user, no popup)"</option>
+                        </select>
+                    </div>
+                </div>
+                <Show when=code_flow>
+                    <label class="flex items-start gap-2 text-sm">
+                        <input type="checkbox" class="mt-1" prop:checked=move || dynamic.get() on:change=move |ev| dynamic.set(event_target_checked(&ev)) />
+                        <span>"Dynamic client registration: Gatehouse registers itself at the provider on the first Connect (RFC 7591), found through the provider's metadata (RFC 8414). PKCE is always on."</span>
+                    </label>
+                </Show>
+                <Show when=move || !dynamic.get() || !code_flow()>
+                    {field("connection-client-id", "Client ID", client_id, "text", "")}
+                    <div>
+                        <label for="connection-client-secret" class="mb-1 block text-sm font-medium text-slate-700">"Client secret"</label>
+                        <input id="connection-client-secret" type="password" class=INPUT autocomplete="new-password"
+                            placeholder=if has_secret { "Saved; leave empty to keep it" } else { "" }
+                            prop:value=move || client_secret.get() on:input=move |ev| client_secret.set(event_target_value(&ev)) />
+                        <p class="mt-1 text-xs text-slate-500">"Sealed when saved and never shown again."</p>
+                    </div>
+                </Show>
+                <Show when=code_flow>
+                    {field("connection-authorization-url", "Authorization URL", authorization_url, "url", "https://provider.example/oauth/authorize")}
+                </Show>
+                {field("connection-token-url", "Token URL", token_url, "url", "https://provider.example/oauth/token")}
+                <div>
+                    <label for="connection-scopes" class="mb-1 block text-sm font-medium text-slate-700">"Default scopes (one per line)"</label>
+                    <textarea id="connection-scopes" rows="3" class=INPUT prop:value=move || scopes.get() on:input=move |ev| scopes.set(event_target_value(&ev))></textarea>
+                </div>
+                <details class="rounded-md border border-slate-200 p-3">
+                    <summary class="cursor-pointer text-sm font-medium text-slate-700">"Advanced configuration"</summary>
+                    <div class="mt-3 space-y-4">
+                        {field("connection-revocation-url", "Revocation URL (RFC 7009)", revocation_url, "url", "")}
+                        {field("connection-introspection-url", "Introspection URL (RFC 7662)", introspection_url, "url", "")}
+                        {field("connection-domain-url", "Provider domain URL", provider_domain_url, "url", "https://provider.example")}
+                        {field("connection-resource", "Resource indicator (RFC 8707)", resource, "url", "")}
+                        <div>
+                            <label for="connection-auth-method" class="mb-1 block text-sm font-medium text-slate-700">"Token endpoint auth method"</label>
+                            <select id="connection-auth-method" class=INPUT prop:value=move || auth_method.get() on:change=move |ev| auth_method.set(event_target_value(&ev))>
+                                <option value="client_secret_post">"Client secret in the body (client_secret_post)"</option>
+                                <option value="client_secret_basic">"HTTP Basic (client_secret_basic)"</option>
+                            </select>
+                        </div>
+                        <label class="flex items-center gap-2 text-sm">
+                            <input type="checkbox" prop:checked=move || pkce.get() on:change=move |ev| pkce.set(event_target_checked(&ev)) />
+                            "Use PKCE (S256)"
+                        </label>
+                        <div>
+                            <label for="connection-params" class="mb-1 block text-sm font-medium text-slate-700">"Extra authorization parameters (key=value per line)"</label>
+                            <textarea id="connection-params" rows="2" class=INPUT placeholder="access_type=offline" prop:value=move || params.get() on:input=move |ev| params.set(event_target_value(&ev))></textarea>
+                        </div>
+                    </div>
+                </details>
+                {move || error.get().map(|e| view! { <ErrorNotice error=e /> })}
+                <div class="flex justify-end gap-3">
+                    <button type="button" class=BUTTON_PLAIN on:click=move |_| close.run(())>"Cancel"</button>
+                    <button type="submit" class=BUTTON disabled=move || busy.get()>"Save"</button>
+                </div>
+            </form>
+        </Dialog>
+    }
+}
