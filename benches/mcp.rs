@@ -19,12 +19,12 @@ use gatehouse::server::secrets::sha256_hex;
 use gatehouse::server::startup::Application;
 use serde_json::{Value, json};
 
+#[path = "support.rs"]
+mod support;
+use support::percentile;
+
 const CONCURRENCY: usize = 16;
 const RUN_FOR: Duration = Duration::from_secs(5);
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
 
 async fn token_check(dir: &std::path::Path) {
     let path = dir.join("bench.db");

@@ -17,28 +17,16 @@ use gatehouse::server::oauth_as::authorize::{Approved, issue_code};
 use gatehouse::server::secrets::random_bytes;
 use gatehouse::server::startup::Application;
 use serde_json::{Value, json};
+
+#[path = "support.rs"]
+mod support;
 use sha2::{Digest, Sha256};
+use support::report;
 
 const CONCURRENCY: usize = 16;
 const CODES: usize = 4_000;
 const RUN_FOR: Duration = Duration::from_secs(5);
 const REDIRECT: &str = "http://127.0.0.1:33418/callback";
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
-fn report(label: &str, count: usize, elapsed: Duration, mut latencies: Vec<Duration>) {
-    latencies.sort();
-    println!("{label}, {CONCURRENCY} concurrent clients:");
-    println!(
-        "  {:>8.0} per second   p50 {:.2} ms   p99 {:.2} ms   ({count} in {:.1} s)",
-        count as f64 / elapsed.as_secs_f64(),
-        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-        elapsed.as_secs_f64(),
-    );
-}
 
 #[tokio::main]
 async fn main() {
@@ -134,6 +122,7 @@ async fn main() {
     }
     report(
         "authorization_code exchanges (PKCE, code consumed, session created)",
+        CONCURRENCY,
         CODES,
         started.elapsed(),
         latencies,
@@ -174,6 +163,7 @@ async fn main() {
     let count = latencies.len();
     report(
         "refresh_token rotations",
+        CONCURRENCY,
         count,
         started.elapsed(),
         latencies,

@@ -340,7 +340,7 @@ impl AppState {
 
     /// Seals a token answer for storage. A provider that omits the refresh token on a
     /// refresh keeps the old one valid: keep it.
-    pub(crate) fn sealed_grant(
+    pub fn sealed_grant(
         &self,
         id: &str,
         answer: TokenResponse,

@@ -1,0 +1,118 @@
+//! Load benchmark for the worker token API: `POST /api/v0/connections/{id}/token` with an
+//! API token, answered from a stored (cached) access token. Run with
+//!
+//!     cargo bench --bench connections --features ssr
+//!
+//! Each request verifies the API token, reads the grant and opens the sealed access token.
+//! Server and load share the machine.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gatehouse::server::clock::SystemClock;
+use gatehouse::server::config::{Config, RawSettings};
+use gatehouse::server::connections::provider_client::TokenResponse;
+use gatehouse::server::secrets::SecretString;
+use gatehouse::server::startup::Application;
+use serde_json::{Value, json};
+
+#[path = "support.rs"]
+mod support;
+use support::report;
+
+const CONCURRENCY: usize = 16;
+const RUN_FOR: Duration = Duration::from_secs(5);
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = RawSettings {
+        listen_addr: Some("127.0.0.1:0".into()),
+        database_url: Some(format!("sqlite://{}/gatehouse.db", dir.path().display())),
+        connections_refresh_interval: Some("0".into()),
+        ..RawSettings::default()
+    };
+    let app = Application::build(Config::parse(&settings).unwrap(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let http = reqwest::Client::new();
+
+    let created: Value = http
+        .post(format!("{base}/api/v0/connections"))
+        .json(&json!({
+            "name": "bench",
+            "client_id": "c",
+            "client_secret": "s",
+            "authorization_url": "https://provider.example/authorize",
+            "token_url": "https://provider.example/token",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    // A grant valid for a day, stored the way a callback stores it.
+    let now = state.now();
+    let grant = state.sealed_grant(
+        &id,
+        TokenResponse {
+            access_token: SecretString::new("bench-access-token"),
+            refresh_token: Some(SecretString::new("bench-refresh-token")),
+            token_type: "Bearer".into(),
+            scope: None,
+            expires_in: Some(86_400),
+        },
+        None,
+        now,
+    );
+    state
+        .db
+        .store_connection_grant(&id, &grant, false, None, now)
+        .await
+        .unwrap();
+    let worker: Value = http
+        .post(format!("{base}/api/v0/settings/mcp/tokens"))
+        .json(&json!({"name": "worker", "scopes": ["connections:token"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let worker = worker["token"].as_str().unwrap().to_string();
+    let url = format!("{base}/api/v0/connections/{id}/token");
+
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (http, url, worker) = (http.clone(), url.clone(), worker.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while started.elapsed() < RUN_FOR {
+                let t = Instant::now();
+                let response = http.post(&url).bearer_auth(&worker).send().await.unwrap();
+                assert_eq!(response.status(), 200);
+                response.bytes().await.unwrap();
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let count = latencies.len();
+    report(
+        "token API, cached access token",
+        CONCURRENCY,
+        count,
+        started.elapsed(),
+        latencies,
+    );
+}
