@@ -19,7 +19,7 @@ const gatehouse = (mode: 'none' | 'basic' | 'oauth2') => ({
   url: `${urls[mode]}/healthz`,
   reuseExistingServer: false,
   timeout: 60_000,
-  stdout: 'ignore' as const,
+  stdout: (process.env.E2E_SERVER_LOGS ? 'pipe' : 'ignore') as 'pipe' | 'ignore',
   stderr: 'pipe' as const,
 });
 

@@ -40,7 +40,29 @@ test.describe('Connections', () => {
     await expect(page.getByTestId('connections-notice')).toHaveText('Connected.');
     await expect(card.getByTestId('connection-status')).toHaveText('Connected');
     await expect(card.getByTestId('connection-expiry')).toContainText('Token expires');
+
+    // A worker asks for a fresh token (as after a 401): Gatehouse refreshes at the provider,
+    // and the page shows it.
+    const id = await card.getAttribute('data-id');
+    const fresh = await page.request.post(`${urls.basic}/api/v0/connections/${id}/token?force=true`);
+    expect(fresh.status()).toBe(200);
+    expect((await fresh.json()).refresh_token).toBeUndefined();
+    await page.reload();
+    await hydrated(page);
+    await expect(card.getByTestId('connection-expiry')).toContainText('refreshed');
     await expect(card.getByRole('button', { name: `Connect ${name}` })).toHaveText('Re-authorize');
+
+    // Re-authorize: the same connection, a new grant (a new grant has not been refreshed).
+    await card.getByRole('button', { name: `Connect ${name}` }).click();
+    const reauth = page.getByTestId('reauthorize-dialog');
+    await expect(reauth.getByLabel('Client ID')).toHaveValue('gatehouse-connections');
+    await expect(reauth.getByLabel('Scopes (one per line)')).toHaveValue('openid\nread');
+    const again = page.waitForEvent('popup');
+    await reauth.getByRole('button', { name: 'Re-authorize' }).click();
+    const second = await again;
+    if (!second.isClosed()) await second.waitForEvent('close');
+    await expect(card.getByTestId('connection-expiry')).not.toContainText('refreshed');
+    await expect(card.getByTestId('connection-status')).toHaveText('Connected');
 
     await card.getByRole('button', { name: 'Introspect' }).click();
     await expect(page.getByTestId('introspection-active')).toHaveText('The provider says the token is active.');

@@ -27,6 +27,7 @@ enum Open {
     Edit(ConnectionView),
     Disconnect(ConnectionView),
     Delete(ConnectionView),
+    Reauthorize(ConnectionView),
     Answer(ProviderAnswerView),
 }
 
@@ -122,6 +123,7 @@ pub fn ConnectionsPage() -> impl IntoView {
             Open::None => ().into_any(),
             Open::Create => view! { <ConnectionDialog existing=None close done notice /> }.into_any(),
             Open::Edit(c) => view! { <ConnectionDialog existing=Some(c) close done notice /> }.into_any(),
+            Open::Reauthorize(c) => view! { <ReauthorizeDialog connection=c close notice reload=Callback::new(move |_| reload()) /> }.into_any(),
             Open::Disconnect(c) => {
                 let id = c.id.clone();
                 view! {
@@ -213,43 +215,16 @@ fn ConnectionCard(
     let connected = c.grant.is_some();
     let code_flow = c.grant_type == "authorization_code";
 
+    let for_reauth = c.clone();
+    let reauthorize = connected || c.status == ConnectionStatus::NeedsReauth;
     let connect = {
         let id = id.clone();
         move |_| {
-            // Opened now, inside the click: a popup opened after an await is blocked.
-            let popup = if code_flow { Popup::open() } else { None };
-            if code_flow && popup.is_none() {
-                notice.set(Some(Err(
-                    "The browser blocked the popup. Allow popups for this site and try again."
-                        .into(),
-                )));
-                return;
+            if reauthorize {
+                open.set(Open::Reauthorize(for_reauth.clone()));
+            } else if let Some(popup) = popup_for(code_flow, notice) {
+                start_connect(id.clone(), None, popup, notice, reload, busy);
             }
-            busy.set(true);
-            let id = id.clone();
-            spawn_local(async move {
-                match connect_connection(id).await {
-                    Ok(ConnectStart::Popup { url }) => {
-                        if let Some(p) = &popup {
-                            p.navigate(&url);
-                        }
-                    }
-                    Ok(ConnectStart::Connected) => {
-                        notice.set(Some(Ok(
-                            "Connected: a token was fetched with the client credentials.".into(),
-                        )));
-                        reload.run(());
-                    }
-                    Err(e) => {
-                        if let Some(p) = &popup {
-                            p.close();
-                        }
-                        notice.set(Some(Err(e.message().to_string())));
-                        reload.run(());
-                    }
-                }
-                busy.set(false);
-            });
         }
     };
     let ask_provider = move |id: String, call: ProviderCall| {
@@ -263,17 +238,27 @@ fn ConnectionCard(
         });
     };
 
-    let expires = c.grant.as_ref().map(|g| match g.expires_at {
-        None => "does not expire".to_string(),
-        Some(at) if at <= now => format!("expired {}", ago(at, now)),
-        Some(at) => format!("expires {}", format_utc(at)),
+    let expires = c.grant.as_ref().map(|g| {
+        let when = match g.expires_at {
+            None => "does not expire".to_string(),
+            Some(at) if at <= now => format!("expired {}", ago(at, now)),
+            Some(at) => format!("expires {}", format_utc(at)),
+        };
+        let refreshed = g
+            .refreshed_at
+            .map(|t| format!(" · refreshed {}", ago(t, now)))
+            .unwrap_or_default();
+        match &g.scope {
+            Some(scope) => format!("{when}{refreshed} · scope {scope}"),
+            None => format!("{when}{refreshed}"),
+        }
     });
     let for_edit = c.clone();
     let for_disconnect = c.clone();
     let for_delete = c.clone();
     let (id_i, id_s, id_p) = (id.clone(), id.clone(), id.clone());
     view! {
-        <li class="rounded-lg border border-slate-200 bg-white p-4 shadow-sm" data-testid="connection-card" data-name=name.clone()>
+        <li class="rounded-lg border border-slate-200 bg-white p-4 shadow-sm" data-testid="connection-card" data-name=name.clone() data-id=id.clone()>
             <div class="flex flex-wrap items-start justify-between gap-3">
                 <div class="min-w-0">
                     <div class="flex items-center gap-2">
@@ -298,7 +283,7 @@ fn ConnectionCard(
                 </div>
                 <div class="flex flex-wrap items-center gap-2">
                     <button type="button" class=BUTTON disabled=move || busy.get() on:click=connect aria-label=format!("Connect {name}")>
-                        {if connected || c.status == ConnectionStatus::NeedsReauth { "Re-authorize" } else { "Connect" }}
+                        {if reauthorize { "Re-authorize" } else { "Connect" }}
                     </button>
                     {(connected && c.introspection_url.is_some()).then(|| view! {
                         <button type="button" class=BUTTON_PLAIN disabled=move || busy.get()
@@ -327,6 +312,156 @@ fn ConnectionCard(
     }
 }
 
+type Notice = RwSignal<Option<Result<String, String>>>;
+
+/// Opens the popup inside the click (one opened after an await is blocked). `Some(None)`:
+/// no popup needed (client credentials); `None`: the browser blocked it (already reported).
+fn popup_for(code_flow: bool, notice: Notice) -> Option<Option<Popup>> {
+    if !code_flow {
+        return Some(None);
+    }
+    match Popup::open() {
+        Some(p) => Some(Some(p)),
+        None => {
+            notice.set(Some(Err(
+                "The browser blocked the popup. Allow popups for this site and try again.".into(),
+            )));
+            None
+        }
+    }
+}
+
+/// Saves `changes` first when given (re-authorize with new client details), then starts the
+/// flow: the popup goes to the provider, or client credentials are fetched at once.
+fn start_connect(
+    id: String,
+    changes: Option<ConnectionInput>,
+    popup: Option<Popup>,
+    notice: Notice,
+    reload: Callback<()>,
+    busy: RwSignal<bool>,
+) {
+    // `try_set`: the dialog or card that owns `busy` may be gone by the time this ends.
+    busy.try_set(true);
+    spawn_local(async move {
+        let saved = match changes {
+            Some(input) => update_connection(id.clone(), input).await.map(|_| ()),
+            None => Ok(()),
+        };
+        let result = match saved {
+            Ok(()) => connect_connection(id).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(ConnectStart::Popup { url }) => {
+                if let Some(p) = &popup {
+                    p.navigate(&url);
+                }
+            }
+            Ok(ConnectStart::Connected) => {
+                notice.set(Some(Ok(
+                    "Connected: a token was fetched with the client credentials.".into(),
+                )));
+                reload.run(());
+            }
+            Err(e) => {
+                if let Some(p) = &popup {
+                    p.close();
+                }
+                notice.set(Some(Err(e.message().to_string())));
+                reload.run(());
+            }
+        }
+        busy.try_set(false);
+    });
+}
+
+/// What the form starts from when editing: the stored definition (secrets never come back).
+fn input_from(c: &ConnectionView) -> ConnectionInput {
+    ConnectionInput {
+        name: c.name.clone(),
+        description: c.description.clone(),
+        provider_type: c.provider_type.clone(),
+        grant_type: c.grant_type.clone(),
+        dynamic_registration: c.dynamic_registration,
+        client_id: c.client_id.clone().unwrap_or_default(),
+        client_secret: None,
+        authorization_url: c.authorization_url.clone().unwrap_or_default(),
+        token_url: c.token_url.clone(),
+        scopes: c.scopes.clone(),
+        revocation_url: c.revocation_url.clone().unwrap_or_default(),
+        introspection_url: c.introspection_url.clone().unwrap_or_default(),
+        provider_domain_url: c.provider_domain_url.clone().unwrap_or_default(),
+        token_auth_method: c.token_auth_method.clone(),
+        pkce: c.pkce,
+        extra_auth_params: c.extra_auth_params.clone(),
+        resource: c.resource.clone().unwrap_or_default(),
+    }
+}
+
+/// Re-authorize: the same connection (name, provider, endpoints), optionally with a new
+/// client ID, secret or scopes, then the authorization flow again.
+#[component]
+fn ReauthorizeDialog(
+    connection: ConnectionView,
+    close: Callback<()>,
+    notice: Notice,
+    reload: Callback<()>,
+) -> impl IntoView {
+    let base = input_from(&connection);
+    let client_id = RwSignal::new(base.client_id.clone());
+    let client_secret = RwSignal::new(String::new());
+    let scopes = RwSignal::new(base.scopes.join("\n"));
+    let busy = RwSignal::new(false);
+    let code_flow = connection.grant_type == "authorization_code";
+    let dynamic = connection.dynamic_registration;
+    let id = connection.id.clone();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(popup) = popup_for(code_flow, notice) else {
+            return;
+        };
+        let mut input = base.clone();
+        if !dynamic {
+            input.client_id = client_id.get();
+            input.client_secret = Some(client_secret.get()).filter(|s| !s.is_empty());
+        }
+        input.scopes = scopes.get().lines().map(str::to_string).collect();
+        close.run(());
+        start_connect(id.clone(), Some(input), popup, notice, reload, busy);
+    };
+    view! {
+        <Dialog title=format!("Re-authorize {}", connection.name) id="reauthorize-dialog">
+            <form on:submit=submit class="space-y-4">
+                <p class="text-sm text-slate-600">
+                    "The connection keeps its name and provider. Change the client or the scopes if they changed at the provider; the current tokens stay in use until the new authorization succeeds."
+                </p>
+                {(!dynamic).then(|| view! {
+                    <div>
+                        <label for="reauth-client-id" class="mb-1 block text-sm font-medium text-slate-700">"Client ID"</label>
+                        <input id="reauth-client-id" type="text" class=INPUT autocomplete="off"
+                            prop:value=move || client_id.get() on:input=move |ev| client_id.set(event_target_value(&ev)) />
+                    </div>
+                    <div>
+                        <label for="reauth-client-secret" class="mb-1 block text-sm font-medium text-slate-700">"Client secret"</label>
+                        <input id="reauth-client-secret" type="password" class=INPUT autocomplete="new-password"
+                            placeholder="Saved; leave empty to keep it"
+                            prop:value=move || client_secret.get() on:input=move |ev| client_secret.set(event_target_value(&ev)) />
+                    </div>
+                })}
+                <div>
+                    <label for="reauth-scopes" class="mb-1 block text-sm font-medium text-slate-700">"Scopes (one per line)"</label>
+                    <textarea id="reauth-scopes" rows="3" class=INPUT prop:value=move || scopes.get() on:input=move |ev| scopes.set(event_target_value(&ev))></textarea>
+                </div>
+                <div class="flex justify-end gap-3">
+                    <button type="button" class=BUTTON_PLAIN on:click=move |_| close.run(())>"Cancel"</button>
+                    <button type="submit" class=BUTTON disabled=move || busy.get()>"Re-authorize"</button>
+                </div>
+            </form>
+        </Dialog>
+    }
+}
+
 /// "key=value" per line.
 fn parse_params(text: &str) -> Vec<(String, String)> {
     text.lines()
@@ -347,46 +482,39 @@ fn ConnectionDialog(
     notice: RwSignal<Option<Result<String, String>>>,
 ) -> impl IntoView {
     let e = existing.clone();
-    let text = |f: fn(&ConnectionView) -> Option<String>| {
-        RwSignal::new(e.as_ref().and_then(f).unwrap_or_default())
-    };
-    let name = text(|c| Some(c.name.clone()));
-    let description = text(|c| Some(c.description.clone()));
-    let provider_type = RwSignal::new(
-        e.as_ref()
-            .map(|c| c.provider_type.clone())
-            .unwrap_or_else(|| "custom".into()),
-    );
-    let grant_type = RwSignal::new(
-        e.as_ref()
-            .map(|c| c.grant_type.clone())
-            .unwrap_or_else(|| "authorization_code".into()),
-    );
-    let dynamic = RwSignal::new(e.as_ref().is_some_and(|c| c.dynamic_registration));
-    let client_id = text(|c| c.client_id.clone());
+    let base = e
+        .as_ref()
+        .map(input_from)
+        .unwrap_or_else(|| ConnectionInput {
+            provider_type: "custom".into(),
+            grant_type: "authorization_code".into(),
+            token_auth_method: "client_secret_post".into(),
+            pkce: true,
+            ..ConnectionInput::default()
+        });
+    let name = RwSignal::new(base.name);
+    let description = RwSignal::new(base.description);
+    let provider_type = RwSignal::new(base.provider_type);
+    let grant_type = RwSignal::new(base.grant_type);
+    let dynamic = RwSignal::new(base.dynamic_registration);
+    let client_id = RwSignal::new(base.client_id);
     let client_secret = RwSignal::new(String::new());
-    let authorization_url = text(|c| c.authorization_url.clone());
-    let token_url = text(|c| Some(c.token_url.clone()));
-    let scopes = text(|c| Some(c.scopes.join("\n")));
-    let revocation_url = text(|c| c.revocation_url.clone());
-    let introspection_url = text(|c| c.introspection_url.clone());
-    let provider_domain_url = text(|c| c.provider_domain_url.clone());
-    let auth_method = RwSignal::new(
-        e.as_ref()
-            .map(|c| c.token_auth_method.clone())
-            .unwrap_or_else(|| "client_secret_post".into()),
+    let authorization_url = RwSignal::new(base.authorization_url);
+    let token_url = RwSignal::new(base.token_url);
+    let scopes = RwSignal::new(base.scopes.join("\n"));
+    let revocation_url = RwSignal::new(base.revocation_url);
+    let introspection_url = RwSignal::new(base.introspection_url);
+    let provider_domain_url = RwSignal::new(base.provider_domain_url);
+    let auth_method = RwSignal::new(base.token_auth_method);
+    let pkce = RwSignal::new(base.pkce);
+    let params = RwSignal::new(
+        base.extra_auth_params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
     );
-    let pkce = RwSignal::new(e.as_ref().is_none_or(|c| c.pkce));
-    let params = text(|c| {
-        Some(
-            c.extra_auth_params
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    });
-    let resource = text(|c| c.resource.clone());
+    let resource = RwSignal::new(base.resource);
     let has_secret = e.as_ref().is_some_and(|c| c.has_client_secret);
     let error = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
