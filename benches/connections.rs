@@ -72,7 +72,7 @@ async fn main() {
     );
     state
         .db
-        .store_connection_grant(&id, &grant, false, None, now)
+        .store_connection_grant(&id, &grant, None, None, now)
         .await
         .unwrap();
     let worker: Value = http

@@ -60,7 +60,9 @@ impl ConnectionsEngine {
         }
     }
 
-    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    /// The connection's in-process lock: refreshes, and writes that replace the grant
+    /// (callback, disconnect), take it.
+    pub(crate) fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().expect("the lock table is never poisoned");
         // Forget locks nobody holds or waits for, so the table does not grow forever.
         if locks.len() > 256 {

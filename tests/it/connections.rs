@@ -881,3 +881,41 @@ async fn the_database_file_holds_no_secret_in_plain_text() {
     }
     assert!(haystack.contains("gh1."), "sealed values are there");
 }
+
+#[tokio::test]
+async fn moving_a_connection_to_another_host_needs_the_secret_again() {
+    let idp = provider("opaque").await;
+    let ctx = Ctx::new().await;
+    let id = ctx.create(custom(&idp.issuer, "Movable")).await;
+    ctx.connect(&id, Some("ops@example.com")).await;
+    let path = format!("/api/v0/connections/{id}");
+
+    // Another host, secret left empty ("keep"): refused, nothing changed.
+    let mut moved = custom("https://elsewhere.example", "Movable");
+    moved["client_secret"] = json!("");
+    let (status, err) = ctx
+        .send(reqwest::Method::PUT, &path, Some(moved.clone()))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("enter the client secret again")
+    );
+    assert_eq!(ctx.view(&id).await["status"], "connected");
+
+    // The same host with a kept secret is a plain edit: the grant stays.
+    let mut same = custom(&idp.issuer, "Movable renamed");
+    same["client_secret"] = json!("");
+    let (status, view) = ctx.send(reqwest::Method::PUT, &path, Some(same)).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["status"], "connected");
+
+    // With the secret given again it moves, and the old host's tokens are dropped.
+    moved["client_secret"] = json!("another-secret");
+    let (status, view) = ctx.send(reqwest::Method::PUT, &path, Some(moved)).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["status"], "not_connected");
+    assert_eq!(view["grant"], Value::Null);
+}

@@ -240,6 +240,44 @@ impl AppState {
             self.db.release_connection_lease(&row.id, &owner).await?;
             return self.fresh(t);
         }
+        // What another replica recorded while we waited (a dead grant, a back-off) holds.
+        let row = &self
+            .db
+            .find_connection(&row.id)
+            .await?
+            .ok_or(BrokerError::NotFound)?;
+        let now = self.now();
+        let blocked = if row.status == "needs_reauth" {
+            Some(BrokerError::NeedsReauth {
+                name: row.name.clone(),
+                reason: row
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "the grant is no longer valid".into()),
+            })
+        } else if current.is_none() && row.grant_type != GRANT_CLIENT_CREDENTIALS {
+            // Disconnected meanwhile: there is nothing to refresh.
+            Some(BrokerError::NotConnected(row.name.clone()))
+        } else if row.retry_at.is_some_and(|at| at > now) && row.failures > 0 && !force {
+            Some(BrokerError::Failing {
+                name: row.name.clone(),
+                reason: row
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "the last attempt failed".into()),
+            })
+        } else {
+            None
+        };
+        if let Some(e) = blocked {
+            self.db.release_connection_lease(&row.id, &owner).await?;
+            return match current
+                .filter(|t| not_expired(t, now) && !matches!(e, BrokerError::NeedsReauth { .. }))
+            {
+                Some(t) => self.fresh(&t),
+                None => Err(e),
+            };
+        }
 
         let result = self.call_token_endpoint(row, current.as_ref()).await;
         let now = self.now();
@@ -247,9 +285,19 @@ impl AppState {
             Ok(answer) => {
                 let old_refresh = current.as_ref().and_then(|t| t.refresh_token.clone());
                 let grant = self.sealed_grant(&row.id, answer, old_refresh, now);
-                self.db
-                    .store_connection_grant(&row.id, &grant, current.is_some(), Some(&owner), now)
+                let replaces = current.as_ref().map(|t| t.version);
+                let stored = self
+                    .db
+                    .store_connection_grant(&row.id, &grant, replaces, Some(&owner), now)
                     .await?;
+                if !stored {
+                    // Disconnected or re-authorized while we refreshed: the newer state wins.
+                    self.db.release_connection_lease(&row.id, &owner).await?;
+                    return match self.db.find_connection_tokens(&row.id).await? {
+                        Some(t) => self.fresh(&t),
+                        None => Err(BrokerError::NotConnected(row.name.clone())),
+                    };
+                }
                 tracing::info!(connection = %row.id, "connection token renewed");
                 let stored = self
                     .db

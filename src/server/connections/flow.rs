@@ -341,11 +341,15 @@ async fn exchange(
         .token(&token_url, &auth, form)
         .await
         .map_err(|e| format!("The token exchange failed: {e}."))?;
+    // A refresh of the old grant running now must not overwrite the new one (it stores
+    // only over the version it refreshed; the lock keeps this process's in order).
+    let lock = engine.lock_for(&row.id);
+    let _guard = lock.lock().await;
     let now = state.now();
     let grant = state.sealed_grant(&row.id, answer, None, now);
     state
         .db
-        .store_connection_grant(&row.id, &grant, false, None, now)
+        .store_connection_grant(&row.id, &grant, None, None, now)
         .await
         .map_err(|e| AppError::from(e).into_api_error().message().to_string())?;
     tracing::info!(connection = %row.id, "connection authorized");

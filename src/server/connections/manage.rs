@@ -177,8 +177,9 @@ pub async fn create(
             d.name
         )));
     }
-    for notice in &d.notices {
-        tracing::info!(notice = %notice, "connection URL cleaned");
+    if !d.notices.is_empty() {
+        // The removed text itself is not logged: a pasted URL may carry a secret.
+        tracing::info!("query strings removed from pasted connection URLs");
     }
     let now = state.now();
     let mut row = ConnectionRow {
@@ -240,7 +241,18 @@ pub async fn update(
     input: ConnectionInput,
 ) -> Result<ConnectionView, AppError> {
     let mut row = find(state, id).await?;
-    let d = checked(state, input, row.client_secret.is_some())?;
+    // A secret issued by a dynamic registration does not carry over to a manual client.
+    let has_secret = row.client_secret.is_some() && row.registration == "manual";
+    let d = checked(state, input, has_secret)?;
+    let moved = endpoints_moved(&row, &d);
+    if moved && !d.dynamic_registration && d.client_secret.is_none() {
+        // The stored secret and tokens were given for the old host; they are not sent to a
+        // new one on the strength of an edit.
+        return Err(AppError::BadRequest(
+            "The provider's endpoints now point at another host: enter the client secret again."
+                .into(),
+        ));
+    }
     if state.db.connection_name_taken(&d.name, id).await? {
         return Err(AppError::Conflict(format!(
             "A connection named {:?} already exists.",
@@ -248,12 +260,45 @@ pub async fn update(
         )));
     }
     let notices = d.notices.clone();
+    let dynamic = d.dynamic_registration;
     apply(state, &mut row, d);
+    if moved && dynamic {
+        // Registered at the old host: register anew at the next Connect.
+        row.client_id = None;
+        row.client_secret = None;
+        row.registration_client_uri = None;
+        row.registration_access_token = None;
+        row.registered_at = None;
+    }
     row.updated_at = state.now();
     state.db.update_connection_definition(&row).await?;
+    if moved {
+        // Tokens of the old host are of no use at the new one.
+        state.db.delete_connection_tokens(id, state.now()).await?;
+    }
     let mut view = get(state, id).await?;
     view.notices = notices;
     Ok(view)
+}
+
+/// Whether an edit sends the connection to another host (scheme, host or port of any
+/// endpoint that receives secrets).
+fn endpoints_moved(row: &ConnectionRow, d: &Definition) -> bool {
+    let origin = |u: Option<&str>| u.and_then(|u| Url::parse(u).ok()).map(|u| u.origin());
+    [
+        (Some(row.token_url.as_str()), Some(d.token_url.as_str())),
+        (row.revocation_url.as_deref(), d.revocation_url.as_deref()),
+        (
+            row.introspection_url.as_deref(),
+            d.introspection_url.as_deref(),
+        ),
+        (
+            row.provider_domain_url.as_deref(),
+            d.provider_domain_url.as_deref(),
+        ),
+    ]
+    .into_iter()
+    .any(|(old, new)| new.is_some() && origin(old) != origin(new) && old.is_some())
 }
 
 /// Connect or re-authorize: the popup URL, or (client credentials) a token fetched now.
@@ -277,6 +322,9 @@ pub async fn connect(
 /// it here. Returns a warning when the provider could not be told.
 pub async fn disconnect(state: &AppState, id: &str) -> Result<Option<String>, AppError> {
     let row = find(state, id).await?;
+    // Not in the middle of a refresh here: it would store tokens that were never revoked.
+    let lock = state.connections.lock_for(id);
+    let _guard = lock.lock().await;
     let warning = revoke_at_provider(state, &row).await?;
     state.db.delete_connection_tokens(id, state.now()).await?;
     tracing::info!(connection = %id, "connection disconnected");

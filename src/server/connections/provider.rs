@@ -170,6 +170,14 @@ pub fn validate(
     };
 
     let token_auth_method = match input.token_auth_method.trim() {
+        // A dynamic registration's method is whatever the provider registered; not edited.
+        m if dynamic_registration => {
+            if m.is_empty() {
+                AUTH_BASIC
+            } else {
+                m
+            }
+        }
         "" | AUTH_POST => AUTH_POST,
         AUTH_BASIC => AUTH_BASIC,
         other => {

@@ -250,47 +250,73 @@ impl Db {
         .await?)
     }
 
-    /// Stores a new grant and marks the connection healthy, in one transaction: nobody reads
-    /// a new access token whose rotated refresh token is not stored yet. Releases `owner`'s
+    /// Stores a grant and marks the connection healthy, in one transaction: nobody reads a
+    /// new access token whose rotated refresh token is not stored yet. Releases `owner`'s
     /// refresh lease.
+    ///
+    /// `replaces`: for a refresh, the version of the grant that was refreshed. When the
+    /// stored grant is no longer that one (disconnected, or replaced by a new authorization
+    /// meanwhile), nothing is written and `false` comes back. `None` stores a new grant
+    /// (an authorization), replacing whatever was there.
     pub async fn store_connection_grant(
         &self,
         id: &str,
         grant: &NewGrant,
-        refreshed: bool,
+        replaces: Option<i64>,
         owner: Option<&str>,
         now: UnixTime,
-    ) -> Result<(), DbError> {
+    ) -> Result<bool, DbError> {
         let mut tx = self.pool().begin().await?;
-        let previous: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT version, obtained_at FROM connection_tokens WHERE connection_id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (version, obtained_at) = match (previous, refreshed) {
-            (Some((v, obtained)), true) => (v + 1, obtained),
-            (Some((v, _)), false) => (v + 1, now),
-            (None, _) => (1, now),
+        let stored = match replaces {
+            Some(version) => {
+                sqlx::query(
+                    "UPDATE connection_tokens SET access_token = $3, refresh_token = $4, token_type = $5, \
+                     scope = $6, expires_at = $7, refreshed_at = $8, version = version + 1 \
+                     WHERE connection_id = $1 AND version = $2",
+                )
+                .bind(id)
+                .bind(version)
+                .bind(&grant.access_token)
+                .bind(&grant.refresh_token)
+                .bind(&grant.token_type)
+                .bind(&grant.scope)
+                .bind(grant.expires_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+            None => {
+                let previous: Option<(i64,)> =
+                    sqlx::query_as("SELECT version FROM connection_tokens WHERE connection_id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                sqlx::query("DELETE FROM connection_tokens WHERE connection_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(&format!(
+                    "INSERT INTO connection_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)"
+                ))
+                .bind(id)
+                .bind(&grant.access_token)
+                .bind(&grant.refresh_token)
+                .bind(&grant.token_type)
+                .bind(&grant.scope)
+                .bind(grant.expires_at)
+                .bind(now)
+                .bind(previous.map_or(1, |(v,)| v + 1))
+                .execute(&mut *tx)
+                .await?;
+                true
+            }
         };
-        sqlx::query("DELETE FROM connection_tokens WHERE connection_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(&format!(
-            "INSERT INTO connection_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(id)
-        .bind(&grant.access_token)
-        .bind(&grant.refresh_token)
-        .bind(&grant.token_type)
-        .bind(&grant.scope)
-        .bind(grant.expires_at)
-        .bind(obtained_at)
-        .bind(refreshed.then_some(now))
-        .bind(version)
-        .execute(&mut *tx)
-        .await?;
+        if !stored {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         sqlx::query(
             "UPDATE connections SET status = 'connected', last_error = NULL, last_error_at = NULL, \
              failures = 0, retry_at = NULL, updated_at = $2, \
@@ -304,7 +330,7 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Forgets the grant (after revocation at the provider, or to start over).

@@ -434,7 +434,7 @@ fn ReauthorizeDialog(
         <Dialog title=format!("Re-authorize {}", connection.name) id="reauthorize-dialog">
             <form on:submit=submit class="space-y-4">
                 <p class="text-sm text-slate-600">
-                    "The connection keeps its name and provider. Change the client or the scopes if they changed at the provider; the current tokens stay in use until the new authorization succeeds."
+                    "The connection keeps its name and provider. Change the client or the scopes if they changed at the provider: they are saved first, then the provider asks you to approve again. The current tokens stay until the new authorization replaces them."
                 </p>
                 {(!dynamic).then(|| view! {
                     <div>
@@ -531,7 +531,7 @@ fn ConnectionDialog(
             description: description.get(),
             provider_type: provider_type.get(),
             grant_type: grant_type.get(),
-            dynamic_registration: dynamic.get(),
+            dynamic_registration: dynamic.get() && grant_type.get() == "authorization_code",
             client_id: client_id.get(),
             client_secret: Some(client_secret.get()).filter(|s| !s.is_empty()),
             authorization_url: authorization_url.get(),
