@@ -74,6 +74,9 @@ CREATE TABLE connection_states (
     subject TEXT NOT NULL,
     -- Sealed PKCE verifier, when PKCE is on.
     code_verifier TEXT,
+    -- Re-authorization with a new client or scopes: the changes (sealed JSON), applied to
+    -- the connection only when the provider's answer succeeds.
+    pending_changes TEXT,
     redirect_uri TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL

@@ -108,6 +108,31 @@ pub struct ConnectionView {
     pub notices: Vec<String>,
 }
 
+impl From<&ConnectionView> for ConnectionInput {
+    /// What an edit starts from: the stored definition (secrets never come back).
+    fn from(c: &ConnectionView) -> Self {
+        ConnectionInput {
+            name: c.name.clone(),
+            description: c.description.clone(),
+            provider_type: c.provider_type.clone(),
+            grant_type: c.grant_type.clone(),
+            dynamic_registration: c.dynamic_registration,
+            client_id: c.client_id.clone().unwrap_or_default(),
+            client_secret: None,
+            authorization_url: c.authorization_url.clone().unwrap_or_default(),
+            token_url: c.token_url.clone(),
+            scopes: c.scopes.clone(),
+            revocation_url: c.revocation_url.clone().unwrap_or_default(),
+            introspection_url: c.introspection_url.clone().unwrap_or_default(),
+            provider_domain_url: c.provider_domain_url.clone().unwrap_or_default(),
+            token_auth_method: c.token_auth_method.clone(),
+            pkce: c.pkce,
+            extra_auth_params: c.extra_auth_params.clone(),
+            resource: c.resource.clone().unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionsOverview {
     pub items: Vec<ConnectionView>,
@@ -124,6 +149,16 @@ pub struct ProviderAnswerView {
     pub active: Option<bool>,
     /// The provider's JSON, pretty-printed, with secrets masked.
     pub json: String,
+}
+
+/// Re-authorize with a new client or scopes. Empty fields keep what is stored; the changes
+/// take effect only when the provider's answer succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReauthorizeChanges {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub scopes: Option<Vec<String>>,
 }
 
 /// The outcome of a connect request: a URL for the popup, or (client credentials) done.
@@ -176,7 +211,20 @@ pub async fn disconnect_connection(id: String) -> Result<Option<String>, ApiErro
 pub async fn connect_connection(id: String) -> Result<ConnectStart, ApiError> {
     let identity = super::require_identity()?;
     let state = super::app_state();
-    super::respond(crate::server::connections::manage::connect(&state, &identity, &id).await)
+    super::respond(crate::server::connections::manage::connect(&state, &identity, &id, None).await)
+}
+
+/// Re-authorize: Connect, with client or scope changes that apply once it succeeds.
+#[server(input = server_fn::codec::Json)]
+pub async fn reauthorize_connection(
+    id: String,
+    changes: ReauthorizeChanges,
+) -> Result<ConnectStart, ApiError> {
+    let identity = super::require_identity()?;
+    let state = super::app_state();
+    super::respond(
+        crate::server::connections::manage::connect(&state, &identity, &id, Some(changes)).await,
+    )
 }
 
 #[server]

@@ -919,3 +919,62 @@ async fn moving_a_connection_to_another_host_needs_the_secret_again() {
     assert_eq!(view["status"], "not_connected");
     assert_eq!(view["grant"], Value::Null);
 }
+
+#[tokio::test]
+async fn reauthorize_changes_apply_only_when_the_new_grant_arrives() {
+    let idp = provider("opaque").await;
+    let ctx = Ctx::new().await;
+    let id = ctx.create(custom(&idp.issuer, "Reauth")).await;
+    ctx.connect(&id, Some("ops@example.com")).await;
+    let (_, before) = ctx.token(&id, false).await;
+    let callback = ctx.app.url("/connections/oauth/callback");
+
+    let reauthorize = |changes: Value| {
+        let ctx = &ctx;
+        let callback = callback.clone();
+        let id = id.clone();
+        async move {
+            let (status, started) = ctx
+                .post(&format!("/api/v0/connections/{id}/connect"), Some(changes))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{started}");
+            let url = started["authorization_url"].as_str().unwrap().to_string();
+            let mut browser = Browser::default();
+            let back = walk_provider(&mut browser, &url, &callback, Some("ops@example.com")).await;
+            let page = ctx
+                .app
+                .client
+                .get(back)
+                .bearer_auth(&ctx.session)
+                .send()
+                .await
+                .unwrap();
+            (url, page.status())
+        }
+    };
+
+    // A wrong new secret: the exchange fails, and nothing changes (old client, old grant).
+    let (_, status) = reauthorize(json!({"client_secret": "wrong", "scopes": ["read"]})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let view = ctx.view(&id).await;
+    assert_eq!(view["scopes"], json!(["openid", "read", "write"]), "{view}");
+    assert_eq!(view["status"], "connected");
+    let (status, still) = ctx.token(&id, true).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the old client and grant still work: {still}"
+    );
+    assert_ne!(still["access_token"], before["access_token"]);
+
+    // Narrower scopes, approved: the change and the new grant arrive together.
+    let (url, status) = reauthorize(json!({"scopes": ["read"]})).await;
+    assert!(
+        url.contains("scope=read&") || url.ends_with("scope=read"),
+        "{url}"
+    );
+    assert_eq!(status, StatusCode::OK);
+    let view = ctx.view(&id).await;
+    assert_eq!(view["scopes"], json!(["read"]), "{view}");
+    assert_eq!(view["grant"]["refreshed_at"], Value::Null, "a new grant");
+}

@@ -30,6 +30,7 @@ pub async fn authorization_url(
     state: &AppState,
     row: &ConnectionRow,
     subject: &str,
+    pending_changes: Option<String>,
 ) -> Result<String, AppError> {
     let engine = &state.connections;
     let row = if row.registration == "dynamic" && row.client_id.is_none() {
@@ -59,6 +60,7 @@ pub async fn authorization_url(
             code_verifier: verifier
                 .as_ref()
                 .map(|v| engine.seal(&row.id, "code_verifier", v)),
+            pending_changes,
             redirect_uri: engine.callback_url.clone(),
             created_at: now,
             expires_at: now + STATE_TTL,
@@ -272,6 +274,14 @@ async fn finish(
             )
         })?;
 
+    // A re-authorization with a new client or scopes runs with them; they are saved with the
+    // new grant, and only if it is obtained.
+    let row = match &pending.pending_changes {
+        Some(sealed) => {
+            super::manage::PendingChanges::apply(state, &row, sealed).map_err(internal)?
+        }
+        None => row,
+    };
     let outcome = exchange(
         state,
         &row,
@@ -345,6 +355,15 @@ async fn exchange(
     // only over the version it refreshed; the lock keeps this process's in order).
     let lock = engine.lock_for(&row.id);
     let _guard = lock.lock().await;
+    if pending.pending_changes.is_some() {
+        let mut changed = row.clone();
+        changed.updated_at = state.now();
+        state
+            .db
+            .update_connection_definition(&changed)
+            .await
+            .map_err(|e| AppError::from(e).into_api_error().message().to_string())?;
+    }
     let now = state.now();
     let grant = state.sealed_grant(&row.id, answer, None, now);
     state

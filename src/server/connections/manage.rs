@@ -7,7 +7,7 @@ use super::provider::{Definition, GRANT_CLIENT_CREDENTIALS, validate};
 use super::provider_client::masked;
 use crate::api::connections::{
     ConnectStart, ConnectionInput, ConnectionStatus, ConnectionView, ConnectionsOverview,
-    GrantView, ProviderAnswerView,
+    GrantView, ProviderAnswerView, ReauthorizeChanges,
 };
 use crate::server::auth::Identity;
 use crate::server::db::connections::{ConnectionRow, TokenRow};
@@ -306,16 +306,102 @@ pub async fn connect(
     state: &AppState,
     identity: &Identity,
     id: &str,
+    changes: Option<ReauthorizeChanges>,
 ) -> Result<ConnectStart, AppError> {
     let row = find(state, id).await?;
+    let (effective, pending) = match changes {
+        None => (row.clone(), None),
+        Some(changes) => {
+            let effective = with_changes(state, &row, changes)?;
+            let pending = PendingChanges::of(&effective);
+            (effective, Some(pending))
+        }
+    };
     if row.grant_type == GRANT_CLIENT_CREDENTIALS {
+        // No user step to wait for: the changes apply now, and a token is fetched with them.
+        if pending.is_some() {
+            state.db.update_connection_definition(&effective).await?;
+        }
         // The operator asks for a new attempt: past failures no longer hold it back.
         state.db.clear_connection_failure(id, state.now()).await?;
         state.connection_token(id, true).await?;
         return Ok(ConnectStart::Connected);
     }
-    let url = super::flow::authorization_url(state, &row, &identity.subject).await?;
+    let pending = pending.map(|p| p.seal(state, id));
+    let url = super::flow::authorization_url(state, &effective, &identity.subject, pending).await?;
     Ok(ConnectStart::Popup { url })
+}
+
+/// The connection as it would be with a re-authorization's changes (validated like an edit).
+fn with_changes(
+    state: &AppState,
+    row: &ConnectionRow,
+    changes: ReauthorizeChanges,
+) -> Result<ConnectionRow, AppError> {
+    let mut input = ConnectionInput::from(&view(row, None, 0));
+    if let Some(client_id) = changes.client_id.filter(|c| !c.trim().is_empty()) {
+        input.client_id = client_id;
+    }
+    input.client_secret = changes.client_secret.filter(|s| !s.is_empty());
+    if let Some(scopes) = changes.scopes {
+        input.scopes = scopes;
+    }
+    let has_secret = row.client_secret.is_some() && row.registration == "manual";
+    let d = checked(state, input, has_secret)?;
+    let mut effective = row.clone();
+    apply(state, &mut effective, d);
+    Ok(effective)
+}
+
+/// What a re-authorization changes, kept (sealed) with the authorization request until the
+/// provider's answer: the client and the scopes.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct PendingChanges {
+    client_id: Option<String>,
+    /// Already sealed for the connection's `client_secret` column.
+    client_secret: Option<String>,
+    scopes: String,
+    registration_client_uri: Option<String>,
+    registration_access_token: Option<String>,
+    registered_at: Option<i64>,
+}
+
+impl PendingChanges {
+    fn of(row: &ConnectionRow) -> Self {
+        PendingChanges {
+            client_id: row.client_id.clone(),
+            client_secret: row.client_secret.clone(),
+            scopes: row.scopes.clone(),
+            registration_client_uri: row.registration_client_uri.clone(),
+            registration_access_token: row.registration_access_token.clone(),
+            registered_at: row.registered_at,
+        }
+    }
+
+    fn seal(&self, state: &AppState, id: &str) -> String {
+        let json = serde_json::to_string(self).expect("the changes serialize");
+        state.connections.seal(id, "pending_changes", &json)
+    }
+
+    /// The connection with the sealed changes applied (for the token exchange, and to be
+    /// saved when it succeeds).
+    pub fn apply(
+        state: &AppState,
+        row: &ConnectionRow,
+        sealed: &str,
+    ) -> Result<ConnectionRow, AppError> {
+        let json = state.connections.open(&row.id, "pending_changes", sealed)?;
+        let changes: PendingChanges =
+            serde_json::from_str(json.expose()).map_err(AppError::internal)?;
+        let mut row = row.clone();
+        row.client_id = changes.client_id;
+        row.client_secret = changes.client_secret;
+        row.scopes = changes.scopes;
+        row.registration_client_uri = changes.registration_client_uri;
+        row.registration_access_token = changes.registration_access_token;
+        row.registered_at = changes.registered_at;
+        Ok(row)
+    }
 }
 
 /// Revokes the grant at the provider (RFC 7009) when it has a revocation URL, then forgets

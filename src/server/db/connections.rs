@@ -75,6 +75,8 @@ pub struct StateRow {
     pub subject: String,
     /// Sealed.
     pub code_verifier: Option<String>,
+    /// Sealed JSON of `ReauthorizeChanges`.
+    pub pending_changes: Option<String>,
     pub redirect_uri: String,
     pub created_at: i64,
     pub expires_at: i64,
@@ -496,12 +498,13 @@ impl Db {
     pub async fn insert_connection_state(&self, row: &StateRow) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO connection_states (state_hash, connection_id, subject, code_verifier, \
-             redirect_uri, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             pending_changes, redirect_uri, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&row.state_hash)
         .bind(&row.connection_id)
         .bind(&row.subject)
         .bind(&row.code_verifier)
+        .bind(&row.pending_changes)
         .bind(&row.redirect_uri)
         .bind(row.created_at)
         .bind(row.expires_at)
@@ -517,8 +520,8 @@ impl Db {
     ) -> Result<Option<StateRow>, DbError> {
         let mut tx = self.pool().begin().await?;
         let row = sqlx::query_as::<_, StateRow>(
-            "SELECT state_hash, connection_id, subject, code_verifier, redirect_uri, created_at, \
-             expires_at FROM connection_states WHERE state_hash = $1",
+            "SELECT state_hash, connection_id, subject, code_verifier, pending_changes, redirect_uri, \
+             created_at, expires_at FROM connection_states WHERE state_hash = $1",
         )
         .bind(state_hash)
         .fetch_optional(&mut *tx)

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::JsonBody;
-use crate::api::connections::{ConnectStart, ConnectionInput};
+use crate::api::connections::{ConnectStart, ConnectionInput, ReauthorizeChanges};
 use crate::api::mcp_settings::TokenScope;
 use crate::server::auth::Identity;
 use crate::server::auth::api_tokens::TOKEN_PREFIX;
@@ -74,16 +74,22 @@ async fn remove(
     Ok(Json(json!({"deleted": true, "warning": warning})).into_response())
 }
 
+/// Body optional: `{"client_id", "client_secret", "scopes"}` to re-authorize with changes,
+/// applied once the new authorization succeeds.
 async fn connect(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
+    body: Option<Json<ReauthorizeChanges>>,
 ) -> Result<Response, AppError> {
-    Ok(match manage::connect(&state, &identity, &id).await? {
-        ConnectStart::Popup { url } => Json(json!({"authorization_url": url})),
-        ConnectStart::Connected => Json(json!({"status": "connected"})),
-    }
-    .into_response())
+    let changes = body.map(|Json(c)| c);
+    Ok(
+        match manage::connect(&state, &identity, &id, changes).await? {
+            ConnectStart::Popup { url } => Json(json!({"authorization_url": url})),
+            ConnectStart::Connected => Json(json!({"status": "connected"})),
+        }
+        .into_response(),
+    )
 }
 
 async fn disconnect(

@@ -9,9 +9,9 @@ use leptos_meta::Title;
 use crate::api::ApiError;
 use crate::api::connections::{
     ConnectStart, ConnectionInput, ConnectionStatus, ConnectionView, ProviderAnswerView,
-    connect_connection, create_connection, delete_connection, disconnect_connection,
-    introspect_connection, list_connections, push_connection_registration,
-    sync_connection_registration, update_connection,
+    ReauthorizeChanges, connect_connection, create_connection, delete_connection,
+    disconnect_connection, introspect_connection, list_connections, push_connection_registration,
+    reauthorize_connection, sync_connection_registration, update_connection,
 };
 use crate::ui::components::confirm_dialog::{BUTTON, BUTTON_PLAIN, ConfirmDialog, INPUT};
 use crate::ui::components::copy_button::CopyButton;
@@ -335,7 +335,7 @@ fn popup_for(code_flow: bool, notice: Notice) -> Option<Option<Popup>> {
 /// flow: the popup goes to the provider, or client credentials are fetched at once.
 fn start_connect(
     id: String,
-    changes: Option<ConnectionInput>,
+    changes: Option<ReauthorizeChanges>,
     popup: Option<Popup>,
     notice: Notice,
     reload: Callback<()>,
@@ -344,13 +344,9 @@ fn start_connect(
     // `try_set`: the dialog or card that owns `busy` may be gone by the time this ends.
     busy.try_set(true);
     spawn_local(async move {
-        let saved = match changes {
-            Some(input) => update_connection(id.clone(), input).await.map(|_| ()),
-            None => Ok(()),
-        };
-        let result = match saved {
-            Ok(()) => connect_connection(id).await,
-            Err(e) => Err(e),
+        let result = match changes {
+            Some(changes) => reauthorize_connection(id, changes).await,
+            None => connect_connection(id).await,
         };
         match result {
             Ok(ConnectStart::Popup { url }) => {
@@ -376,29 +372,6 @@ fn start_connect(
     });
 }
 
-/// What the form starts from when editing: the stored definition (secrets never come back).
-fn input_from(c: &ConnectionView) -> ConnectionInput {
-    ConnectionInput {
-        name: c.name.clone(),
-        description: c.description.clone(),
-        provider_type: c.provider_type.clone(),
-        grant_type: c.grant_type.clone(),
-        dynamic_registration: c.dynamic_registration,
-        client_id: c.client_id.clone().unwrap_or_default(),
-        client_secret: None,
-        authorization_url: c.authorization_url.clone().unwrap_or_default(),
-        token_url: c.token_url.clone(),
-        scopes: c.scopes.clone(),
-        revocation_url: c.revocation_url.clone().unwrap_or_default(),
-        introspection_url: c.introspection_url.clone().unwrap_or_default(),
-        provider_domain_url: c.provider_domain_url.clone().unwrap_or_default(),
-        token_auth_method: c.token_auth_method.clone(),
-        pkce: c.pkce,
-        extra_auth_params: c.extra_auth_params.clone(),
-        resource: c.resource.clone().unwrap_or_default(),
-    }
-}
-
 /// Re-authorize: the same connection (name, provider, endpoints), optionally with a new
 /// client ID, secret or scopes, then the authorization flow again.
 #[component]
@@ -408,7 +381,7 @@ fn ReauthorizeDialog(
     notice: Notice,
     reload: Callback<()>,
 ) -> impl IntoView {
-    let base = input_from(&connection);
+    let base = ConnectionInput::from(&connection);
     let client_id = RwSignal::new(base.client_id.clone());
     let client_secret = RwSignal::new(String::new());
     let scopes = RwSignal::new(base.scopes.join("\n"));
@@ -421,20 +394,21 @@ fn ReauthorizeDialog(
         let Some(popup) = popup_for(code_flow, notice) else {
             return;
         };
-        let mut input = base.clone();
-        if !dynamic {
-            input.client_id = client_id.get();
-            input.client_secret = Some(client_secret.get()).filter(|s| !s.is_empty());
-        }
-        input.scopes = scopes.get().lines().map(str::to_string).collect();
+        let changes = ReauthorizeChanges {
+            client_id: (!dynamic).then(|| client_id.get()),
+            client_secret: (!dynamic)
+                .then(|| client_secret.get())
+                .filter(|s| !s.is_empty()),
+            scopes: Some(scopes.get().lines().map(str::to_string).collect()),
+        };
         close.run(());
-        start_connect(id.clone(), Some(input), popup, notice, reload, busy);
+        start_connect(id.clone(), Some(changes), popup, notice, reload, busy);
     };
     view! {
         <Dialog title=format!("Re-authorize {}", connection.name) id="reauthorize-dialog">
             <form on:submit=submit class="space-y-4">
                 <p class="text-sm text-slate-600">
-                    "The connection keeps its name and provider. Change the client or the scopes if they changed at the provider: they are saved first, then the provider asks you to approve again. The current tokens stay until the new authorization replaces them."
+                    "The connection keeps its name and provider. Change the client or the scopes if they changed at the provider. The changes and the new tokens take effect together once you approve at the provider; until then nothing changes."
                 </p>
                 {(!dynamic).then(|| view! {
                     <div>
@@ -484,7 +458,7 @@ fn ConnectionDialog(
     let e = existing.clone();
     let base = e
         .as_ref()
-        .map(input_from)
+        .map(ConnectionInput::from)
         .unwrap_or_else(|| ConnectionInput {
             provider_type: "custom".into(),
             grant_type: "authorization_code".into(),
