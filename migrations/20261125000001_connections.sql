@@ -31,6 +31,9 @@ CREATE TABLE connections (
     extra_auth_params TEXT NOT NULL,
     -- RFC 8707 resource indicator sent with authorization and token requests.
     resource TEXT,
+    -- A built-in provider's instance fields (Shopify's shop, Atlassian's Cloud ID): JSON
+    -- array of [name, value] pairs, checked before they went into any URL.
+    instance_fields TEXT NOT NULL,
     -- RFC 7592 management of a dynamically registered client.
     registration_client_uri TEXT,
     registration_access_token TEXT,

@@ -10,6 +10,11 @@ use super::ApiError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConnectionInput {
+    /// `custom` (or empty), or a built-in provider's slug, whose definition supplies the
+    /// endpoints and the rest; then only the client, scopes and instance fields are read.
+    pub provider: String,
+    /// A built-in provider's instance fields (`shop`, `cloud_id`).
+    pub instance_fields: Vec<(String, String)>,
     pub name: String,
     pub description: String,
     /// Icon hint (`custom`, `crm`, `chat`, …); does not change the flow.
@@ -95,6 +100,7 @@ pub struct ConnectionView {
     pub pkce: bool,
     pub extra_auth_params: Vec<(String, String)>,
     pub resource: Option<String>,
+    pub instance_fields: Vec<(String, String)>,
     /// Dynamically registered, with RFC 7592 management available.
     pub registered: bool,
     pub status: ConnectionStatus,
@@ -112,6 +118,8 @@ impl From<&ConnectionView> for ConnectionInput {
     /// What an edit starts from: the stored definition (secrets never come back).
     fn from(c: &ConnectionView) -> Self {
         ConnectionInput {
+            provider: c.provider.clone(),
+            instance_fields: c.instance_fields.clone(),
             name: c.name.clone(),
             description: c.description.clone(),
             provider_type: c.provider_type.clone(),

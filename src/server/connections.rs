@@ -4,6 +4,7 @@
 //! the REST API call.
 
 pub mod broker;
+pub mod builtin;
 pub mod flow;
 pub mod manage;
 pub mod provider;

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::STATE_TTL;
+use super::builtin::find_builtin;
 use super::provider::{AUTH_BASIC, AUTH_NONE, AUTH_POST};
 use super::provider_client::ProviderError;
 use crate::server::auth::Identity;
@@ -67,33 +68,58 @@ pub async fn authorization_url(
         })
         .await?;
 
+    authorization_request(
+        &mut url,
+        &row,
+        &client_id,
+        &engine.callback_url,
+        &state_value,
+        verifier.as_deref(),
+    );
+    Ok(url.to_string())
+}
+
+/// The authorization request's parameters. Built-in providers say which parameter carries
+/// the scopes and how they are joined (Slack's `user_scope`, comma lists), or that none is
+/// sent at all.
+pub fn authorization_request(
+    url: &mut Url,
+    row: &ConnectionRow,
+    client_id: &str,
+    redirect_uri: &str,
+    state: &str,
+    verifier: Option<&str>,
+) {
     let scopes: Vec<String> = serde_json::from_str(&row.scopes).unwrap_or_default();
     let extra: Vec<(String, String)> =
         serde_json::from_str(&row.extra_auth_params).unwrap_or_default();
+    let (scope_param, separator) = match find_builtin(&row.provider) {
+        Some(p) => (p.scope_param.as_deref(), p.scope_separator.as_str()),
+        None => (Some("scope"), " "),
+    };
+    let mut q = url.query_pairs_mut();
+    q.append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("state", state);
+    if let Some(param) = scope_param
+        && !scopes.is_empty()
     {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("response_type", "code")
-            .append_pair("client_id", &client_id)
-            .append_pair("redirect_uri", &engine.callback_url)
-            .append_pair("state", &state_value);
-        if !scopes.is_empty() {
-            q.append_pair("scope", &scopes.join(" "));
-        }
-        if let Some(v) = &verifier {
-            q.append_pair(
-                "code_challenge",
-                &URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())),
-            )
-            .append_pair("code_challenge_method", "S256");
-        }
-        if let Some(resource) = &row.resource {
-            q.append_pair("resource", resource);
-        }
-        for (k, v) in &extra {
-            q.append_pair(k, v);
-        }
+        q.append_pair(param, &scopes.join(separator));
     }
-    Ok(url.to_string())
+    if let Some(v) = verifier {
+        q.append_pair(
+            "code_challenge",
+            &URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())),
+        )
+        .append_pair("code_challenge_method", "S256");
+    }
+    if let Some(resource) = &row.resource {
+        q.append_pair("resource", resource);
+    }
+    for (k, v) in &extra {
+        q.append_pair(k, v);
+    }
 }
 
 /// RFC 7591 registration at the provider, on first connect. Discovery (RFC 8414) starts
@@ -348,7 +374,12 @@ async fn exchange(
     let token_url = Url::parse(&row.token_url).map_err(|e| e.to_string())?;
     let answer = engine
         .provider_client()
-        .token(&token_url, &auth, form)
+        .token(
+            &token_url,
+            &auth,
+            form,
+            super::builtin::token_shape(&row.provider),
+        )
         .await
         .map_err(|e| format!("The token exchange failed: {e}."))?;
     // A refresh of the old grant running now must not overwrite the new one (it stores
@@ -408,4 +439,223 @@ fn popup_page(
         None => vec![Part::Text("You can close this window.")],
     };
     page(status, title, &parts, Some(&script))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::api::connections::ConnectionInput;
+    use crate::server::connections::builtin::builtin_providers;
+    use crate::server::connections::provider::validate;
+    use crate::server::http::OutboundPolicy;
+
+    const REDIRECT: &str = "https://gatehouse.example/connections/oauth/callback";
+
+    /// The authorization request a built-in provider's connection sends, as query pairs.
+    fn request_for(
+        slug: &str,
+        fields: &[(&str, &str)],
+        scopes: &[&str],
+    ) -> (Url, HashMap<String, String>) {
+        let input = ConnectionInput {
+            provider: slug.into(),
+            instance_fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            client_id: "client-1".into(),
+            client_secret: Some("secret-1".into()),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..ConnectionInput::default()
+        };
+        let policy = OutboundPolicy {
+            allow_http: false,
+            allow_private: false,
+        };
+        let d = validate(input, policy, false).unwrap_or_else(|e| panic!("{slug}: {e}"));
+        let row = ConnectionRow {
+            id: "c1".into(),
+            name: d.name,
+            description: d.description,
+            provider: d.provider,
+            provider_type: d.provider_type,
+            grant_type: d.grant_type,
+            registration: "manual".into(),
+            client_id: d.client_id,
+            client_secret: None,
+            authorization_url: d.authorization_url,
+            token_url: d.token_url,
+            scopes: serde_json::to_string(&d.scopes).unwrap(),
+            revocation_url: d.revocation_url,
+            introspection_url: d.introspection_url,
+            provider_domain_url: d.provider_domain_url,
+            token_auth_method: d.token_auth_method,
+            pkce: if d.pkce { "s256" } else { "off" }.into(),
+            extra_auth_params: serde_json::to_string(&d.extra_auth_params).unwrap(),
+            resource: d.resource,
+            instance_fields: serde_json::to_string(&d.instance_fields).unwrap(),
+            registration_client_uri: None,
+            registration_access_token: None,
+            registered_at: None,
+            status: "new".into(),
+            last_error: None,
+            last_error_at: None,
+            failures: 0,
+            retry_at: None,
+            lease_owner: None,
+            lease_until: None,
+            created_by: "t".into(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let mut url = Url::parse(row.authorization_url.as_deref().unwrap()).unwrap();
+        let verifier = (row.pkce == "s256").then_some("verifier-verifier-verifier-verifier-0123");
+        authorization_request(&mut url, &row, "client-1", REDIRECT, "st", verifier);
+        let pairs = url.query_pairs().into_owned().collect();
+        (url, pairs)
+    }
+
+    #[test]
+    fn every_builtin_provider_builds_its_authorization_request() {
+        for p in builtin_providers() {
+            let fields: Vec<(&str, &str)> = p
+                .instance_fields
+                .iter()
+                .map(|f| {
+                    (
+                        f.name.as_str(),
+                        if f.name == "shop" {
+                            "my-store"
+                        } else {
+                            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+                        },
+                    )
+                })
+                .collect();
+            let (url, q) = request_for(&p.slug, &fields, &[]);
+            assert_eq!(q["response_type"], "code", "{}", p.slug);
+            assert_eq!(q["client_id"], "client-1");
+            assert_eq!(q["redirect_uri"], REDIRECT);
+            assert_eq!(q["state"], "st");
+            assert_eq!(
+                q.contains_key("code_challenge"),
+                p.pkce == "s256",
+                "{}",
+                p.slug
+            );
+            match &p.scope_param {
+                Some(param) => {
+                    let defaults = p.default_scopes().join(&p.scope_separator);
+                    assert_eq!(q[param.as_str()], defaults, "{}: default scopes", p.slug);
+                }
+                None => assert!(
+                    !q.contains_key("scope") && !q.contains_key("user_scope"),
+                    "{}: no scope parameter",
+                    p.slug
+                ),
+            }
+            for (k, v) in &p.extra_auth_params {
+                assert_eq!(&q[k.as_str()], v, "{}", p.slug);
+            }
+            assert_eq!(q.get("resource"), p.resource.as_ref(), "{}", p.slug);
+            assert_eq!(url.scheme(), "https");
+        }
+    }
+
+    #[test]
+    fn provider_quirks_in_the_authorization_request() {
+        let (_, google) = request_for("google", &[], &["openid", "email"]);
+        assert_eq!(google["scope"], "openid email");
+        assert_eq!(google["access_type"], "offline");
+        assert_eq!(google["prompt"], "consent");
+
+        let (_, slack) = request_for("slack", &[], &["search:read", "users:read"]);
+        assert_eq!(slack["user_scope"], "search:read,users:read");
+        assert!(
+            !slack.contains_key("scope"),
+            "Slack user tokens: user_scope only"
+        );
+
+        let (_, asana_mcp) = request_for("asana_mcp", &[], &["default"]);
+        assert!(
+            !asana_mcp.contains_key("scope"),
+            "Asana MCP refuses any scope parameter"
+        );
+        assert_eq!(asana_mcp["resource"], "https://mcp.asana.com/v2");
+
+        let (_, atlassian) = request_for(
+            "atlassian",
+            &[("cloud_id", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")],
+            &["read:jira-work"],
+        );
+        assert_eq!(atlassian["audience"], "api.atlassian.com");
+        assert_eq!(atlassian["prompt"], "consent");
+
+        let (_, linear) = request_for("linear", &[], &["read"]);
+        assert_eq!(linear["actor"], "user");
+
+        let (url, shopify) = request_for("shopify", &[("shop", "my-store")], &["read_products"]);
+        assert_eq!(url.host_str(), Some("my-store.myshopify.com"));
+        assert!(shopify.contains_key("code_challenge"));
+
+        for (slug, pkce) in [
+            ("github", false),
+            ("github_mcp", true),
+            ("sentry", true),
+            ("slack_mcp", true),
+        ] {
+            let (_, q) = request_for(slug, &[], &[]);
+            assert_eq!(q.contains_key("code_challenge"), pkce, "{slug}");
+        }
+    }
+
+    #[test]
+    fn injected_instance_fields_are_refused_before_any_url() {
+        let input = |slug: &str, k: &str, v: &str| ConnectionInput {
+            provider: slug.into(),
+            instance_fields: vec![(k.into(), v.into())],
+            client_id: "c".into(),
+            client_secret: Some("s".into()),
+            ..ConnectionInput::default()
+        };
+        let policy = OutboundPolicy {
+            allow_http: false,
+            allow_private: false,
+        };
+        for shop in [
+            "evil.com/",
+            "evil.com#",
+            "Shop",
+            "my.store",
+            "a?b=c",
+            "@evil.com",
+            "",
+        ] {
+            assert!(
+                validate(input("shopify", "shop", shop), policy, false).is_err(),
+                "{shop:?}"
+            );
+        }
+        for id in [
+            "not-a-uuid",
+            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/../x",
+            "",
+        ] {
+            assert!(
+                validate(input("atlassian", "cloud_id", id), policy, false).is_err(),
+                "{id:?}"
+            );
+        }
+        assert!(
+            validate(input("shopify", "host", "x"), policy, false).is_err(),
+            "unknown field"
+        );
+        assert!(
+            validate(input("nope", "x", "y"), policy, false)
+                .unwrap_err()
+                .contains("Unknown provider")
+        );
+    }
 }

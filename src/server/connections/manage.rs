@@ -58,6 +58,7 @@ pub fn view(row: &ConnectionRow, tokens: Option<&TokenRow>, now: i64) -> Connect
         pkce: row.pkce == "s256",
         extra_auth_params: serde_json::from_str(&row.extra_auth_params).unwrap_or_default(),
         resource: row.resource.clone(),
+        instance_fields: serde_json::from_str(&row.instance_fields).unwrap_or_default(),
         registered: row.registration_client_uri.is_some()
             && row.registration_access_token.is_some(),
         status,
@@ -163,6 +164,7 @@ fn apply(state: &AppState, row: &mut ConnectionRow, d: Definition) {
     row.pkce = if d.pkce { "s256" } else { "off" }.into();
     row.extra_auth_params = serde_json::to_string(&d.extra_auth_params).expect("strings serialize");
     row.resource = d.resource;
+    row.instance_fields = serde_json::to_string(&d.instance_fields).expect("strings serialize");
 }
 
 pub async fn create(
@@ -186,7 +188,7 @@ pub async fn create(
         id: random_id(),
         name: String::new(),
         description: String::new(),
-        provider: "custom".into(),
+        provider: d.provider.clone(),
         provider_type: String::new(),
         grant_type: String::new(),
         registration: "manual".into(),
@@ -202,6 +204,7 @@ pub async fn create(
         pkce: "off".into(),
         extra_auth_params: "[]".into(),
         resource: None,
+        instance_fields: "[]".into(),
         registration_client_uri: None,
         registration_access_token: None,
         registered_at: None,

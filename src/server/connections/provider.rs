@@ -4,6 +4,9 @@
 
 use url::Url;
 
+use std::collections::HashMap;
+
+use super::builtin::{BuiltinProvider, find_builtin};
 use crate::api::connections::ConnectionInput;
 use crate::server::http::{OutboundPolicy, check_outbound_url};
 
@@ -35,6 +38,9 @@ const RESERVED_PARAMS: &[&str] = &[
 /// The validated definition of a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Definition {
+    /// `custom`, or a built-in provider's slug.
+    pub provider: String,
+    pub instance_fields: Vec<(String, String)>,
     pub name: String,
     pub description: String,
     pub provider_type: String,
@@ -64,6 +70,17 @@ pub fn validate(
     policy: OutboundPolicy,
     has_secret: bool,
 ) -> Result<Definition, String> {
+    let slug = input.provider.trim().to_string();
+    let (input, provider) = match slug.as_str() {
+        "" | "custom" => (input, "custom".to_string()),
+        slug => {
+            let builtin = find_builtin(slug).ok_or_else(|| {
+                format!("Unknown provider {slug:?}: use custom or one of the built-in providers.")
+            })?;
+            (from_builtin(input, builtin)?, slug.to_string())
+        }
+    };
+    let instance_fields = input.instance_fields.clone();
     let mut notices = Vec::new();
     let name = input.name.trim().to_string();
     if name.is_empty() {
@@ -257,6 +274,8 @@ pub fn validate(
     };
 
     Ok(Definition {
+        provider,
+        instance_fields,
         name,
         description,
         provider_type,
@@ -277,6 +296,56 @@ pub fn validate(
         resource,
         notices,
     })
+}
+
+/// Fills a built-in provider's definition into the operator's input: the endpoints (with
+/// the instance fields checked first), PKCE, auth method, parameters and resource come from
+/// the data; the operator gives the client, the scopes and the instance fields.
+fn from_builtin(
+    mut input: ConnectionInput,
+    p: &BuiltinProvider,
+) -> Result<ConnectionInput, String> {
+    let mut values = HashMap::new();
+    for (k, v) in &input.instance_fields {
+        if !p.instance_fields.iter().any(|f| f.name == *k) {
+            return Err(format!("{} has no field {k:?}.", p.name));
+        }
+        values.insert(k.clone(), v.trim().to_string());
+    }
+    input.authorization_url = p.url(&p.authorization_url, &values)?;
+    input.token_url = p.url(&p.token_url, &values)?;
+    input.revocation_url = match &p.revocation_url {
+        Some(u) => p.url(u, &values)?,
+        None => String::new(),
+    };
+    input.introspection_url = match &p.introspection_url {
+        Some(u) => p.url(u, &values)?,
+        None => String::new(),
+    };
+    input.instance_fields = p
+        .instance_fields
+        .iter()
+        .map(|f| (f.name.clone(), values[&f.name].clone()))
+        .collect();
+    if input.name.trim().is_empty() {
+        input.name = p.name.clone();
+    }
+    if input.provider_type.trim().is_empty() || input.provider_type == "custom" {
+        input.provider_type = p.icon.clone();
+    }
+    input.grant_type = GRANT_AUTHORIZATION_CODE.into();
+    input.dynamic_registration = false;
+    input.token_auth_method = p.token_auth_method.clone();
+    input.pkce = p.pkce == "s256";
+    input.resource = p.resource.clone().unwrap_or_default();
+    input.extra_auth_params = p.extra_auth_params.clone();
+    if p.scope_param.is_none() {
+        // The provider refuses a scope parameter (Asana MCP).
+        input.scopes.clear();
+    } else if input.scopes.iter().all(|s| s.trim().is_empty()) {
+        input.scopes = p.default_scopes();
+    }
+    Ok(input)
 }
 
 /// An endpoint URL: optional, https (or loopback http), query string and fragment removed

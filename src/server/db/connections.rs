@@ -28,6 +28,7 @@ pub struct ConnectionRow {
     pub pkce: String,
     pub extra_auth_params: String,
     pub resource: Option<String>,
+    pub instance_fields: String,
     pub registration_client_uri: Option<String>,
     /// Sealed.
     pub registration_access_token: Option<String>,
@@ -47,7 +48,7 @@ pub struct ConnectionRow {
 const CONNECTION_COLUMNS: &str = "id, name, description, provider, provider_type, grant_type, \
      registration, client_id, client_secret, authorization_url, token_url, scopes, revocation_url, \
      introspection_url, provider_domain_url, token_auth_method, pkce, extra_auth_params, resource, \
-     registration_client_uri, registration_access_token, registered_at, status, last_error, \
+     instance_fields, registration_client_uri, registration_access_token, registered_at, status, last_error, \
      last_error_at, failures, retry_at, lease_owner, lease_until, created_by, created_at, updated_at";
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -107,7 +108,7 @@ impl Db {
         sqlx::query(&format!(
             "INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
              $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
-             $26, $27, $28, $29, $30, $31, $32)"
+             $26, $27, $28, $29, $30, $31, $32, $33)"
         ))
         .bind(&row.id)
         .bind(&row.name)
@@ -128,6 +129,7 @@ impl Db {
         .bind(&row.pkce)
         .bind(&row.extra_auth_params)
         .bind(&row.resource)
+        .bind(&row.instance_fields)
         .bind(&row.registration_client_uri)
         .bind(&row.registration_access_token)
         .bind(row.registered_at)
@@ -156,7 +158,7 @@ impl Db {
              token_url = $10, scopes = $11, revocation_url = $12, introspection_url = $13, \
              provider_domain_url = $14, token_auth_method = $15, pkce = $16, extra_auth_params = $17, \
              resource = $18, registration_client_uri = $19, registration_access_token = $20, \
-             registered_at = $21, updated_at = $22 WHERE id = $1",
+             registered_at = $21, updated_at = $22, instance_fields = $23 WHERE id = $1",
         )
         .bind(&row.id)
         .bind(&row.name)
@@ -180,6 +182,7 @@ impl Db {
         .bind(&row.registration_access_token)
         .bind(row.registered_at)
         .bind(row.updated_at)
+        .bind(&row.instance_fields)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() > 0)

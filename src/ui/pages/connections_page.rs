@@ -489,6 +489,10 @@ fn ConnectionDialog(
             .join("\n"),
     );
     let resource = RwSignal::new(base.resource);
+    // The create dialog offers custom providers; a built-in connection keeps its provider and
+    // instance fields on edit (their picker comes with the built-in providers' dialog).
+    let provider = base.provider.clone();
+    let instance_fields = base.instance_fields.clone();
     let has_secret = e.as_ref().is_some_and(|c| c.has_client_secret);
     let error = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
@@ -501,6 +505,8 @@ fn ConnectionDialog(
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let input = ConnectionInput {
+            provider: provider.clone(),
+            instance_fields: instance_fields.clone(),
             name: name.get(),
             description: description.get(),
             provider_type: provider_type.get(),
