@@ -10,6 +10,7 @@ test.describe('Connections', () => {
     await expect(page.getByTestId('redirect-uri')).toHaveText(`${urls.basic}/connections/oauth/callback`);
 
     await page.getByTestId('new-connection').click();
+    await page.getByTestId('provider-chooser').getByRole('button', { name: 'Custom provider' }).click();
     const dialog = page.getByTestId('connection-dialog');
     await dialog.getByLabel('Name').fill(name);
     await dialog.getByLabel('Client ID').fill('gatehouse-connections');
@@ -72,6 +73,43 @@ test.describe('Connections', () => {
     await card.getByRole('button', { name: 'Disconnect' }).click();
     await page.getByTestId('disconnect-dialog').getByRole('button', { name: 'Disconnect' }).click();
     await expect(card.getByTestId('connection-status')).toHaveText('Not connected');
+  });
+});
+
+test.describe('Connections with built-in providers', () => {
+  test('the dialog shows the provider\'s fields, scopes and warnings, and refuses a bad shop', async ({ page, consoleErrors }) => {
+    await signIn(page, '/connections');
+    await hydrated(page);
+
+    await page.getByTestId('new-connection').click();
+    await page.getByTestId('provider-chooser').getByRole('button', { name: /Atlassian/ }).click();
+    const atlassian = page.getByTestId('builtin-dialog');
+    await expect(atlassian.getByTestId('builtin-redirect-uri')).toHaveText(`${urls.basic}/connections/oauth/callback`);
+    await expect(atlassian.getByLabel(/Cloud ID/)).toBeVisible();
+    await expect(atlassian.getByLabel('Token URL')).toHaveCount(0);
+    await expect(atlassian.getByTestId('scope-warning')).toHaveCount(0);
+    await atlassian.getByRole('checkbox', { name: /offline_access/ }).uncheck();
+    await expect(atlassian.getByTestId('scope-warning')).toContainText('offline_access');
+    await atlassian.getByRole('button', { name: 'Cancel' }).click();
+
+    await page.getByTestId('new-connection').click();
+    await page.getByTestId('provider-chooser').getByRole('button', { name: 'Shopify' }).click();
+    const shopify = page.getByTestId('builtin-dialog');
+    const name = `Shop ${Date.now()}`;
+    await shopify.getByLabel('Name').fill(name);
+    await shopify.getByLabel('Shop subdomain').fill('evil.com/x');
+    await shopify.getByLabel('Client ID').fill('id');
+    await shopify.getByLabel('Client secret').fill('secret');
+    await shopify.getByRole('button', { name: 'Save' }).click();
+    await expect(shopify.getByRole('alert')).toContainText('Shop subdomain');
+    await shopify.getByLabel('Shop subdomain').fill('my-store');
+    await shopify.getByRole('button', { name: 'Save' }).click();
+    const card = page.locator(`[data-testid="connection-card"][data-name="${name}"]`);
+    await expect(card).toContainText('https://my-store.myshopify.com/admin/oauth/access_token');
+    // The refused save is the one expected failed request.
+    const expected = consoleErrors.filter((e) => e.includes('status of 400'));
+    expect(expected).toHaveLength(1);
+    consoleErrors.splice(0, consoleErrors.length, ...consoleErrors.filter((e) => !expected.includes(e)));
   });
 });
 

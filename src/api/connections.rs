@@ -149,6 +149,24 @@ pub struct ConnectionsOverview {
     pub now: i64,
 }
 
+/// A built-in provider, for the create dialog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuiltinProviderView {
+    pub slug: String,
+    pub name: String,
+    pub icon: String,
+    pub app_console_url: String,
+    /// (name, label, help)
+    pub instance_fields: Vec<(String, String, String)>,
+    /// (scope, description, selected by default)
+    pub scopes: Vec<(String, String, bool)>,
+    /// The provider takes no scope parameter; its scopes are informational or absent.
+    pub scopeless: bool,
+    /// (scope, warning shown when it is not selected)
+    pub warnings: Vec<(String, String)>,
+    pub notes: String,
+}
+
 /// What an RFC 7662 introspection, RFC 7592 read or update returned, for the detail panel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderAnswerView {
@@ -174,6 +192,12 @@ pub struct ReauthorizeChanges {
 pub enum ConnectStart {
     Popup { url: String },
     Connected,
+}
+
+#[server]
+pub async fn list_builtin_providers() -> Result<Vec<BuiltinProviderView>, ApiError> {
+    super::require_identity()?;
+    Ok(crate::server::connections::builtin::builtin_views())
 }
 
 #[server]

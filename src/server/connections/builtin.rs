@@ -184,6 +184,36 @@ pub fn find_builtin(slug: &str) -> Option<&'static BuiltinProvider> {
     builtin_providers().iter().find(|p| p.slug == slug)
 }
 
+/// The built-in providers for the create dialog.
+pub fn builtin_views() -> Vec<crate::api::connections::BuiltinProviderView> {
+    builtin_providers()
+        .iter()
+        .map(|p| crate::api::connections::BuiltinProviderView {
+            slug: p.slug.clone(),
+            name: p.name.clone(),
+            icon: p.icon.clone(),
+            app_console_url: p.app_console_url.clone(),
+            instance_fields: p
+                .instance_fields
+                .iter()
+                .map(|f| (f.name.clone(), f.label.clone(), f.help.clone()))
+                .collect(),
+            scopes: p
+                .scopes
+                .iter()
+                .map(|s| (s.name.clone(), s.description.clone(), s.default))
+                .collect(),
+            scopeless: p.scope_param.is_none(),
+            warnings: p
+                .warnings
+                .iter()
+                .map(|w| (w.unless_scope.clone(), w.message.clone()))
+                .collect(),
+            notes: p.notes.clone(),
+        })
+        .collect()
+}
+
 /// Where the token sits in the answers of the connection's provider.
 pub fn token_shape(provider: &str) -> TokenShape {
     find_builtin(provider).map_or(TokenShape::Standard, |p| p.token_response)

@@ -8,10 +8,11 @@ use leptos_meta::Title;
 
 use crate::api::ApiError;
 use crate::api::connections::{
-    ConnectStart, ConnectionInput, ConnectionStatus, ConnectionView, ProviderAnswerView,
-    ReauthorizeChanges, connect_connection, create_connection, delete_connection,
-    disconnect_connection, introspect_connection, list_connections, push_connection_registration,
-    reauthorize_connection, sync_connection_registration, update_connection,
+    BuiltinProviderView, ConnectStart, ConnectionInput, ConnectionStatus, ConnectionView,
+    ProviderAnswerView, ReauthorizeChanges, connect_connection, create_connection,
+    delete_connection, disconnect_connection, introspect_connection, list_builtin_providers,
+    list_connections, push_connection_registration, reauthorize_connection,
+    sync_connection_registration, update_connection,
 };
 use crate::ui::components::confirm_dialog::{BUTTON, BUTTON_PLAIN, ConfirmDialog, INPUT};
 use crate::ui::components::copy_button::CopyButton;
@@ -23,7 +24,10 @@ use crate::util::{ago, format_utc};
 #[derive(Debug, Clone, PartialEq)]
 enum Open {
     None,
+    /// Choose a provider first.
     Create,
+    CreateCustom,
+    CreateBuiltin(BuiltinProviderView),
     Edit(ConnectionView),
     Disconnect(ConnectionView),
     Delete(ConnectionView),
@@ -121,7 +125,16 @@ pub fn ConnectionsPage() -> impl IntoView {
         </div>
         {move || match open.get() {
             Open::None => ().into_any(),
-            Open::Create => view! { <ConnectionDialog existing=None close done notice /> }.into_any(),
+            Open::Create => view! { <ProviderChooser open close /> }.into_any(),
+            Open::CreateCustom => view! { <ConnectionDialog existing=None close done notice /> }.into_any(),
+            Open::CreateBuiltin(provider) => {
+                let redirect_uri = connections
+                    .get_untracked()
+                    .and_then(Result::ok)
+                    .map(|o| o.redirect_uri)
+                    .unwrap_or_default();
+                view! { <BuiltinConnectionDialog provider redirect_uri close done notice /> }.into_any()
+            }
             Open::Edit(c) => view! { <ConnectionDialog existing=Some(c) close done notice /> }.into_any(),
             Open::Reauthorize(c) => view! { <ReauthorizeDialog connection=c close notice reload=Callback::new(move |_| reload()) /> }.into_any(),
             Open::Disconnect(c) => {
@@ -430,6 +443,193 @@ fn ReauthorizeDialog(
                 <div class="flex justify-end gap-3">
                     <button type="button" class=BUTTON_PLAIN on:click=move |_| close.run(())>"Cancel"</button>
                     <button type="submit" class=BUTTON disabled=move || busy.get()>"Re-authorize"</button>
+                </div>
+            </form>
+        </Dialog>
+    }
+}
+
+/// New connection, step one: which provider.
+#[component]
+fn ProviderChooser(open: RwSignal<Open>, close: Callback<()>) -> impl IntoView {
+    let providers = Resource::new(|| (), |_| list_builtin_providers());
+    view! {
+        <Dialog title="New connection".to_string() id="provider-chooser">
+            <p class="mb-3 text-sm text-slate-600">"Pick the service. Built-in providers know their endpoints and scopes; a custom provider takes any OAuth 2 service."</p>
+            <Suspense fallback=|| view! { <p class="text-sm text-slate-500">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match providers.await {
+                        Err(e) => view! { <ErrorNotice error=e /> }.into_any(),
+                        Ok(list) => view! {
+                            <div class="grid grid-cols-2 gap-2 sm:grid-cols-3">
+                                {list.into_iter().map(|p| {
+                                    let name = p.name.clone();
+                                    view! {
+                                        <button type="button" class=BUTTON_PLAIN data-provider=p.slug.clone()
+                                            on:click=move |_| open.set(Open::CreateBuiltin(p.clone()))>
+                                            {name}
+                                        </button>
+                                    }
+                                }).collect_view()}
+                                <button type="button" class=BUTTON_PLAIN data-provider="custom"
+                                    on:click=move |_| open.set(Open::CreateCustom)>
+                                    "Custom provider"
+                                </button>
+                            </div>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <div class="mt-4 flex justify-end">
+                <button type="button" class=BUTTON_PLAIN on:click=move |_| close.run(())>"Cancel"</button>
+            </div>
+        </Dialog>
+    }
+}
+
+/// New connection with a built-in provider: only what the operator must give (client,
+/// scopes, instance fields); the definition supplies the rest.
+#[component]
+fn BuiltinConnectionDialog(
+    provider: BuiltinProviderView,
+    redirect_uri: String,
+    close: Callback<()>,
+    done: Callback<()>,
+    notice: Notice,
+) -> impl IntoView {
+    let p = provider;
+    let name = RwSignal::new(p.name.clone());
+    let client_id = RwSignal::new(String::new());
+    let client_secret = RwSignal::new(String::new());
+    let fields: Vec<(String, String, String, RwSignal<String>)> = p
+        .instance_fields
+        .iter()
+        .map(|(n, l, h)| {
+            (
+                n.clone(),
+                l.clone(),
+                h.clone(),
+                RwSignal::new(String::new()),
+            )
+        })
+        .collect();
+    let selected: Vec<(String, String, RwSignal<bool>)> = p
+        .scopes
+        .iter()
+        .map(|(s, d, on)| (s.clone(), d.clone(), RwSignal::new(*on)))
+        .collect();
+    let error = RwSignal::new(None::<ApiError>);
+    let busy = RwSignal::new(false);
+    let slug = p.slug.clone();
+    let scopeless = p.scopeless;
+    let (fields_for_submit, selected_for_submit) = (fields.clone(), selected.clone());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let input = ConnectionInput {
+            provider: slug.clone(),
+            instance_fields: fields_for_submit
+                .iter()
+                .map(|(n, _, _, v)| (n.clone(), v.get()))
+                .collect(),
+            name: name.get(),
+            client_id: client_id.get(),
+            client_secret: Some(client_secret.get()).filter(|s| !s.is_empty()),
+            scopes: if scopeless {
+                Vec::new()
+            } else {
+                selected_for_submit
+                    .iter()
+                    .filter(|(_, _, on)| on.get())
+                    .map(|(s, _, _)| s.clone())
+                    .collect()
+            },
+            ..ConnectionInput::default()
+        };
+        busy.set(true);
+        error.set(None);
+        spawn_local(async move {
+            match create_connection(input).await {
+                Ok(saved) => {
+                    notice.set(Some(Ok(format!(
+                        "Saved {}. Connect it to authorize.",
+                        saved.name
+                    ))));
+                    done.run(());
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            busy.try_set(false);
+        });
+    };
+    let warnings = p.warnings.clone();
+    let selected_for_warnings = selected.clone();
+    view! {
+        <Dialog title=format!("New {} connection", p.name) id="builtin-dialog">
+            <form on:submit=submit class="space-y-4">
+                <div class="rounded-md bg-slate-50 p-3 text-sm text-slate-700">
+                    <p>"Create an OAuth app at " <a href=p.app_console_url.clone() target="_blank" rel="noopener noreferrer" class="font-medium text-indigo-700 underline">{p.name.clone()}</a> " with this redirect URI:"</p>
+                    <p class="mt-1 flex items-center gap-2">
+                        <code class="break-all rounded bg-white px-1" data-testid="builtin-redirect-uri">{redirect_uri.clone()}</code>
+                        <CopyButton text=redirect_uri.clone() />
+                    </p>
+                    <p class="mt-2 text-xs text-slate-500">{p.notes.clone()}</p>
+                </div>
+                <div>
+                    <label for="builtin-name" class="mb-1 block text-sm font-medium text-slate-700">"Name"</label>
+                    <input id="builtin-name" type="text" class=INPUT prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
+                </div>
+                {fields.into_iter().map(|(n, label, help, value)| {
+                    let id = format!("builtin-field-{n}");
+                    view! {
+                        <div>
+                            <label for=id.clone() class="mb-1 block text-sm font-medium text-slate-700">{label}</label>
+                            <input id=id type="text" class=INPUT autocomplete="off" required
+                                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev)) />
+                            <p class="mt-1 text-xs text-slate-500">{help}</p>
+                        </div>
+                    }
+                }).collect_view()}
+                <div>
+                    <label for="builtin-client-id" class="mb-1 block text-sm font-medium text-slate-700">"Client ID"</label>
+                    <input id="builtin-client-id" type="text" class=INPUT autocomplete="off" prop:value=move || client_id.get() on:input=move |ev| client_id.set(event_target_value(&ev)) />
+                </div>
+                <div>
+                    <label for="builtin-client-secret" class="mb-1 block text-sm font-medium text-slate-700">"Client secret"</label>
+                    <input id="builtin-client-secret" type="password" class=INPUT autocomplete="new-password" prop:value=move || client_secret.get() on:input=move |ev| client_secret.set(event_target_value(&ev)) />
+                    <p class="mt-1 text-xs text-slate-500">"Sealed when saved and never shown again."</p>
+                </div>
+                {if scopeless {
+                    view! { <p class="text-sm text-slate-600" data-testid="scopeless">"This provider takes no scopes: access is whatever the app and the user grant at the provider."</p> }.into_any()
+                } else {
+                    view! {
+                        <fieldset>
+                            <legend class="mb-1 block text-sm font-medium text-slate-700">"Scopes"</legend>
+                            <div class="max-h-56 space-y-1 overflow-y-auto rounded-md border border-slate-200 p-2">
+                                {selected.into_iter().map(|(scope, description, on)| view! {
+                                    <label class="flex items-start gap-2 text-sm">
+                                        <input type="checkbox" class="mt-1" prop:checked=move || on.get() on:change=move |ev| on.set(event_target_checked(&ev)) />
+                                        <span><code class="text-xs">{scope}</code>" — " {description}</span>
+                                    </label>
+                                }).collect_view()}
+                            </div>
+                        </fieldset>
+                    }.into_any()
+                }}
+                {move || {
+                    warnings
+                        .iter()
+                        .filter(|(scope, _)| {
+                            selected_for_warnings.iter().any(|(s, _, on)| s == scope && !on.get())
+                        })
+                        .map(|(_, message)| view! {
+                            <p role="alert" class="rounded-md border border-amber-200 bg-amber-50 p-2 text-sm text-amber-900" data-testid="scope-warning">{message.clone()}</p>
+                        })
+                        .collect_view()
+                }}
+                {move || error.get().map(|e| view! { <ErrorNotice error=e /> })}
+                <div class="flex justify-end gap-3">
+                    <button type="button" class=BUTTON_PLAIN on:click=move |_| close.run(())>"Cancel"</button>
+                    <button type="submit" class=BUTTON disabled=move || busy.get()>"Save"</button>
                 </div>
             </form>
         </Dialog>
