@@ -146,18 +146,8 @@ impl ProviderClient<'_> {
         };
         match parsed {
             Some(body) => {
-                // An OAuth error is an error whatever the status: some providers answer
-                // HTTP 200 with {"error": …}.
-                if let Some(error) = body.get("error").and_then(Value::as_str)
-                    && !error.is_empty()
-                {
-                    return Err(ProviderError::OAuth {
-                        error: error.chars().take(100).collect(),
-                        description: body
-                            .get("error_description")
-                            .and_then(Value::as_str)
-                            .map(|d| d.chars().take(300).collect()),
-                    });
+                if let Some(error) = oauth_error(&body) {
+                    return Err(error);
                 }
                 if status >= 400 {
                     return Err(ProviderError::Transient(format!(
@@ -346,6 +336,22 @@ impl ProviderClient<'_> {
             .await?;
         Ok(answer.body)
     }
+}
+
+/// The OAuth error an answer carries, whatever its HTTP status: some providers (Slack,
+/// GitHub) answer HTTP 200 with `{"error": …}`.
+pub fn oauth_error(body: &Map<String, Value>) -> Option<ProviderError> {
+    let error = body
+        .get("error")
+        .and_then(Value::as_str)
+        .filter(|e| !e.is_empty())?;
+    Some(ProviderError::OAuth {
+        error: error.chars().take(100).collect(),
+        description: body
+            .get("error_description")
+            .and_then(Value::as_str)
+            .map(|d| d.chars().take(300).collect()),
+    })
 }
 
 /// Reads a token endpoint's answer: `access_token` required, `expires_in` as a number or a
