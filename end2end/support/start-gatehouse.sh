@@ -28,6 +28,18 @@ case "$mode" in
     export MCP_OAUTH_ENABLED=true
     # The test provider for Connections listens on loopback.
     export OUTBOUND_ALLOW_PRIVATE_NETWORKS=true
+    # The built-in Sentry definition, re-pointed at the test provider (as for a self-hosted
+    # Sentry): its flow runs for real in the browser tests.
+    cat > "$data/provider-overrides.json" <<JSON
+{"sentry": {
+  "authorization_url": "$issuer/auth", "token_url": "$issuer/token",
+  "revocation_url": "$issuer/token/revocation", "introspection_url": "$issuer/token/introspection",
+  "resource": "$issuer/api", "token_auth_method": "client_secret_post", "scope_separator": " ",
+  "scopes": [{"name": "openid", "description": "Sign-in identity", "default": true},
+             {"name": "read", "description": "Read access", "default": true}]
+}}
+JSON
+    export PROVIDER_OVERRIDES="$data/provider-overrides.json"
     ;;
   oauth2)
     export SECRET_KEY="e2e-oauth2-secret-key-0123456789abcdef"

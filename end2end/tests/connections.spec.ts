@@ -113,6 +113,33 @@ test.describe('Connections with built-in providers', () => {
   });
 });
 
+test.describe('A built-in provider re-pointed at the test provider', () => {
+  test('Sentry connects through the popup', async ({ page }) => {
+    const name = `Sentry ${Date.now()}`;
+    await signIn(page, '/connections');
+    await hydrated(page);
+    await page.getByTestId('new-connection').click();
+    await page.getByTestId('provider-chooser').getByRole('button', { name: 'Sentry' }).click();
+    const dialog = page.getByTestId('builtin-dialog');
+    await dialog.getByLabel('Name').fill(name);
+    await dialog.getByLabel('Client ID').fill('gatehouse-connections');
+    await dialog.getByLabel('Client secret').fill('gatehouse-connections-secret');
+    await expect(dialog.getByRole('checkbox', { name: /read/ })).toBeChecked();
+    await dialog.getByRole('button', { name: 'Save' }).click();
+
+    const card = page.locator(`[data-testid="connection-card"][data-name="${name}"]`);
+    await expect(card).toContainText('PKCE');
+    const popupOpened = page.waitForEvent('popup');
+    await card.getByRole('button', { name: `Connect ${name}` }).click();
+    const popup = await popupOpened;
+    await popup.waitForURL(`${urls.oidc}/interaction/**`);
+    await popup.getByLabel('Email').fill('ops@example.com');
+    await popup.getByRole('button', { name: 'Sign in' }).click();
+    await popup.waitForEvent('close');
+    await expect(card.getByTestId('connection-status')).toHaveText('Connected');
+  });
+});
+
 test.describe('Connections with JavaScript off', () => {
   test.use({ javaScriptEnabled: false });
 

@@ -197,7 +197,7 @@ pub enum ConnectStart {
 #[server]
 pub async fn list_builtin_providers() -> Result<Vec<BuiltinProviderView>, ApiError> {
     super::require_identity()?;
-    Ok(crate::server::connections::builtin::builtin_views())
+    Ok(super::app_state().connections.providers.views())
 }
 
 #[server]

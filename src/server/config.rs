@@ -225,6 +225,10 @@ pub struct RawSettings {
         global = true
     )]
     pub connections_refresh_interval: Option<String>,
+    /// JSON file of built-in provider overrides: {"<slug>": {<fields>}} (self-hosted
+    /// instances such as GitHub Enterprise, or tests pointing a provider at a local server).
+    #[arg(long, env = "PROVIDER_OVERRIDES", value_name = "FILE", global = true)]
+    pub provider_overrides: Option<String>,
     /// Deadline in seconds for each call to a provider or upstream (default 15).
     #[arg(long, env = "OUTBOUND_TIMEOUT", value_name = "SECONDS", global = true)]
     pub outbound_timeout: Option<String>,
@@ -295,6 +299,8 @@ pub struct Config {
     pub connections_refresh_interval: u64,
     /// `OUTBOUND_TIMEOUT`, seconds.
     pub outbound_timeout: u64,
+    /// `PROVIDER_OVERRIDES`: the built-in providers with the overrides applied.
+    pub providers: crate::server::connections::builtin::Providers,
     pub log_format: LogFormat,
     pub site_root: String,
 }
@@ -787,6 +793,16 @@ impl Config {
                 15,
                 1..=300,
             )?,
+            providers: match present(&raw.provider_overrides) {
+                None => crate::server::connections::builtin::Providers::builtin(),
+                Some(path) => {
+                    let json = std::fs::read_to_string(path).map_err(|e| {
+                        ConfigError::new("PROVIDER_OVERRIDES", format!("cannot read {path}: {e}"))
+                    })?;
+                    crate::server::connections::builtin::Providers::with_overrides(&json)
+                        .map_err(|e| ConfigError::new("PROVIDER_OVERRIDES", e))?
+                }
+            },
             log_format,
             site_root: present(&raw.site_root).unwrap_or("target/site").to_string(),
         })

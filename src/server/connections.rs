@@ -34,6 +34,8 @@ pub struct ConnectionsEngine {
     pub refresh_skew: i64,
     /// Deadline for each call to a provider (`OUTBOUND_TIMEOUT`).
     pub call_timeout: Duration,
+    /// The built-in providers, with `PROVIDER_OVERRIDES` applied.
+    pub providers: builtin::Providers,
     /// Names this process as the holder of refresh leases.
     instance: String,
     /// One lock per connection: callers in this process queue behind the refresh that is
@@ -48,6 +50,7 @@ impl ConnectionsEngine {
         public_origin: &str,
         refresh_skew: i64,
         call_timeout: Duration,
+        providers: builtin::Providers,
     ) -> Self {
         ConnectionsEngine {
             sealer,
@@ -56,6 +59,7 @@ impl ConnectionsEngine {
             public_origin: public_origin.to_string(),
             refresh_skew,
             call_timeout,
+            providers,
             instance: random_id(),
             locks: Arc::new(Mutex::new(HashMap::new())),
         }

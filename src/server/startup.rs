@@ -135,6 +135,7 @@ impl Application {
             &public_origin,
             config.connections_refresh_skew,
             std::time::Duration::from_secs(config.outbound_timeout),
+            config.providers.clone(),
         );
         let state = AppState::new(Inner {
             leptos_options: leptos_options(&config, bound),

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::builtin::{refreshes, token_shape};
 use super::provider::GRANT_CLIENT_CREDENTIALS;
 use super::provider_client::{ClientAuth, ProviderError, TokenResponse};
 use crate::server::clock::UnixTime;
@@ -160,7 +159,7 @@ impl AppState {
         }
         let client_credentials = row.grant_type == GRANT_CLIENT_CREDENTIALS;
         match tokens {
-            Some(t) if (t.refresh_token.is_some() && refreshes(&row.provider)) || client_credentials => {
+            Some(t) if (t.refresh_token.is_some() && self.connections.providers.refreshes(&row.provider)) || client_credentials => {
                 self.renew(&row, Some(t), now, force).await
             }
             // Nothing to refresh with: hand out what there is while it lasts.
@@ -383,7 +382,12 @@ impl AppState {
         }
         self.connections
             .provider_client()
-            .token(&token_url, &auth, form, token_shape(&row.provider))
+            .token(
+                &token_url,
+                &auth,
+                form,
+                self.connections.providers.token_shape(&row.provider),
+            )
             .await
     }
 

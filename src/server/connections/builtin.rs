@@ -184,44 +184,94 @@ pub fn find_builtin(slug: &str) -> Option<&'static BuiltinProvider> {
     builtin_providers().iter().find(|p| p.slug == slug)
 }
 
-/// The built-in providers for the create dialog.
-pub fn builtin_views() -> Vec<crate::api::connections::BuiltinProviderView> {
-    builtin_providers()
-        .iter()
-        .map(|p| crate::api::connections::BuiltinProviderView {
-            slug: p.slug.clone(),
-            name: p.name.clone(),
-            icon: p.icon.clone(),
-            app_console_url: p.app_console_url.clone(),
-            instance_fields: p
-                .instance_fields
-                .iter()
-                .map(|f| (f.name.clone(), f.label.clone(), f.help.clone()))
-                .collect(),
-            scopes: p
-                .scopes
-                .iter()
-                .map(|s| (s.name.clone(), s.description.clone(), s.default))
-                .collect(),
-            scopeless: p.scope_param.is_none(),
-            warnings: p
-                .warnings
-                .iter()
-                .map(|w| (w.unless_scope.clone(), w.message.clone()))
-                .collect(),
-            notes: p.notes.clone(),
-        })
-        .collect()
-}
+/// The providers an instance uses: the built-in data, with any `PROVIDER_OVERRIDES` applied
+/// (a self-hosted GitHub Enterprise, or tests pointing a provider at a local server).
+#[derive(Debug, Clone)]
+pub struct Providers(std::sync::Arc<Vec<BuiltinProvider>>);
 
-/// Where the token sits in the answers of the connection's provider.
-pub fn token_shape(provider: &str) -> TokenShape {
-    find_builtin(provider).map_or(TokenShape::Standard, |p| p.token_response)
-}
+impl Providers {
+    pub fn builtin() -> Self {
+        Providers(std::sync::Arc::new(builtin_providers().to_vec()))
+    }
 
-/// Whether the provider's tokens are ever refreshed (GitHub OAuth App tokens are not).
-pub fn refreshes(provider: &str) -> bool {
-    find_builtin(provider).is_none_or(|p| p.refresh != RefreshMode::Never)
+    /// Applies overrides: a JSON object `{"<slug>": {<fields of the definition>}}` whose
+    /// fields replace the definition's.
+    pub fn with_overrides(json: &str) -> Result<Self, String> {
+        let overrides: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
+            .map_err(|e| format!("not a JSON object of provider overrides: {e}"))?;
+        let mut providers = Vec::new();
+        for (slug, file) in FILES {
+            let mut definition: serde_json::Value =
+                serde_json::from_str(file).expect("the built-in files are valid (unit-tested)");
+            if let Some(changes) = overrides.get(*slug) {
+                let changes = changes
+                    .as_object()
+                    .ok_or_else(|| format!("the override of {slug} must be an object"))?;
+                for (k, v) in changes {
+                    if k == "slug" || definition.get(k).is_none() {
+                        return Err(format!(
+                            "{slug}: {k:?} is not a field that can be overridden"
+                        ));
+                    }
+                    definition[k] = v.clone();
+                }
+            }
+            providers.push(serde_json::from_value(definition).map_err(|e| format!("{slug}: {e}"))?);
+        }
+        if let Some(unknown) = overrides
+            .keys()
+            .find(|k| !FILES.iter().any(|(s, _)| s == k))
+        {
+            return Err(format!("{unknown:?} is not a built-in provider"));
+        }
+        Ok(Providers(std::sync::Arc::new(providers)))
+    }
+
+    pub fn find(&self, slug: &str) -> Option<&BuiltinProvider> {
+        self.0.iter().find(|p| p.slug == slug)
+    }
+
+    /// Where the token sits in the answers of the connection's provider.
+    pub fn token_shape(&self, provider: &str) -> TokenShape {
+        self.find(provider)
+            .map_or(TokenShape::Standard, |p| p.token_response)
+    }
+
+    /// Whether the provider's tokens are ever refreshed (GitHub OAuth App tokens are not).
+    pub fn refreshes(&self, provider: &str) -> bool {
+        self.find(provider)
+            .is_none_or(|p| p.refresh != RefreshMode::Never)
+    }
+
+    /// The built-in providers for the create dialog.
+    pub fn views(&self) -> Vec<crate::api::connections::BuiltinProviderView> {
+        self.0
+            .iter()
+            .map(|p| crate::api::connections::BuiltinProviderView {
+                slug: p.slug.clone(),
+                name: p.name.clone(),
+                icon: p.icon.clone(),
+                app_console_url: p.app_console_url.clone(),
+                instance_fields: p
+                    .instance_fields
+                    .iter()
+                    .map(|f| (f.name.clone(), f.label.clone(), f.help.clone()))
+                    .collect(),
+                scopes: p
+                    .scopes
+                    .iter()
+                    .map(|s| (s.name.clone(), s.description.clone(), s.default))
+                    .collect(),
+                scopeless: p.scope_param.is_none(),
+                warnings: p
+                    .warnings
+                    .iter()
+                    .map(|w| (w.unless_scope.clone(), w.message.clone()))
+                    .collect(),
+                notes: p.notes.clone(),
+            })
+            .collect()
+    }
 }
 
 impl BuiltinProvider {
@@ -493,7 +543,7 @@ mod tests {
         for (slug, answer, access, refresh, expires_in) in cases {
             let body = answer.as_object().unwrap();
             assert!(oauth_error(body).is_none(), "{slug}");
-            let t = parse_token_response(body, token_shape(slug))
+            let t = parse_token_response(body, Providers::builtin().token_shape(slug))
                 .unwrap_or_else(|e| panic!("{slug}: {e}"));
             assert_eq!(t.access_token.expose(), access, "{slug}");
             assert_eq!(
@@ -556,7 +606,24 @@ mod tests {
             assert_eq!(err.is_dead_grant(), dead, "{slug}: {err}");
         }
         // GitHub OAuth App tokens are never refreshed; the others are.
-        assert!(!refreshes("github"));
-        assert!(refreshes("github_mcp") && refreshes("google") && refreshes("custom"));
+        let providers = Providers::builtin();
+        assert!(!providers.refreshes("github"));
+        assert!(
+            providers.refreshes("github_mcp")
+                && providers.refreshes("google")
+                && providers.refreshes("custom")
+        );
+        // Overrides re-point a provider and are checked.
+        let moved = Providers::with_overrides(
+            r#"{"sentry": {"authorization_url": "https://sentry.internal/oauth/authorize/"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            moved.find("sentry").unwrap().authorization_url,
+            "https://sentry.internal/oauth/authorize/"
+        );
+        assert!(Providers::with_overrides(r#"{"nope": {}}"#).is_err());
+        assert!(Providers::with_overrides(r#"{"sentry": {"colour": "red"}}"#).is_err());
+        assert!(Providers::with_overrides(r#"{"sentry": {"pkce": 3}}"#).is_err());
     }
 }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::STATE_TTL;
-use super::builtin::find_builtin;
+use super::builtin::BuiltinProvider;
 use super::provider::{AUTH_BASIC, AUTH_NONE, AUTH_POST};
 use super::provider_client::ProviderError;
 use crate::server::auth::Identity;
@@ -71,6 +71,7 @@ pub async fn authorization_url(
     authorization_request(
         &mut url,
         &row,
+        engine.providers.find(&row.provider),
         &client_id,
         &engine.callback_url,
         &state_value,
@@ -85,6 +86,7 @@ pub async fn authorization_url(
 pub fn authorization_request(
     url: &mut Url,
     row: &ConnectionRow,
+    provider: Option<&BuiltinProvider>,
     client_id: &str,
     redirect_uri: &str,
     state: &str,
@@ -93,7 +95,7 @@ pub fn authorization_request(
     let scopes: Vec<String> = serde_json::from_str(&row.scopes).unwrap_or_default();
     let extra: Vec<(String, String)> =
         serde_json::from_str(&row.extra_auth_params).unwrap_or_default();
-    let (scope_param, separator) = match find_builtin(&row.provider) {
+    let (scope_param, separator) = match provider {
         Some(p) => (p.scope_param.as_deref(), p.scope_separator.as_str()),
         None => (Some("scope"), " "),
     };
@@ -378,7 +380,7 @@ async fn exchange(
             &token_url,
             &auth,
             form,
-            super::builtin::token_shape(&row.provider),
+            engine.providers.token_shape(&row.provider),
         )
         .await
         .map_err(|e| format!("The token exchange failed: {e}."))?;
@@ -447,7 +449,7 @@ mod tests {
 
     use super::*;
     use crate::api::connections::ConnectionInput;
-    use crate::server::connections::builtin::builtin_providers;
+    use crate::server::connections::builtin::{Providers, builtin_providers};
     use crate::server::connections::provider::validate;
     use crate::server::http::OutboundPolicy;
 
@@ -474,7 +476,9 @@ mod tests {
             allow_http: false,
             allow_private: false,
         };
-        let d = validate(input, policy, false).unwrap_or_else(|e| panic!("{slug}: {e}"));
+        let providers = Providers::builtin();
+        let d =
+            validate(input, policy, false, &providers).unwrap_or_else(|e| panic!("{slug}: {e}"));
         let row = ConnectionRow {
             id: "c1".into(),
             name: d.name,
@@ -512,7 +516,15 @@ mod tests {
         };
         let mut url = Url::parse(row.authorization_url.as_deref().unwrap()).unwrap();
         let verifier = (row.pkce == "s256").then_some("verifier-verifier-verifier-verifier-0123");
-        authorization_request(&mut url, &row, "client-1", REDIRECT, "st", verifier);
+        authorization_request(
+            &mut url,
+            &row,
+            providers.find(slug),
+            "client-1",
+            REDIRECT,
+            "st",
+            verifier,
+        );
         let pairs = url.query_pairs().into_owned().collect();
         (url, pairs)
     }
@@ -634,7 +646,13 @@ mod tests {
             "",
         ] {
             assert!(
-                validate(input("shopify", "shop", shop), policy, false).is_err(),
+                validate(
+                    input("shopify", "shop", shop),
+                    policy,
+                    false,
+                    &Providers::builtin()
+                )
+                .is_err(),
                 "{shop:?}"
             );
         }
@@ -644,16 +662,23 @@ mod tests {
             "",
         ] {
             assert!(
-                validate(input("atlassian", "cloud_id", id), policy, false).is_err(),
+                validate(
+                    input("atlassian", "cloud_id", id),
+                    policy,
+                    false,
+                    &Providers::builtin()
+                )
+                .is_err(),
                 "{id:?}"
             );
         }
+        let providers = Providers::builtin();
         assert!(
-            validate(input("shopify", "host", "x"), policy, false).is_err(),
+            validate(input("shopify", "host", "x"), policy, false, &providers).is_err(),
             "unknown field"
         );
         assert!(
-            validate(input("nope", "x", "y"), policy, false)
+            validate(input("nope", "x", "y"), policy, false, &providers)
                 .unwrap_err()
                 .contains("Unknown provider")
         );

@@ -113,7 +113,13 @@ fn checked(
     input: ConnectionInput,
     has_secret: bool,
 ) -> Result<Definition, AppError> {
-    validate(input, state.connections.outbound.policy, has_secret).map_err(AppError::BadRequest)
+    validate(
+        input,
+        state.connections.outbound.policy,
+        has_secret,
+        &state.connections.providers,
+    )
+    .map_err(AppError::BadRequest)
 }
 
 /// Writes a validated definition into a row (sealing a new client secret).

@@ -6,7 +6,7 @@ use url::Url;
 
 use std::collections::HashMap;
 
-use super::builtin::{BuiltinProvider, find_builtin};
+use super::builtin::{BuiltinProvider, Providers};
 use crate::api::connections::ConnectionInput;
 use crate::server::http::{OutboundPolicy, check_outbound_url};
 
@@ -69,12 +69,13 @@ pub fn validate(
     input: ConnectionInput,
     policy: OutboundPolicy,
     has_secret: bool,
+    providers: &Providers,
 ) -> Result<Definition, String> {
     let slug = input.provider.trim().to_string();
     let (input, provider) = match slug.as_str() {
         "" | "custom" => (input, "custom".to_string()),
         slug => {
-            let builtin = find_builtin(slug).ok_or_else(|| {
+            let builtin = providers.find(slug).ok_or_else(|| {
                 format!("Unknown provider {slug:?}: use custom or one of the built-in providers.")
             })?;
             (from_builtin(input, builtin)?, slug.to_string())
@@ -399,7 +400,7 @@ mod tests {
 
     #[test]
     fn a_complete_definition_passes_with_defaults() {
-        let d = validate(input(), STRICT, false).unwrap();
+        let d = validate(input(), STRICT, false, &Providers::builtin()).unwrap();
         assert_eq!(d.grant_type, GRANT_AUTHORIZATION_CODE);
         assert_eq!(d.token_auth_method, AUTH_POST);
         assert_eq!(d.provider_type, "custom");
@@ -411,7 +412,7 @@ mod tests {
     fn query_strings_are_stripped_and_reported() {
         let mut i = input();
         i.token_url = "https://api.notion.com/v1/oauth/token?grant_type=authorization_code".into();
-        let d = validate(i, STRICT, false).unwrap();
+        let d = validate(i, STRICT, false, &Providers::builtin()).unwrap();
         assert_eq!(d.token_url, "https://api.notion.com/v1/oauth/token");
         assert!(
             d.notices[0].contains("grant_type=authorization_code"),
@@ -477,7 +478,7 @@ mod tests {
         for (change, expected) in cases {
             let mut i = input();
             change(&mut i);
-            let err = validate(i.clone(), STRICT, false).unwrap_err();
+            let err = validate(i.clone(), STRICT, false, &Providers::builtin()).unwrap_err();
             assert!(err.contains(expected), "{i:?}: {err}");
         }
     }
@@ -487,12 +488,12 @@ mod tests {
         let mut i = input();
         i.token_url = "http://127.0.0.1:9000/token".into();
         i.client_secret = None;
-        let d = validate(i, STRICT, true).unwrap();
+        let d = validate(i, STRICT, true, &Providers::builtin()).unwrap();
         assert_eq!(d.client_secret, None);
         let mut dcr = input();
         dcr.dynamic_registration = true;
         dcr.client_id = String::new();
-        let d = validate(dcr, STRICT, false).unwrap();
+        let d = validate(dcr, STRICT, false, &Providers::builtin()).unwrap();
         assert!(d.pkce, "PKCE is forced on with dynamic registration");
         assert_eq!(d.client_id, None);
     }
