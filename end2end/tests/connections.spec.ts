@@ -137,6 +137,14 @@ test.describe('A built-in provider re-pointed at the test provider', () => {
     await popup.getByRole('button', { name: 'Sign in' }).click();
     await popup.waitForEvent('close');
     await expect(card.getByTestId('connection-status')).toHaveText('Connected');
+
+    // Editing a built-in connection changes the client and scopes, not the definition.
+    await card.getByRole('button', { name: 'Edit' }).click();
+    const edit = page.getByTestId('connection-dialog');
+    await expect(edit.getByTestId('builtin-note')).toContainText('sentry');
+    await expect(edit.getByLabel('Token URL')).toHaveCount(0);
+    await expect(edit.getByLabel('Client ID')).toHaveValue('gatehouse-connections');
+    await edit.getByRole('button', { name: 'Cancel' }).click();
   });
 });
 

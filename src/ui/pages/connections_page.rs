@@ -692,6 +692,11 @@ fn ConnectionDialog(
     // The create dialog offers custom providers; a built-in connection keeps its provider and
     // instance fields on edit (their picker comes with the built-in providers' dialog).
     let provider = base.provider.clone();
+    // A built-in provider's endpoints and flow come from its definition: not edited here.
+    let custom = provider.is_empty() || provider == "custom";
+    let builtin_note = (!custom).then(|| {
+        format!("Endpoints, PKCE and parameters come from the built-in {provider} definition.")
+    });
     let instance_fields = base.instance_fields.clone();
     let has_secret = e.as_ref().is_some_and(|c| c.has_client_secret);
     let error = RwSignal::new(None::<ApiError>);
@@ -768,6 +773,8 @@ fn ConnectionDialog(
             <form on:submit=submit class="space-y-4">
                 {field("connection-name", "Name", name, "text", "e.g. Acme CRM")}
                 {field("connection-description", "Description (optional)", description, "text", "What it is for")}
+                {builtin_note.map(|n| view! { <p class="text-sm text-slate-600" data-testid="builtin-note">{n}</p> })}
+                <Show when=move || custom>
                 <div class="grid grid-cols-2 gap-3">
                     <div>
                         <label for="connection-provider-type" class="mb-1 block text-sm font-medium text-slate-700">"Provider type"</label>
@@ -789,6 +796,7 @@ fn ConnectionDialog(
                         <span>"Dynamic client registration: Gatehouse registers itself at the provider on the first Connect (RFC 7591), found through the provider's metadata (RFC 8414). PKCE is always on."</span>
                     </label>
                 </Show>
+                </Show>
                 <Show when=move || !dynamic.get() || !code_flow()>
                     {field("connection-client-id", "Client ID", client_id, "text", "")}
                     <div>
@@ -799,14 +807,17 @@ fn ConnectionDialog(
                         <p class="mt-1 text-xs text-slate-500">"Sealed when saved and never shown again."</p>
                     </div>
                 </Show>
-                <Show when=code_flow>
+                <Show when=move || code_flow() && custom>
                     {field("connection-authorization-url", "Authorization URL", authorization_url, "url", "https://provider.example/oauth/authorize")}
                 </Show>
-                {field("connection-token-url", "Token URL", token_url, "url", "https://provider.example/oauth/token")}
+                <Show when=move || custom>
+                    {field("connection-token-url", "Token URL", token_url, "url", "https://provider.example/oauth/token")}
+                </Show>
                 <div>
                     <label for="connection-scopes" class="mb-1 block text-sm font-medium text-slate-700">"Default scopes (one per line)"</label>
                     <textarea id="connection-scopes" rows="3" class=INPUT prop:value=move || scopes.get() on:input=move |ev| scopes.set(event_target_value(&ev))></textarea>
                 </div>
+                <Show when=move || custom>
                 <details class="rounded-md border border-slate-200 p-3">
                     <summary class="cursor-pointer text-sm font-medium text-slate-700">"Advanced configuration"</summary>
                     <div class="mt-3 space-y-4">
@@ -831,6 +842,7 @@ fn ConnectionDialog(
                         </div>
                     </div>
                 </details>
+                </Show>
                 {move || error.get().map(|e| view! { <ErrorNotice error=e /> })}
                 <div class="flex justify-end gap-3">
                     <button type="button" class=BUTTON_PLAIN on:click=move |_| close.run(())>"Cancel"</button>
