@@ -6,14 +6,11 @@
 //! Each request verifies the API token, reads the grant and opens the sealed access token.
 //! Server and load share the machine.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gatehouse::server::clock::SystemClock;
-use gatehouse::server::config::{Config, RawSettings};
+use gatehouse::server::config::RawSettings;
 use gatehouse::server::connections::provider_client::TokenResponse;
 use gatehouse::server::secrets::SecretString;
-use gatehouse::server::startup::Application;
 use serde_json::{Value, json};
 
 #[path = "support.rs"]
@@ -26,18 +23,14 @@ const RUN_FOR: Duration = Duration::from_secs(5);
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = RawSettings {
-        listen_addr: Some("127.0.0.1:0".into()),
-        database_url: Some(format!("sqlite://{}/gatehouse.db", dir.path().display())),
-        connections_refresh_interval: Some("0".into()),
-        ..RawSettings::default()
-    };
-    let app = Application::build(Config::parse(&settings).unwrap(), Arc::new(SystemClock))
-        .await
-        .unwrap();
-    let base = format!("http://{}", app.local_addr());
-    let state = app.state().clone();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let (base, state) = support::start(
+        dir.path(),
+        RawSettings {
+            connections_refresh_interval: Some("0".into()),
+            ..RawSettings::default()
+        },
+    )
+    .await;
     let http = reqwest::Client::new();
 
     let created: Value = http

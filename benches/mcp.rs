@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 
 use gatehouse::server::auth::api_tokens::{ApiTokens, generate};
 use gatehouse::server::clock::{Clock, SystemClock};
-use gatehouse::server::config::{Config, DatabaseConfig, RawSettings};
+use gatehouse::server::config::{DatabaseConfig, RawSettings};
 use gatehouse::server::db::Db;
 use gatehouse::server::db::api_tokens::ApiTokenRow;
 use gatehouse::server::secrets::sha256_hex;
-use gatehouse::server::startup::Application;
 use serde_json::{Value, json};
 
 #[path = "support.rs"]
@@ -175,16 +174,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     token_check(dir.path()).await;
 
-    let settings = RawSettings {
-        listen_addr: Some("127.0.0.1:0".into()),
-        database_url: Some(format!("sqlite://{}/gatehouse.db", dir.path().display())),
-        ..RawSettings::default()
-    };
-    let app = Application::build(Config::parse(&settings).unwrap(), Arc::new(SystemClock))
-        .await
-        .unwrap();
-    let base = format!("http://{}", app.local_addr());
-    tokio::spawn(app.run_until(std::future::pending()));
+    let (base, _) = support::start(dir.path(), RawSettings::default()).await;
     let client = reqwest::Client::new();
     let created: Value = client
         .post(format!("{base}/api/v0/settings/mcp/tokens"))

@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse::server::clock::{Clock, SystemClock};
-use gatehouse::server::config::{Config, RawSettings};
+use gatehouse::server::config::RawSettings;
 use gatehouse::server::oauth_as::authorize::{Approved, issue_code};
 use gatehouse::server::secrets::random_bytes;
-use gatehouse::server::startup::Application;
 use serde_json::{Value, json};
 
 #[path = "support.rs"]
@@ -31,18 +30,14 @@ const REDIRECT: &str = "http://127.0.0.1:33418/callback";
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = RawSettings {
-        listen_addr: Some("127.0.0.1:0".into()),
-        database_url: Some(format!("sqlite://{}/gatehouse.db", dir.path().display())),
-        mcp_oauth_enabled: Some("true".into()),
-        ..RawSettings::default()
-    };
-    let app = Application::build(Config::parse(&settings).unwrap(), Arc::new(SystemClock))
-        .await
-        .unwrap();
-    let base = format!("http://{}", app.local_addr());
-    let state = app.state().clone();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let (base, state) = support::start(
+        dir.path(),
+        RawSettings {
+            mcp_oauth_enabled: Some("true".into()),
+            ..RawSettings::default()
+        },
+    )
+    .await;
     let http = reqwest::Client::new();
     let registered: Value = http
         .post(format!("{base}/mcp/oauth/register"))

@@ -40,6 +40,19 @@ pub enum BrokerError {
     Internal(#[from] AppError),
 }
 
+impl BrokerError {
+    /// A connection already marked `needs_reauth`, with the reason recorded then.
+    fn dead_grant(row: &ConnectionRow) -> Self {
+        BrokerError::NeedsReauth {
+            name: row.name.clone(),
+            reason: row
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "the grant is no longer valid".into()),
+        }
+    }
+}
+
 impl From<crate::server::db::DbError> for BrokerError {
     fn from(e: crate::server::db::DbError) -> Self {
         BrokerError::Internal(e.into())
@@ -149,13 +162,7 @@ impl AppState {
             }
         }
         if row.status == "needs_reauth" {
-            return Err(BrokerError::NeedsReauth {
-                name: row.name.clone(),
-                reason: row
-                    .last_error
-                    .clone()
-                    .unwrap_or_else(|| "the grant is no longer valid".into()),
-            });
+            return Err(BrokerError::dead_grant(&row));
         }
         let client_credentials = row.grant_type == GRANT_CLIENT_CREDENTIALS;
         match tokens {
@@ -248,13 +255,7 @@ impl AppState {
             .ok_or(BrokerError::NotFound)?;
         let now = self.now();
         let blocked = if row.status == "needs_reauth" {
-            Some(BrokerError::NeedsReauth {
-                name: row.name.clone(),
-                reason: row
-                    .last_error
-                    .clone()
-                    .unwrap_or_else(|| "the grant is no longer valid".into()),
-            })
+            Some(BrokerError::dead_grant(row))
         } else if current.is_none() && row.grant_type != GRANT_CLIENT_CREDENTIALS {
             // Disconnected meanwhile: there is nothing to refresh.
             Some(BrokerError::NotConnected(row.name.clone()))

@@ -122,6 +122,20 @@ fn checked(
     .map_err(AppError::BadRequest)
 }
 
+/// Drops an RFC 7591 registration's management handle.
+fn forget_registration(row: &mut ConnectionRow) {
+    row.registration_client_uri = None;
+    row.registration_access_token = None;
+    row.registered_at = None;
+}
+
+/// Drops a dynamically registered client altogether: the next Connect registers anew.
+fn forget_client(row: &mut ConnectionRow) {
+    row.client_id = None;
+    row.client_secret = None;
+    forget_registration(row);
+}
+
 /// Writes a validated definition into a row (sealing a new client secret).
 fn apply(state: &AppState, row: &mut ConnectionRow, d: Definition) {
     let engine = &state.connections;
@@ -139,18 +153,12 @@ fn apply(state: &AppState, row: &mut ConnectionRow, d: Definition) {
     if d.dynamic_registration {
         if !was_dynamic {
             // Registered on the next Connect.
-            row.client_id = None;
-            row.client_secret = None;
-            row.registration_client_uri = None;
-            row.registration_access_token = None;
-            row.registered_at = None;
+            forget_client(row);
         }
     } else {
         if row.client_id.as_deref() != d.client_id.as_deref() || was_dynamic {
             // Another client: a registration made for the old one does not apply.
-            row.registration_client_uri = None;
-            row.registration_access_token = None;
-            row.registered_at = None;
+            forget_registration(row);
             if was_dynamic {
                 row.client_secret = None;
             }
@@ -273,11 +281,7 @@ pub async fn update(
     apply(state, &mut row, d);
     if moved && dynamic {
         // Registered at the old host: register anew at the next Connect.
-        row.client_id = None;
-        row.client_secret = None;
-        row.registration_client_uri = None;
-        row.registration_access_token = None;
-        row.registered_at = None;
+        forget_client(&mut row);
     }
     row.updated_at = state.now();
     state.db.update_connection_definition(&row).await?;

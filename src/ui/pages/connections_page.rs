@@ -151,7 +151,7 @@ pub fn ConnectionsPage() -> impl IntoView {
                         confirm="Disconnect"
                         action=move || {
                             let id = id.clone();
-                            async move { disconnect_connection(id).await.map(|warning| { if let Some(w) = warning { notice.set(Some(Err(w))); } }) }
+                            async move { warn(notice, disconnect_connection(id).await) }
                         }
                         done
                         cancel=close
@@ -172,7 +172,7 @@ pub fn ConnectionsPage() -> impl IntoView {
                         confirm="Delete connection"
                         action=move || {
                             let id = id.clone();
-                            async move { delete_connection(id).await.map(|warning| { if let Some(w) = warning { notice.set(Some(Err(w))); } }) }
+                            async move { warn(notice, delete_connection(id).await) }
                         }
                         done
                         cancel=close
@@ -326,6 +326,14 @@ fn ConnectionCard(
 }
 
 type Notice = RwSignal<Option<Result<String, String>>>;
+
+/// An action that succeeded with a warning from the provider: the warning goes to the page.
+fn warn(notice: Notice, result: Result<Option<String>, ApiError>) -> Result<(), ApiError> {
+    if let Some(w) = result? {
+        notice.set(Some(Err(w)));
+    }
+    Ok(())
+}
 
 /// Opens the popup inside the click (one opened after an await is blocked). `Some(None)`:
 /// no popup needed (client credentials); `None`: the browser blocked it (already reported).
