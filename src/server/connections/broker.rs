@@ -307,7 +307,9 @@ impl AppState {
                     .ok_or_else(|| AppError::internal("the grant just stored is gone"))?;
                 self.fresh(&stored)
             }
-            Err(e) if e.is_dead_grant() => {
+            Err(e)
+                if e.is_dead_grant(self.connections.providers.dead_grant_errors(&row.provider)) =>
+            {
                 let reason = e.to_string();
                 tracing::warn!(connection = %row.id, error = %reason, "connection grant refused by the provider");
                 self.db

@@ -123,11 +123,17 @@ pub struct BuiltinProvider {
     pub scope_param: Option<String>,
     pub scope_separator: String,
     pub extra_auth_params: Vec<(String, String)>,
+    /// Sent with the authorization code exchange only (Shopify's `expiring=1` asks for an
+    /// offline token that expires, with a refresh token).
+    pub extra_code_exchange_params: Vec<(String, String)>,
     pub resource: Option<String>,
     pub refresh: RefreshMode,
     pub keep_refresh_token_when_omitted: bool,
     pub token_response: TokenShape,
     pub errors_in_http_200: bool,
+    /// Error codes that, beside RFC 6749's, mean the grant is gone and only a new
+    /// authorization helps (Slack's `invalid_refresh_token`, GitHub's `bad_refresh_token`).
+    pub dead_grant_errors: Vec<String>,
     pub instance_fields: Vec<InstanceField>,
     pub scopes: Vec<ScopeInfo>,
     pub warnings: Vec<ScopeWarning>,
@@ -235,6 +241,18 @@ impl Providers {
     pub fn token_shape(&self, provider: &str) -> TokenShape {
         self.find(provider)
             .map_or(TokenShape::Standard, |p| p.token_response)
+    }
+
+    /// Extra parameters of the provider's authorization code exchange.
+    pub fn code_exchange_params(&self, provider: &str) -> &[(String, String)] {
+        self.find(provider)
+            .map_or(&[], |p| p.extra_code_exchange_params.as_slice())
+    }
+
+    /// The provider's own codes for a dead grant (see `ProviderError::is_dead_grant`).
+    pub fn dead_grant_errors(&self, provider: &str) -> &[String] {
+        self.find(provider)
+            .map_or(&[], |p| p.dead_grant_errors.as_slice())
     }
 
     /// Whether the provider's tokens are ever refreshed (GitHub OAuth App tokens are not).
@@ -424,187 +442,10 @@ mod tests {
         );
     }
 
-    /// Token endpoint answers in each provider's documented shape: the first grant, a
-    /// refresh, and an error. (slug, answer, expected access token, expected refresh token,
-    /// expected expires_in).
+    // Token answers, refresh answers and error shapes: `providers/fixtures/`, checked in
+    // `flow::tests::every_provider_matches_its_fixture`.
     #[test]
-    fn token_answers_in_each_providers_shape() {
-        use crate::server::connections::provider_client::{oauth_error, parse_token_response};
-        use serde_json::json;
-        let cases = [
-            (
-                "google",
-                json!({"access_token": "ya29.a0", "expires_in": 3599, "refresh_token": "1//0g", "scope": "openid https://www.googleapis.com/auth/calendar.readonly", "token_type": "Bearer", "id_token": "eyJ"}),
-                "ya29.a0",
-                Some("1//0g"),
-                Some(3599),
-            ),
-            // Google's refresh answer has no refresh_token: the old one is kept by the broker.
-            (
-                "google",
-                json!({"access_token": "ya29.a1", "expires_in": 3599, "scope": "openid", "token_type": "Bearer"}),
-                "ya29.a1",
-                None,
-                Some(3599),
-            ),
-            (
-                "slack",
-                json!({"ok": true, "app_id": "A1", "authed_user": {"id": "U1", "scope": "search:read", "access_token": "xoxp-1", "token_type": "user", "refresh_token": "xoxe-1-r", "expires_in": 43200}, "team": {"id": "T1"}, "is_enterprise_install": false}),
-                "xoxp-1",
-                Some("xoxe-1-r"),
-                Some(43200),
-            ),
-            // A rotated user token refreshed through oauth.v2.access comes back at the top.
-            (
-                "slack",
-                json!({"ok": true, "access_token": "xoxp-2", "token_type": "user", "refresh_token": "xoxe-1-s", "expires_in": 43200, "scope": "search:read"}),
-                "xoxp-2",
-                Some("xoxe-1-s"),
-                Some(43200),
-            ),
-            (
-                "slack_mcp",
-                json!({"ok": true, "access_token": "xoxp-m", "token_type": "user", "scope": "search:read.public", "refresh_token": "xoxe-m", "expires_in": 43200}),
-                "xoxp-m",
-                Some("xoxe-m"),
-                Some(43200),
-            ),
-            (
-                "asana",
-                json!({"access_token": "2/1/a", "expires_in": 3600, "token_type": "bearer", "refresh_token": "2/1/r", "data": {"id": 1, "name": "Ops", "email": "ops@example.com"}}),
-                "2/1/a",
-                Some("2/1/r"),
-                Some(3600),
-            ),
-            (
-                "asana_mcp",
-                json!({"access_token": "mcp-a", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "mcp-r"}),
-                "mcp-a",
-                Some("mcp-r"),
-                Some(3600),
-            ),
-            (
-                "atlassian",
-                json!({"access_token": "eyJ.at", "expires_in": 3600, "token_type": "Bearer", "refresh_token": "eyJ.rt", "scope": "read:jira-work offline_access"}),
-                "eyJ.at",
-                Some("eyJ.rt"),
-                Some(3600),
-            ),
-            (
-                "github",
-                json!({"access_token": "gho_16C7e42F292c6912E7710c838347Ae178B4a", "scope": "repo,gist", "token_type": "bearer"}),
-                "gho_16C7e42F292c6912E7710c838347Ae178B4a",
-                None,
-                None,
-            ),
-            (
-                "github_mcp",
-                json!({"access_token": "ghu_1", "expires_in": 28800, "refresh_token": "ghr_1", "refresh_token_expires_in": 15811200, "scope": "", "token_type": "bearer"}),
-                "ghu_1",
-                Some("ghr_1"),
-                Some(28800),
-            ),
-            (
-                "hubspot",
-                json!({"token_type": "bearer", "refresh_token": "na1-r", "access_token": "CKW-a", "expires_in": 1800}),
-                "CKW-a",
-                Some("na1-r"),
-                Some(1800),
-            ),
-            (
-                "linear",
-                json!({"access_token": "lin_oauth_1", "token_type": "Bearer", "expires_in": 86399, "scope": "read", "refresh_token": "lin_refresh_1"}),
-                "lin_oauth_1",
-                Some("lin_refresh_1"),
-                Some(86399),
-            ),
-            (
-                "notion",
-                json!({"access_token": "ntn_1", "token_type": "bearer", "bot_id": "b1", "workspace_name": "Ops", "workspace_id": "w1", "owner": {"type": "user"}, "duplicated_template_id": null, "request_id": "r1", "refresh_token": "nrt_1", "expires_in": 3600}),
-                "ntn_1",
-                Some("nrt_1"),
-                Some(3600),
-            ),
-            (
-                "sentry",
-                json!({"access_token": "8923a4f", "refresh_token": "74dd2d", "expires_in": 2591999, "expires_at": "2026-12-24T00:00:00Z", "token_type": "bearer", "scope": "org:read project:read", "user": {"id": "1", "name": "Ops", "email": "ops@example.com"}}),
-                "8923a4f",
-                Some("74dd2d"),
-                Some(2591999),
-            ),
-            (
-                "shopify",
-                json!({"access_token": "shpat_1", "scope": "read_products,read_orders", "expires_in": 3600, "refresh_token": "shprt_1", "refresh_token_expires_in": 7776000}),
-                "shpat_1",
-                Some("shprt_1"),
-                Some(3600),
-            ),
-        ];
-        for (slug, answer, access, refresh, expires_in) in cases {
-            let body = answer.as_object().unwrap();
-            assert!(oauth_error(body).is_none(), "{slug}");
-            let t = parse_token_response(body, Providers::builtin().token_shape(slug))
-                .unwrap_or_else(|e| panic!("{slug}: {e}"));
-            assert_eq!(t.access_token.expose(), access, "{slug}");
-            assert_eq!(
-                t.refresh_token.as_ref().map(|r| r.expose()),
-                refresh,
-                "{slug}"
-            );
-            assert_eq!(t.expires_in, expires_in, "{slug}");
-        }
-
-        // Errors in each shape, including inside an HTTP 200 (Slack, GitHub).
-        let errors = [
-            (
-                "google",
-                json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."}),
-                "invalid_grant",
-                true,
-            ),
-            (
-                "slack",
-                json!({"ok": false, "error": "invalid_refresh_token"}),
-                "invalid_refresh_token",
-                false,
-            ),
-            (
-                "slack",
-                json!({"ok": false, "error": "invalid_code"}),
-                "invalid_code",
-                false,
-            ),
-            (
-                "github",
-                json!({"error": "bad_verification_code", "error_description": "The code passed is incorrect or expired.", "error_uri": "https://docs.github.com/"}),
-                "bad_verification_code",
-                false,
-            ),
-            (
-                "hubspot",
-                json!({"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token", "error": "invalid_grant", "error_description": "missing or unknown refresh token"}),
-                "invalid_grant",
-                true,
-            ),
-            (
-                "atlassian",
-                json!({"error": "unauthorized_client", "error_description": "refresh_token is invalid"}),
-                "unauthorized_client",
-                true,
-            ),
-            (
-                "notion",
-                json!({"error": "invalid_client", "error_description": "Invalid client_secret."}),
-                "invalid_client",
-                true,
-            ),
-        ];
-        for (slug, answer, code, dead) in errors {
-            let err = oauth_error(answer.as_object().unwrap())
-                .unwrap_or_else(|| panic!("{slug}: an error"));
-            assert!(err.to_string().contains(code), "{slug}: {err}");
-            assert_eq!(err.is_dead_grant(), dead, "{slug}: {err}");
-        }
+    fn refresh_behaviour_and_overrides() {
         // GitHub OAuth App tokens are never refreshed; the others are.
         let providers = Providers::builtin();
         assert!(!providers.refreshes("github"));

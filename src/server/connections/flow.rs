@@ -124,6 +124,30 @@ pub fn authorization_request(
     }
 }
 
+/// The authorization code exchange's form (RFC 6749 §4.1.3, RFC 7636 §4.5, RFC 8707), plus
+/// the provider's own parameters (Shopify's `expiring=1`).
+pub fn code_exchange_form<'a>(
+    code: String,
+    redirect_uri: &str,
+    verifier: Option<&str>,
+    resource: Option<&str>,
+    extra: &'a [(String, String)],
+) -> Vec<(&'a str, String)> {
+    let mut form = vec![
+        ("grant_type", "authorization_code".to_string()),
+        ("code", code),
+        ("redirect_uri", redirect_uri.to_string()),
+    ];
+    if let Some(verifier) = verifier {
+        form.push(("code_verifier", verifier.to_string()));
+    }
+    if let Some(resource) = resource {
+        form.push(("resource", resource.to_string()));
+    }
+    form.extend(extra.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    form
+}
+
 /// RFC 7591 registration at the provider, on first connect. Discovery (RFC 8414) starts
 /// from the provider domain URL, or else the token URL.
 pub async fn register_client(
@@ -359,20 +383,21 @@ async fn exchange(
         .ok_or("The provider sent the browser back without a code.")?;
     let engine = &state.connections;
     let auth = state.client_auth(row).map_err(|e| e.to_string())?;
-    let mut form: Vec<(&'static str, String)> = vec![
-        ("grant_type", "authorization_code".into()),
-        ("code", code),
-        ("redirect_uri", pending.redirect_uri.clone()),
-    ];
-    if let Some(sealed) = &pending.code_verifier {
-        let verifier = engine
-            .open(&row.id, "code_verifier", sealed)
-            .map_err(|e| e.into_api_error().message().to_string())?;
-        form.push(("code_verifier", verifier.expose().to_string()));
-    }
-    if let Some(resource) = &row.resource {
-        form.push(("resource", resource.clone()));
-    }
+    let verifier = match &pending.code_verifier {
+        Some(sealed) => Some(
+            engine
+                .open(&row.id, "code_verifier", sealed)
+                .map_err(|e| e.into_api_error().message().to_string())?,
+        ),
+        None => None,
+    };
+    let form = code_exchange_form(
+        code,
+        &pending.redirect_uri,
+        verifier.as_ref().map(|v| v.expose()),
+        row.resource.as_deref(),
+        engine.providers.code_exchange_params(&row.provider),
+    );
     let token_url = Url::parse(&row.token_url).map_err(|e| e.to_string())?;
     let answer = engine
         .provider_client()
@@ -527,6 +552,118 @@ mod tests {
         );
         let pairs = url.query_pairs().into_owned().collect();
         (url, pairs)
+    }
+
+    /// Each provider's fixture (`providers/fixtures/<slug>.json`, written from its public
+    /// docs): the exact authorization URL, a first token answer, a refresh answer (none for
+    /// providers that never refresh) and its error shapes.
+    #[test]
+    fn every_provider_matches_its_fixture() {
+        use crate::server::connections::provider_client::{oauth_error, parse_token_response};
+        let providers = Providers::builtin();
+        for p in builtin_providers() {
+            let slug = p.slug.as_str();
+            let path = format!(
+                "{}/providers/fixtures/{slug}.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{slug}: every provider needs a fixture: {path}: {e}"));
+            let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let fields: Vec<(String, String)> = fixture["instance_fields"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let fields: Vec<(&str, &str)> = fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let (url, _) = request_for(slug, &fields, &[]);
+            assert_eq!(
+                url.as_str(),
+                fixture["authorization_url"].as_str().unwrap(),
+                "{slug}: the authorization URL"
+            );
+
+            let parse = |case: &serde_json::Value, what: &str| {
+                let body = case["answer"].as_object().unwrap();
+                assert!(oauth_error(body).is_none(), "{slug} {what}");
+                let t = parse_token_response(body, providers.token_shape(slug))
+                    .unwrap_or_else(|e| panic!("{slug} {what}: {e}"));
+                assert_eq!(
+                    t.access_token.expose(),
+                    case["access_token"].as_str().unwrap(),
+                    "{slug} {what}"
+                );
+                assert_eq!(
+                    t.refresh_token.as_ref().map(|r| r.expose()),
+                    case["refresh_token"].as_str(),
+                    "{slug} {what}"
+                );
+                assert_eq!(t.expires_in, case["expires_in"].as_i64(), "{slug} {what}");
+            };
+            parse(&fixture["token"], "token answer");
+            match &fixture["refresh"] {
+                serde_json::Value::Null => {
+                    assert!(
+                        !providers.refreshes(slug),
+                        "{slug}: a refresh answer is missing"
+                    )
+                }
+                refresh => {
+                    assert!(providers.refreshes(slug), "{slug}");
+                    parse(refresh, "refresh answer");
+                }
+            }
+            let errors = fixture["errors"].as_array().unwrap();
+            assert!(!errors.is_empty(), "{slug}: error shapes");
+            for case in errors {
+                let err = oauth_error(case["answer"].as_object().unwrap())
+                    .unwrap_or_else(|| panic!("{slug}: {} is an error", case["answer"]));
+                let code = case["error"].as_str().unwrap();
+                assert!(err.to_string().contains(code), "{slug}: {err}");
+                assert_eq!(
+                    err.is_dead_grant(providers.dead_grant_errors(slug)),
+                    case["needs_reauth"].as_bool().unwrap(),
+                    "{slug}: does {code} need a new authorization?"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_code_exchange_carries_the_providers_own_parameters() {
+        let providers = Providers::builtin();
+        let form = code_exchange_form(
+            "c0de".into(),
+            REDIRECT,
+            Some("v"),
+            None,
+            providers.code_exchange_params("shopify"),
+        );
+        assert_eq!(
+            form,
+            vec![
+                ("grant_type", "authorization_code".to_string()),
+                ("code", "c0de".into()),
+                ("redirect_uri", REDIRECT.into()),
+                ("code_verifier", "v".into()),
+                ("expiring", "1".into()),
+            ]
+        );
+        let form = code_exchange_form(
+            "c".into(),
+            REDIRECT,
+            None,
+            Some("https://mcp.asana.com/v2"),
+            providers.code_exchange_params("asana_mcp"),
+        );
+        assert_eq!(form.len(), 4);
+        assert_eq!(form[3], ("resource", "https://mcp.asana.com/v2".into()));
     }
 
     #[test]

@@ -56,9 +56,12 @@ pub enum ProviderError {
 impl ProviderError {
     /// The grant (or the client) is no longer accepted: retrying cannot help; the user must
     /// authorize again (possibly with new client credentials).
-    pub fn is_dead_grant(&self) -> bool {
+    /// Whether only a new authorization can help: RFC 6749's codes, plus the ones a provider
+    /// uses instead (`also`, from its definition: Slack's `invalid_refresh_token`).
+    pub fn is_dead_grant(&self, also: &[String]) -> bool {
         matches!(self, ProviderError::OAuth { error, .. }
-            if matches!(error.as_str(), "invalid_grant" | "invalid_client" | "unauthorized_client"))
+            if matches!(error.as_str(), "invalid_grant" | "invalid_client" | "unauthorized_client")
+                || also.iter().any(|code| code == error))
     }
 }
 
@@ -183,7 +186,7 @@ impl ProviderClient<'_> {
         client: &reqwest::Client,
         url: &Url,
         auth: &ClientAuth,
-        mut form: Vec<(&'static str, String)>,
+        mut form: Vec<(&str, String)>,
     ) -> reqwest::RequestBuilder {
         let mut request = client.post(url.clone());
         match (auth.method.as_str(), &auth.client_secret) {
@@ -209,7 +212,7 @@ impl ProviderClient<'_> {
         &self,
         token_url: &Url,
         auth: &ClientAuth,
-        form: Vec<(&'static str, String)>,
+        form: Vec<(&str, String)>,
         shape: TokenShape,
     ) -> Result<TokenResponse, ProviderError> {
         let answer = self
@@ -444,15 +447,22 @@ mod tests {
             error: "invalid_grant".into(),
             description: None,
         };
-        assert!(dead.is_dead_grant());
+        assert!(dead.is_dead_grant(&[]));
         assert!(
             !ProviderError::OAuth {
                 error: "temporarily_unavailable".into(),
                 description: None
             }
-            .is_dead_grant()
+            .is_dead_grant(&[])
         );
-        assert!(!ProviderError::Transient("x".into()).is_dead_grant());
+        assert!(
+            ProviderError::OAuth {
+                error: "invalid_refresh_token".into(),
+                description: None
+            }
+            .is_dead_grant(&["invalid_refresh_token".to_string()])
+        );
+        assert!(!ProviderError::Transient("x".into()).is_dead_grant(&[]));
     }
 
     #[test]
