@@ -4,6 +4,7 @@
 pub mod connections;
 pub mod error;
 pub mod instance;
+pub mod mcp_servers;
 pub mod mcp_settings;
 pub mod oauth;
 pub mod session;

@@ -43,6 +43,9 @@
 //   "client_credentials": n}, "grant_errors": {"invalid_grant": n, <other token endpoint error
 //   codes as they occur>: n}, "revocations": <revocation requests answered 200>};
 //   POST /__stats/reset zeroes them and answers the zeroed JSON.
+// - POST /__expire-access-token with a form body `token=...`: that access token stops being
+//   valid (as at the end of its lifetime) while its grant and refresh token live on. RFC 7009
+//   revocation cannot do this here: oidc-provider revokes every token of the grant with it.
 // Found out about oidc-provider 9.13:
 // - A registered client with an http://127.0.0.1:PORT redirect URI is accepted as application
 //   type "web" (the RFC 7591 default; the redirect must then match exactly, port included) as
@@ -143,7 +146,7 @@ server.listen(port, '127.0.0.1', () => {
       res.writeHead(204);
       return res.end();
     }
-    if (stats && url.pathname.startsWith('/__stats')) return stats.serve(req, res, url);
+    if (stats && (url.pathname.startsWith('/__stats') || url.pathname === '/__expire-access-token')) return stats.serve(req, res, url);
     const match = url.pathname.match(/^\/interaction\/([^/]+)(?:\/(login|abort))?$/);
     if (!match) return oidc(req, res);
     try {
@@ -275,9 +278,11 @@ function withConnections(configuration, issuer) {
       revocations: 0,
     });
   reset();
+  let attached;
 
   return {
     attach(provider) {
+      attached = provider;
       // oidc-provider takes client_secret_basic and client_secret_post as interchangeable; be
       // strict so that a test notices when Gatehouse authenticates the wrong way. The login
       // client stays lenient, as without --connections.
@@ -306,6 +311,18 @@ function withConnections(configuration, issuer) {
       if (req.method === 'GET' && url.pathname === '/__stats') {
         res.writeHead(200, { 'content-type': 'application/json' });
         return res.end(JSON.stringify(counts));
+      }
+      if (req.method === 'POST' && url.pathname === '/__expire-access-token') {
+        let body = '';
+        req.on('data', (c) => { body += c; });
+        req.on('end', async () => {
+          const value = new URLSearchParams(body).get('token') ?? '';
+          const token = await attached.AccessToken.find(value);
+          if (token) await token.destroy();
+          res.writeHead(token ? 204 : 404);
+          res.end();
+        });
+        return undefined;
       }
       if (req.method === 'POST' && url.pathname === '/__stats/reset') {
         reset();

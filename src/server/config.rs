@@ -229,6 +229,10 @@ pub struct RawSettings {
     /// instances such as GitHub Enterprise, or tests pointing a provider at a local server).
     #[arg(long, env = "PROVIDER_OVERRIDES", value_name = "FILE", global = true)]
     pub provider_overrides: Option<String>,
+    /// JSON file of extra MCP catalog entries (an array in the shape of `catalog/*.json`);
+    /// an entry with a built-in entry's id replaces it.
+    #[arg(long, env = "MCP_CATALOG", value_name = "FILE", global = true)]
+    pub mcp_catalog: Option<String>,
     /// Deadline in seconds for each call to a provider or upstream (default 15).
     #[arg(long, env = "OUTBOUND_TIMEOUT", value_name = "SECONDS", global = true)]
     pub outbound_timeout: Option<String>,
@@ -301,6 +305,8 @@ pub struct Config {
     pub outbound_timeout: u64,
     /// `PROVIDER_OVERRIDES`: the built-in providers with the overrides applied.
     pub providers: crate::server::connections::builtin::Providers,
+    /// The MCP server catalog, with `MCP_CATALOG`'s entries.
+    pub catalog: crate::server::gateway::catalog::Catalog,
     pub log_format: LogFormat,
     pub site_root: String,
 }
@@ -801,6 +807,16 @@ impl Config {
                     })?;
                     crate::server::connections::builtin::Providers::with_overrides(&json)
                         .map_err(|e| ConfigError::new("PROVIDER_OVERRIDES", e))?
+                }
+            },
+            catalog: match present(&raw.mcp_catalog) {
+                None => crate::server::gateway::catalog::Catalog::builtin(),
+                Some(path) => {
+                    let json = std::fs::read_to_string(path).map_err(|e| {
+                        ConfigError::new("MCP_CATALOG", format!("cannot read {path}: {e}"))
+                    })?;
+                    crate::server::gateway::catalog::Catalog::with_extra(&json)
+                        .map_err(|e| ConfigError::new("MCP_CATALOG", e))?
                 }
             },
             log_format,

@@ -4,6 +4,7 @@
 
 pub mod api_tokens;
 pub mod connections;
+pub mod gateway;
 pub mod login_states;
 pub mod oauth;
 pub mod revoked_sessions;

@@ -180,12 +180,13 @@ impl Outbound {
     /// A client for one URL that came from outside, with the SSRF guards: the URL's shape
     /// (`check_outbound_url`), every address its name resolves to must be public (unless
     /// `OUTBOUND_ALLOW_PRIVATE_NETWORKS`), and the client connects to the address that was
-    /// checked (no second lookup to rebind). No redirects; `timeout` bounds the whole call.
-    pub async fn guarded_client(
+    /// checked (no second lookup to rebind). No redirects; `timeout` bounds resolving and
+    /// connecting.
+    async fn guarded_builder(
         &self,
         url: &url::Url,
         timeout: Duration,
-    ) -> Result<reqwest::Client, GuardError> {
+    ) -> Result<reqwest::ClientBuilder, GuardError> {
         let policy = self.policy;
         check_outbound_url(url, policy).map_err(|e| GuardError::Refused(format!("{url}: {e}")))?;
         let host = url
@@ -213,8 +214,33 @@ impl Outbound {
         Ok(self
             .builder()
             .connect_timeout(timeout)
+            .resolve(&host, first))
+    }
+
+    /// `guarded_builder` for one call: `timeout` bounds the whole call.
+    pub async fn guarded_client(
+        &self,
+        url: &url::Url,
+        timeout: Duration,
+    ) -> Result<reqwest::Client, GuardError> {
+        Ok(self
+            .guarded_builder(url, timeout)
+            .await?
             .timeout(timeout)
-            .resolve(&host, first)
+            .build()
+            .map_err(FetchError::from)?)
+    }
+
+    /// `guarded_builder` for a long-lived event stream: only connecting has a deadline (the
+    /// reader bounds each wait itself).
+    pub async fn guarded_stream_client(
+        &self,
+        url: &url::Url,
+        timeout: Duration,
+    ) -> Result<reqwest::Client, GuardError> {
+        Ok(self
+            .guarded_builder(url, timeout)
+            .await?
             .build()
             .map_err(FetchError::from)?)
     }

@@ -21,10 +21,12 @@ use crate::server::oauth_as::admin;
 use crate::server::state::AppState;
 
 pub mod connections;
+pub mod mcp_servers;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(connections::routes())
+        .merge(mcp_servers::routes())
         .route(
             "/api/v0/settings/mcp",
             get(get_mcp_settings).put(put_mcp_settings),

@@ -1,6 +1,8 @@
 //! Secret material: redacted newtypes, randomness, hashing, constant-time comparison and key
 //! derivation from `SECRET_KEY`.
 
+pub mod vault;
+
 use std::fmt;
 
 use base64::Engine;

@@ -25,6 +25,7 @@ use crate::server::db::{Db, DbError};
 use crate::server::gateway::conformance::ConformanceFixtures;
 use crate::server::gateway::endpoint::McpEndpoint;
 use crate::server::gateway::tools::{BuiltinTools, ToolRegistry};
+use crate::server::gateway::upstreams::{Upstreams, run_upstream_refresh};
 use crate::server::http::{Outbound, OutboundPolicy, load_ca_bundle};
 use crate::server::oauth_as::OAuthServer;
 use crate::server::routes;
@@ -113,6 +114,7 @@ impl Application {
             }
         };
 
+        let upstreams = Arc::new(Upstreams::new(clock.clone()));
         let mut tools = ToolRegistry::default().with_source(BuiltinTools);
         if config.mcp_conformance_fixtures {
             tracing::warn!(
@@ -120,6 +122,7 @@ impl Application {
             );
             tools = tools.with_source(ConformanceFixtures);
         }
+        let tools = tools.with_source(upstreams.tool_source());
         let mcp = McpEndpoint::new(
             &public_url,
             config.mcp_allowed_origins.clone(),
@@ -157,8 +160,14 @@ impl Application {
             mcp,
             api_tokens: ApiTokens::default(),
             connections,
+            upstreams,
             config,
         });
+        state
+            .upstreams
+            .reload(&state)
+            .await
+            .map_err(|e| StartupError::Setting(format!("cannot read the MCP servers: {e}")))?;
         let router = routes::router(state.clone());
         Ok(Application {
             listener,
@@ -196,6 +205,7 @@ impl Application {
                 std::time::Duration::from_secs(state.config.connections_refresh_interval),
             ))
         });
+        let lister = tokio::spawn(run_upstream_refresh(state.clone()));
         let streams = state.mcp.shutdown.clone();
         let shutdown = async move {
             shutdown.await;
@@ -217,6 +227,7 @@ impl Application {
         .await;
         housekeeping.abort();
         flusher.abort();
+        lister.abort();
         if let Some(renewer) = renewer {
             renewer.abort();
         }

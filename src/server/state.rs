@@ -19,6 +19,7 @@ use crate::server::config::Config;
 use crate::server::connections::ConnectionsEngine;
 use crate::server::db::Db;
 use crate::server::gateway::endpoint::McpEndpoint;
+use crate::server::gateway::upstreams::Upstreams;
 use crate::server::oauth_as::OAuthServer;
 
 #[derive(Clone)]
@@ -48,6 +49,8 @@ pub struct Inner {
     pub api_tokens: ApiTokens,
     /// OAuth connections to providers: sealing, outbound calls, refresh coordination.
     pub connections: ConnectionsEngine,
+    /// The upstream MCP servers behind `/mcp`: sessions, cached tool lists, health.
+    pub upstreams: Arc<Upstreams>,
     pub started_at: UnixTime,
 }
 

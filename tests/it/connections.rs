@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const CLIENT_ID: &str = "gatehouse-connections";
-const CLIENT_SECRET: &str = "gatehouse-connections-secret";
+pub(crate) const CLIENT_ID: &str = "gatehouse-connections";
+pub(crate) const CLIENT_SECRET: &str = "gatehouse-connections-secret";
 
-async fn provider(format: &str) -> OidcProvider {
+pub(crate) async fn provider(format: &str) -> OidcProvider {
     OidcProvider::start(&["--connections", "--access-token-format", format]).await
 }
 
-fn settings() -> gatehouse::server::config::RawSettings {
+pub(crate) fn settings() -> gatehouse::server::config::RawSettings {
     gatehouse::server::config::RawSettings {
         outbound_allow_private_networks: Some("true".into()),
         connections_refresh_interval: Some("0".into()),
@@ -26,19 +26,19 @@ fn settings() -> gatehouse::server::config::RawSettings {
     }
 }
 
-struct Ctx {
-    app: TestApp,
-    session: String,
+pub(crate) struct Ctx {
+    pub(crate) app: TestApp,
+    pub(crate) session: String,
 }
 
 impl Ctx {
-    async fn new() -> Ctx {
+    pub(crate) async fn new() -> Ctx {
         let app = spawn_app(settings()).await;
         let session = app.token().await;
         Ctx { app, session }
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -61,22 +61,22 @@ impl Ctx {
         )
     }
 
-    async fn post(&self, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         self.send(reqwest::Method::POST, path, body).await
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send(reqwest::Method::GET, path, None).await
     }
 
-    async fn create(&self, body: Value) -> String {
+    pub(crate) async fn create(&self, body: Value) -> String {
         let (status, created) = self.post("/api/v0/connections", Some(body)).await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         created["id"].as_str().unwrap().to_string()
     }
 
     /// Connect through the popup flow as a browser would, returning the callback page.
-    async fn connect(&self, id: &str, email: Option<&str>) -> (StatusCode, String) {
+    pub(crate) async fn connect(&self, id: &str, email: Option<&str>) -> (StatusCode, String) {
         let (status, started) = self
             .post(&format!("/api/v0/connections/{id}/connect"), None)
             .await;
@@ -101,20 +101,20 @@ impl Ctx {
         (page.status(), page.text().await.unwrap())
     }
 
-    async fn token(&self, id: &str, force: bool) -> (StatusCode, Value) {
+    pub(crate) async fn token(&self, id: &str, force: bool) -> (StatusCode, Value) {
         let q = if force { "?force=true" } else { "" };
         self.post(&format!("/api/v0/connections/{id}/token{q}"), None)
             .await
     }
 
-    async fn view(&self, id: &str) -> Value {
+    pub(crate) async fn view(&self, id: &str) -> Value {
         let (status, v) = self.get(&format!("/api/v0/connections/{id}")).await;
         assert_eq!(status, StatusCode::OK, "{v}");
         v
     }
 
     /// The stored refresh token, opened (tests only: nothing serves it).
-    async fn stored_refresh_token(&self, id: &str) -> String {
+    pub(crate) async fn stored_refresh_token(&self, id: &str) -> String {
         let tokens = self
             .app
             .state
@@ -137,7 +137,7 @@ impl Ctx {
     }
 }
 
-fn custom(issuer: &str, name: &str) -> Value {
+pub(crate) fn custom(issuer: &str, name: &str) -> Value {
     json!({
         "name": name,
         "description": "Test provider",
@@ -153,7 +153,7 @@ fn custom(issuer: &str, name: &str) -> Value {
     })
 }
 
-async fn stats(issuer: &str) -> Value {
+pub(crate) async fn stats(issuer: &str) -> Value {
     client()
         .get(format!("{issuer}/__stats"))
         .send()
@@ -164,7 +164,7 @@ async fn stats(issuer: &str) -> Value {
         .unwrap()
 }
 
-async fn reset_stats(issuer: &str) {
+pub(crate) async fn reset_stats(issuer: &str) {
     client()
         .post(format!("{issuer}/__stats/reset"))
         .send()

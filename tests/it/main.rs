@@ -7,6 +7,7 @@ mod auth_none;
 mod auth_oauth2;
 mod conformance;
 mod connections;
+mod gateway;
 mod health;
 mod helpers;
 mod mcp;

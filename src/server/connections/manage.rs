@@ -470,6 +470,16 @@ async fn revoke_at_provider(
 /// (RFC 7592) first, as far as the provider lets it.
 pub async fn delete(state: &AppState, id: &str) -> Result<Option<String>, AppError> {
     let row = find(state, id).await?;
+    let users = state.db.mcp_servers_using_connection(id).await?;
+    if !users.is_empty() {
+        return Err(AppError::Conflict(format!(
+            "The connection {:?} is used by the MCP server{} {}: change or delete {} first.",
+            row.name,
+            if users.len() == 1 { "" } else { "s" },
+            users.join(", "),
+            if users.len() == 1 { "it" } else { "them" }
+        )));
+    }
     let mut warnings = Vec::new();
     if let Some(w) = revoke_at_provider(state, &row).await? {
         warnings.push(w);

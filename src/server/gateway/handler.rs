@@ -101,6 +101,7 @@ impl ServerHandler for GatehouseMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let (state, caller) = request_scope(&context)?;
+        state.upstreams.prepare_list(&state).await;
         Ok(ListToolsResult::with_all_items(
             state.mcp.tools.list(&caller),
         ))

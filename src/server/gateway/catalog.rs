@@ -1,0 +1,148 @@
+//! The catalog of well-known remote MCP servers, as data: one JSON file per entry under
+//! `catalog/`, compiled in, each naming the built-in provider whose connection it needs.
+//! `MCP_CATALOG` adds an organization's own entries (or replaces one by id).
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::api::mcp_servers::CatalogEntryView;
+use crate::server::state::AppState;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogEntry {
+    pub id: String,
+    pub name: String,
+    /// The entry's default server name (the tool prefix).
+    pub server_name: String,
+    pub description: String,
+    pub url: String,
+    pub transport: String,
+    /// A built-in provider slug, or `null` for a server that needs no sign-in.
+    pub provider: Option<String>,
+    pub docs_url: String,
+}
+
+/// The data files, in the order the catalog lists them.
+const FILES: &[&str] = &[
+    include_str!("../../../catalog/github.json"),
+    include_str!("../../../catalog/slack.json"),
+    include_str!("../../../catalog/asana.json"),
+    include_str!("../../../catalog/notion.json"),
+    include_str!("../../../catalog/linear.json"),
+    include_str!("../../../catalog/sentry.json"),
+    include_str!("../../../catalog/deepwiki.json"),
+];
+
+#[derive(Debug, Clone)]
+pub struct Catalog(Arc<Vec<CatalogEntry>>);
+
+impl Catalog {
+    pub fn builtin() -> Self {
+        Catalog(Arc::new(
+            FILES
+                .iter()
+                .map(|f| {
+                    serde_json::from_str(f).expect("the catalog files are valid (unit-tested)")
+                })
+                .collect(),
+        ))
+    }
+
+    /// The built-in entries plus `json`'s (an array of entries).
+    pub fn with_extra(json: &str) -> Result<Self, String> {
+        let extra: Vec<CatalogEntry> = serde_json::from_str(json)
+            .map_err(|e| format!("not an array of catalog entries: {e}"))?;
+        let mut entries = Catalog::builtin().0.as_ref().clone();
+        for entry in extra {
+            check(&entry)?;
+            match entries.iter_mut().find(|e| e.id == entry.id) {
+                Some(existing) => *existing = entry,
+                None => entries.push(entry),
+            }
+        }
+        Ok(Catalog(Arc::new(entries)))
+    }
+
+    pub fn find(&self, id: &str) -> Option<&CatalogEntry> {
+        self.0.iter().find(|e| e.id == id)
+    }
+
+    pub fn entries(&self) -> &[CatalogEntry] {
+        &self.0
+    }
+}
+
+fn check(entry: &CatalogEntry) -> Result<(), String> {
+    let id = &entry.id;
+    super::servers::check_name(&entry.server_name).map_err(|e| format!("{id}: {e}"))?;
+    super::servers::parse_transport(&entry.transport).map_err(|e| format!("{id}: {e}"))?;
+    url::Url::parse(&entry.url).map_err(|e| format!("{id}: the URL: {e}"))?;
+    if let Some(p) = &entry.provider
+        && crate::server::connections::builtin::find_builtin(p).is_none()
+    {
+        return Err(format!("{id}: {p:?} is not a built-in provider"));
+    }
+    Ok(())
+}
+
+pub fn views(state: &AppState) -> Vec<CatalogEntryView> {
+    state
+        .config
+        .catalog
+        .entries()
+        .iter()
+        .map(|e| CatalogEntryView {
+            id: e.id.clone(),
+            name: e.name.clone(),
+            description: e.description.clone(),
+            url: e.url.clone(),
+            transport: e.transport.clone(),
+            provider: e.provider.clone(),
+            docs_url: e.docs_url.clone(),
+            server_name: e.server_name.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_entry_is_valid_and_names_a_builtin_provider() {
+        let catalog = Catalog::builtin();
+        assert!(catalog.entries().len() >= 7);
+        for entry in catalog.entries() {
+            check(entry).unwrap();
+            assert!(entry.url.starts_with("https://"), "{}", entry.id);
+        }
+        for (id, provider) in [
+            ("github", "github_mcp"),
+            ("slack", "slack_mcp"),
+            ("asana", "asana_mcp"),
+            ("notion", "notion"),
+            ("linear", "linear"),
+            ("sentry", "sentry"),
+        ] {
+            assert_eq!(
+                catalog.find(id).unwrap().provider.as_deref(),
+                Some(provider)
+            );
+        }
+        let extra = Catalog::with_extra(
+            r#"[{"id": "sentry", "name": "Sentry (test)", "server_name": "sentry", "description": "d", "url": "http://127.0.0.1:9/mcp", "transport": "http", "provider": "sentry", "docs_url": "https://x"}]"#,
+        )
+        .unwrap();
+        assert_eq!(extra.find("sentry").unwrap().url, "http://127.0.0.1:9/mcp");
+        assert_eq!(extra.entries().len(), catalog.entries().len());
+        assert!(Catalog::with_extra(r#"[{"id": "x"}]"#).is_err());
+        assert!(
+            Catalog::with_extra(
+                r#"[{"id": "x", "name": "X", "server_name": "x", "description": "", "url": "https://x", "transport": "stdio", "provider": null, "docs_url": ""}]"#
+            )
+            .is_err()
+        );
+    }
+}

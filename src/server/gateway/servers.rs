@@ -1,0 +1,521 @@
+//! Upstream MCP server entries: checking what the operator entered, storing it (headers
+//! sealed), the views the page and the API show, and "Test".
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+use super::upstream_client::UpstreamSession;
+use super::upstreams::{Upstream, headers_context, prefixed_tools, refresh_tools, summaries};
+use crate::api::mcp_servers::{McpServerInput, McpServerTestView, McpServerView};
+use crate::server::auth::Identity;
+use crate::server::db::gateway::McpServerRow;
+use crate::server::error::AppError;
+use crate::server::http::check_outbound_url;
+use crate::server::secrets::{random_id, vault};
+use crate::server::state::AppState;
+
+pub const DEFAULT_TIMEOUT_SECS: i64 = 30;
+pub const MAX_TIMEOUT_SECS: i64 = 300;
+
+/// Headers Gatehouse sets itself (or that would break the transport) and an entry may not.
+const RESERVED_HEADERS: [&str; 10] = [
+    "host",
+    "content-length",
+    "content-type",
+    "accept",
+    "connection",
+    "transfer-encoding",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+    "upgrade",
+];
+
+/// `^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`: no `_`, so `<name>__<tool>` splits one way only.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let b = name.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 32
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-';
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "The name {name:?} is not valid: use lowercase letters, digits and '-' (at most 32, not starting or ending with '-'). It prefixes the server's tools: <name>__<tool>."
+        ))
+    }
+}
+
+pub fn parse_transport(transport: &str) -> Result<&'static str, String> {
+    match transport.trim() {
+        "" | "http" | "streamable_http" | "streamable-http" => Ok("http"),
+        "sse" => Ok("sse"),
+        "stdio" => Err("The stdio transport is not supported: a stdio server is a program on the machine of the client that starts it, and Gatehouse reaches servers over the network only. Run it behind a stdio-to-HTTP bridge (for example supergateway) and add the bridge's URL with transport http.".into()),
+        other => Err(format!("Unknown transport {other:?}: use http (Streamable HTTP) or sse (the legacy HTTP+SSE transport).")),
+    }
+}
+
+/// What an input becomes once checked: the row's fields (headers still in the clear).
+struct Checked {
+    name: String,
+    url: String,
+    transport: &'static str,
+    auth: String,
+    connection_id: Option<String>,
+    headers: Option<Vec<(String, String)>>,
+    secret_refs: BTreeSet<String>,
+    timeout_secs: i64,
+    enabled: bool,
+}
+
+async fn check(
+    state: &AppState,
+    input: McpServerInput,
+    existing: Option<&McpServerRow>,
+) -> Result<Checked, AppError> {
+    let bad = AppError::BadRequest;
+    let name = input.name.trim().to_string();
+    check_name(&name).map_err(bad)?;
+    let url = Url::parse(input.url.trim())
+        .map_err(|e| AppError::BadRequest(format!("The URL is not valid: {e}.")))?;
+    check_outbound_url(&url, state.connections.outbound.policy)
+        .map_err(|e| AppError::BadRequest(format!("The URL {e}.")))?;
+    if url.fragment().is_some() {
+        return Err(AppError::BadRequest(
+            "The URL must not have a #fragment.".into(),
+        ));
+    }
+    let transport = parse_transport(&input.transport).map_err(bad)?;
+    let timeout_secs = input.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS);
+    if !(1..=MAX_TIMEOUT_SECS).contains(&timeout_secs) {
+        return Err(AppError::BadRequest(format!(
+            "The timeout must be between 1 and {MAX_TIMEOUT_SECS} seconds."
+        )));
+    }
+    let auth = match input.auth.trim() {
+        "" => "none",
+        a @ ("none" | "connection" | "headers") => a,
+        other => {
+            return Err(AppError::BadRequest(format!(
+                "Unknown authentication {other:?}: use none, connection or headers."
+            )));
+        }
+    }
+    .to_string();
+    let mut connection_id = None;
+    let mut headers = None;
+    let mut secret_refs = BTreeSet::new();
+    match auth.as_str() {
+        "connection" => {
+            let id = input
+                .connection_id
+                .filter(|c| !c.trim().is_empty())
+                .ok_or_else(|| {
+                    AppError::BadRequest(
+                        "Choose the connection whose token this server gets.".into(),
+                    )
+                })?;
+            if state.db.find_connection(&id).await?.is_none() {
+                return Err(AppError::BadRequest(format!(
+                    "No connection with id {id:?}."
+                )));
+            }
+            connection_id = Some(id);
+        }
+        "headers" => {
+            let pairs = match (input.headers, existing) {
+                (Some(pairs), _) => pairs,
+                // An edit without headers keeps the stored ones.
+                (None, Some(row)) if row.auth == "headers" && row.headers.is_some() => {
+                    secret_refs = serde_json::from_str::<BTreeSet<String>>(&row.secret_refs)
+                        .unwrap_or_default();
+                    return Ok(Checked {
+                        name,
+                        url: url.to_string(),
+                        transport,
+                        auth,
+                        connection_id,
+                        headers: None,
+                        secret_refs,
+                        timeout_secs,
+                        enabled: input.enabled.unwrap_or(true),
+                    });
+                }
+                (None, _) => Vec::new(),
+            };
+            if pairs.is_empty() {
+                return Err(AppError::BadRequest(
+                    "Add at least one header, or choose no authentication.".into(),
+                ));
+            }
+            if pairs.len() > 20 {
+                return Err(AppError::BadRequest("At most 20 headers.".into()));
+            }
+            let mut seen = BTreeSet::new();
+            for (header, template) in &pairs {
+                let header = header.trim();
+                if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                    return Err(AppError::BadRequest(format!(
+                        "{header:?} is not a valid header name."
+                    )));
+                }
+                let lower = header.to_ascii_lowercase();
+                if RESERVED_HEADERS.contains(&lower.as_str()) {
+                    return Err(AppError::BadRequest(format!(
+                        "The header {header} is set by Gatehouse and cannot be configured."
+                    )));
+                }
+                if !seen.insert(lower) {
+                    return Err(AppError::BadRequest(format!(
+                        "The header {header} is given twice."
+                    )));
+                }
+                if template.is_empty()
+                    || template.len() > 8192
+                    || template.chars().any(|c| c.is_control() && c != '\t')
+                {
+                    return Err(AppError::BadRequest(format!(
+                        "The value of {header} is empty, too long, or has a line break."
+                    )));
+                }
+                secret_refs.extend(
+                    vault::placeholders(template).map_err(|e| {
+                        AppError::BadRequest(format!("The value of {header}: {e}."))
+                    })?,
+                );
+            }
+            let missing = vault::missing(state, &secret_refs).await?;
+            if !missing.is_empty() {
+                return Err(AppError::BadRequest(format!(
+                    "Not in the vault: {}. Add {} under Secrets first.",
+                    missing.join(", "),
+                    if missing.len() == 1 { "it" } else { "them" }
+                )));
+            }
+            headers = Some(
+                pairs
+                    .into_iter()
+                    .map(|(h, v)| (h.trim().to_string(), v))
+                    .collect(),
+            );
+        }
+        _ => {}
+    }
+    Ok(Checked {
+        name,
+        url: url.to_string(),
+        transport,
+        auth,
+        connection_id,
+        headers,
+        secret_refs,
+        timeout_secs,
+        enabled: input.enabled.unwrap_or(true),
+    })
+}
+
+fn apply(state: &AppState, row: &mut McpServerRow, checked: Checked) {
+    row.name = checked.name;
+    row.url = checked.url;
+    row.transport = checked.transport.to_string();
+    if let Some(pairs) = checked.headers {
+        let json = serde_json::to_string(&pairs).expect("pairs serialize");
+        row.headers = Some(
+            state
+                .connections
+                .sealer
+                .seal(&json, &headers_context(&row.id)),
+        );
+    } else if checked.auth != "headers" {
+        row.headers = None;
+    }
+    row.auth = checked.auth;
+    row.connection_id = checked.connection_id;
+    row.secret_refs = serde_json::to_string(&checked.secret_refs).expect("names serialize");
+    row.timeout_secs = checked.timeout_secs;
+    row.enabled = i64::from(checked.enabled);
+}
+
+fn taken(name: &str) -> AppError {
+    AppError::Conflict(format!("An MCP server named {name:?} exists already."))
+}
+
+pub async fn create(
+    state: &AppState,
+    identity: &Identity,
+    input: McpServerInput,
+) -> Result<McpServerView, AppError> {
+    let mut input = input;
+    let catalog_id = input.catalog_id.clone().filter(|c| !c.is_empty());
+    if let Some(id) = &catalog_id {
+        from_catalog(state, id, &mut input).await?;
+    }
+    let checked = check(state, input, None).await?;
+    let now = state.now();
+    let mut row = McpServerRow {
+        id: random_id(),
+        name: String::new(),
+        url: String::new(),
+        transport: String::new(),
+        auth: String::new(),
+        connection_id: None,
+        headers: None,
+        secret_refs: "[]".into(),
+        timeout_secs: DEFAULT_TIMEOUT_SECS,
+        enabled: 1,
+        catalog_id,
+        created_by: identity.subject.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    apply(state, &mut row, checked);
+    if !state.db.insert_mcp_server(&row).await? {
+        return Err(taken(&row.name));
+    }
+    tracing::info!(server = %row.name, url = %row.url, by = %identity.subject, "MCP server added");
+    state.upstreams.reload(state).await?;
+    get(state, &row.id).await
+}
+
+/// Fills what the operator left empty from a catalog entry, and checks that the connection
+/// is one of the provider the entry needs.
+async fn from_catalog(
+    state: &AppState,
+    id: &str,
+    input: &mut McpServerInput,
+) -> Result<(), AppError> {
+    let entry = state
+        .config
+        .catalog
+        .find(id)
+        .ok_or_else(|| AppError::BadRequest(format!("No catalog entry {id:?}.")))?
+        .clone();
+    if input.name.trim().is_empty() {
+        input.name = entry.server_name.clone();
+    }
+    if input.url.trim().is_empty() {
+        input.url = entry.url.clone();
+    }
+    if input.transport.trim().is_empty() {
+        input.transport = entry.transport.clone();
+    }
+    let Some(provider) = &entry.provider else {
+        return Ok(());
+    };
+    if input.auth.trim().is_empty() {
+        input.auth = "connection".into();
+    }
+    if input.auth == "connection" {
+        let display = state
+            .connections
+            .providers
+            .find(provider)
+            .map_or(provider.clone(), |p| p.name.clone());
+        let needed = || {
+            AppError::BadRequest(format!(
+                "{} needs a {display} connection: create and connect one first, then choose it.",
+                entry.name
+            ))
+        };
+        let connection_id = input
+            .connection_id
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(needed)?;
+        let connection = state
+            .db
+            .find_connection(connection_id)
+            .await?
+            .ok_or_else(needed)?;
+        if &connection.provider != provider {
+            return Err(AppError::BadRequest(format!(
+                "{} needs a {display} connection; {:?} is not one.",
+                entry.name, connection.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub async fn update(
+    state: &AppState,
+    id: &str,
+    input: McpServerInput,
+) -> Result<McpServerView, AppError> {
+    let mut row = find(state, id).await?;
+    let checked = check(state, input, Some(&row)).await?;
+    apply(state, &mut row, checked);
+    row.updated_at = state.now();
+    if !state.db.update_mcp_server(&row).await? {
+        return Err(taken(&row.name));
+    }
+    tracing::info!(server = %row.name, "MCP server changed");
+    state.upstreams.reload(state).await?;
+    get(state, id).await
+}
+
+pub async fn delete(state: &AppState, id: &str) -> Result<(), AppError> {
+    let row = find(state, id).await?;
+    state.db.delete_mcp_server(id).await?;
+    tracing::info!(server = %row.name, "MCP server deleted");
+    state.upstreams.reload(state).await
+}
+
+async fn find(state: &AppState, id: &str) -> Result<McpServerRow, AppError> {
+    state
+        .db
+        .find_mcp_server(id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("No MCP server with this id.".into()))
+}
+
+pub async fn list(state: &AppState) -> Result<Vec<McpServerView>, AppError> {
+    let mut views = Vec::new();
+    for upstream in state.upstreams.snapshot().iter() {
+        views.push(view(state, upstream).await?);
+    }
+    Ok(views)
+}
+
+pub async fn get(state: &AppState, id: &str) -> Result<McpServerView, AppError> {
+    let upstream = match state.upstreams.find(id) {
+        Some(u) => u,
+        None => {
+            // Written by another replica since this one last read the entries.
+            state.upstreams.reload(state).await?;
+            state
+                .upstreams
+                .find(id)
+                .ok_or_else(|| AppError::NotFound("No MCP server with this id.".into()))?
+        }
+    };
+    view(state, &upstream).await
+}
+
+async fn view(state: &AppState, upstream: &Arc<Upstream>) -> Result<McpServerView, AppError> {
+    let row = &upstream.row;
+    let health = upstream.health();
+    let connection_name = match &row.connection_id {
+        Some(id) => state.db.find_connection(id).await?.map(|c| c.name),
+        None => None,
+    };
+    let header_names = match (&row.headers, row.auth.as_str()) {
+        (Some(sealed), "headers") => state
+            .connections
+            .sealer
+            .open(sealed, &headers_context(&row.id))
+            .ok()
+            .and_then(|opened| serde_json::from_str::<Vec<(String, String)>>(opened.expose()).ok())
+            .map(|pairs| pairs.into_iter().map(|(name, _)| name).collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let status = if row.enabled == 0 {
+        "disabled"
+    } else if health.failures > 0 {
+        "failing"
+    } else if health.listed_at.is_some() || health.latency_ms.is_some() {
+        "healthy"
+    } else {
+        "unknown"
+    };
+    Ok(McpServerView {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        url: row.url.clone(),
+        transport: row.transport.clone(),
+        auth: row.auth.clone(),
+        connection_id: row.connection_id.clone(),
+        connection_name,
+        header_names,
+        secret_refs: serde_json::from_str(&row.secret_refs).unwrap_or_default(),
+        timeout_secs: row.timeout_secs,
+        enabled: row.enabled != 0,
+        catalog_id: row.catalog_id.clone(),
+        status: status.into(),
+        last_error: health.last_error,
+        latency_ms: health.latency_ms,
+        tools: summaries(&health.tools),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// "Test": a fresh session (not the shared one), the tool list, and how long it took; the
+/// shared session's list is refreshed too when it works.
+pub async fn test(state: &AppState, id: &str) -> Result<McpServerTestView, AppError> {
+    find(state, id).await?;
+    let upstream = state
+        .upstreams
+        .find(id)
+        .ok_or_else(|| AppError::NotFound("No MCP server with this id.".into()))?;
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(upstream.row.timeout_secs as u64),
+        super::upstreams::with_session(state, &upstream, |session, headers| async move {
+            let tools = session.list_tools(&headers).await?;
+            Ok((session, tools))
+        }),
+    )
+    .await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    Ok(match outcome {
+        Ok(Ok((session, tools))) => {
+            let _ = refresh_tools(state, &upstream).await;
+            let session: Arc<UpstreamSession> = session;
+            McpServerTestView {
+                ok: true,
+                latency_ms,
+                server_name: Some(session.server_name.clone()),
+                protocol_version: Some(session.protocol_version.clone()),
+                tools: summaries(&prefixed_tools(&upstream.row.name, tools)),
+                error: None,
+            }
+        }
+        Ok(Err(failure)) => McpServerTestView {
+            ok: false,
+            latency_ms,
+            server_name: None,
+            protocol_version: None,
+            tools: Vec::new(),
+            error: Some(super::upstreams::failure_text(&failure)),
+        },
+        Err(_) => McpServerTestView {
+            ok: false,
+            latency_ms,
+            server_name: None,
+            protocol_version: None,
+            tools: Vec::new(),
+            error: Some(format!(
+                "it did not answer within {} s",
+                upstream.row.timeout_secs
+            )),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_transports() {
+        for ok in ["github", "a", "my-server-2"] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "GitHub", "a_b", "-a", "a-", "a b", &"a".repeat(33)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_transport("streamable_http"), Ok("http"));
+        assert_eq!(parse_transport(""), Ok("http"));
+        assert_eq!(parse_transport("sse"), Ok("sse"));
+        assert!(parse_transport("stdio").unwrap_err().contains("network"));
+        assert!(parse_transport("ws").is_err());
+    }
+}

@@ -1,0 +1,573 @@
+//! The MCP gateway against real upstreams: a Python SDK server that is an OAuth resource
+//! server of the test oidc-provider (introspection, audience checked), the TypeScript SDK's
+//! example server, and the official TS SDK client calling both through `/mcp`. An in-process
+//! server stands in only for a hanging upstream.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::connections::{CLIENT_ID, CLIENT_SECRET, Ctx, custom, reset_stats, stats};
+use crate::helpers::*;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An upstream MCP server process, killed on drop.
+struct Upstream {
+    url: String,
+    _child: Child,
+}
+
+impl Upstream {
+    /// tests/upstreams/py_upstream.py on the Python SDK.
+    async fn python(args: &[&str], path: &str) -> Upstream {
+        let port = free_port();
+        let python = format!("{ROOT}/.venv/bin/python");
+        let mut child = Command::new(python)
+            .arg(format!("{ROOT}/tests/upstreams/py_upstream.py"))
+            .args(["--port", &port.to_string()])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the venv exists (scripts/setup.sh --tests)");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the Python upstream starts")
+            .unwrap()
+            .unwrap_or_default();
+        assert!(line.starts_with("ready"), "{line}");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Upstream {
+            url: format!("http://127.0.0.1:{port}{path}"),
+            _child: child,
+        }
+    }
+
+    /// The TypeScript SDK's own example server (simpleStreamableHttp), unchanged.
+    async fn ts_example() -> Upstream {
+        let port = free_port();
+        let mut child = Command::new("node")
+            .arg(format!(
+                "{ROOT}/node_modules/@modelcontextprotocol/sdk/dist/esm/examples/server/simpleStreamableHttp.js"
+            ))
+            .env("MCP_PORT", port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("the TS example server starts")
+                .unwrap()
+                .expect("the TS example server prints that it listens");
+            if line.contains("listening") {
+                break;
+            }
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Upstream {
+            url: format!("http://127.0.0.1:{port}/mcp"),
+            _child: child,
+        }
+    }
+}
+
+/// Runs tests/clients/ts_gateway_client.mjs: lists tools and makes the calls.
+async fn sdk_client(app: &TestApp, token: &str, calls: Value) -> Value {
+    let output = Command::new("node")
+        .arg(format!("{ROOT}/tests/clients/ts_gateway_client.mjs"))
+        .arg(app.url("/mcp"))
+        .args(["--token", token, "--calls", &calls.to_string()])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the TS SDK client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+fn text(result: &Value) -> String {
+    result["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn add_server(ctx: &Ctx, body: Value) -> Value {
+    let (status, created) = ctx.post("/api/v0/mcp-servers", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created
+}
+
+/// An MCP client's token for `/mcp`, with protection on.
+async fn mcp_token(ctx: &Ctx) -> String {
+    let (status, _) = ctx
+        .send(
+            reqwest::Method::PUT,
+            "/api/v0/settings/mcp",
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, created) = ctx
+        .post(
+            "/api/v0/settings/mcp/tokens",
+            Some(json!({"name": "gateway client"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["token"].as_str().unwrap().to_string()
+}
+
+/// A connection to the test provider, connected through the popup flow.
+async fn connected(ctx: &Ctx, issuer: &str) -> String {
+    let id = ctx.create(custom(issuer, "Acme")).await;
+    let (status, page) = ctx.connect(&id, Some("ops@example.com")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    id
+}
+
+async fn revoke_at_provider(issuer: &str, token: &str) {
+    let response = client()
+        .post(format!("{issuer}/token/revocation"))
+        .form(&[
+            ("token", token),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn stored_access_token(ctx: &Ctx, id: &str) -> String {
+    let tokens = ctx
+        .app
+        .state
+        .db
+        .find_connection_tokens(id)
+        .await
+        .unwrap()
+        .unwrap();
+    ctx.app
+        .state
+        .connections
+        .open(id, "access_token", &tokens.access_token)
+        .unwrap()
+        .expose()
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_mcp_client_calls_tools_of_two_real_upstreams_with_credentials_it_never_sees() {
+    let idp = OidcProvider::start(&["--connections", "--access-token-format", "opaque"]).await;
+    let ctx = Ctx::new().await;
+    let connection = connected(&ctx, &idp.issuer).await;
+    let resource = format!("{}/api", idp.issuer);
+    let py = Upstream::python(
+        &[
+            "--issuer",
+            &idp.issuer,
+            "--resource",
+            &resource,
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret",
+            CLIENT_SECRET,
+        ],
+        "/mcp",
+    )
+    .await;
+    let ts = Upstream::ts_example().await;
+
+    let created = add_server(
+        &ctx,
+        json!({"name": "acme", "url": py.url, "transport": "streamable_http", "auth": "connection", "connection_id": connection, "timeout_secs": 10}),
+    )
+    .await;
+    assert_eq!(created["transport"], "http");
+    assert_eq!(created["connection_name"], "Acme");
+    add_server(&ctx, json!({"name": "examples", "url": ts.url})).await;
+    let token = mcp_token(&ctx).await;
+
+    let out = sdk_client(
+        &ctx.app,
+        &token,
+        json!([
+            ["acme__whoami", {}],
+            ["acme__echo", {"text": "hello"}],
+            ["examples__greet", {"name": "Ada"}],
+            ["acme__seen_headers", {}],
+            ["acme__nope", {}],
+        ]),
+    )
+    .await;
+    let names: Vec<&str> = out["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    let (_, servers) = ctx.get("/api/v0/mcp-servers").await;
+    for expected in [
+        "whoami",
+        "gatehouse_status",
+        "acme__echo",
+        "acme__whoami",
+        "acme__seen_headers",
+        "examples__greet",
+        "examples__multi-greet",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} in {names:?}: {servers}"
+        );
+    }
+    let echo_schema = out["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "acme__echo")
+        .unwrap();
+    assert_eq!(echo_schema["inputSchema"]["required"], json!(["text"]));
+
+    let results = out["results"].as_array().unwrap();
+    let who: Value = serde_json::from_str(&text(&results[0])).unwrap();
+    assert_eq!(who["authenticated"], true, "{who}");
+    assert_eq!(who["audience"], resource.as_str());
+    assert_eq!(who["subject"], "ops@example.com");
+    assert_eq!(who["client_id"], CLIENT_ID);
+    assert_eq!(text(&results[1]), "py-upstream: hello");
+    assert!(text(&results[2]).contains("Hello, Ada"), "{}", results[2]);
+    // The upstream saw the connection's token, nothing of the MCP client's.
+    let seen: Value = serde_json::from_str(&text(&results[3])).unwrap();
+    let upstream_token = stored_access_token(&ctx, &connection).await;
+    assert_eq!(seen["authorization"], format!("Bearer {upstream_token}"));
+    assert!(!seen.to_string().contains(&token));
+    // (seen_headers echoes it by design; nothing else shows it to the client.)
+    for shown in [
+        &out["tools"],
+        &results[0],
+        &results[1],
+        &results[2],
+        &results[4],
+    ] {
+        assert!(!shown.to_string().contains(&upstream_token), "{shown}");
+    }
+    // An upstream error comes back as a tool error naming the server.
+    assert_eq!(results[4]["isError"], true);
+    assert!(text(&results[4]).contains("acme"), "{}", results[4]);
+
+    // The access token expires at the provider mid-session (Gatehouse still thinks it valid):
+    // the upstream answers 401, Gatehouse refreshes once and the call goes through.
+    reset_stats(&idp.issuer).await;
+    let expired = client()
+        .post(format!("{}/__expire-access-token", idp.issuer))
+        .form(&[("token", upstream_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), StatusCode::NO_CONTENT);
+    let mut mcp = RawMcp::with_token(&ctx.app, &token);
+    mcp.initialize(LATEST_SESSION_VERSION).await;
+    let answer = mcp
+        .call(
+            2,
+            "tools/call",
+            json!({"name": "acme__echo", "arguments": {"text": "again"}}),
+        )
+        .await;
+    assert_eq!(text(&answer["result"]), "py-upstream: again", "{answer}");
+    assert_eq!(stats(&idp.issuer).await["grants"]["refresh_token"], 1);
+    assert_ne!(stored_access_token(&ctx, &connection).await, upstream_token);
+
+    // The whole grant is revoked: the refresh fails, and the caller is told to re-authorize.
+    let refresh = ctx.stored_refresh_token(&connection).await;
+    revoke_at_provider(&idp.issuer, &refresh).await;
+    let answer = mcp
+        .call(
+            3,
+            "tools/call",
+            json!({"name": "acme__echo", "arguments": {"text": "x"}}),
+        )
+        .await;
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let message = text(&answer["result"]);
+    assert!(
+        message.contains("Re-authorize connection Acme") && message.contains("acme"),
+        "{message}"
+    );
+    assert_eq!(ctx.view(&connection).await["status"], "needs_reauth");
+    // The other upstream is unaffected.
+    let answer = mcp
+        .call(
+            4,
+            "tools/call",
+            json!({"name": "examples__greet", "arguments": {"name": "Bo"}}),
+        )
+        .await;
+    assert!(text(&answer["result"]).contains("Bo"), "{answer}");
+
+    // A connection in use cannot be deleted.
+    let (status, err) = ctx
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v0/connections/{connection}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert!(err.to_string().contains("acme"), "{err}");
+}
+
+#[tokio::test]
+async fn vault_secrets_reach_the_upstream_resolved_and_never_come_back() {
+    const SECRET: &str = "vault-value-7f3a9c";
+    let ctx = Ctx::new().await;
+    let py = Upstream::python(
+        &["--require-header", &format!("X-Api-Key=key-{SECRET}")],
+        "/mcp",
+    )
+    .await;
+    // A header naming a secret that is not in the vault is refused.
+    let (status, err) = ctx
+        .post(
+            "/api/v0/mcp-servers",
+            Some(json!({"name": "keyed", "url": py.url, "auth": "headers", "headers": [["X-Api-Key", "key-${API_KEY}"]]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(err.to_string().contains("API_KEY"), "{err}");
+
+    let (status, _) = ctx
+        .send(
+            reqwest::Method::PUT,
+            "/api/v0/secrets/API_KEY",
+            Some(json!({"value": SECRET})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let created = add_server(
+        &ctx,
+        json!({"name": "keyed", "url": py.url, "auth": "headers", "headers": [["X-Api-Key", "key-${API_KEY}"], ["X-Team", "ops"]]}),
+    )
+    .await;
+    assert_eq!(created["header_names"], json!(["X-Api-Key", "X-Team"]));
+    assert_eq!(created["secret_refs"], json!(["API_KEY"]));
+    let id = created["id"].as_str().unwrap();
+
+    let token = mcp_token(&ctx).await;
+    let out = sdk_client(&ctx.app, &token, json!([["keyed__seen_headers", {}]])).await;
+    let seen: Value = serde_json::from_str(&text(&out["results"][0])).unwrap();
+    assert_eq!(seen["custom"]["x-api-key"], format!("key-{SECRET}"));
+    assert_eq!(seen["custom"]["x-team"], "ops");
+    assert_eq!(
+        seen["authorization"],
+        Value::Null,
+        "no token of the MCP client"
+    );
+
+    // "Test" works, and nothing in the API shows the value.
+    let (status, tested) = ctx
+        .post(&format!("/api/v0/mcp-servers/{id}/test"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tested["ok"], true, "{tested}");
+    assert_eq!(tested["server_name"], "py-upstream");
+    let mut everything = String::new();
+    for path in [
+        "/api/v0/mcp-servers".to_string(),
+        format!("/api/v0/mcp-servers/{id}"),
+        "/api/v0/secrets".to_string(),
+    ] {
+        let (_, body) = ctx.get(&path).await;
+        everything.push_str(&body.to_string());
+    }
+    assert!(!everything.contains(SECRET), "{everything}");
+    let (_, secrets) = ctx.get("/api/v0/secrets").await;
+    assert_eq!(secrets["secrets"][0]["name"], "API_KEY");
+    assert_eq!(secrets["secrets"][0]["used_by"], json!(["keyed"]));
+
+    // In use: deleting it is refused, with the user named.
+    let (status, err) = ctx
+        .send(reqwest::Method::DELETE, "/api/v0/secrets/API_KEY", None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(err.to_string().contains("keyed"), "{err}");
+
+    // Replacing the value takes effect at the next call; the old one is gone.
+    let (status, _) = ctx
+        .send(
+            reqwest::Method::PUT,
+            "/api/v0/secrets/API_KEY",
+            Some(json!({"value": "wrong"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let out = sdk_client(&ctx.app, &token, json!([["keyed__echo", {"text": "x"}]])).await;
+    assert_eq!(out["results"][0]["isError"], true);
+    assert!(
+        text(&out["results"][0]).contains("check the headers"),
+        "{}",
+        out["results"][0]
+    );
+
+    // Editing without headers keeps them; deleting the server frees the secret.
+    let (status, edited) = ctx
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v0/mcp-servers/{id}"),
+            Some(json!({"name": "keyed", "url": py.url, "auth": "headers", "timeout_secs": 5})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(edited["header_names"], json!(["X-Api-Key", "X-Team"]));
+    let (status, _) = ctx
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v0/mcp-servers/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = ctx
+        .send(reqwest::Method::DELETE, "/api/v0/secrets/API_KEY", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // The database holds the value sealed only.
+    let mut bytes = Vec::new();
+    for file in ["gatehouse.db", "gatehouse.db-wal"] {
+        if let Ok(b) = std::fs::read(ctx.app.data_dir.path().join(file)) {
+            bytes.extend(b);
+        }
+    }
+    assert!(bytes.len() > 10_000);
+    assert!(!String::from_utf8_lossy(&bytes).contains(SECRET));
+}
+
+#[tokio::test]
+async fn a_hanging_upstream_does_not_hold_up_the_others() {
+    let ctx = Ctx::new().await;
+    let py = Upstream::python(&["--transport", "sse"], "/sse").await;
+    // Accepts connections and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_url = format!("http://{}/mcp", hang.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hang.accept().await {
+            held.push(socket);
+        }
+    });
+    add_server(
+        &ctx,
+        json!({"name": "legacy", "url": py.url, "transport": "sse"}),
+    )
+    .await;
+    add_server(
+        &ctx,
+        json!({"name": "stuck", "url": hang_url, "timeout_secs": 2}),
+    )
+    .await;
+    let token = mcp_token(&ctx).await;
+
+    let started = Instant::now();
+    let out = sdk_client(
+        &ctx.app,
+        &token,
+        json!([["legacy__echo", {"text": "sse"}], ["stuck__anything", {}]]),
+    )
+    .await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    let names: Vec<&str> = out["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"legacy__echo"), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("stuck__")), "{names:?}");
+    assert_eq!(text(&out["results"][0]), "py-upstream: sse");
+    assert_eq!(out["results"][1]["isError"], true);
+    assert!(
+        text(&out["results"][1]).contains("stuck"),
+        "{}",
+        out["results"][1]
+    );
+
+    let (_, list) = ctx.get("/api/v0/mcp-servers").await;
+    let stuck = list["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "stuck")
+        .unwrap();
+    assert_eq!(stuck["status"], "failing", "{stuck}");
+    assert!(
+        stuck["last_error"].as_str().unwrap().contains("2 s"),
+        "{stuck}"
+    );
+    let legacy = list["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "legacy")
+        .unwrap();
+    assert_eq!(legacy["status"], "healthy", "{legacy}");
+
+    // Entries are checked.
+    for (body, needle) in [
+        (
+            json!({"name": "x", "url": "http://127.0.0.1:1/mcp", "transport": "stdio"}),
+            "stdio",
+        ),
+        (
+            json!({"name": "Bad_Name", "url": "http://127.0.0.1:1/mcp"}),
+            "name",
+        ),
+        (json!({"name": "y", "url": "ftp://example.com/"}), "https"),
+        (
+            json!({"name": "legacy", "url": "http://127.0.0.1:1/mcp"}),
+            "exists",
+        ),
+        (
+            json!({"name": "z", "url": "http://127.0.0.1:1/mcp", "auth": "connection"}),
+            "connection",
+        ),
+        (
+            json!({"name": "w", "url": "http://127.0.0.1:1/mcp", "auth": "headers", "headers": [["Host", "x"]]}),
+            "Host",
+        ),
+    ] {
+        let (status, err) = ctx.post("/api/v0/mcp-servers", Some(body.clone())).await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::CONFLICT,
+            "{body}: {status}"
+        );
+        assert!(err.to_string().contains(needle), "{body}: {err}");
+    }
+}
