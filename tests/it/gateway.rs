@@ -281,6 +281,30 @@ async fn an_mcp_client_calls_tools_of_two_real_upstreams_with_credentials_it_nev
     assert_eq!(results[4]["isError"], true);
     assert!(text(&results[4]).contains("acme"), "{}", results[4]);
 
+    // The upstream adds a tool and says so (notifications/tools/list_changed on its GET
+    // stream): the next lists show it without waiting for the timer.
+    let mut mcp = RawMcp::with_token(&ctx.app, &token);
+    mcp.initialize(LATEST_SESSION_VERSION).await;
+    let added = mcp
+        .call(
+            1,
+            "tools/call",
+            json!({"name": "acme__add_tool", "arguments": {"name": "fresh"}}),
+        )
+        .await;
+    assert_eq!(text(&added["result"]), "added fresh", "{added}");
+    let mut listed = false;
+    for attempt in 0..40 {
+        let list = mcp.call(100 + attempt, "tools/list", json!({})).await;
+        if list.to_string().contains("acme__fresh") {
+            listed = true;
+            break;
+        }
+        // The notification travels on its own stream: give it a moment to arrive.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(listed, "acme__fresh was never listed");
+
     // The access token expires at the provider mid-session (Gatehouse still thinks it valid):
     // the upstream answers 401, Gatehouse refreshes once and the call goes through.
     reset_stats(&idp.issuer).await;
@@ -291,8 +315,6 @@ async fn an_mcp_client_calls_tools_of_two_real_upstreams_with_credentials_it_nev
         .await
         .unwrap();
     assert_eq!(expired.status(), StatusCode::NO_CONTENT);
-    let mut mcp = RawMcp::with_token(&ctx.app, &token);
-    mcp.initialize(LATEST_SESSION_VERSION).await;
     let answer = mcp
         .call(
             2,

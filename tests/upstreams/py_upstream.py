@@ -7,7 +7,8 @@
 With --issuer it is an OAuth resource server: every request needs a Bearer token that the
 issuer's introspection endpoint (RFC 7662) says is active and whose audience is --resource;
 otherwise 401. With --require-header a request without that exact header gets 401.
-Tools: `echo` (returns its text), `whoami` (the token's subject, client and audience) and
+Tools: `echo` (returns its text), `add_tool` (adds one and sends
+notifications/tools/list_changed), `whoami` (the token's subject, client and audience) and
 `seen_headers` (the names of the headers it received, plus the Authorization value, so a test
 can check that nothing of the MCP client's reached it). Prints "ready <port>" once listening.
 """
@@ -94,6 +95,13 @@ def seen_headers(ctx: Context) -> str:
     headers = ctx.headers or {}
     return json.dumps({"names": sorted(headers.keys()), "authorization": headers.get("authorization"),
                        "custom": {k: v for k, v in headers.items() if k.startswith("x-")}})
+
+
+@server.tool(description="Adds a tool named `name` and tells the clients the list changed.")
+async def add_tool(name: str, ctx: Context) -> str:
+    server.add_tool(lambda: f"I am {name}", name=name, description=f"Added at run time: {name}")
+    await ctx.session.send_tool_list_changed()
+    return f"added {name}"
 
 
 def app():

@@ -166,11 +166,58 @@ impl UpstreamSession {
             .collect();
         session.session_id = session_id;
         session.notify("notifications/initialized", headers).await?;
+        if transport == Transport::Http {
+            session._reader = Some(session.listen(outbound, headers).await);
+        }
         Ok(session)
+    }
+
+    /// Streamable HTTP: the GET stream on which a server sends what is not an answer
+    /// (`notifications/tools/list_changed`). A server without one (405) is simply not heard.
+    async fn listen(&self, outbound: &Outbound, headers: &HeaderMap) -> AbortOnDrop {
+        let request = outbound
+            .guarded_stream_client(&self.url, self.timeout)
+            .await
+            .map(|client| {
+                let mut r = client
+                    .get(self.url.clone())
+                    .headers(headers.clone())
+                    .header(header::ACCEPT, "text/event-stream")
+                    .header("mcp-protocol-version", &self.protocol_version);
+                if let Some(id) = &self.session_id {
+                    r = r.header("mcp-session-id", id);
+                }
+                r
+            });
+        let tools_changed = self.tools_changed.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            let Ok(request) = request else { return };
+            let Ok(mut response) = request.send().await else {
+                return;
+            };
+            let is_stream = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/event-stream"));
+            if !response.status().is_success() || !is_stream {
+                return;
+            }
+            let mut parser = SseParser::default();
+            while let Ok(Some(chunk)) = response.chunk().await {
+                for event in parser.push(&chunk) {
+                    if let Ok(message) = serde_json::from_str::<Value>(&event.data) {
+                        note_notification(&message, &tools_changed);
+                    }
+                }
+            }
+        }))
     }
 
     /// All the server's tools, page by page.
     pub async fn list_tools(&self, headers: &HeaderMap) -> Result<Vec<Value>, UpstreamError> {
+        // Cleared first: a change announced while this list runs is listed again next time.
+        self.tools_changed.store(false, Ordering::Relaxed);
         let mut tools = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -191,7 +238,6 @@ impl UpstreamSession {
                 break;
             }
         }
-        self.tools_changed.store(false, Ordering::Relaxed);
         Ok(tools)
     }
 

@@ -47,6 +47,15 @@ pub struct Upstream {
     health: Mutex<Health>,
 }
 
+/// Whether a `tools/list` must wait for a server's list: never listed, or the server said
+/// it changed (`Now`); only old (`Stale`, refreshed in the background); or `Fresh`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListNeed {
+    Now,
+    Stale,
+    Fresh,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     pub tools: Arc<Vec<Tool>>,
@@ -131,19 +140,20 @@ impl Upstream {
         }
     }
 
-    fn needs_list(&self, now: UnixTime) -> bool {
-        let stale_flag = self
+    fn list_need(&self, now: UnixTime) -> ListNeed {
+        let changed = self
             .session
             .try_lock()
             .ok()
             .and_then(|s| s.as_ref().map(|s| s.tools_changed.load(Ordering::Relaxed)))
             .unwrap_or(false);
         let h = self.health.lock().expect("health lock");
-        stale_flag || h.listed_at.is_none_or(|at| now - at >= TOOLS_TTL)
-    }
-
-    fn listed(&self) -> bool {
-        self.health.lock().expect("health lock").listed_at.is_some()
+        match h.listed_at {
+            None => ListNeed::Now,
+            Some(_) if changed => ListNeed::Now,
+            Some(at) if now - at >= TOOLS_TTL => ListNeed::Stale,
+            Some(_) => ListNeed::Fresh,
+        }
     }
 }
 
@@ -192,18 +202,20 @@ impl Upstreams {
         Ok(())
     }
 
-    /// Before a `tools/list`: lists the servers never listed yet and waits for them (each
-    /// under its own timeout, all at once); refreshes stale lists in the background.
+    /// Before a `tools/list`: lists the servers never listed yet or whose list changed and
+    /// waits for them (each under its own timeout, all at once); refreshes lists that are
+    /// only old in the background.
     pub async fn prepare_list(&self, state: &AppState) {
         let now = state.now();
         let mut waits = tokio::task::JoinSet::new();
         for upstream in self.snapshot().iter().filter(|u| u.enabled()) {
-            if upstream.breaker_open(now).is_some() || !upstream.needs_list(now) {
+            let need = upstream.list_need(now);
+            if upstream.breaker_open(now).is_some() || need == ListNeed::Fresh {
                 continue;
             }
             let upstream = upstream.clone();
             let state = state.clone();
-            if upstream.listed() {
+            if need == ListNeed::Stale {
                 tokio::spawn(async move {
                     let _ = refresh_tools(&state, &upstream).await;
                 });
@@ -222,7 +234,7 @@ impl Upstreams {
         let mut due = tokio::task::JoinSet::new();
         for upstream in self.snapshot().iter() {
             if upstream.enabled()
-                && upstream.needs_list(now)
+                && upstream.list_need(now) != ListNeed::Fresh
                 && upstream.breaker_open(now).is_none()
             {
                 let (state, upstream) = (state.clone(), upstream.clone());
