@@ -15,7 +15,7 @@ const chromiumArgs = [
 ];
 
 const gatehouse = (mode: 'none' | 'basic' | 'oauth2') => ({
-  command: `bash support/start-gatehouse.sh ${mode} ${ports[mode]} ${urls.oidc}`,
+  command: `bash support/start-gatehouse.sh ${mode} ${ports[mode]} ${urls.oidc} ${urls.upstream}`,
   url: `${urls[mode]}/healthz`,
   reuseExistingServer: false,
   timeout: 60_000,
@@ -43,6 +43,16 @@ export default defineConfig({
       // --connections: also the OAuth provider that the Connections tests connect to.
       command: `node support/oidc-provider.mjs --port ${ports.oidc} --connections`,
       url: `${urls.oidc}/.well-known/openid-configuration`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+    },
+    {
+      // An upstream MCP server on the Python SDK, a resource server of that provider: the
+      // MCP Servers tests add it from the catalog (MCP_CATALOG, see start-gatehouse.sh).
+      command: `../.venv/bin/python ../tests/upstreams/py_upstream.py --port ${ports.upstream} --issuer ${urls.oidc} --resource ${urls.oidc}/api --client-id gatehouse-connections --client-secret gatehouse-connections-secret`,
+      url: `${urls.upstream}/mcp`,
       reuseExistingServer: false,
       timeout: 30_000,
       stdout: 'ignore',

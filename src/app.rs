@@ -10,6 +10,7 @@ use crate::ui::pages::connections_page::ConnectionsPage;
 use crate::ui::pages::consent_page::ConsentPage;
 use crate::ui::pages::dashboard_page::DashboardPage;
 use crate::ui::pages::login_page::LoginPage;
+use crate::ui::pages::mcp_servers_page::McpServersPage;
 use crate::ui::pages::not_found_page::NotFoundPage;
 use crate::ui::pages::settings_authentication_page::SettingsAuthenticationPage;
 use crate::ui::pages::settings_oauth_clients_page::SettingsOAuthClientsPage;
@@ -59,6 +60,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=AppShell ssr=SsrMode::Async>
                     <Route path=path!("") view=DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/connections") view=ConnectionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/mcp-servers") view=McpServersPage ssr=SsrMode::Async />
                     <Route
                         path=path!("/settings")
                         view=|| view! { <Redirect path="/settings/authentication" /> }

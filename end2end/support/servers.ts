@@ -7,6 +7,7 @@ export const ports = {
   basic: base + 2,
   oauth2: base + 3,
   oidc: base + 10,
+  upstream: base + 11,
 };
 
 export const urls = {
@@ -14,6 +15,7 @@ export const urls = {
   basic: `http://127.0.0.1:${ports.basic}`,
   oauth2: `http://127.0.0.1:${ports.oauth2}`,
   oidc: `http://127.0.0.1:${ports.oidc}`,
+  upstream: `http://127.0.0.1:${ports.upstream}`,
 };
 
 export const basicCredentials = { username: 'admin', password: 'e2e password' };

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Starts one Gatehouse for the browser tests, on a fresh database:
-#   start-gatehouse.sh <none|basic|oauth2> <port> [oidc-issuer]
+#   start-gatehouse.sh <none|basic|oauth2> <port> [oidc-issuer] [upstream-mcp-base-url]
 # The binary and the built site come from `cargo leptos build` (GATEHOUSE_BIN and
 # GATEHOUSE_SITE_ROOT override where to find them).
 set -euo pipefail
 mode="$1"
 port="$2"
 issuer="${3:-}"
+upstream="${4:-}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${GATEHOUSE_BIN:-$root/target/debug/gatehouse}"
 data="$root/end2end/.state/$mode"
@@ -37,9 +38,26 @@ case "$mode" in
   "resource": "$issuer/api", "token_auth_method": "client_secret_post", "scope_separator": " ",
   "scopes": [{"name": "openid", "description": "Sign-in identity", "default": true},
              {"name": "read", "description": "Read access", "default": true}]
+},
+"linear": {
+  "authorization_url": "$issuer/auth", "token_url": "$issuer/token",
+  "revocation_url": "$issuer/token/revocation", "introspection_url": "$issuer/token/introspection",
+  "resource": "$issuer/api", "token_auth_method": "client_secret_post", "scope_separator": " ",
+  "extra_auth_params": [], "pkce": "s256",
+  "scopes": [{"name": "openid", "description": "Sign-in identity", "default": true},
+             {"name": "read", "description": "Read access", "default": true}]
 }}
 JSON
     export PROVIDER_OVERRIDES="$data/provider-overrides.json"
+    # The catalog's Linear entry points at the test upstream, which accepts the test
+    # provider's tokens: "Add from catalog" runs through to a working tool list.
+    cat > "$data/mcp-catalog.json" <<JSON
+[{"id": "linear", "name": "Linear (test upstream)", "server_name": "linear",
+  "description": "The Python SDK test server, behind the re-pointed Linear provider.",
+  "url": "$upstream/mcp", "transport": "http", "provider": "linear",
+  "docs_url": "https://linear.app/docs/mcp"}]
+JSON
+    export MCP_CATALOG="$data/mcp-catalog.json"
     ;;
   oauth2)
     export SECRET_KEY="e2e-oauth2-secret-key-0123456789abcdef"

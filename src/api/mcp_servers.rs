@@ -1,7 +1,10 @@
 //! Upstream MCP servers behind `/mcp`, the secrets vault their headers draw on, and the
 //! catalog of well-known remote servers.
 
+use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use super::ApiError;
 
 /// An upstream server entry as the operator enters it. `headers: None` on an edit keeps the
 /// stored headers (their values are never sent back).
@@ -99,5 +102,78 @@ pub struct CatalogEntryView {
     pub transport: String,
     /// The built-in provider whose connection it needs, if any.
     pub provider: Option<String>,
+    /// That provider's display name.
+    pub provider_name: Option<String>,
     pub docs_url: String,
+}
+
+/// The page's data in one call: servers, catalog, secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McpServersOverview {
+    pub servers: Vec<McpServerView>,
+    pub catalog: Vec<CatalogEntryView>,
+    pub secrets: Vec<SecretView>,
+}
+
+#[server]
+pub async fn list_mcp_servers() -> Result<McpServersOverview, ApiError> {
+    super::require_identity()?;
+    let state = super::app_state();
+    let result = async {
+        Ok::<_, crate::server::error::AppError>(McpServersOverview {
+            servers: crate::server::gateway::servers::list(&state).await?,
+            catalog: crate::server::gateway::catalog::views(&state),
+            secrets: crate::server::secrets::vault::list(&state).await?,
+        })
+    }
+    .await;
+    super::respond(result)
+}
+
+#[server(input = server_fn::codec::Json)]
+pub async fn create_mcp_server(input: McpServerInput) -> Result<McpServerView, ApiError> {
+    let identity = super::require_identity()?;
+    let state = super::app_state();
+    super::respond(crate::server::gateway::servers::create(&state, &identity, input).await)
+}
+
+#[server(input = server_fn::codec::Json)]
+pub async fn update_mcp_server(
+    id: String,
+    input: McpServerInput,
+) -> Result<McpServerView, ApiError> {
+    super::require_identity()?;
+    let state = super::app_state();
+    super::respond(crate::server::gateway::servers::update(&state, &id, input).await)
+}
+
+#[server]
+pub async fn delete_mcp_server(id: String) -> Result<(), ApiError> {
+    super::require_identity()?;
+    let state = super::app_state();
+    super::respond(crate::server::gateway::servers::delete(&state, &id).await)
+}
+
+#[server]
+pub async fn test_mcp_server(id: String) -> Result<McpServerTestView, ApiError> {
+    super::require_identity()?;
+    let state = super::app_state();
+    super::respond(crate::server::gateway::servers::test(&state, &id).await)
+}
+
+/// Creates or replaces a vault secret; the value is never sent back.
+#[server(input = server_fn::codec::Json)]
+pub async fn put_secret(name: String, value: String) -> Result<(), ApiError> {
+    let identity = super::require_identity()?;
+    let state = super::app_state();
+    super::respond(
+        crate::server::secrets::vault::put(&state, &name, &value, &identity.subject).await,
+    )
+}
+
+#[server]
+pub async fn delete_secret(name: String) -> Result<(), ApiError> {
+    super::require_identity()?;
+    let state = super::app_state();
+    super::respond(crate::server::secrets::vault::delete(&state, &name).await)
 }

@@ -24,6 +24,9 @@ pub fn AppShell() -> impl IntoView {
                             <A href="/connections" attr:class="text-slate-600 hover:text-slate-900 aria-[current=page]:font-medium aria-[current=page]:text-indigo-700">
                                 "Connections"
                             </A>
+                            <A href="/mcp-servers" attr:class="text-slate-600 hover:text-slate-900 aria-[current=page]:font-medium aria-[current=page]:text-indigo-700">
+                                "MCP Servers"
+                            </A>
                             <A href="/settings" attr:class="text-slate-600 hover:text-slate-900 aria-[current=page]:font-medium aria-[current=page]:text-indigo-700">
                                 "Settings"
                             </A>

@@ -68,6 +68,35 @@ pub fn ConnectionsPage() -> impl IntoView {
         reload();
     });
 
+    // Sent here to create a connection for something else (an MCP server from the catalog):
+    // `?new=<provider>` opens that provider's dialog, `?then=<path>` is where to continue.
+    let query = leptos_router::hooks::use_query_map();
+    let then = Signal::derive(move || {
+        query
+            .with(|q| q.get("then"))
+            .filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.contains('\\'))
+    });
+    let wanted = query.with_untracked(|q| q.get("new"));
+    let providers = Resource::new(|| (), |_| list_builtin_providers());
+    Effect::new(move |handled: Option<bool>| {
+        if handled == Some(true) {
+            return true;
+        }
+        let Some(slug) = wanted.clone() else {
+            return true;
+        };
+        match providers.get() {
+            Some(Ok(list)) => {
+                if let Some(p) = list.into_iter().find(|p| p.slug == slug) {
+                    open.set(Open::CreateBuiltin(p));
+                }
+                true
+            }
+            Some(Err(_)) => true,
+            None => false,
+        }
+    });
+
     view! {
         <Title text="Connections" />
         <div inert=move || open.get() != Open::None>
@@ -84,7 +113,12 @@ pub fn ConnectionsPage() -> impl IntoView {
             </div>
             {move || notice.get().map(|n| match n {
                 Ok(text) => view! {
-                    <div role="status" data-testid="connections-notice" class="mb-4 rounded-md border border-emerald-200 bg-emerald-50 p-3 text-sm text-emerald-900">{text}</div>
+                    <div role="status" data-testid="connections-notice" class="mb-4 rounded-md border border-emerald-200 bg-emerald-50 p-3 text-sm text-emerald-900">
+                        {text.clone()}
+                        {then.get().filter(|_| text == "Connected.").map(|path| view! {
+                            " " <a href=path class="font-medium text-indigo-700 underline" data-testid="continue-link">"Continue where you were"</a>
+                        })}
+                    </div>
                 }.into_any(),
                 Err(text) => view! {
                     <div role="alert" data-testid="connections-notice" class="mb-4 rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800">{text}</div>
