@@ -96,3 +96,34 @@ test.describe('MCP Servers', () => {
     expect(await secrets.text()).not.toContain(secretValue);
   });
 });
+
+test.describe('MCP Servers with JavaScript off', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('the servers, their status and the secrets are readable', async ({ page, request }) => {
+    const stamp = Date.now();
+    const serverName = `plain-${stamp}`;
+    const secretName = `PLAIN_${stamp}`;
+    await signIn(page, '/mcp-servers');
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'gatehouse_session')!.value;
+    const auth = { authorization: `Bearer ${session}` };
+    expect((await request.put(`${urls.basic}/api/v0/secrets/${secretName}`, { headers: auth, data: { value: 'not-shown-anywhere' } })).status()).toBe(204);
+    const created = await request.post(`${urls.basic}/api/v0/mcp-servers`, {
+      headers: auth,
+      // Nothing listens there: the server is failing, with the reason shown.
+      data: { name: serverName, url: 'http://127.0.0.1:9/mcp', timeout_secs: 2 },
+    });
+    expect(created.status()).toBe(201);
+    const id = (await created.json()).id;
+    const tested = await request.post(`${urls.basic}/api/v0/mcp-servers/${id}/test`, { headers: auth });
+    expect((await tested.json()).error).toContain('cannot connect');
+
+    await page.goto(`${urls.basic}/mcp-servers`);
+    const card = page.locator(`[data-testid="server-card"][data-name="${serverName}"]`);
+    await expect(card.getByTestId('server-status')).toHaveText('Failing');
+    await expect(card.getByTestId('server-error')).toContainText('cannot connect');
+    await expect(page.locator(`[data-testid="secret-row"][data-name="${secretName}"]`)).toBeVisible();
+    await expect(page.locator('body')).not.toContainText('not-shown-anywhere');
+  });
+});

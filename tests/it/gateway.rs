@@ -365,9 +365,39 @@ async fn an_mcp_client_calls_tools_of_two_real_upstreams_with_credentials_it_nev
     assert!(err.to_string().contains("acme"), "{err}");
 }
 
+/// The log lines written on this thread (the test's runtime, and so the server's) while the
+/// guard lives.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 #[tokio::test]
 async fn vault_secrets_reach_the_upstream_resolved_and_never_come_back() {
     const SECRET: &str = "vault-value-7f3a9c";
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish(),
+    );
     let ctx = Ctx::new().await;
     let py = Upstream::python(
         &["--require-header", &format!("X-Api-Key=key-{SECRET}")],
@@ -489,6 +519,11 @@ async fn vault_secrets_reach_the_upstream_resolved_and_never_come_back() {
     }
     assert!(bytes.len() > 10_000);
     assert!(!String::from_utf8_lossy(&bytes).contains(SECRET));
+
+    // Nor is it in the log, at debug level, though the log saw all of the above.
+    let log = logs.text();
+    assert!(log.contains("vault secret saved"), "{log}");
+    assert!(!log.contains(SECRET), "the secret is in the log");
 }
 
 #[tokio::test]
