@@ -447,14 +447,15 @@ async fn view(state: &AppState, upstream: &Arc<Upstream>) -> Result<McpServerVie
     })
 }
 
-/// "Test": a fresh session (not the shared one), the tool list, and how long it took; the
-/// shared session's list is refreshed too when it works.
+/// "Test": a new session (replacing the kept one), the tool list, and how long it took; the
+/// cached list is refreshed too when it works.
 pub async fn test(state: &AppState, id: &str) -> Result<McpServerTestView, AppError> {
     find(state, id).await?;
     let upstream = state
         .upstreams
         .find(id)
         .ok_or_else(|| AppError::NotFound("No MCP server with this id.".into()))?;
+    upstream.reset_session().await;
     let started = Instant::now();
     let outcome = tokio::time::timeout(
         Duration::from_secs(upstream.row.timeout_secs as u64),
@@ -465,6 +466,18 @@ pub async fn test(state: &AppState, id: &str) -> Result<McpServerTestView, AppEr
     )
     .await;
     let latency_ms = started.elapsed().as_millis() as u64;
+    // A failed Test is the server's health too: the card shows it as failing, with why.
+    let failed = match &outcome {
+        Ok(Ok(_)) => None,
+        Ok(Err(failure)) => Some(super::upstreams::failure_text(failure)),
+        Err(_) => Some(format!(
+            "it did not answer within {} s",
+            upstream.row.timeout_secs
+        )),
+    };
+    if let Some(reason) = &failed {
+        upstream.record_failure(reason, state.now());
+    }
     Ok(match outcome {
         Ok(Ok((session, tools))) => {
             let _ = refresh_tools(state, &upstream).await;
@@ -492,10 +505,7 @@ pub async fn test(state: &AppState, id: &str) -> Result<McpServerTestView, AppEr
             server_name: None,
             protocol_version: None,
             tools: Vec::new(),
-            error: Some(format!(
-                "it did not answer within {} s",
-                upstream.row.timeout_secs
-            )),
+            error: failed,
         },
     })
 }

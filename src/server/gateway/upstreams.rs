@@ -87,6 +87,11 @@ impl Upstream {
         }
     }
 
+    /// Ends the kept session; the next request opens a new one.
+    pub async fn reset_session(&self) {
+        self.session.lock().await.take();
+    }
+
     pub fn enabled(&self) -> bool {
         self.row.enabled != 0
     }
@@ -129,7 +134,7 @@ impl Upstream {
         h.latency_ms = Some(latency.as_millis() as u64);
     }
 
-    fn record_failure(&self, reason: &str, now: UnixTime) {
+    pub fn record_failure(&self, reason: &str, now: UnixTime) {
         let mut h = self.health.lock().expect("health lock");
         h.failures += 1;
         h.last_error = Some(reason.to_string());
