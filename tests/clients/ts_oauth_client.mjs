@@ -1,7 +1,7 @@
 // The official MCP TypeScript SDK signing in to Gatehouse through OAuth, headlessly.
 //
 //   node ts_oauth_client.mjs <mcp url> --session <jwt> --state <file> [--sdk v1|v2]
-//        [--cimd <https client metadata URL>] [--expire]
+//        [--cimd <https client metadata URL>] [--expire] [--calls '[["tool", {args}], ...]']
 //
 // The SDK does discovery, registration (DCR, or a client ID metadata document with --cimd),
 // PKCE and tokens; tests/clients/browser.mjs plays the browser. State (client, tokens) is kept
@@ -19,6 +19,7 @@ const { positionals, values } = parseArgs({
     sdk: { type: 'string', default: 'v1' },
     cimd: { type: 'string' },
     expire: { type: 'boolean', default: false },
+    calls: { type: 'string', default: '[]' },
   },
 });
 const MCP_URL = positionals[0];
@@ -109,6 +110,8 @@ async function connect(attempt = 0) {
 const { client, transport } = await connect();
 const { tools } = await client.listTools();
 const whoami = await client.callTool({ name: 'whoami', arguments: {} });
+const results = [];
+for (const [name, args] of JSON.parse(values.calls)) results.push(await client.callTool({ name, arguments: args }));
 if (transport.sessionId) await transport.terminateSession();
 await client.close();
 console.log(
@@ -117,6 +120,7 @@ console.log(
     clientId: saved.client?.client_id ?? null,
     tools: tools.map((t) => t.name),
     whoami: whoami.structuredContent,
+    results,
     // A stored refresh token that changed without a new sign-in: the SDK refreshed.
     refreshed: Boolean(refreshTokenBefore) && saved.tokens?.refresh_token !== refreshTokenBefore && events.browsed === 0,
     ...events,

@@ -33,7 +33,11 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub(crate) async fn new() -> Ctx {
-        let app = spawn_app(settings()).await;
+        Ctx::with(settings()).await
+    }
+
+    pub(crate) async fn with(settings: gatehouse::server::config::RawSettings) -> Ctx {
+        let app = spawn_app(settings).await;
         let session = app.token().await;
         Ctx { app, session }
     }

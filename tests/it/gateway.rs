@@ -184,7 +184,11 @@ async fn stored_access_token(ctx: &Ctx, id: &str) -> String {
 #[tokio::test]
 async fn an_mcp_client_calls_tools_of_two_real_upstreams_with_credentials_it_never_sees() {
     let idp = OidcProvider::start(&["--connections", "--access-token-format", "opaque"]).await;
-    let ctx = Ctx::new().await;
+    let ctx = Ctx::with(gatehouse::server::config::RawSettings {
+        mcp_oauth_enabled: Some("true".into()),
+        ..crate::connections::settings()
+    })
+    .await;
     let connection = connected(&ctx, &idp.issuer).await;
     let resource = format!("{}/api", idp.issuer);
     let py = Upstream::python(
@@ -280,6 +284,33 @@ async fn an_mcp_client_calls_tools_of_two_real_upstreams_with_credentials_it_nev
     // An upstream error comes back as a tool error naming the server.
     assert_eq!(results[4]["isError"], true);
     assert!(text(&results[4]).contains("acme"), "{}", results[4]);
+
+    // An MCP client that signed in through Gatehouse's OAuth (the TS SDK doing discovery,
+    // registration, PKCE) calls both upstreams the same way.
+    let state_dir = tempfile::tempdir().unwrap();
+    let state_file = state_dir.path().join("oauth.json").display().to_string();
+    let output = Command::new("node")
+        .arg(format!("{ROOT}/tests/clients/ts_oauth_client.mjs"))
+        .arg(ctx.app.url("/mcp"))
+        .args(["--session", &ctx.session, "--state", &state_file, "--calls"])
+        .arg(json!([["acme__whoami", {}], ["examples__greet", {"name": "Oauth"}]]).to_string())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let signed_in: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(signed_in["browsed"], 1, "{signed_in}");
+    let who: Value = serde_json::from_str(&text(&signed_in["results"][0])).unwrap_or(Value::Null);
+    assert_eq!(who["audience"], resource.as_str(), "{signed_in}");
+    assert!(
+        text(&signed_in["results"][1]).contains("Hello, Oauth"),
+        "{signed_in}"
+    );
 
     // The upstream adds a tool and says so (notifications/tools/list_changed on its GET
     // stream): the next lists show it without waiting for the timer.
