@@ -347,7 +347,7 @@ async fn credentials(
             let token = state
                 .connection_token(id, force_refresh)
                 .await
-                .map_err(|e| broker_failure(state, id, e))?;
+                .map_err(|e| broker_failure(id, e))?;
             let mut value = HeaderValue::from_str(&format!(
                 "Bearer {}",
                 token.access_token.expose()
@@ -410,8 +410,7 @@ pub fn headers_context(server_id: &str) -> String {
     format!("mcp_server/{server_id}/headers")
 }
 
-fn broker_failure(state: &AppState, id: &str, e: BrokerError) -> Failure {
-    let _ = state;
+fn broker_failure(id: &str, e: BrokerError) -> Failure {
     match e {
         BrokerError::NeedsReauth { name, reason } => Failure::Reauthorize {
             connection: name,
