@@ -32,6 +32,19 @@ pub fn safe_return_path(candidate: &str) -> Option<String> {
     Some(candidate.to_string())
 }
 
+/// `key<separator>value` per line (blank lines skipped, both sides trimmed); a line without
+/// the separator is a key with an empty value, for the server to refuse with a message.
+pub fn parse_pairs(text: &str, separator: char) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once(separator) {
+            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+            None => (l.to_string(), String::new()),
+        })
+        .collect()
+}
+
 /// Percent-encodes a string for use as one query-string value (RFC 3986 unreserved characters
 /// are kept as they are).
 pub fn encode_query_value(value: &str) -> String {

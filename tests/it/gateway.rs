@@ -58,6 +58,25 @@ impl Upstream {
         }
     }
 
+    /// The Python upstream as a resource server of `issuer`: tokens must introspect active
+    /// there and carry `resource` as their audience.
+    async fn resource_server(issuer: &str, resource: &str) -> Upstream {
+        Upstream::python(
+            &[
+                "--issuer",
+                issuer,
+                "--resource",
+                resource,
+                "--client-id",
+                CLIENT_ID,
+                "--client-secret",
+                CLIENT_SECRET,
+            ],
+            "/mcp",
+        )
+        .await
+    }
+
     /// The TypeScript SDK's own example server (simpleStreamableHttp), unchanged.
     async fn ts_example() -> Upstream {
         let port = free_port();
@@ -191,20 +210,7 @@ async fn an_mcp_client_calls_tools_of_two_real_upstreams_with_credentials_it_nev
     .await;
     let connection = connected(&ctx, &idp.issuer).await;
     let resource = format!("{}/api", idp.issuer);
-    let py = Upstream::python(
-        &[
-            "--issuer",
-            &idp.issuer,
-            "--resource",
-            &resource,
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            CLIENT_SECRET,
-        ],
-        "/mcp",
-    )
-    .await;
+    let py = Upstream::resource_server(&idp.issuer, &resource).await;
     let ts = Upstream::ts_example().await;
 
     let created = add_server(
@@ -675,20 +681,7 @@ async fn a_token_the_upstream_keeps_refusing_asks_for_re_authorization() {
     let (status, page) = ctx.connect(&connection, Some("ops@example.com")).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let resource = format!("{}/api", idp.issuer);
-    let py = Upstream::python(
-        &[
-            "--issuer",
-            &idp.issuer,
-            "--resource",
-            &resource,
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            CLIENT_SECRET,
-        ],
-        "/mcp",
-    )
-    .await;
+    let py = Upstream::resource_server(&idp.issuer, &resource).await;
     let created = add_server(
         &ctx,
         json!({"name": "strict", "url": py.url, "auth": "connection", "connection_id": connection}),

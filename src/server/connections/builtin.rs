@@ -128,9 +128,7 @@ pub struct BuiltinProvider {
     pub extra_code_exchange_params: Vec<(String, String)>,
     pub resource: Option<String>,
     pub refresh: RefreshMode,
-    pub keep_refresh_token_when_omitted: bool,
     pub token_response: TokenShape,
-    pub errors_in_http_200: bool,
     /// Error codes that, beside RFC 6749's, mean the grant is gone and only a new
     /// authorization helps (Slack's `invalid_refresh_token`, GitHub's `bad_refresh_token`).
     pub dead_grant_errors: Vec<String>,

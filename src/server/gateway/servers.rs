@@ -128,83 +128,22 @@ async fn check(
             }
             connection_id = Some(id);
         }
-        "headers" => {
-            let pairs = match (input.headers, existing) {
-                (Some(pairs), _) => pairs,
-                // An edit without headers keeps the stored ones.
-                (None, Some(row)) if row.auth == "headers" && row.headers.is_some() => {
-                    secret_refs = serde_json::from_str::<BTreeSet<String>>(&row.secret_refs)
-                        .unwrap_or_default();
-                    return Ok(Checked {
-                        name,
-                        url: url.to_string(),
-                        transport,
-                        auth,
-                        connection_id,
-                        headers: None,
-                        secret_refs,
-                        timeout_secs,
-                        enabled: input.enabled.unwrap_or(true),
-                    });
-                }
-                (None, _) => Vec::new(),
-            };
-            if pairs.is_empty() {
-                return Err(AppError::BadRequest(
-                    "Add at least one header, or choose no authentication.".into(),
-                ));
+        "headers" => match (input.headers, existing) {
+            // An edit without headers keeps the stored ones.
+            (None, Some(row)) if row.auth == "headers" && row.headers.is_some() => {
+                secret_refs = serde_json::from_str(&row.secret_refs).unwrap_or_default();
             }
-            if pairs.len() > 20 {
-                return Err(AppError::BadRequest("At most 20 headers.".into()));
-            }
-            let mut seen = BTreeSet::new();
-            for (header, template) in &pairs {
-                let header = header.trim();
-                if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
-                    return Err(AppError::BadRequest(format!(
-                        "{header:?} is not a valid header name."
-                    )));
-                }
-                let lower = header.to_ascii_lowercase();
-                if RESERVED_HEADERS.contains(&lower.as_str()) {
-                    return Err(AppError::BadRequest(format!(
-                        "The header {header} is set by Gatehouse and cannot be configured."
-                    )));
-                }
-                if !seen.insert(lower) {
-                    return Err(AppError::BadRequest(format!(
-                        "The header {header} is given twice."
-                    )));
-                }
-                if template.is_empty()
-                    || template.len() > 8192
-                    || template.chars().any(|c| c.is_control() && c != '\t')
-                {
-                    return Err(AppError::BadRequest(format!(
-                        "The value of {header} is empty, too long, or has a line break."
-                    )));
-                }
-                secret_refs.extend(
-                    vault::placeholders(template).map_err(|e| {
-                        AppError::BadRequest(format!("The value of {header}: {e}."))
-                    })?,
+            (pairs, _) => {
+                let pairs = pairs.unwrap_or_default();
+                secret_refs = check_headers(state, &pairs).await?;
+                headers = Some(
+                    pairs
+                        .into_iter()
+                        .map(|(h, v)| (h.trim().to_string(), v))
+                        .collect(),
                 );
             }
-            let missing = vault::missing(state, &secret_refs).await?;
-            if !missing.is_empty() {
-                return Err(AppError::BadRequest(format!(
-                    "Not in the vault: {}. Add {} under Secrets first.",
-                    missing.join(", "),
-                    if missing.len() == 1 { "it" } else { "them" }
-                )));
-            }
-            headers = Some(
-                pairs
-                    .into_iter()
-                    .map(|(h, v)| (h.trim().to_string(), v))
-                    .collect(),
-            );
-        }
+        },
         _ => {}
     }
     Ok(Checked {
@@ -218,6 +157,64 @@ async fn check(
         timeout_secs,
         enabled: input.enabled.unwrap_or(true),
     })
+}
+
+/// Checks static headers (names, reserved ones, duplicates, values, placeholders that must be
+/// in the vault); the vault names they use.
+async fn check_headers(
+    state: &AppState,
+    pairs: &[(String, String)],
+) -> Result<BTreeSet<String>, AppError> {
+    let mut secret_refs = BTreeSet::new();
+    if pairs.is_empty() {
+        return Err(AppError::BadRequest(
+            "Add at least one header, or choose no authentication.".into(),
+        ));
+    }
+    if pairs.len() > 20 {
+        return Err(AppError::BadRequest("At most 20 headers.".into()));
+    }
+    let mut seen = BTreeSet::new();
+    for (header, template) in pairs {
+        let header = header.trim();
+        if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+            return Err(AppError::BadRequest(format!(
+                "{header:?} is not a valid header name."
+            )));
+        }
+        let lower = header.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(AppError::BadRequest(format!(
+                "The header {header} is set by Gatehouse and cannot be configured."
+            )));
+        }
+        if !seen.insert(lower) {
+            return Err(AppError::BadRequest(format!(
+                "The header {header} is given twice."
+            )));
+        }
+        if template.is_empty()
+            || template.len() > 8192
+            || template.chars().any(|c| c.is_control() && c != '\t')
+        {
+            return Err(AppError::BadRequest(format!(
+                "The value of {header} is empty, too long, or has a line break."
+            )));
+        }
+        secret_refs.extend(
+            vault::placeholders(template)
+                .map_err(|e| AppError::BadRequest(format!("The value of {header}: {e}.")))?,
+        );
+    }
+    let missing = vault::missing(state, &secret_refs).await?;
+    if !missing.is_empty() {
+        return Err(AppError::BadRequest(format!(
+            "Not in the vault: {}. Add {} under Secrets first.",
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" }
+        )));
+    }
+    Ok(secret_refs)
 }
 
 fn apply(state: &AppState, row: &mut McpServerRow, checked: Checked) {

@@ -264,19 +264,6 @@ impl UpstreamSession {
         self.exchange(method, params, headers).await.map(|(r, _)| r)
     }
 
-    /// Ends the session at the server (Streamable HTTP `DELETE`), best effort.
-    pub async fn close(&self, headers: &HeaderMap) {
-        if let Some(id) = &self.session_id {
-            let _ = self
-                .client
-                .delete(self.url.clone())
-                .headers(headers.clone())
-                .header("mcp-session-id", id)
-                .send()
-                .await;
-        }
-    }
-
     /// Whether the legacy event stream is still open (always true for Streamable HTTP).
     pub fn alive(&self) -> bool {
         self.sse

@@ -374,12 +374,8 @@ async fn credentials(
                 Vec::new()
             };
             for (name, template) in pairs {
-                let mut names = Vec::new();
-                for n in vault::placeholders(&template).map_err(Failure::Unavailable)? {
-                    names.push(n);
-                }
                 let mut values = std::collections::HashMap::new();
-                for n in names {
+                for n in vault::placeholders(&template).map_err(Failure::Unavailable)? {
                     let v = vault::open(state, &n).await.map_err(Failure::Unavailable)?;
                     values.insert(n, v);
                 }

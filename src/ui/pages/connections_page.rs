@@ -74,7 +74,7 @@ pub fn ConnectionsPage() -> impl IntoView {
     let then = Signal::derive(move || {
         query
             .with(|q| q.get("then"))
-            .filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.contains('\\'))
+            .and_then(|p| crate::util::safe_return_path(&p))
     });
     let wanted = query.with_untracked(|q| q.get("new"));
     let providers = Resource::new(|| (), |_| list_builtin_providers());
@@ -678,18 +678,6 @@ fn BuiltinConnectionDialog(
     }
 }
 
-/// "key=value" per line.
-fn parse_params(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| match l.split_once('=') {
-            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
-            None => (l.to_string(), String::new()),
-        })
-        .collect()
-}
-
 #[component]
 fn ConnectionDialog(
     existing: Option<ConnectionView>,
@@ -769,7 +757,7 @@ fn ConnectionDialog(
             provider_domain_url: provider_domain_url.get(),
             token_auth_method: auth_method.get(),
             pkce: pkce.get(),
-            extra_auth_params: parse_params(&params.get()),
+            extra_auth_params: crate::util::parse_pairs(&params.get(), '='),
             resource: resource.get(),
         };
         busy.set(true);

@@ -290,18 +290,6 @@ fn ServerCard(
     }
 }
 
-/// "Name: value" per line.
-fn parse_headers(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| match l.split_once(':') {
-            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
-            None => (l.to_string(), String::new()),
-        })
-        .collect()
-}
-
 #[component]
 fn ServerDialog(
     existing: Option<McpServerView>,
@@ -348,7 +336,8 @@ fn ServerDialog(
             transport: transport.get_untracked(),
             auth: auth.get_untracked(),
             connection_id: Some(connection_id.get_untracked()).filter(|c| !c.is_empty()),
-            headers: (!header_text.trim().is_empty()).then(|| parse_headers(&header_text)),
+            headers: (!header_text.trim().is_empty())
+                .then(|| crate::util::parse_pairs(&header_text, ':')),
             timeout_secs: timeout.get_untracked().trim().parse().ok(),
             enabled: Some(enabled.get_untracked()),
             catalog_id: None,
