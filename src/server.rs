@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod net;
 pub mod oauth_as;
 pub mod rest;
 pub mod routes;

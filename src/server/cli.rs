@@ -48,10 +48,18 @@ async fn serve(cli: &Cli) -> ExitCode {
         public_url = %state.public_origin,
         auth = state.config.auth.auth_type().as_str(),
         database = %state.config.database.location(),
+        hosts = %state.hosts.describe(),
         "Gatehouse {} is up: open {}/",
         env!("CARGO_PKG_VERSION"),
         state.public_origin,
     );
+    if state.config.public_url.is_none() && !app.local_addr().ip().is_loopback() {
+        tracing::warn!(
+            "listening on {} without PUBLIC_URL: requests are answered only for {}; set PUBLIC_URL to the name people use (or add names to ALLOWED_HOSTS)",
+            app.local_addr(),
+            state.hosts.describe()
+        );
+    }
     match app.run_until(shutdown_signal()).await {
         Ok(()) => {
             tracing::info!("stopped");

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use url::Url;
 
 use crate::api::session::AuthType;
+use crate::server::net::{is_loopback_host, parse_allowed_host};
 use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES, SecretString};
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8080";
@@ -191,6 +192,10 @@ pub struct RawSettings {
     /// PEM file of extra CA certificates to trust for outbound https (internal CAs).
     #[arg(long, env = "OUTBOUND_CA_CERTS", value_name = "FILE", global = true)]
     pub outbound_ca_certs: Option<String>,
+    /// Comma-separated host names (besides PUBLIC_URL's host and loopback) that requests
+    /// may name in `Host`: other names this instance is reached by.
+    #[arg(long, env = "ALLOWED_HOSTS", value_name = "HOSTS", global = true)]
+    pub allowed_hosts: Option<String>,
     /// Comma-separated browser origins (besides PUBLIC_URL and loopback) allowed to call /mcp.
     #[arg(
         long,
@@ -293,6 +298,8 @@ pub struct Config {
     pub trust_proxy_headers: bool,
     /// `MCP_OAUTH_ENABLED`: the authorization server for MCP clients is mounted.
     pub mcp_oauth_enabled: bool,
+    /// `ALLOWED_HOSTS`: more `Host` names this instance answers to (lowercased).
+    pub allowed_hosts: Vec<String>,
     /// Extra origins allowed to call `/mcp` from a browser, as `scheme://host[:port]`.
     pub mcp_allowed_origins: Vec<String>,
     /// Testing aid only (`MCP_CONFORMANCE_FIXTURES`).
@@ -400,16 +407,39 @@ impl OAuth2Config {
             return true;
         }
         let email = email.trim().to_ascii_lowercase();
-        if self.allowed_users.contains(&email) {
-            return true;
-        }
-        match email.rsplit_once('@') {
-            Some((local, domain)) if !local.is_empty() => {
-                self.allowed_domains.iter().any(|d| d == domain)
-            }
-            _ => false,
-        }
+        // Not one local part and one domain (`a@evil.example@allowed.example`): no match on
+        // either list, whatever its last part says.
+        let Some((_, domain)) = split_email(&email) else {
+            return false;
+        };
+        self.allowed_users.contains(&email) || self.allowed_domains.iter().any(|d| d == domain)
     }
+}
+
+/// An email address as one local part and one domain, or `None`: exactly one `@`; a local
+/// part of at most 64 characters with no spaces, controls, quotes or other specials (quoted
+/// local parts and comments are not accepted); a domain of dot-separated labels of letters,
+/// digits and `-`. Lengths as RFC 5321 allows (254 in all).
+pub fn split_email(email: &str) -> Option<(&str, &str)> {
+    let (local, domain) = email.split_once('@')?;
+    let local_ok = !local.is_empty()
+        && local.chars().count() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| !(c.is_whitespace() || c.is_control() || "@\"(),:;<>[]\\".contains(c)));
+    let domain_ok = !domain.is_empty()
+        && domain.len() <= 253
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    (local_ok && domain_ok && email.chars().count() <= 254).then_some((local, domain))
 }
 
 fn present(value: &Option<String>) -> Option<&str> {
@@ -448,15 +478,6 @@ fn parse_bool(var: &'static str, value: &Option<String>) -> Result<bool, ConfigE
             var,
             format!("{other:?} is not a boolean; use true or false"),
         )),
-    }
-}
-
-pub fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 
@@ -741,6 +762,11 @@ impl Config {
             }
         };
 
+        let allowed_hosts = parse_list(&raw.allowed_hosts)
+            .iter()
+            .map(|h| parse_allowed_host(h).map_err(|e| ConfigError::new("ALLOWED_HOSTS", e)))
+            .collect::<Result<Vec<_>, _>>()?;
+
         let mut mcp_allowed_origins = Vec::new();
         for origin in parse_list(&raw.mcp_allowed_origins) {
             let parsed = Url::parse(&origin).ok().filter(|u| {
@@ -776,6 +802,7 @@ impl Config {
             outbound_ca_certs: present(&raw.outbound_ca_certs).map(PathBuf::from),
             trust_proxy_headers,
             mcp_oauth_enabled: parse_bool("MCP_OAUTH_ENABLED", &raw.mcp_oauth_enabled)?,
+            allowed_hosts,
             mcp_allowed_origins,
             mcp_conformance_fixtures: parse_bool(
                 "MCP_CONFORMANCE_FIXTURES",
@@ -953,13 +980,9 @@ fn parse_oauth2(raw: &RawSettings, allow_http: bool) -> Result<OAuth2Config, Con
     let mut allowed_users = Vec::new();
     for user in parse_list(&raw.auth_oauth2_allowed_users) {
         let user = user.to_ascii_lowercase();
-        match user.split_once('@') {
-            Some((local, domain))
-                if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
-            {
-                allowed_users.push(user)
-            }
-            _ => {
+        match split_email(&user) {
+            Some(_) => allowed_users.push(user),
+            None => {
                 return Err(ConfigError::new(
                     "AUTH_OAUTH2_ALLOWED_USERS",
                     format!("{user:?} is not an email address"),
@@ -1145,6 +1168,22 @@ mod tests {
             .var,
             "MCP_ALLOWED_ORIGINS"
         );
+    }
+
+    #[test]
+    fn allowed_hosts() {
+        let c = Config::parse(&RawSettings {
+            allowed_hosts: Some("Gatehouse.Internal, 192.0.2.10".into()),
+            ..raw()
+        })
+        .unwrap();
+        assert_eq!(c.allowed_hosts, ["gatehouse.internal", "192.0.2.10"]);
+        let e = err(RawSettings {
+            allowed_hosts: Some("https://gatehouse.internal".into()),
+            ..raw()
+        });
+        assert_eq!(e.var, "ALLOWED_HOSTS");
+        assert!(e.message.contains("no scheme"), "{}", e.message);
     }
 
     #[test]
@@ -1426,6 +1465,38 @@ mod tests {
     }
 
     #[test]
+    fn email_shapes() {
+        assert_eq!(
+            split_email("first.last+tag@mail.example.com"),
+            Some(("first.last+tag", "mail.example.com"))
+        );
+        assert_eq!(
+            split_email("o'neil@xn--bcher-kva.example").map(|e| e.1),
+            Some("xn--bcher-kva.example")
+        );
+        for bad in [
+            "a@evil.example@allowed.example",
+            "a@",
+            "@a.example",
+            "a",
+            ".a@a.example",
+            "a.@a.example",
+            "a..b@a.example",
+            "a@a..example",
+            "a@-a.example",
+            "a@a.example.",
+            "a@a_b.example",
+            "a@[192.0.2.1]",
+            "\"a b\"@a.example",
+            "a(comment)@a.example",
+            "a\n@a.example",
+        ] {
+            assert_eq!(split_email(bad), None, "{bad:?}");
+        }
+        assert_eq!(split_email(&format!("{}@a.example", "x".repeat(65))), None);
+    }
+
+    #[test]
     fn email_filters() {
         let open = oauth2(oauth2_base());
         assert!(open.email_allowed("anyone@anywhere.example"));
@@ -1445,6 +1516,12 @@ mod tests {
         assert!(!c.email_allowed("eve@sub.corp.example"));
         assert!(!c.email_allowed("@corp.example"));
         assert!(!c.email_allowed("corp.example"));
+        // Two @: not one local part and one domain, whatever the last part says.
+        assert!(!c.email_allowed("a@evil.example@corp.example"));
+        assert!(!c.email_allowed("bob@corp.example@corp.example"));
+        assert!(!c.email_allowed("\"a@evil\"@corp.example"));
+        assert!(!c.email_allowed("a b@corp.example"));
+        assert!(c.email_allowed("Carol@CORP.Example"));
 
         assert_eq!(
             err(RawSettings {

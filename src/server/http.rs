@@ -158,7 +158,7 @@ pub enum GuardError {
 pub fn check_outbound_url(url: &url::Url, policy: OutboundPolicy) -> Result<(), String> {
     match url.scheme() {
         "https" => {}
-        "http" if policy.allow_http || crate::server::config::is_loopback_host(url) => {}
+        "http" if policy.allow_http || crate::server::net::is_loopback_host(url) => {}
         "http" => {
             return Err(
                 "must be https (http is accepted for loopback addresses, or everywhere with OUTBOUND_ALLOW_HTTP=true)"

@@ -33,8 +33,10 @@ const IGNORED_SCOPES: [&str; 4] = ["offline_access", "openid", "profile", "email
 pub const CODE_TTL_SECS: i64 = 60;
 pub const PENDING_TTL_SECS: i64 = 10 * 60;
 pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 24 * 60 * 60;
-/// A refresh token used again within this long of its first use is a client's concurrent
-/// retry, answered with fresh tokens; later, it is a replay that ends the session.
+/// A refresh token used again within this long of its first use, while the token it was
+/// exchanged for is still unused, is a client retrying after a lost answer: it gets fresh
+/// tokens that replace that unused successor (a family never has two live refresh tokens).
+/// Any other second use is a replay that ends the session.
 pub const REFRESH_REUSE_GRACE_SECS: i64 = 15;
 pub const REFRESH_TOKEN_PREFIX: &str = "gatehouse_rt_";
 /// Clients registered less than this long ago are flagged on the consent page.

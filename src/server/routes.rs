@@ -4,8 +4,8 @@ use std::sync::OnceLock;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::middleware::from_fn_with_state;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -15,10 +15,12 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::api::ApiError;
 use crate::app::{App, shell};
 use crate::server::auth::{handlers, middleware};
 use crate::server::connections::{CALLBACK_PATH, flow};
-use crate::server::gateway::endpoint::mcp_handler;
+use crate::server::error::api_error_response;
+use crate::server::gateway::endpoint::{jsonrpc_error, mcp_handler};
 use crate::server::oauth_as::{authorize, clients, metadata, token};
 use crate::server::rest;
 use crate::server::state::AppState;
@@ -114,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         // `/mcp` does its own checks (Host, Origin, token); it is not behind the app's guards.
         .route("/mcp", any(mcp_handler))
         .merge(app)
+        .layer(from_fn_with_state(state.clone(), host_guard))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -142,6 +145,39 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
         )
         .with_state(state)
+}
+
+/// Every route answers only to the names of this instance (`HostPolicy::host_allowed`): the
+/// DNS-rebinding defence, in every auth mode. `/healthz` is exempt: load balancers and
+/// orchestrators probe it by address, and it tells nothing beyond "up".
+async fn host_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path == "/healthz" {
+        return next.run(request).await;
+    }
+    let host = match request.headers().get(header::HOST) {
+        // A Host that is not text is no name of ours.
+        Some(value) => Some(value.to_str().unwrap_or("")),
+        // HTTP/2 carries the authority in the URI.
+        None => request.uri().authority().map(|a| a.as_str()),
+    };
+    if state.hosts.host_allowed(host) {
+        return next.run(request).await;
+    }
+    tracing::info!(host = ?host, path = %path, "refused a request for a host name this instance does not have");
+    let message = "This Gatehouse does not answer to that host name. If it is one of yours, set PUBLIC_URL to it or add it to ALLOWED_HOSTS.";
+    if path == "/mcp" {
+        return jsonrpc_error(
+            StatusCode::FORBIDDEN,
+            serde_json::Value::Null,
+            -32600,
+            format!("Forbidden: {message}"),
+            None,
+        );
+    }
+    api_error_response(ApiError::Forbidden {
+        message: message.into(),
+    })
 }
 
 /// `GET /healthz`: 200 when the database answers, 503 when it does not.

@@ -27,6 +27,7 @@ use crate::server::gateway::endpoint::McpEndpoint;
 use crate::server::gateway::tools::{BuiltinTools, ToolRegistry};
 use crate::server::gateway::upstreams::{Upstreams, run_upstream_refresh};
 use crate::server::http::{Outbound, OutboundPolicy, load_ca_bundle};
+use crate::server::net::HostPolicy;
 use crate::server::oauth_as::OAuthServer;
 use crate::server::routes;
 use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES, Sealer, create_private_dir};
@@ -123,12 +124,12 @@ impl Application {
             tools = tools.with_source(ConformanceFixtures);
         }
         let tools = tools.with_source(upstreams.tool_source());
-        let mcp = McpEndpoint::new(
+        let hosts = HostPolicy::new(
             &public_url,
+            config.allowed_hosts.clone(),
             config.mcp_allowed_origins.clone(),
-            tools,
-            config.mcp_conformance_fixtures,
         );
+        let mcp = McpEndpoint::new(hosts.clone(), tools, config.mcp_conformance_fixtures);
         let oauth_as = config
             .mcp_oauth_enabled
             .then(|| OAuthServer::new(&master_key, &public_origin, outbound.clone()));
@@ -149,6 +150,7 @@ impl Application {
             },
             public_url,
             public_origin,
+            hosts,
             db,
             started_at: clock.now(),
             clock,

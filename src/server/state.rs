@@ -20,6 +20,7 @@ use crate::server::connections::ConnectionsEngine;
 use crate::server::db::Db;
 use crate::server::gateway::endpoint::McpEndpoint;
 use crate::server::gateway::upstreams::Upstreams;
+use crate::server::net::HostPolicy;
 use crate::server::oauth_as::OAuthServer;
 
 #[derive(Clone)]
@@ -31,6 +32,8 @@ pub struct Inner {
     /// `PUBLIC_URL`, or the derived one; no trailing slash in `public_origin`.
     pub public_url: Url,
     pub public_origin: String,
+    /// The names this instance answers to (`Host`) and the origins that may call it.
+    pub hosts: HostPolicy,
     pub db: Db,
     pub clock: Arc<dyn Clock>,
     pub sessions: SessionKeys,

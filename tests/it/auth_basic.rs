@@ -184,6 +184,35 @@ async fn repeated_failures_are_slowed_down() {
 }
 
 #[tokio::test]
+async fn a_burst_of_wrong_passwords_is_throttled_like_a_sequence() {
+    let app = spawn_app(basic_settings()).await;
+    // 50 wrong passwords at once from one address: each attempt is counted when it starts,
+    // so only the free five reach the (slow) password check.
+    let mut attempts = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let (client, url) = (app.client.clone(), app.url("/auth/login"));
+        attempts.spawn(async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({"username": USERNAME, "password": format!("guess {i}")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    let statuses = attempts.join_all().await;
+    let count = |s: StatusCode| statuses.iter().filter(|x| **x == s).count();
+    assert_eq!(count(StatusCode::UNAUTHORIZED), 5, "{statuses:?}");
+    assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 45, "{statuses:?}");
+    // Even the right password waits its turn.
+    assert_eq!(
+        app.login_json(USERNAME, PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
 async fn expired_sessions_go_back_to_login_and_return() {
     let app = spawn_app(basic_settings()).await;
     let token = app.token().await;

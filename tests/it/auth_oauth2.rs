@@ -89,6 +89,35 @@ async fn a_disallowed_domain_is_refused_and_told_why() {
 }
 
 #[tokio::test]
+async fn an_address_with_two_at_signs_is_refused() {
+    let idp = OidcProvider::start(&[]).await;
+    let app = spawn_app(RawSettings {
+        auth_oauth2_allowed_domains: Some("allowed.example".into()),
+        ..oauth2_settings(&idp.issuer)
+    })
+    .await;
+    let mut browser = Browser::default();
+    let url = walk_to_callback(&app, &mut browser, Some("a@evil.example@allowed.example")).await;
+    assert_eq!(
+        location(&browser.get(&url).await),
+        "/login?error=email_invalid"
+    );
+    assert!(!browser.cookies.contains_key("gatehouse_session"));
+    let page = browser
+        .get(&app.url("/login?error=email_invalid"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("not a plain address"), "{page}");
+
+    // One local part and one domain in the allowed domain still gets in.
+    let mut browser = Browser::default();
+    let url = walk_to_callback(&app, &mut browser, Some("a@allowed.example")).await;
+    assert_eq!(location(&browser.get(&url).await), "/");
+}
+
+#[tokio::test]
 async fn denial_at_the_provider_is_reported() {
     let idp = OidcProvider::start(&[]).await;
     let app = spawn_app(oauth2_settings(&idp.issuer)).await;

@@ -567,6 +567,25 @@ async fn vault_secrets_reach_the_upstream_resolved_and_never_come_back() {
 }
 
 #[tokio::test]
+async fn a_stdio_command_line_is_told_why_stdio_is_refused() {
+    let ctx = Ctx::new().await;
+    for body in [
+        json!({"name": "x", "url": "npx -y some-mcp-server", "transport": "stdio"}),
+        // The transport left at its default: the command line still reads as stdio.
+        json!({"name": "x", "url": "npx -y some-mcp-server"}),
+    ] {
+        let (status, err) = ctx.post("/api/v0/mcp-servers", Some(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let message = err["message"].as_str().unwrap();
+        assert!(
+            message.contains("stdio transport is not supported"),
+            "{body}: {message}"
+        );
+        assert!(!message.contains("relative URL"), "{message}");
+    }
+}
+
+#[tokio::test]
 async fn a_hanging_upstream_does_not_hold_up_the_others() {
     let ctx = Ctx::new().await;
     let py = Upstream::python(&["--transport", "sse"], "/sse").await;

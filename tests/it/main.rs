@@ -14,3 +14,4 @@ mod mcp;
 mod mcp_clients;
 mod oauth_as;
 mod oauth_clients;
+mod rebinding;

@@ -242,11 +242,15 @@ async fn discovery_metadata() {
         assert_eq!(prm["authorization_servers"], json!([app.address]));
         assert_eq!(prm["scopes_supported"], json!(["mcp"]));
     }
-    // The issuer comes from PUBLIC_URL, not from the request.
+    // The issuer comes from PUBLIC_URL, not from the request; a Host that is not ours is
+    // refused outright (DNS rebinding).
     let spoofed: Value = app
         .client
         .get(app.url("/.well-known/oauth-authorization-server"))
-        .header("host", "evil.example")
+        .header(
+            "host",
+            format!("localhost:{}", app.address.rsplit(':').next().unwrap()),
+        )
         .header("x-forwarded-host", "evil.example")
         .send()
         .await
@@ -255,6 +259,14 @@ async fn discovery_metadata() {
         .await
         .unwrap();
     assert_eq!(spoofed["issuer"], app.address);
+    let rebound = app
+        .client
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), StatusCode::FORBIDDEN);
 
     let off = spawn_app(RawSettings::default()).await;
     assert_eq!(
@@ -486,6 +498,80 @@ async fn the_whole_flow_and_refresh_rotation() {
             .unwrap()
             .contains("invalid_token")
     );
+}
+
+/// Refreshes with `token`; the status and, when it worked, the new refresh token.
+async fn refresh_with(app: &TestApp, client_id: &str, token: &str) -> (StatusCode, String) {
+    let response = token_request(
+        app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", client_id),
+        ],
+    )
+    .await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    let next = body["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (status, next)
+}
+
+async fn live_refresh_tokens(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM oauth_refresh_tokens WHERE rotated_at IS NULL")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+/// A signed-in public client: the app, its id and its first refresh token.
+async fn signed_in_with_refresh_token() -> (TestApp, String, String) {
+    let (app, mut browser) = setup().await;
+    let client_id = register_public(&app).await;
+    let tokens = sign_in(&app, &mut browser, &client_id).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    (app, client_id, refresh)
+}
+
+#[tokio::test]
+async fn a_retry_inside_the_grace_window_never_forks_the_session() {
+    let (app, client_id, rt1) = signed_in_with_refresh_token().await;
+
+    let (status, rt2) = refresh_with(&app, &client_id, &rt1).await;
+    assert_eq!(status, StatusCode::OK);
+    // rt1 again 5 s later (a retry after a lost answer, or a thief): answered with rt3,
+    // which replaces rt2; the family still has one live refresh token.
+    app.clock.advance(5);
+    let (status, rt3) = refresh_with(&app, &client_id, &rt1).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(live_refresh_tokens(&app).await, 1);
+    let (status, rt4) = refresh_with(&app, &client_id, &rt3).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(live_refresh_tokens(&app).await, 1);
+
+    // rt2 was replaced: presenting it is a fork, and ends the whole session.
+    let (status, _) = refresh_with(&app, &client_id, &rt2).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = refresh_with(&app, &client_id, &rt4).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the session is revoked");
+    assert_eq!(live_refresh_tokens(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_retry_after_the_successor_was_used_is_a_replay() {
+    let (app, client_id, rt1) = signed_in_with_refresh_token().await;
+    let (_, rt2) = refresh_with(&app, &client_id, &rt1).await;
+    let (status, rt3) = refresh_with(&app, &client_id, &rt2).await;
+    assert_eq!(status, StatusCode::OK);
+    // The client has moved on to rt3: rt1, even inside the window, can only be a copy.
+    app.clock.advance(2);
+    let (status, _) = refresh_with(&app, &client_id, &rt1).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = refresh_with(&app, &client_id, &rt3).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the session is revoked");
 }
 
 #[tokio::test]

@@ -148,7 +148,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
     };
 
     let now = state.now();
-    if let Throttle::Wait(seconds) = state.login_throttle.check(ip, now) {
+    if let Throttle::Wait(seconds) = state.login_throttle.begin_attempt(ip, now) {
         tracing::warn!(client = %ip, retry_after = seconds, "login throttled");
         return match caller {
             Caller::Form => {
@@ -167,7 +167,6 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
         .verify(body.username.clone(), SecretString::new(body.password))
         .await
     {
-        state.login_throttle.record_failure(ip, now);
         // Never log the username: people type passwords into it.
         tracing::info!(client = %ip, "login failed");
         return match caller {

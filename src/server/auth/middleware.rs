@@ -13,6 +13,7 @@ use super::Identity;
 use super::session::{SessionError, bearer_token, read_cookie};
 use crate::api::ApiError;
 use crate::server::error::{AppError, api_error_response};
+use crate::server::net::HostPolicy;
 use crate::server::state::AppState;
 use crate::util::login_url;
 
@@ -132,7 +133,7 @@ pub async fn cross_origin_guard(
     ) {
         return next.run(request).await;
     }
-    if is_same_origin(request.headers(), &state.public_origin) {
+    if is_same_origin(request.headers(), &state.hosts) {
         next.run(request).await
     } else {
         tracing::warn!(path = %request.uri().path(), "refused a cross-origin request");
@@ -142,23 +143,17 @@ pub async fn cross_origin_guard(
     }
 }
 
-fn is_same_origin(headers: &HeaderMap, public_origin: &str) -> bool {
+fn is_same_origin(headers: &HeaderMap, hosts: &HostPolicy) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return matches!(site.as_bytes(), b"same-origin" | b"none");
     }
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+    let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
-    if origin == public_origin {
-        return true;
-    }
-    // Same origin as the address the browser used, when that differs from PUBLIC_URL
-    // (e.g. localhost vs 127.0.0.1).
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    match (origin.split_once("://"), host) {
-        (Some((_, origin_host)), Some(host)) => origin_host.eq_ignore_ascii_case(host),
-        _ => false,
-    }
+    origin
+        .to_str()
+        .is_ok_and(|origin| hosts.app_origin_allowed(origin, host))
 }
 
 /// The address a request comes from: the TCP peer, or (with `TRUST_PROXY_HEADERS`) the last
@@ -195,44 +190,58 @@ mod tests {
         h
     }
 
-    const PUBLIC: &str = "http://127.0.0.1:8080";
+    fn public() -> HostPolicy {
+        HostPolicy::new(
+            &url::Url::parse("http://127.0.0.1:8080").unwrap(),
+            vec![],
+            vec![],
+        )
+    }
 
     #[test]
     fn same_origin_rules() {
-        assert!(is_same_origin(&headers(&[]), PUBLIC));
+        assert!(is_same_origin(&headers(&[]), &public()));
         assert!(is_same_origin(
             &headers(&[("sec-fetch-site", "same-origin")]),
-            PUBLIC
+            &public()
         ));
         assert!(!is_same_origin(
             &headers(&[("sec-fetch-site", "cross-site")]),
-            PUBLIC
+            &public()
         ));
         assert!(!is_same_origin(
             &headers(&[("sec-fetch-site", "same-site")]),
-            PUBLIC
+            &public()
         ));
         assert!(is_same_origin(
             &headers(&[("origin", "http://127.0.0.1:8080")]),
-            PUBLIC
+            &public()
         ));
         assert!(is_same_origin(
             &headers(&[
                 ("origin", "http://localhost:8080"),
                 ("host", "localhost:8080")
             ]),
-            PUBLIC
+            &public()
         ));
         assert!(!is_same_origin(
             &headers(&[
                 ("origin", "https://evil.example"),
                 ("host", "127.0.0.1:8080")
             ]),
-            PUBLIC
+            &public()
         ));
         assert!(!is_same_origin(
             &headers(&[("origin", "null"), ("host", "127.0.0.1:8080")]),
-            PUBLIC
+            &public()
+        ));
+        // A rebinding page: Origin and Host agree, and neither is a name of this instance.
+        assert!(!is_same_origin(
+            &headers(&[
+                ("origin", "http://evil.example:8080"),
+                ("host", "evil.example:8080")
+            ]),
+            &public()
         ));
     }
 

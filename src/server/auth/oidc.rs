@@ -23,7 +23,7 @@ use url::Url;
 
 use crate::server::auth::session::LOGIN_STATE_TTL_SECS;
 use crate::server::clock::UnixTime;
-use crate::server::config::{OAuth2Config, TokenAuthMethod, parse_endpoint_url};
+use crate::server::config::{OAuth2Config, TokenAuthMethod, parse_endpoint_url, split_email};
 use crate::server::db::login_states::LoginStateRow;
 use crate::server::http::{FetchError, read_json};
 use crate::server::secrets::{constant_time_eq, random_token, sha256_hex};
@@ -82,6 +82,10 @@ pub enum LoginError {
     EmailMissing,
     #[error("the identity provider says the email address is not verified")]
     EmailUnverified,
+    #[error(
+        "the identity provider returned an email address that is not one local part and one domain"
+    )]
+    EmailInvalid,
 }
 
 impl LoginError {
@@ -92,6 +96,7 @@ impl LoginError {
             LoginError::UserInfo(_) | LoginError::IdToken(_) => "userinfo_failed",
             LoginError::EmailMissing => "email_missing",
             LoginError::EmailUnverified => "email_unverified",
+            LoginError::EmailInvalid => "email_invalid",
         }
     }
 }
@@ -354,8 +359,11 @@ impl OAuth2Login {
         let email = claims
             .email
             .map(|e| e.trim().to_ascii_lowercase())
-            .filter(|e| e.contains('@') && e.len() <= 320)
+            .filter(|e| !e.is_empty())
             .ok_or(LoginError::EmailMissing)?;
+        if split_email(&email).is_none() {
+            return Err(LoginError::EmailInvalid);
+        }
         Ok(email)
     }
 

@@ -1,6 +1,8 @@
 //! Slows down password guessing per client address. The first few failures are free; after
 //! that each failure doubles the wait before the next attempt is even checked (capped), and
-//! the record is forgotten a while after the last failure or on success. IPv6 clients are
+//! the record is forgotten a while after the last failure or on success. An attempt counts
+//! as a failure from the moment it starts, so a burst sent at once is throttled like the same
+//! attempts sent one after another. IPv6 clients are
 //! grouped by /64, which is what one host usually gets.
 
 use std::collections::HashMap;
@@ -49,15 +51,11 @@ fn key(ip: IpAddr) -> IpAddr {
 }
 
 impl LoginThrottle {
-    pub fn check(&self, ip: IpAddr, now: UnixTime) -> Throttle {
-        let records = self.records.lock().expect("throttle lock");
-        match records.get(&key(ip)) {
-            Some(r) if r.blocked_until > now => Throttle::Wait((r.blocked_until - now) as u64),
-            _ => Throttle::Allowed,
-        }
-    }
-
-    pub fn record_failure(&self, ip: IpAddr, now: UnixTime) {
+    /// Counts a login attempt before its password is checked, as a failure until it proves
+    /// otherwise (`record_success`). Attempts sent all at once are thus counted as they
+    /// arrive, not when their slow checks end, and concurrency buys an attacker nothing.
+    /// `Wait` when the address must wait first; that attempt is refused and not counted.
+    pub fn begin_attempt(&self, ip: IpAddr, now: UnixTime) -> Throttle {
         let mut records = self.records.lock().expect("throttle lock");
         if records.len() >= MAX_TRACKED {
             records.retain(|_, r| now - r.last_failure < FORGET_AFTER_SECS);
@@ -67,6 +65,9 @@ impl LoginThrottle {
             last_failure: now,
             blocked_until: now,
         });
+        if record.blocked_until > now {
+            return Throttle::Wait((record.blocked_until - now) as u64);
+        }
         if now - record.last_failure >= FORGET_AFTER_SECS {
             record.failures = 0;
         }
@@ -76,8 +77,10 @@ impl LoginThrottle {
             let exponent = (record.failures - FREE_FAILURES).min(16);
             record.blocked_until = now + (1i64 << exponent).min(MAX_WAIT_SECS);
         }
+        Throttle::Allowed
     }
 
+    /// The attempt's password was right: the address starts afresh.
     pub fn record_success(&self, ip: IpAddr) {
         self.records.lock().expect("throttle lock").remove(&key(ip));
     }
@@ -126,33 +129,54 @@ mod tests {
     fn failures_back_off_then_reset() {
         let t = LoginThrottle::default();
         let ip: IpAddr = "203.0.113.9".parse().unwrap();
-        for _ in 0..4 {
-            t.record_failure(ip, T);
-            assert_eq!(t.check(ip, T), Throttle::Allowed);
+        for _ in 0..5 {
+            assert_eq!(t.begin_attempt(ip, T), Throttle::Allowed);
         }
-        t.record_failure(ip, T); // 5th
-        assert_eq!(t.check(ip, T), Throttle::Wait(1));
-        assert_eq!(t.check(ip, T + 1), Throttle::Allowed);
-        t.record_failure(ip, T + 1); // 6th
-        assert_eq!(t.check(ip, T + 1), Throttle::Wait(2));
-        for i in 0..20 {
-            t.record_failure(ip, T + 2 + i);
+        // The fifth attempt was counted before its check ended: the sixth waits.
+        assert_eq!(t.begin_attempt(ip, T), Throttle::Wait(1));
+        assert_eq!(t.begin_attempt(ip, T + 1), Throttle::Allowed); // 6th
+        assert_eq!(t.begin_attempt(ip, T + 1), Throttle::Wait(2));
+        for i in 0..40 {
+            t.begin_attempt(ip, T + 3 + i * MAX_WAIT_SECS);
         }
-        assert_eq!(t.check(ip, T + 21), Throttle::Wait(MAX_WAIT_SECS as u64));
+        let last = T + 3 + 39 * MAX_WAIT_SECS;
+        assert_eq!(
+            t.begin_attempt(ip, last),
+            Throttle::Wait(MAX_WAIT_SECS as u64)
+        );
         // Someone else is unaffected.
         assert_eq!(
-            t.check("203.0.113.10".parse().unwrap(), T + 21),
+            t.begin_attempt("203.0.113.10".parse().unwrap(), last),
             Throttle::Allowed
         );
         // Forgotten after a quiet spell.
-        t.record_failure(ip, T + 21 + FORGET_AFTER_SECS);
-        assert_eq!(t.check(ip, T + 21 + FORGET_AFTER_SECS), Throttle::Allowed);
+        let later = last + FORGET_AFTER_SECS;
+        assert_eq!(t.begin_attempt(ip, later), Throttle::Allowed);
+        assert_eq!(t.begin_attempt(ip, later), Throttle::Allowed);
         // Success clears the record.
         for _ in 0..10 {
-            t.record_failure(ip, T);
+            t.begin_attempt(ip, T);
         }
         t.record_success(ip);
-        assert_eq!(t.check(ip, T), Throttle::Allowed);
+        assert_eq!(t.begin_attempt(ip, T), Throttle::Allowed);
+    }
+
+    #[test]
+    fn attempts_at_once_are_counted_as_they_arrive() {
+        let t = std::sync::Arc::new(LoginThrottle::default());
+        let ip: IpAddr = "198.51.100.7".parse().unwrap();
+        let handles: Vec<_> = (0..50)
+            .map(|_| {
+                let t = t.clone();
+                std::thread::spawn(move || t.begin_attempt(ip, T))
+            })
+            .collect();
+        let allowed = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|r| *r == Throttle::Allowed)
+            .count();
+        assert_eq!(allowed, FREE_FAILURES as usize);
     }
 
     #[test]
@@ -171,14 +195,14 @@ mod tests {
         let t = LoginThrottle::default();
         for i in 0..5u16 {
             let ip = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, i, i, i, i));
-            t.record_failure(ip, T);
+            t.begin_attempt(ip, T);
         }
         assert_eq!(
-            t.check("2001:db8:1:2::99".parse().unwrap(), T),
+            t.begin_attempt("2001:db8:1:2::99".parse().unwrap(), T),
             Throttle::Wait(1)
         );
         assert_eq!(
-            t.check("2001:db8:1:3::1".parse().unwrap(), T),
+            t.begin_attempt("2001:db8:1:3::1".parse().unwrap(), T),
             Throttle::Allowed
         );
     }

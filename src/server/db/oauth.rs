@@ -444,28 +444,24 @@ impl Db {
         .await?)
     }
 
-    /// Marks a refresh token used; false when another request already did.
-    pub async fn mark_refresh_rotated(&self, id: &str, now: UnixTime) -> Result<bool, DbError> {
-        let done = sqlx::query(
-            "UPDATE oauth_refresh_tokens SET rotated_at = $2 WHERE id = $1 AND rotated_at IS NULL",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Adds a refresh token to a live family and extends the family to its expiry.
-    pub async fn add_refresh(
+    /// Exchanges refresh token `presented` of `family_id` for `new_id`, keeping at most one
+    /// live (unrotated) token in the family. A token used for the first time is rotated. A
+    /// token already rotated may be presented again within `grace_secs` of its first use
+    /// only while the token it was exchanged for is still the family's live, unused token (a
+    /// client retrying after a lost answer): that successor is retired and `new_id` replaces
+    /// it. Anything else is reuse, and the family is revoked. One transaction, which takes the
+    /// family's row first, so that racing requests (or replicas) follow each other.
+    pub async fn rotate_refresh(
         &self,
         family_id: &str,
-        refresh_id: &str,
+        presented: &str,
+        new_id: &str,
         now: UnixTime,
         expires_at: UnixTime,
-    ) -> Result<bool, DbError> {
+        grace_secs: i64,
+    ) -> Result<Rotation, DbError> {
         let mut tx = self.pool().begin().await?;
-        let extended = sqlx::query(
+        let live_family = sqlx::query(
             "UPDATE oauth_families SET expires_at = $2, last_used_at = $3 WHERE id = $1 AND revoked_at IS NULL",
         )
         .bind(family_id)
@@ -474,19 +470,62 @@ impl Db {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if extended == 0 {
+        if live_family == 0 {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(Rotation::FamilyEnded);
         }
-        sqlx::query("INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at) VALUES ($1, $2, $3, $4, NULL)")
-            .bind(refresh_id)
-            .bind(family_id)
-            .bind(now)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?;
+        let rotated_at = sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT rotated_at FROM oauth_refresh_tokens WHERE id = $1 AND family_id = $2",
+        )
+        .bind(presented)
+        .bind(family_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let allowed = match rotated_at {
+            None => {
+                tx.rollback().await?;
+                return Ok(Rotation::FamilyEnded);
+            }
+            Some(None) => true,
+            Some(Some(used_at)) => {
+                now - used_at <= grace_secs
+                    && sqlx::query_scalar::<_, i64>(
+                        "SELECT COUNT(*) FROM oauth_refresh_tokens \
+                         WHERE family_id = $1 AND parent_id = $2 AND rotated_at IS NULL",
+                    )
+                    .bind(family_id)
+                    .bind(presented)
+                    .fetch_one(&mut *tx)
+                    .await?
+                        > 0
+            }
+        };
+        if !allowed {
+            tx.rollback().await?;
+            self.revoke_family(family_id, now).await?;
+            return Ok(Rotation::Reused);
+        }
+        // The presented token (first use) or its unused successor (a retry) stops being live.
+        sqlx::query(
+            "UPDATE oauth_refresh_tokens SET rotated_at = $2 WHERE family_id = $1 AND rotated_at IS NULL",
+        )
+        .bind(family_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at, parent_id) \
+             VALUES ($1, $2, $3, $4, NULL, $5)",
+        )
+        .bind(new_id)
+        .bind(family_id)
+        .bind(now)
+        .bind(expires_at)
+        .bind(presented)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Rotation::Rotated)
     }
 
     /// Ends a family: its refresh tokens are deleted and its access tokens refused.
@@ -563,6 +602,18 @@ impl Db {
             .await?;
         Ok(())
     }
+}
+
+/// The outcome of exchanging a refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The new token is the family's only live one.
+    Rotated,
+    /// Presented again outside the grace window, or beside a successor already in use: the
+    /// family has been revoked.
+    Reused,
+    /// The family (or the token) was revoked or removed meanwhile.
+    FamilyEnded,
 }
 
 /// The outcome of presenting a code.

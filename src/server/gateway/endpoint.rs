@@ -1,6 +1,7 @@
 //! `/mcp`: the checks every request passes before rmcp's Streamable HTTP service serves it.
 //!
-//! In order: `Host` and `Origin` (DNS-rebinding defence, 403), CORS preflight, the caller's
+//! In order (after the router's `Host` check, which every route passes): `Origin`
+//! (DNS-rebinding and cross-site defence, 403), CORS preflight, the caller's
 //! token (401/403 with a `WWW-Authenticate: Bearer` challenge), then for POST the body itself
 //! (size, JSON, JSON-RPC shape, `MCP-Protocol-Version`) so that malformed input gets JSON-RPC
 //! error codes, and finally the session: an `Mcp-Session-Id` must name a live session opened
@@ -20,13 +21,13 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use url::Url;
 
 use super::SUPPORTED_PROTOCOL_VERSIONS;
 use super::caller::{McpAuthFailure, authenticate};
 use super::handler::GatehouseMcp;
 use super::protection::McpProtection;
 use super::tools::ToolRegistry;
+use crate::server::net::HostPolicy;
 use crate::server::state::AppState;
 
 /// Largest request body accepted on `/mcp`.
@@ -48,18 +49,12 @@ pub struct McpEndpoint {
     pub tools: ToolRegistry,
     /// Ends every open SSE stream at shutdown, so graceful shutdown does not wait on them.
     pub shutdown: CancellationToken,
-    public_origin: String,
-    public_authority: String,
-    extra_origins: Vec<String>,
+    /// Which browser origins may call `/mcp` (the `Host` check is the router's, for every route).
+    hosts: HostPolicy,
 }
 
 impl McpEndpoint {
-    pub fn new(
-        public_url: &Url,
-        extra_origins: Vec<String>,
-        tools: ToolRegistry,
-        conformance_fixtures: bool,
-    ) -> McpEndpoint {
+    pub fn new(hosts: HostPolicy, tools: ToolRegistry, conformance_fixtures: bool) -> McpEndpoint {
         let mut sessions = LocalSessionManager::default();
         sessions.session_config.keep_alive = Some(SESSION_IDLE);
         let sessions = Arc::new(sessions);
@@ -79,12 +74,6 @@ impl McpEndpoint {
             sessions.clone(),
             config,
         );
-        let public_origin = public_url.origin().ascii_serialization();
-        let public_authority = match public_url.port() {
-            Some(port) => format!("{}:{port}", public_url.host_str().unwrap_or_default()),
-            None => public_url.host_str().unwrap_or_default().to_string(),
-        }
-        .to_ascii_lowercase();
         McpEndpoint {
             service,
             sessions,
@@ -92,9 +81,7 @@ impl McpEndpoint {
             protection: McpProtection::default(),
             tools,
             shutdown,
-            public_origin,
-            public_authority,
-            extra_origins,
+            hosts,
         }
     }
 
@@ -152,54 +139,10 @@ impl McpEndpoint {
             .retain(|id, _| live.contains(id));
     }
 
-    /// `Host` must name this server: the public URL's host, or loopback. Anything else is a
-    /// name someone pointed at us (DNS rebinding). A request without `Host` has nothing to
-    /// check.
-    fn host_allowed(&self, headers: &HeaderMap) -> bool {
-        let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-            return true;
-        };
-        let host = host.trim().to_ascii_lowercase();
-        if host == self.public_authority || is_loopback_authority(&host) {
-            return true;
-        }
-        // An explicit default port names the same authority.
-        let default_port = if self.public_origin.starts_with("https:") {
-            ":443"
-        } else {
-            ":80"
-        };
-        host.strip_suffix(default_port) == Some(self.public_authority.as_str())
-    }
-
-    /// `Origin`, when a browser sends one, must be this server's public origin, a loopback
-    /// origin (local tools such as the MCP Inspector), or one listed in `MCP_ALLOWED_ORIGINS`.
+    /// `Origin`, when a browser sends one: see `HostPolicy::mcp_origin_allowed`.
     fn origin_allowed(&self, origin: &str) -> bool {
-        if origin == self.public_origin || self.extra_origins.iter().any(|o| o == origin) {
-            return true;
-        }
-        match Url::parse(origin) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => match url.host() {
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            },
-            _ => false,
-        }
+        self.hosts.mcp_origin_allowed(origin)
     }
-}
-
-fn is_loopback_authority(authority: &str) -> bool {
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        rest.split(']').next().unwrap_or_default()
-    } else {
-        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
-    };
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A JSON-RPC error response with an HTTP status.
@@ -457,15 +400,6 @@ async fn json_rpc_errors(response: Response, id: Value) -> Response {
 /// The `/mcp` route: every method.
 pub async fn mcp_handler(State(state): State<AppState>, request: Request) -> Response {
     let mcp = &state.mcp;
-    if !mcp.host_allowed(request.headers()) {
-        return jsonrpc_error(
-            StatusCode::FORBIDDEN,
-            Value::Null,
-            INVALID_REQUEST,
-            "Forbidden: this Host is not served here.",
-            None,
-        );
-    }
     let origin = request.headers().get(header::ORIGIN).cloned();
     if let Some(o) = &origin
         && !o.to_str().is_ok_and(|o| mcp.origin_allowed(o))
@@ -627,50 +561,6 @@ async fn serve(state: &AppState, request: Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn endpoint(public: &str) -> McpEndpoint {
-        McpEndpoint::new(
-            &Url::parse(public).unwrap(),
-            vec!["https://app.example.com".into()],
-            ToolRegistry::default(),
-            false,
-        )
-    }
-
-    fn host(value: &'static str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_static(value));
-        h
-    }
-
-    #[tokio::test]
-    async fn hosts() {
-        let e = endpoint("https://gh.example.com");
-        assert!(e.host_allowed(&host("gh.example.com")));
-        assert!(e.host_allowed(&host("GH.example.com:443")));
-        assert!(e.host_allowed(&host("localhost:8080")));
-        assert!(e.host_allowed(&host("127.0.0.1:9")));
-        assert!(e.host_allowed(&host("[::1]:8080")));
-        assert!(!e.host_allowed(&host("evil.example")));
-        assert!(!e.host_allowed(&host("gh.example.com.evil.example")));
-        assert!(!e.host_allowed(&host("gh.example.com:8443")));
-        assert!(e.host_allowed(&HeaderMap::new()));
-        let local = endpoint("http://127.0.0.1:8080");
-        assert!(local.host_allowed(&host("127.0.0.1:8080")));
-        assert!(!local.host_allowed(&host("rebind.evil.example:8080")));
-    }
-
-    #[tokio::test]
-    async fn origins() {
-        let e = endpoint("https://gh.example.com");
-        assert!(e.origin_allowed("https://gh.example.com"));
-        assert!(e.origin_allowed("https://app.example.com"));
-        assert!(e.origin_allowed("http://localhost:6274"));
-        assert!(e.origin_allowed("http://127.0.0.1:3000"));
-        assert!(!e.origin_allowed("https://evil.example"));
-        assert!(!e.origin_allowed("null"));
-        assert!(!e.origin_allowed("http://gh.example.com"));
-    }
 
     #[test]
     fn message_checks() {

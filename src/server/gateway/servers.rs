@@ -52,13 +52,33 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+const STDIO_REFUSED: &str = "The stdio transport is not supported: a stdio server is a program on the machine of the client that starts it, and Gatehouse reaches servers over the network only. Run it behind a stdio-to-HTTP bridge (for example supergateway) and add the bridge's URL with transport http.";
+
 pub fn parse_transport(transport: &str) -> Result<&'static str, String> {
     match transport.trim() {
         "" | "http" | "streamable_http" | "streamable-http" => Ok("http"),
         "sse" => Ok("sse"),
-        "stdio" => Err("The stdio transport is not supported: a stdio server is a program on the machine of the client that starts it, and Gatehouse reaches servers over the network only. Run it behind a stdio-to-HTTP bridge (for example supergateway) and add the bridge's URL with transport http.".into()),
-        other => Err(format!("Unknown transport {other:?}: use http (Streamable HTTP) or sse (the legacy HTTP+SSE transport).")),
+        "stdio" => Err(STDIO_REFUSED.into()),
+        other => Err(format!(
+            "Unknown transport {other:?}: use http (Streamable HTTP) or sse (the legacy HTTP+SSE transport)."
+        )),
     }
+}
+
+/// An upstream's URL. Something that reads like a command line (`npx -y some-server`) is a
+/// stdio server, which gets the explanation why stdio is refused.
+fn parse_server_url(input: &str) -> Result<Url, String> {
+    let input = input.trim();
+    Url::parse(input).map_err(|e| {
+        if input.contains(char::is_whitespace) || !input.contains("://") {
+            format!(
+                "{input:?} is not a URL; if it is the command that starts a stdio server: {}",
+                STDIO_REFUSED
+            )
+        } else {
+            format!("The URL is not valid: {e}.")
+        }
+    })
 }
 
 /// What an input becomes once checked: the row's fields (headers still in the clear).
@@ -82,8 +102,10 @@ async fn check(
     let bad = AppError::BadRequest;
     let name = input.name.trim().to_string();
     check_name(&name).map_err(bad)?;
-    let url = Url::parse(input.url.trim())
-        .map_err(|e| AppError::BadRequest(format!("The URL is not valid: {e}.")))?;
+    // The transport first: a stdio entry's "URL" is a command line, and the useful answer is
+    // why stdio is refused, not that a command is no URL.
+    let transport = parse_transport(&input.transport).map_err(bad)?;
+    let url = parse_server_url(&input.url).map_err(bad)?;
     check_outbound_url(&url, state.connections.outbound.policy)
         .map_err(|e| AppError::BadRequest(format!("The URL {e}.")))?;
     if url.fragment().is_some() {
@@ -91,7 +113,6 @@ async fn check(
             "The URL must not have a #fragment.".into(),
         ));
     }
-    let transport = parse_transport(&input.transport).map_err(bad)?;
     let timeout_secs = input.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS);
     if !(1..=MAX_TIMEOUT_SECS).contains(&timeout_secs) {
         return Err(AppError::BadRequest(format!(
@@ -510,6 +531,19 @@ pub async fn test(state: &AppState, id: &str) -> Result<McpServerTestView, AppEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_lines_are_told_about_stdio() {
+        for command in ["npx -y some-mcp-server", "uvx mcp-server-git", "./server"] {
+            let e = parse_server_url(command).unwrap_err();
+            assert!(e.contains("stdio transport is not supported"), "{e}");
+        }
+        let e = parse_server_url("https://exa mple.com/mcp").unwrap_err();
+        assert!(e.contains("stdio"), "{e}");
+        let e = parse_server_url("https://[::1/mcp").unwrap_err();
+        assert!(e.starts_with("The URL is not valid"), "{e}");
+        assert!(parse_server_url(" https://mcp.example.com/mcp ").is_ok());
+    }
 
     #[test]
     fn names_and_transports() {

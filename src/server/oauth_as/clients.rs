@@ -18,6 +18,7 @@ use crate::server::auth::middleware::client_ip;
 use crate::server::clock::UnixTime;
 use crate::server::db::oauth::OAuthClientRow;
 use crate::server::http::GuardError;
+use crate::server::net::is_loopback_host;
 use crate::server::secrets::{random_id, random_token, sha256_hex};
 use crate::server::state::AppState;
 
@@ -70,15 +71,6 @@ fn bad_metadata(description: impl Into<String>) -> OAuthError {
 
 fn bad_redirect(description: impl Into<String>) -> OAuthError {
     OAuthError::new(OAuthCode::InvalidRedirectUri, description)
-}
-
-fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 /// Schemes a browser must never be sent to, whatever the client claims.

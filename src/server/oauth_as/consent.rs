@@ -7,6 +7,7 @@ use super::{NEW_CLIENT_SECS, SCOPE_MCP};
 use crate::api::oauth::ConsentView;
 use crate::server::auth::Identity;
 use crate::server::error::AppError;
+use crate::server::net::is_loopback_host;
 use crate::server::state::AppState;
 
 fn describe_scope(scope: &str) -> String {
@@ -17,15 +18,7 @@ fn describe_scope(scope: &str) -> String {
 }
 
 fn is_loopback(uri: &str) -> bool {
-    Url::parse(uri).is_ok_and(|u| {
-        u.scheme() == "http"
-            && match u.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                None => false,
-            }
-    })
+    Url::parse(uri).is_ok_and(|u| u.scheme() == "http" && is_loopback_host(&u))
 }
 
 pub async fn consent_view(

@@ -24,7 +24,7 @@ use super::{
     pkce_matches, scope_covers,
 };
 use crate::server::clock::UnixTime;
-use crate::server::db::oauth::{CodeUse, FamilyRow, OAuthClientRow};
+use crate::server::db::oauth::{CodeUse, FamilyRow, OAuthClientRow, Rotation};
 use crate::server::secrets::{constant_time_eq, random_token, sha256_hex};
 use crate::server::state::AppState;
 
@@ -355,32 +355,32 @@ async fn refresh(
     }
     check_resource(oauth, params, &token.resource)?;
 
-    let first_use = token.rotated_at.is_none() && state.db.mark_refresh_rotated(&id, now).await?;
-    if !first_use {
-        let used_at = token.rotated_at.unwrap_or(now);
-        if now - used_at > REFRESH_REUSE_GRACE_SECS {
-            state.db.revoke_family(&token.family_id, now).await?;
+    let refresh = new_refresh_token();
+    let rotation = state
+        .db
+        .rotate_refresh(
+            &token.family_id,
+            &id,
+            &sha256_hex(&refresh),
+            now,
+            now + REFRESH_TOKEN_TTL_SECS,
+            REFRESH_REUSE_GRACE_SECS,
+        )
+        .await?;
+    match rotation {
+        Rotation::Rotated => {}
+        Rotation::Reused => {
             oauth.liveness.forget_all();
             tracing::warn!(client_id = %client.id, user = %token.subject, "refresh token reused: session revoked");
             return Err(OAuthError::invalid_grant(
                 "The refresh token was already used; the session has been revoked for safety. Sign in again.",
             ));
         }
-    }
-    let refresh = new_refresh_token();
-    if !state
-        .db
-        .add_refresh(
-            &token.family_id,
-            &sha256_hex(&refresh),
-            now,
-            now + REFRESH_TOKEN_TTL_SECS,
-        )
-        .await?
-    {
-        return Err(OAuthError::invalid_grant(
-            "The session this refresh token belongs to has been revoked.",
-        ));
+        Rotation::FamilyEnded => {
+            return Err(OAuthError::invalid_grant(
+                "The session this refresh token belongs to has been revoked.",
+            ));
+        }
     }
     let (access, _) = oauth.access_tokens.issue(
         &token.subject,

@@ -35,6 +35,9 @@ fn error_message(code: &str) -> &'static str {
             "The identity provider did not share your email address, which Gatehouse needs to know who you are."
         }
         "email_unverified" => "Your email address is not verified at the identity provider.",
+        "email_invalid" => {
+            "The identity provider gave Gatehouse an email address that is not a plain address (one name, one @, one domain), so Gatehouse cannot tell who you are. Ask the operator to check your account at the identity provider."
+        }
         "email_not_allowed" => {
             "The account you signed in with is not allowed to use this Gatehouse: its email address is neither in the list of allowed users nor in an allowed domain. Sign in with another account, or ask the operator to allow yours."
         }
