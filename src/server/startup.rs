@@ -24,6 +24,7 @@ use crate::server::connections::broker::run_maintenance;
 use crate::server::db::{Db, DbError};
 use crate::server::gateway::conformance::ConformanceFixtures;
 use crate::server::gateway::endpoint::McpEndpoint;
+use crate::server::gateway::input::RequestStates;
 use crate::server::gateway::tools::{BuiltinTools, ToolRegistry};
 use crate::server::gateway::upstreams::{Upstreams, run_upstream_refresh};
 use crate::server::http::{Outbound, OutboundPolicy, load_ca_bundle};
@@ -129,7 +130,12 @@ impl Application {
             config.allowed_hosts.clone(),
             config.mcp_allowed_origins.clone(),
         );
-        let mcp = McpEndpoint::new(hosts.clone(), tools, config.mcp_conformance_fixtures);
+        let mcp = McpEndpoint::new(
+            hosts.clone(),
+            tools,
+            config.mcp_conformance_fixtures,
+            RequestStates::new(&master_key),
+        );
         let oauth_as = config
             .mcp_oauth_enabled
             .then(|| OAuthServer::new(&master_key, &public_origin, outbound.clone()));

@@ -10,6 +10,7 @@ mod connections;
 mod gateway;
 mod health;
 mod helpers;
+mod input_required;
 mod mcp;
 mod mcp_clients;
 mod oauth_as;

@@ -16,7 +16,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::caller::McpCaller;
-use super::tools::{ToolContext, ToolFuture, ToolSource, tool_error};
+use super::events::McpEvent;
+use super::input::{InputNeeded, InputRound, Outcome, is_2026};
+use super::tools::{ToolContext, ToolFuture, ToolOutcome, ToolSource, tool_error};
 
 /// A 1×1 red PNG.
 pub const RED_PIXEL_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -90,13 +92,96 @@ impl ToolSource for ConformanceFixtures {
                 no_arguments(),
             ),
             tool(
+                "test_input_required_result_elicitation",
+                "Asks the user's name (2026: as an InputRequiredResult).",
+                no_arguments(),
+            ),
+            tool(
+                "test_input_required_result_sampling",
+                "Asks the client's model a question.",
+                no_arguments(),
+            ),
+            tool(
+                "test_input_required_result_list_roots",
+                "Asks for the client's roots.",
+                no_arguments(),
+            ),
+            tool(
+                "test_input_required_result_request_state",
+                "Asks for a confirmation and keeps state between the rounds.",
+                no_arguments(),
+            ),
+            tool(
+                "test_input_required_result_multiple_inputs",
+                "Asks for a form, a completion and the roots at once.",
+                no_arguments(),
+            ),
+            tool(
+                "test_input_required_result_multi_round",
+                "Asks two questions, one round each.",
+                no_arguments(),
+            ),
+            tool(
+                "test_input_required_result_tampered_state",
+                "Keeps integrity-protected state between rounds.",
+                no_arguments(),
+            ),
+            tool(
+                "test_input_required_result_capabilities",
+                "Asks only for what the client declared it can do.",
+                no_arguments(),
+            ),
+            tool(
+                "test_missing_capability",
+                "Needs sampling, whatever the client declared.",
+                no_arguments(),
+            ),
+            tool(
+                "test_streaming_elicitation",
+                "Asks the user something while it runs.",
+                no_arguments(),
+            ),
+            tool(
+                "test_logging_tool",
+                "Logs, at the level the request asks for (2026: only when it asks).",
+                no_arguments(),
+            ),
+            tool(
+                "test_trigger_tool_change",
+                "Announces that the tool list changed.",
+                no_arguments(),
+            ),
+            tool(
+                "test_trigger_prompt_change",
+                "Announces that the prompt list changed.",
+                no_arguments(),
+            ),
+            tool(
+                "test_header_param",
+                "Echoes a parameter that travels in an Mcp-Param header too (SEP-2243).",
+                json!({"type": "object", "properties": {
+                    "region": {"type": "string", "description": "A region", "x-mcp-header": "Region"}
+                }, "required": ["region"]}),
+            ),
+            tool(
                 "json_schema_2020_12_tool",
                 "Tool with JSON Schema 2020-12 features",
                 json!({
                     "$schema": "https://json-schema.org/draft/2020-12/schema",
                     "type": "object",
-                    "$defs": {"address": {"type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
-                    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+                    "$defs": {"address": {"$anchor": "addressDef", "type": "object",
+                        "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+                    "properties": {
+                        "name": {"type": "string"},
+                        "address": {"$ref": "#/$defs/address"},
+                        "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+                        "phone": {"type": "string"},
+                        "email": {"type": "string"}
+                    },
+                    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+                    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+                    "then": {"required": ["phone"]},
+                    "else": {"required": ["email"]},
                     "additionalProperties": false
                 }),
             ),
@@ -114,37 +199,48 @@ impl ToolSource for ConformanceFixtures {
         }
         Some(Box::pin(async move {
             let request = ctx.request;
+            let input = ctx.input;
             match name {
-                "test_simple_text" => text("This is a simple text response for testing."),
-                "test_image_content" => decode(json!({"content": [{"type": "image", "data": RED_PIXEL_PNG, "mimeType": "image/png"}]})),
-                "test_audio_content" => decode(json!({"content": [{"type": "audio", "data": SILENT_WAV, "mimeType": "audio/wav"}]})),
-                "test_embedded_resource" => decode(json!({"content": [{"type": "resource", "resource": {
-                    "uri": "test://embedded-resource", "mimeType": "text/plain", "text": "This is an embedded resource content."}}]})),
-                "test_multiple_content_types" => decode(json!({"content": [
+                "test_simple_text" => text("This is a simple text response for testing.").into(),
+                "test_image_content" => decode::<CallToolResult>(json!({"content": [{"type": "image", "data": RED_PIXEL_PNG, "mimeType": "image/png"}]})).into(),
+                "test_audio_content" => decode::<CallToolResult>(json!({"content": [{"type": "audio", "data": SILENT_WAV, "mimeType": "audio/wav"}]})).into(),
+                "test_embedded_resource" => decode::<CallToolResult>(json!({"content": [{"type": "resource", "resource": {
+                    "uri": "test://embedded-resource", "mimeType": "text/plain", "text": "This is an embedded resource content."}}]})).into(),
+                "test_multiple_content_types" => decode::<CallToolResult>(json!({"content": [
                     {"type": "text", "text": "Multiple content types test:"},
                     {"type": "image", "data": RED_PIXEL_PNG, "mimeType": "image/png"},
                     {"type": "resource", "resource": {"uri": "test://mixed-content-resource", "mimeType": "application/json",
                         "text": "{\"test\":\"data\",\"value\":123}"}}
-                ]})),
-                "test_error_handling" => tool_error("This tool intentionally returns an error for testing"),
-                "test_tool_with_logging" => with_logging(request).await,
-                "test_tool_with_progress" => with_progress(request).await,
-                "test_sampling" => sampling(request, &arguments).await,
+                ]})).into(),
+                "test_error_handling" => tool_error("This tool intentionally returns an error for testing").into(),
+                "test_tool_with_logging" => with_logging(request, false).await.into(),
+                "test_logging_tool" => with_logging(request, true).await.into(),
+                "test_tool_with_progress" => with_progress(request).await.into(),
+                "test_sampling" => {
+                    let prompt = arguments.get("prompt").and_then(Value::as_str).unwrap_or_default();
+                    match input.and_then(|i| i.response("reply")) {
+                        Some(reply) => text(&format!("LLM response: {}", sampled_text(reply))).into(),
+                        None => Outcome::NeedInput(InputNeeded::new().sample("reply", json!({
+                            "messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
+                            "maxTokens": 100
+                        }))),
+                    }
+                }
                 "test_elicitation" => {
                     let message = arguments.get("message").and_then(Value::as_str).unwrap_or_default();
-                    elicit(request, json!({"message": message, "requestedSchema": {"type": "object", "properties": {
+                    elicit(input, message, json!({"type": "object", "properties": {
                         "username": {"type": "string", "description": "User's response"},
                         "email": {"type": "string", "description": "User's email address"}
-                    }, "required": ["username", "email"]}}), "User response: ").await
+                    }, "required": ["username", "email"]}), "User response: ")
                 }
-                "test_elicitation_sep1034_defaults" => elicit(request, json!({"message": "Please review your details", "requestedSchema": {"type": "object", "properties": {
+                "test_elicitation_sep1034_defaults" => elicit(input, "Please review your details", json!({"type": "object", "properties": {
                     "name": {"type": "string", "default": "John Doe"},
                     "age": {"type": "integer", "default": 30},
                     "score": {"type": "number", "default": 95.5},
                     "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
                     "verified": {"type": "boolean", "default": true}
-                }}}), "Elicitation completed: ").await,
-                "test_elicitation_sep1330_enums" => elicit(request, json!({"message": "Choose options", "requestedSchema": {"type": "object", "properties": {
+                }}), "Elicitation completed: "),
+                "test_elicitation_sep1330_enums" => elicit(input, "Choose options", json!({"type": "object", "properties": {
                     "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
                     "titledSingle": {"type": "string", "oneOf": [
                         {"const": "value1", "title": "First Option"}, {"const": "value2", "title": "Second Option"}, {"const": "value3", "title": "Third Option"}]},
@@ -152,18 +248,219 @@ impl ToolSource for ConformanceFixtures {
                     "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
                     "titledMulti": {"type": "array", "items": {"anyOf": [
                         {"const": "value1", "title": "First Choice"}, {"const": "value2", "title": "Second Choice"}, {"const": "value3", "title": "Third Choice"}]}}
-                }}}), "Elicitation completed: ").await,
-                _ => text("ok"),
+                }}), "Elicitation completed: "),
+                "test_header_param" => {
+                    let region = arguments.get("region").and_then(Value::as_str).unwrap_or_default();
+                    text(&format!("region={region}")).into()
+                }
+                "test_trigger_tool_change" => {
+                    ctx.state.mcp.events.send(McpEvent::ToolsChanged);
+                    text("The tool list changed.").into()
+                }
+                "test_trigger_prompt_change" => {
+                    ctx.state.mcp.events.send(McpEvent::PromptsChanged);
+                    text("The prompt list changed.").into()
+                }
+                other => input_required_fixture(other, ctx),
             }
         }))
     }
 }
 
+fn name_schema(property: &str) -> Value {
+    json!({"type": "object", "properties": {property: {"type": "string"}}, "required": [property]})
+}
+
+fn sampled_text(reply: &Value) -> String {
+    reply["content"]["text"]
+        .as_str()
+        .or_else(|| reply["content"][0]["text"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A form for the user, answered (2025: on the stream; 2026: in the retry) as
+/// `<prefix>action=…, content=…`.
+fn elicit(input: Option<&InputRound>, message: &str, schema: Value, prefix: &str) -> ToolOutcome {
+    match input.and_then(|i| i.response("answer")) {
+        Some(answer) => {
+            let action = answer["action"].as_str().unwrap_or("unknown");
+            let content = answer.get("content").cloned().unwrap_or(Value::Null);
+            text(&format!("{prefix}action={action}, content={content}")).into()
+        }
+        None => Outcome::NeedInput(InputNeeded::new().elicit_form("answer", message, schema)),
+    }
+}
+
+/// The 2026-07-28 input-required scenarios (SEP-2322), each as its scenario describes it.
+fn input_required_fixture(name: &str, ctx: ToolContext<'_>) -> ToolOutcome {
+    let input = ctx.input;
+    let accepted = |key: &str| input.and_then(|i| i.accepted(key));
+    let answered = |key: &str| input.and_then(|i| i.response(key)).is_some();
+    let state = input.and_then(|i| i.state.clone());
+    let ask_name = |key: &str, message: &str| {
+        InputNeeded::new().elicit_form(key, message, name_schema("name"))
+    };
+    let capital = json!({"messages": [{"role": "user", "content": {"type": "text", "text": "What is the capital of France?"}}], "maxTokens": 100});
+    match name {
+        "test_input_required_result_elicitation" => match accepted("user_name")
+            .and_then(|c| c.get("name"))
+            .and_then(Value::as_str)
+        {
+            Some(name) => text(&format!("Hello, {name}!")).into(),
+            None => Outcome::NeedInput(ask_name("user_name", "What is your name?")),
+        },
+        "test_input_required_result_sampling" => {
+            match input.and_then(|i| i.response("capital_question")) {
+                Some(reply) => text(&format!("The model answered: {}", sampled_text(reply))).into(),
+                None => Outcome::NeedInput(InputNeeded::new().sample("capital_question", capital)),
+            }
+        }
+        "test_input_required_result_list_roots" => {
+            match input.and_then(|i| i.response("client_roots")) {
+                Some(roots) => {
+                    let uris: Vec<&str> = roots["roots"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| r["uri"].as_str())
+                        .collect();
+                    text(&format!("The client's roots: {}", uris.join(", "))).into()
+                }
+                None => Outcome::NeedInput(InputNeeded::new().list_roots("client_roots")),
+            }
+        }
+        "test_input_required_result_request_state" => {
+            if answered("confirm") && state == Some(json!({"asked": "confirm"})) {
+                text("state-ok: the confirmation arrived with the state it was asked with.").into()
+            } else {
+                Outcome::NeedInput(
+                    InputNeeded::new()
+                        .elicit_form("confirm", "Please confirm", json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}))
+                        .with_state(json!({"asked": "confirm"})),
+                )
+            }
+        }
+        "test_input_required_result_multiple_inputs" => {
+            if ["user_name", "greeting", "client_roots"]
+                .iter()
+                .all(|k| answered(k))
+                && state.is_some()
+            {
+                let name = accepted("user_name")
+                    .and_then(|c| c.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("friend");
+                let greeting = sampled_text(
+                    input
+                        .and_then(|i| i.response("greeting"))
+                        .unwrap_or(&Value::Null),
+                );
+                text(&format!("{greeting} {name}: all three answers arrived.")).into()
+            } else {
+                Outcome::NeedInput(
+                    ask_name("user_name", "What is your name?")
+                        .sample("greeting", json!({"messages": [{"role": "user", "content": {"type": "text", "text": "Generate a greeting"}}], "maxTokens": 50}))
+                        .list_roots("client_roots")
+                        .with_state(json!({"asked": ["user_name", "greeting", "client_roots"]})),
+                )
+            }
+        }
+        "test_input_required_result_multi_round" => {
+            let step = state.as_ref().and_then(|s| s["step"].as_u64()).unwrap_or(0);
+            let name = state
+                .as_ref()
+                .and_then(|s| s["name"].as_str())
+                .map(str::to_string);
+            match (step, accepted("step1"), accepted("step2"), name) {
+                (1, Some(answer), _, _) => {
+                    let name = answer
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    Outcome::NeedInput(
+                        InputNeeded::new()
+                            .elicit_form(
+                                "step2",
+                                "Step 2: What is your favorite color?",
+                                name_schema("color"),
+                            )
+                            .with_state(json!({"step": 2, "name": name})),
+                    )
+                }
+                (2, _, Some(answer), Some(name)) => {
+                    let color = answer
+                        .get("color")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    text(&format!("{name} likes {color}.")).into()
+                }
+                _ => Outcome::NeedInput(
+                    ask_name("step1", "Step 1: What is your name?").with_state(json!({"step": 1})),
+                ),
+            }
+        }
+        "test_input_required_result_tampered_state" => {
+            if state == Some(json!({"guarded": true})) && answered("confirm") {
+                text("The state came back intact.").into()
+            } else {
+                Outcome::NeedInput(
+                    InputNeeded::new()
+                        .elicit_form(
+                            "confirm",
+                            "Continue?",
+                            json!({"type": "object", "properties": {"ok": {"type": "boolean"}}}),
+                        )
+                        .with_state(json!({"guarded": true})),
+                )
+            }
+        }
+        "test_input_required_result_capabilities" => {
+            if input.is_some_and(|i| !i.responses.is_empty()) {
+                return text("Thanks: the answers arrived.").into();
+            }
+            let mut needed = InputNeeded::new();
+            if ctx.client.sampling() {
+                needed = needed.sample("capital_question", capital);
+            }
+            if ctx.client.elicitation_form() {
+                needed = needed.elicit_form("user_name", "What is your name?", name_schema("name"));
+            }
+            if needed.is_empty() {
+                text("The client declared neither sampling nor elicitation: nothing to ask.").into()
+            } else {
+                Outcome::NeedInput(needed)
+            }
+        }
+        "test_missing_capability" => match input.and_then(|i| i.response("capital_question")) {
+            Some(reply) => text(&format!("The model answered: {}", sampled_text(reply))).into(),
+            // Asked whatever the client declared: the machinery answers -32021 when it did not.
+            None => Outcome::NeedInput(InputNeeded::new().sample("capital_question", capital)),
+        },
+        "test_streaming_elicitation" => match accepted("user_name")
+            .and_then(|c| c.get("name"))
+            .and_then(Value::as_str)
+        {
+            Some(name) => text(&format!("Streamed for {name}.")).into(),
+            None => Outcome::NeedInput(ask_name("user_name", "Who is asking?")),
+        },
+        _ => text("ok").into(),
+    }
+}
+
+/// Three log messages. With `only_when_asked`, a 2026-07-28 request gets them only when its
+/// `_meta` names a log level (that revision has no `logging/setLevel`).
 #[allow(deprecated)]
-async fn with_logging(request: Option<&RequestContext<RoleServer>>) -> CallToolResult {
+async fn with_logging(
+    request: Option<&RequestContext<RoleServer>>,
+    only_when_asked: bool,
+) -> CallToolResult {
     let Some(request) = request else {
         return tool_error("logging needs an MCP request context");
     };
+    if only_when_asked && is_2026(request) && request.meta.log_level().is_none() {
+        return text("Nothing logged: the request asked for no log level.");
+    }
     for (i, message) in [
         "Tool execution started",
         "Tool processing data",
@@ -201,55 +498,6 @@ async fn with_progress(request: Option<&RequestContext<RoleServer>>) -> CallTool
         }
     }
     text("Tool with progress executed successfully")
-}
-
-#[allow(deprecated)]
-async fn sampling(
-    request: Option<&RequestContext<RoleServer>>,
-    arguments: &JsonObject,
-) -> CallToolResult {
-    let Some(request) = request else {
-        return tool_error("sampling needs an MCP request context");
-    };
-    let prompt = arguments
-        .get("prompt")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let params = decode(json!({
-        "messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
-        "maxTokens": 100
-    }));
-    match request.peer.create_message(params).await {
-        Ok(result) => {
-            let value = serde_json::to_value(&result).unwrap_or_default();
-            let reply = value["content"]["text"]
-                .as_str()
-                .or_else(|| value["content"][0]["text"].as_str())
-                .unwrap_or_default()
-                .to_string();
-            text(&format!("LLM response: {reply}"))
-        }
-        Err(e) => tool_error(format!("Sampling failed: {e}")),
-    }
-}
-
-async fn elicit(
-    request: Option<&RequestContext<RoleServer>>,
-    params: Value,
-    prefix: &str,
-) -> CallToolResult {
-    let Some(request) = request else {
-        return tool_error("elicitation needs an MCP request context");
-    };
-    match request.peer.create_elicitation(decode(params)).await {
-        Ok(result) => {
-            let value = serde_json::to_value(&result).unwrap_or_default();
-            let action = value["action"].as_str().unwrap_or("unknown").to_string();
-            let content = value.get("content").cloned().unwrap_or(Value::Null);
-            text(&format!("{prefix}action={action}, content={content}"))
-        }
-        Err(e) => tool_error(format!("Elicitation failed: {e}")),
-    }
 }
 
 pub fn list_resources() -> ListResourcesResult {
@@ -304,11 +552,16 @@ pub fn list_prompts() -> ListPromptsResult {
             {"name": "arg2", "description": "Second test argument", "required": true}]},
         {"name": "test_prompt_with_embedded_resource", "description": "A prompt embedding a resource", "arguments": [
             {"name": "resourceUri", "description": "URI of the resource to embed", "required": true}]},
-        {"name": "test_prompt_with_image", "description": "A prompt with an image"}
+        {"name": "test_prompt_with_image", "description": "A prompt with an image"},
+        {"name": "test_input_required_result_prompt", "description": "A prompt that asks the user for context first"}
     ]}))
 }
 
-pub fn get_prompt(name: &str, arguments: &JsonObject) -> Result<GetPromptResult, ErrorData> {
+pub fn get_prompt(
+    name: &str,
+    arguments: &JsonObject,
+    input: Option<&InputRound>,
+) -> Result<Outcome<GetPromptResult>, ErrorData> {
     let arg = |key: &str| {
         arguments
             .get(key)
@@ -330,6 +583,23 @@ pub fn get_prompt(name: &str, arguments: &JsonObject) -> Result<GetPromptResult,
             {"role": "user", "content": {"type": "image", "data": RED_PIXEL_PNG, "mimeType": "image/png"}},
             {"role": "user", "content": {"type": "text", "text": "Please analyze the image above."}}
         ]),
+        "test_input_required_result_prompt" => {
+            let context = input
+                .and_then(|i| i.accepted("user_context"))
+                .and_then(|c| c.get("context"))
+                .and_then(Value::as_str);
+            match context {
+                Some(context) => json!([{"role": "user", "content": {"type": "text",
+                    "text": format!("Answer with this context in mind: {context}")}}]),
+                None => {
+                    return Ok(Outcome::NeedInput(InputNeeded::new().elicit_form(
+                        "user_context",
+                        "What context should the prompt use?",
+                        json!({"type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]}),
+                    )));
+                }
+            }
+        }
         _ => {
             return Err(ErrorData::invalid_params(
                 format!("Unknown prompt: {name}"),
@@ -337,7 +607,7 @@ pub fn get_prompt(name: &str, arguments: &JsonObject) -> Result<GetPromptResult,
             ));
         }
     };
-    Ok(decode(json!({"messages": messages})))
+    Ok(Outcome::Complete(decode(json!({"messages": messages}))))
 }
 
 #[cfg(test)]
@@ -346,10 +616,10 @@ mod tests {
 
     #[test]
     fn fixtures_decode() {
-        assert_eq!(ConformanceFixtures.list(&McpCaller::anonymous()).len(), 13);
+        assert_eq!(ConformanceFixtures.list(&McpCaller::anonymous()).len(), 27);
         assert_eq!(list_resources().resources.len(), 3);
         assert_eq!(list_resource_templates().resource_templates.len(), 1);
-        assert_eq!(list_prompts().prompts.len(), 4);
+        assert_eq!(list_prompts().prompts.len(), 5);
         assert!(read_resource("test://template/123/data").is_ok());
         assert!(read_resource("test://nope").is_err());
         for name in [
@@ -360,7 +630,10 @@ mod tests {
         ] {
             let mut args = JsonObject::new();
             args.insert("resourceUri".into(), json!("test://x"));
-            assert!(get_prompt(name, &args).is_ok(), "{name}");
+            assert!(
+                matches!(get_prompt(name, &args, None), Ok(Outcome::Complete(_))),
+                "{name}"
+            );
         }
     }
 }

@@ -24,7 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::SUPPORTED_PROTOCOL_VERSIONS;
 use super::caller::{McpAuthFailure, authenticate};
+use super::events::McpEvents;
 use super::handler::GatehouseMcp;
+use super::input::RequestStates;
 use super::protection::McpProtection;
 use super::tools::ToolRegistry;
 use crate::server::net::HostPolicy;
@@ -51,10 +53,19 @@ pub struct McpEndpoint {
     pub shutdown: CancellationToken,
     /// Which browser origins may call `/mcp` (the `Host` check is the router's, for every route).
     hosts: HostPolicy,
+    /// Seals and opens the `requestState` of input-required rounds.
+    pub request_states: RequestStates,
+    /// What changed, for `subscriptions/listen` streams.
+    pub events: McpEvents,
 }
 
 impl McpEndpoint {
-    pub fn new(hosts: HostPolicy, tools: ToolRegistry, conformance_fixtures: bool) -> McpEndpoint {
+    pub fn new(
+        hosts: HostPolicy,
+        tools: ToolRegistry,
+        conformance_fixtures: bool,
+        request_states: RequestStates,
+    ) -> McpEndpoint {
         let mut sessions = LocalSessionManager::default();
         sessions.session_config.keep_alive = Some(SESSION_IDLE);
         let sessions = Arc::new(sessions);
@@ -65,10 +76,12 @@ impl McpEndpoint {
             .with_cancellation_token(shutdown.child_token());
         config.json_response = true;
         config.sse_keep_alive = Some(Duration::from_secs(15));
+        let handler_tools = tools.clone();
         let service = StreamableHttpService::new(
             move || {
                 Ok(GatehouseMcp {
                     conformance_fixtures,
+                    tools: handler_tools.clone(),
                 })
             },
             sessions.clone(),
@@ -82,6 +95,8 @@ impl McpEndpoint {
             tools,
             shutdown,
             hosts,
+            request_states,
+            events: McpEvents::default(),
         }
     }
 

@@ -14,8 +14,10 @@ use rmcp::model::{
     ServerConfig, SetLevelRequestMethod, SubscribeRequestMethod, SubscribeRequestParams, Tool,
     UnsubscribeRequestMethod, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::model::{ResultType, SubscriptionFilter};
+use rmcp::service::{RequestContext, SubscriptionContext, SubscriptionSendError};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
+use tokio::sync::broadcast::error::RecvError;
 
 // Logging is deprecated from 2026-07-28 on, but 2025 clients (and the conformance suite) use it.
 #[allow(deprecated)]
@@ -23,15 +25,19 @@ use rmcp::model::SetLevelRequestParams;
 
 use super::caller::McpCaller;
 use super::conformance;
-use super::tools::ToolContext;
+use super::events::McpEvent;
+use super::input::{ClientCaps, Driven, InputCall};
+use super::tools::{ToolContext, ToolRegistry};
 use crate::server::state::AppState;
 
 pub const SERVER_NAME: &str = "gatehouse";
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct GatehouseMcp {
     /// Serve the conformance suite's resources, prompts, completion and logging too.
     pub conformance_fixtures: bool,
+    /// The tools, for rmcp's check of `Mcp-Param-*` headers against a tool's schema.
+    pub tools: ToolRegistry,
 }
 
 /// The state and caller of the request being served.
@@ -102,9 +108,50 @@ impl ServerHandler for GatehouseMcp {
     ) -> Result<ListToolsResult, ErrorData> {
         let (state, caller) = request_scope(&context)?;
         state.upstreams.prepare_list(&state).await;
-        Ok(ListToolsResult::with_all_items(
-            state.mcp.tools.list(&caller),
-        ))
+        let mut result = ListToolsResult::with_all_items(state.mcp.tools.list(&caller));
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+        Ok(result)
+    }
+
+    /// 2026-07-28 `subscriptions/listen`: every kind Gatehouse advertises may be asked for;
+    /// rmcp narrows the filter to what `get_info` advertises and acknowledges it.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    /// Forwards change events to the stream until the client cancels it or the server stops.
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        let (state, _caller) = request_scope(subscription.request_context())?;
+        let mut events = state.mcp.events.subscribe();
+        loop {
+            let event = tokio::select! {
+                _ = subscription.cancelled() => return Ok(()),
+                _ = state.mcp.shutdown.cancelled() => return Ok(()),
+                event = events.recv() => event,
+            };
+            let notifications = match event {
+                Ok(event) => vec![event.notification()],
+                // Fell behind: whatever was missed, the lists may all have changed.
+                Err(RecvError::Lagged(_)) => [
+                    McpEvent::ToolsChanged,
+                    McpEvent::PromptsChanged,
+                    McpEvent::ResourcesChanged,
+                ]
+                .iter()
+                .map(McpEvent::notification)
+                .collect(),
+                Err(RecvError::Closed) => return Ok(()),
+            };
+            for notification in notifications {
+                match subscription.sink().send(notification).await {
+                    Ok(()) | Err(SubscriptionSendError::NotificationNotAccepted(_)) => {}
+                    Err(_) => return Ok(()),
+                }
+            }
+        }
     }
 
     async fn call_tool(
@@ -113,25 +160,55 @@ impl ServerHandler for GatehouseMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let (state, caller) = request_scope(&context)?;
-        let ctx = ToolContext {
-            state: &state,
-            caller: &caller,
-            now: state.now(),
-            request: Some(&context),
-        };
+        let now = state.now();
+        let client = ClientCaps::of(&context);
         let arguments = request.arguments.unwrap_or_default();
-        match state.mcp.tools.call(ctx, &request.name, arguments).await {
-            Some(result) => Ok(result.into()),
-            None => Err(ErrorData::invalid_params(
-                format!("Unknown tool: {}", request.name),
-                None,
-            )),
-        }
+        let call = InputCall::new(
+            &context,
+            &caller,
+            "tools/call",
+            &request.name,
+            &arguments,
+            request.input_responses,
+            request.request_state,
+        );
+        let driven = call
+            .drive(&state.mcp.request_states, &client, now, |round| {
+                let (state, caller, context, client) = (&state, &caller, &context, &client);
+                let (name, arguments) = (&request.name, arguments.clone());
+                async move {
+                    let ctx = ToolContext {
+                        state,
+                        caller,
+                        now,
+                        request: Some(context),
+                        client,
+                        input: round.as_ref(),
+                    };
+                    state
+                        .mcp
+                        .tools
+                        .call(ctx, name, arguments)
+                        .await
+                        .ok_or_else(|| {
+                            ErrorData::invalid_params(format!("Unknown tool: {name}"), None)
+                        })
+                }
+            })
+            .await?;
+        Ok(match driven {
+            Driven::Complete(mut result) => {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                CallToolResponse::Complete(result)
+            }
+            Driven::InputRequired(result) => CallToolResponse::InputRequired(result),
+        })
     }
 
-    fn get_tool(&self, _name: &str) -> Option<Tool> {
-        // Only used to validate `Mcp-Param-*` headers, which none of these tools declare.
-        None
+    /// rmcp reads the schema to check `Mcp-Param-*` headers (SEP-2243) against the body.
+    /// Lists do not depend on the caller, so any caller finds the tool.
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.find(&McpCaller::anonymous(), name)
     }
 
     // Resources, prompts, completion and logging exist only as conformance fixtures.
@@ -142,7 +219,9 @@ impl ServerHandler for GatehouseMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         self.fixtures::<ListResourcesRequestMethod>()?;
-        Ok(conformance::list_resources())
+        let mut result = conformance::list_resources();
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+        Ok(result)
     }
 
     async fn list_resource_templates(
@@ -151,7 +230,9 @@ impl ServerHandler for GatehouseMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         self.fixtures::<ListResourceTemplatesRequestMethod>()?;
-        Ok(conformance::list_resource_templates())
+        let mut result = conformance::list_resource_templates();
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+        Ok(result)
     }
 
     async fn read_resource(
@@ -160,7 +241,9 @@ impl ServerHandler for GatehouseMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         self.fixtures::<ReadResourceRequestMethod>()?;
-        conformance::read_resource(&request.uri).map(Into::into)
+        let mut result = conformance::read_resource(&request.uri)?;
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+        Ok(result.into())
     }
 
     #[allow(deprecated)]
@@ -187,17 +270,42 @@ impl ServerHandler for GatehouseMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         self.fixtures::<ListPromptsRequestMethod>()?;
-        Ok(conformance::list_prompts())
+        let mut result = conformance::list_prompts();
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+        Ok(result)
     }
 
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         self.fixtures::<GetPromptRequestMethod>()?;
-        conformance::get_prompt(&request.name, &request.arguments.unwrap_or_default())
-            .map(Into::into)
+        let (state, caller) = request_scope(&context)?;
+        let arguments = request.arguments.unwrap_or_default();
+        let call = InputCall::new(
+            &context,
+            &caller,
+            "prompts/get",
+            &request.name,
+            &arguments,
+            request.input_responses,
+            request.request_state,
+        );
+        let client = ClientCaps::of(&context);
+        let driven = call
+            .drive(&state.mcp.request_states, &client, state.now(), |round| {
+                let outcome = conformance::get_prompt(&request.name, &arguments, round.as_ref());
+                std::future::ready(outcome)
+            })
+            .await?;
+        Ok(match driven {
+            Driven::Complete(mut result) => {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                GetPromptResponse::Complete(result)
+            }
+            Driven::InputRequired(result) => GetPromptResponse::InputRequired(result),
+        })
     }
 
     async fn complete(

@@ -12,18 +12,26 @@ use rmcp::service::RequestContext;
 use serde_json::{Value, json};
 
 use super::caller::{McpCaller, Principal};
+use super::input::{ClientCaps, InputRound, Outcome};
 use crate::server::clock::UnixTime;
 use crate::server::state::AppState;
 
-pub type ToolFuture<'a> = Pin<Box<dyn Future<Output = CallToolResult> + Send + 'a>>;
+/// A tool's answer: a result, or what it needs from the client first (see `input`).
+pub type ToolOutcome = Outcome<CallToolResult>;
+pub type ToolFuture<'a> = Pin<Box<dyn Future<Output = ToolOutcome> + Send + 'a>>;
 
 /// What a tool call runs with.
+#[derive(Clone, Copy)]
 pub struct ToolContext<'a> {
     pub state: &'a AppState,
     pub caller: &'a McpCaller,
     pub now: UnixTime,
     /// The MCP request being served, for progress and log notifications to the client.
     pub request: Option<&'a RequestContext<RoleServer>>,
+    /// What the client declared it can do for this request (elicitation, sampling, roots).
+    pub client: &'a ClientCaps,
+    /// The client's answers when this is a later round of a call that needed input.
+    pub input: Option<&'a InputRound>,
 }
 
 pub trait ToolSource: Send + Sync + 'static {
@@ -54,7 +62,9 @@ impl ToolRegistry {
     }
 
     pub fn find(&self, caller: &McpCaller, name: &str) -> Option<Tool> {
-        self.list(caller).into_iter().find(|t| t.name == name)
+        self.sources
+            .iter()
+            .find_map(|s| s.list(caller).into_iter().find(|t| t.name == name))
     }
 
     /// `None` when no source has a tool of that name.
@@ -63,14 +73,8 @@ impl ToolRegistry {
         ctx: ToolContext<'_>,
         name: &str,
         arguments: JsonObject,
-    ) -> Option<CallToolResult> {
+    ) -> Option<ToolOutcome> {
         for source in &self.sources {
-            let ctx = ToolContext {
-                state: ctx.state,
-                caller: ctx.caller,
-                now: ctx.now,
-                request: ctx.request,
-            };
             if let Some(running) = source.call(ctx, name, arguments.clone()) {
                 return Some(running.await);
             }
@@ -222,12 +226,13 @@ impl ToolSource for BuiltinTools {
         };
         Some(Box::pin(async move {
             if let Err(message) = check_arguments(&tool.input_schema, &arguments) {
-                return tool_error(message);
+                return tool_error(message).into();
             }
             match name {
                 WHOAMI => whoami(&ctx),
                 _ => status(&ctx, &arguments).await,
             }
+            .into()
         }))
     }
 }

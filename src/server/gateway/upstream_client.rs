@@ -94,12 +94,48 @@ pub struct UpstreamSession {
     session_id: Option<String>,
     pub protocol_version: String,
     pub server_name: String,
-    /// Set when the server says its tool list changed (or the session ended).
-    pub tools_changed: Arc<AtomicBool>,
+    /// Raised when the server says its tool list changed (or the session ended).
+    pub tools_changed: ChangeFlag,
     next_id: AtomicI64,
     sse: Option<SseChannel>,
     /// Ends the background stream reader with the session.
     _reader: Option<AbortOnDrop>,
+}
+
+/// "The tool list changed": a flag the next `tools/list` reads, and a call that tells whoever
+/// listens for changes (`subscriptions/listen` streams) at once.
+#[derive(Clone)]
+pub struct ChangeFlag {
+    raised: Arc<AtomicBool>,
+    on_change: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl ChangeFlag {
+    pub fn new(on_change: Arc<dyn Fn() + Send + Sync>) -> Self {
+        ChangeFlag {
+            raised: Arc::new(AtomicBool::new(false)),
+            on_change,
+        }
+    }
+
+    /// The server said its list changed.
+    fn announce(&self) {
+        self.raised.store(true, Ordering::Relaxed);
+        (self.on_change)();
+    }
+
+    /// The session ended: list again next time (nobody needs telling yet).
+    fn mark(&self) {
+        self.raised.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_raised(&self) -> bool {
+        self.raised.load(Ordering::Relaxed)
+    }
+
+    fn clear(&self) {
+        self.raised.store(false, Ordering::Relaxed);
+    }
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -126,9 +162,9 @@ impl UpstreamSession {
         transport: Transport,
         timeout: Duration,
         headers: &HeaderMap,
+        tools_changed: ChangeFlag,
     ) -> Result<UpstreamSession, UpstreamError> {
         let client = outbound.guarded_client(url, timeout).await?;
-        let tools_changed = Arc::new(AtomicBool::new(false));
         let mut session = UpstreamSession {
             url: url.clone(),
             timeout,
@@ -217,7 +253,7 @@ impl UpstreamSession {
     /// All the server's tools, page by page.
     pub async fn list_tools(&self, headers: &HeaderMap) -> Result<Vec<Value>, UpstreamError> {
         // Cleared first: a change announced while this list runs is listed again next time.
-        self.tools_changed.store(false, Ordering::Relaxed);
+        self.tools_changed.clear();
         let mut tools = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -445,9 +481,9 @@ fn rpc_result(message: Value) -> Result<Value, UpstreamError> {
         .ok_or_else(|| UpstreamError::Transport("its answer has neither result nor error".into()))
 }
 
-fn note_notification(message: &Value, tools_changed: &AtomicBool) {
+fn note_notification(message: &Value, tools_changed: &ChangeFlag) {
     if message.get("method").and_then(Value::as_str) == Some("notifications/tools/list_changed") {
-        tools_changed.store(true, Ordering::Relaxed);
+        tools_changed.announce();
     }
 }
 
@@ -459,7 +495,7 @@ async fn open_sse(
     url: &Url,
     timeout: Duration,
     headers: &HeaderMap,
-    tools_changed: Arc<AtomicBool>,
+    tools_changed: ChangeFlag,
 ) -> Result<(SseChannel, AbortOnDrop), UpstreamError> {
     let response = tokio::time::timeout(
         timeout,
@@ -504,7 +540,7 @@ async fn open_sse(
                 }
             }
             alive.store(false, Ordering::Relaxed);
-            tools_changed.store(true, Ordering::Relaxed);
+            tools_changed.mark();
             // Dropping the senders fails whoever still waits.
             pending.lock().expect("pending lock").clear();
         })

@@ -8,7 +8,6 @@
 //! memory at once. No header of the MCP client is ever sent upstream: requests carry only
 //! what Gatehouse chose (a connection's token, or the entry's headers).
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -18,8 +17,9 @@ use serde_json::Value;
 use url::Url;
 
 use super::caller::McpCaller;
+use super::events::McpEvent;
 use super::tools::{ToolContext, ToolFuture, ToolSource, tool_error};
-use super::upstream_client::{Transport, UpstreamError, UpstreamSession};
+use super::upstream_client::{ChangeFlag, Transport, UpstreamError, UpstreamSession};
 use crate::api::mcp_servers::ToolSummaryView;
 use crate::server::clock::{Clock, UnixTime};
 use crate::server::connections::broker::BrokerError;
@@ -150,7 +150,7 @@ impl Upstream {
             .session
             .try_lock()
             .ok()
-            .and_then(|s| s.as_ref().map(|s| s.tools_changed.load(Ordering::Relaxed)))
+            .and_then(|s| s.as_ref().map(|s| s.tools_changed.is_raised()))
             .unwrap_or(false);
         let h = self.health.lock().expect("health lock");
         match h.listed_at {
@@ -203,7 +203,15 @@ impl Upstreams {
                     .unwrap_or_else(|| Arc::new(Upstream::new(row)))
             })
             .collect();
+        let changed = next.len() != current.len()
+            || next
+                .iter()
+                .zip(current.iter())
+                .any(|(a, b)| !Arc::ptr_eq(a, b));
         *self.servers.write().expect("upstreams lock") = Arc::new(next);
+        if changed {
+            state.mcp.events.send(McpEvent::ToolsChanged);
+        }
         Ok(())
     }
 
@@ -278,10 +286,15 @@ pub async fn refresh_tools(state: &AppState, upstream: &Arc<Upstream>) -> Result
     match listed {
         Ok(tools) => {
             let tools = prefixed_tools(&upstream.row.name, tools);
-            {
+            let changed = {
                 let mut h = upstream.health.lock().expect("health lock");
+                let changed = h.listed_at.is_some() && *h.tools != tools;
                 h.tools = Arc::new(tools);
                 h.listed_at = Some(now);
+                changed
+            };
+            if changed {
+                state.mcp.events.send(McpEvent::ToolsChanged);
             }
             upstream.record_success(started.elapsed());
             Ok(())
@@ -503,6 +516,12 @@ where
     }
 }
 
+/// Tells `subscriptions/listen` streams that the tools changed.
+fn tools_changed_callback(state: &AppState) -> Arc<dyn Fn() + Send + Sync> {
+    let events = state.mcp.events.clone();
+    Arc::new(move || events.send(McpEvent::ToolsChanged))
+}
+
 /// The server's live session, opened with `headers` when there is none.
 async fn session(
     state: &AppState,
@@ -521,6 +540,7 @@ async fn session(
             upstream.transport(),
             upstream.timeout(),
             headers,
+            ChangeFlag::new(tools_changed_callback(state)),
         )
         .await?,
     );
@@ -627,7 +647,7 @@ impl ToolSource for UpstreamTools {
         let upstream = self.0.by_name(server).filter(|u| u.enabled())?;
         let state = ctx.state;
         Some(Box::pin(async move {
-            call_tool(state, &upstream, tool, arguments).await
+            call_tool(state, &upstream, tool, arguments).await.into()
         }))
     }
 }

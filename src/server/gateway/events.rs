@@ -1,0 +1,62 @@
+//! Change events behind `subscriptions/listen` (2026-07-28): a list changed, or a resource was
+//! updated. One broadcast channel per process; each open listen stream takes what its filter
+//! accepted (rmcp's `SubscriptionSink` drops the rest and tags each notification with the
+//! subscription id).
+
+use rmcp::model::{
+    PromptListChangedNotification, ResourceListChangedNotification, ResourceUpdatedNotification,
+    ResourceUpdatedNotificationParam, ServerNotification, ToolListChangedNotification,
+};
+use tokio::sync::broadcast;
+
+/// Events a slow stream may fall behind by before it is told "everything changed".
+const CAPACITY: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum McpEvent {
+    ToolsChanged,
+    PromptsChanged,
+    ResourcesChanged,
+    ResourceUpdated(String),
+}
+
+impl McpEvent {
+    pub fn notification(&self) -> ServerNotification {
+        match self {
+            McpEvent::ToolsChanged => ServerNotification::ToolListChangedNotification(
+                ToolListChangedNotification::default(),
+            ),
+            McpEvent::PromptsChanged => ServerNotification::PromptListChangedNotification(
+                PromptListChangedNotification::default(),
+            ),
+            McpEvent::ResourcesChanged => ServerNotification::ResourceListChangedNotification(
+                ResourceListChangedNotification::default(),
+            ),
+            McpEvent::ResourceUpdated(uri) => {
+                ServerNotification::ResourceUpdatedNotification(ResourceUpdatedNotification::new(
+                    ResourceUpdatedNotificationParam::new(uri.clone()),
+                ))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct McpEvents(broadcast::Sender<McpEvent>);
+
+impl Default for McpEvents {
+    fn default() -> Self {
+        McpEvents(broadcast::channel(CAPACITY).0)
+    }
+}
+
+impl McpEvents {
+    /// Tells every open listen stream; nobody listening is fine.
+    pub fn send(&self, event: McpEvent) {
+        let _ = self.0.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<McpEvent> {
+        self.0.subscribe()
+    }
+}
