@@ -1,3 +1,4 @@
--- Which refresh token each one was issued for, so that a retry inside the grace window can be
--- told from a fork: only the direct parent of a family's live, unused token may be retried.
-ALTER TABLE oauth_refresh_tokens ADD COLUMN parent_id TEXT;
+-- The refresh token a token was exchanged for, sealed, kept for the grace window: a client
+-- that retries the exchange (its first answer lost) gets that same successor back, so a
+-- family never has more than one live refresh token.
+ALTER TABLE oauth_refresh_tokens ADD COLUMN successor_sealed TEXT;

@@ -418,8 +418,8 @@ impl OAuth2Config {
 
 /// An email address as one local part and one domain, or `None`: exactly one `@`; a local
 /// part of at most 64 characters with no spaces, controls, quotes or other specials (quoted
-/// local parts and comments are not accepted); a domain of dot-separated labels of letters,
-/// digits and `-`. Lengths as RFC 5321 allows (254 in all).
+/// local parts and comments are not accepted); a domain of dot-separated labels of letters
+/// (of any script, for internationalized domains), digits and `-`. Lengths as RFC 5321 allows (254 in all).
 pub fn split_email(email: &str) -> Option<(&str, &str)> {
     let (local, domain) = email.split_once('@')?;
     let local_ok = !local.is_empty()

@@ -62,8 +62,9 @@ pub fn split_authority(authority: &str) -> Option<(String, Option<u16>)> {
         Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => Some(p.parse().ok()?),
         Some(_) => return None,
     };
+    // One root dot is allowed (`localhost.`); empty labels are not.
     let host = host.strip_suffix('.').unwrap_or(host);
-    if host.is_empty() {
+    if host.is_empty() || host.starts_with('.') || host.ends_with('.') || host.contains("..") {
         return None;
     }
     Some((host.to_ascii_lowercase(), port))
@@ -138,17 +139,26 @@ impl HostPolicy {
 
     /// Whether an app request's `Origin` is this instance itself: the public origin, or the
     /// origin of the (already checked) `Host` the browser used, such as `localhost` when
-    /// `PUBLIC_URL` says `127.0.0.1`.
+    /// `PUBLIC_URL` says `127.0.0.1`. A missing port is the scheme's default on both sides.
     pub fn app_origin_allowed(&self, origin: &str, host: Option<&str>) -> bool {
         if origin == self.public_origin {
             return true;
         }
-        let (Some((_, origin_authority)), Some(host)) = (origin.split_once("://"), host) else {
+        let (Some((scheme, origin_authority)), Some(host)) = (origin.split_once("://"), host)
+        else {
             return false;
+        };
+        let default_port = match scheme {
+            "https" => 443,
+            "http" => 80,
+            _ => return false,
+        };
+        let normalized = |authority: &str| {
+            split_authority(authority).map(|(name, port)| (name, port.unwrap_or(default_port)))
         };
         self.host_allowed(Some(host))
             && matches!(
-                (split_authority(origin_authority), split_authority(host)),
+                (normalized(origin_authority), normalized(host)),
                 (Some(a), Some(b)) if a == b
             )
     }
@@ -173,12 +183,21 @@ pub fn parse_allowed_host(entry: &str) -> Result<String, String> {
             "{entry:?} is not a host name like gatehouse.internal or an address like 192.0.2.10 (no scheme, port or path)"
         )
     };
+    // An IPv6 address may come with or without brackets; it is kept in its canonical form,
+    // which is how `split_authority` reads a Host header.
+    let entry = entry.trim();
+    if let Ok(ip) = entry
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return Ok(ip.to_string());
+    }
     match split_authority(entry) {
         Some((host, None))
-            if host.parse::<IpAddr>().is_ok()
-                || host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') =>
+            if host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') =>
         {
             Ok(host)
         }
@@ -222,6 +241,9 @@ mod tests {
             "x/y",
             ":80",
             "h:99999",
+            "localhost..",
+            "a..b",
+            ".a",
         ] {
             assert_eq!(split_authority(bad), None, "{bad:?}");
         }
@@ -288,6 +310,9 @@ mod tests {
         assert!(!p.app_origin_allowed("http://evil.example:8080", Some("evil.example:8080")));
         assert!(!p.app_origin_allowed("http://localhost:3000", Some("127.0.0.1:8080")));
         assert!(!p.app_origin_allowed("null", Some("127.0.0.1:8080")));
+        // The default port, written or not, is the same origin.
+        assert!(p.app_origin_allowed("http://localhost", Some("localhost:80")));
+        assert!(!p.app_origin_allowed("https://localhost", Some("localhost:80")));
     }
 
     #[test]
@@ -298,6 +323,7 @@ mod tests {
         );
         assert_eq!(parse_allowed_host("192.0.2.10").unwrap(), "192.0.2.10");
         assert_eq!(parse_allowed_host("[2001:db8::1]").unwrap(), "2001:db8::1");
+        assert_eq!(parse_allowed_host("2001:DB8:0::1").unwrap(), "2001:db8::1");
         for bad in [
             "https://x.example",
             "x.example:8080",

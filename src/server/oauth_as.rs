@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use self::access_token::{AccessTokenKeys, Liveness};
 use crate::server::auth::throttle::WindowLimiter;
 use crate::server::http::Outbound;
-use crate::server::secrets::{MasterKey, constant_time_eq};
+use crate::server::secrets::{MasterKey, Sealer, constant_time_eq};
 
 /// The one scope: use `/mcp`.
 pub const SCOPE_MCP: &str = "mcp";
@@ -34,9 +34,9 @@ pub const CODE_TTL_SECS: i64 = 60;
 pub const PENDING_TTL_SECS: i64 = 10 * 60;
 pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 24 * 60 * 60;
 /// A refresh token used again within this long of its first use, while the token it was
-/// exchanged for is still unused, is a client retrying after a lost answer: it gets fresh
-/// tokens that replace that unused successor (a family never has two live refresh tokens).
-/// Any other second use is a replay that ends the session.
+/// exchanged for is still unused, is a client retrying after a lost answer (or two requests
+/// racing): it is answered with that same successor, so a family never has two live refresh
+/// tokens. Any other second use is a replay that ends the session.
 pub const REFRESH_REUSE_GRACE_SECS: i64 = 15;
 pub const REFRESH_TOKEN_PREFIX: &str = "gatehouse_rt_";
 /// Clients registered less than this long ago are flagged on the consent page.
@@ -53,6 +53,8 @@ pub struct OAuthServer {
     pub register_limiter: WindowLimiter,
     pub outbound: Outbound,
     csrf_key: [u8; 32],
+    /// Seals a refresh token's successor for the grace window (see `Db::rotate_refresh`).
+    pub successors: Sealer,
 }
 
 impl OAuthServer {
@@ -66,6 +68,7 @@ impl OAuthServer {
             register_limiter: WindowLimiter::new(20, 60),
             outbound,
             csrf_key: master.derive("gatehouse/oauth-consent-csrf/v1"),
+            successors: Sealer::for_purpose(master, &[], "gatehouse/oauth-refresh-successor/v1"),
             issuer,
             resource,
         }

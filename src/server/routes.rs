@@ -113,7 +113,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(worker_api)
         .merge(oauth)
-        // `/mcp` does its own checks (Host, Origin, token); it is not behind the app's guards.
+        // `/mcp` does its own checks (Origin, token); it is not behind the app's guards (the
+        // Host check, below, covers it like every route).
         .route("/mcp", any(mcp_handler))
         .merge(app)
         .layer(from_fn_with_state(state.clone(), host_guard))
@@ -155,16 +156,23 @@ async fn host_guard(State(state): State<AppState>, request: Request, next: Next)
     if path == "/healthz" {
         return next.run(request).await;
     }
-    let host = match request.headers().get(header::HOST) {
-        // A Host that is not text is no name of ours.
-        Some(value) => Some(value.to_str().unwrap_or("")),
-        // HTTP/2 carries the authority in the URI.
-        None => request.uri().authority().map(|a| a.as_str()),
-    };
-    if state.hosts.host_allowed(host) {
+    // A Host that is not text is no name of ours.
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .map(|value| value.to_str().unwrap_or(""));
+    // An absolute-form request line (HTTP/1.1) or HTTP/2's `:authority` names a host too, and
+    // RFC 9112 says it wins over `Host`: every name the request carries must be ours.
+    let authority = request.uri().authority().map(|a| a.as_str());
+    let allowed = [host, authority]
+        .into_iter()
+        .flatten()
+        .all(|name| state.hosts.host_allowed(Some(name)));
+    if allowed {
         return next.run(request).await;
     }
-    tracing::info!(host = ?host, path = %path, "refused a request for a host name this instance does not have");
+    // Debug, not info: anyone can send these, and a log line each would let them flood it.
+    tracing::debug!(host = ?host, authority = ?authority, path = %path, "refused a request for a host name this instance does not have");
     let message = "This Gatehouse does not answer to that host name. If it is one of yours, set PUBLIC_URL to it or add it to ALLOWED_HOSTS.";
     if path == "/mcp" {
         return jsonrpc_error(

@@ -138,16 +138,24 @@ struct SealKey {
 }
 
 impl SealKey {
-    fn new(master: &MasterKey) -> Self {
+    fn new(master: &MasterKey, purpose: &str) -> Self {
         use aes_gcm::KeyInit;
-        let key = master.derive("gatehouse/seal/v1");
+        let key = master.derive(purpose);
+        // The at-rest key keeps the id label it has always had: stored values name it.
+        let id_label = match purpose {
+            AT_REST => "gatehouse/seal/key-id".to_string(),
+            other => format!("{other}/key-id"),
+        };
         SealKey {
             // Identifies the key without revealing anything usable about it.
-            id: sha256_hex(master.derive("gatehouse/seal/key-id"))[..8].to_string(),
+            id: sha256_hex(master.derive(&id_label))[..8].to_string(),
             cipher: aes_gcm::Aes256Gcm::new(&key.into()),
         }
     }
 }
+
+/// The key sealing secrets at rest; other purposes derive keys of their own.
+const AT_REST: &str = "gatehouse/seal/v1";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UnsealError {
@@ -166,10 +174,18 @@ pub enum UnsealError {
 const SEAL_PREFIX: &str = "gh1";
 
 impl Sealer {
+    /// The sealer for secrets at rest (connection secrets and tokens, vault values).
     pub fn new(current: &MasterKey, previous: &[MasterKey]) -> Self {
+        Sealer::for_purpose(current, previous, AT_REST)
+    }
+
+    /// A sealer whose key serves one other purpose only (values handed to clients, such as
+    /// MCP `requestState`), so that what clients can make Gatehouse seal never shares a key
+    /// with the secrets at rest.
+    pub fn for_purpose(current: &MasterKey, previous: &[MasterKey], purpose: &str) -> Self {
         Sealer {
-            current: SealKey::new(current),
-            previous: previous.iter().map(SealKey::new).collect(),
+            current: SealKey::new(current, purpose),
+            previous: previous.iter().map(|m| SealKey::new(m, purpose)).collect(),
         }
     }
 
@@ -320,6 +336,15 @@ mod tests {
                 .unwrap()
                 .expose(),
             "refresh-me"
+        );
+        // A sealer for another purpose has another key: it opens nothing sealed at rest.
+        let other = Sealer::for_purpose(&old, &[], "gatehouse/other/v1");
+        assert_ne!(other.key_id(), sealer.key_id());
+        assert!(other.open(&sealed, "connection/a/refresh_token").is_err());
+        // The at-rest key id is the one stored values have always named.
+        assert_eq!(
+            sealer.key_id(),
+            &sha256_hex(old.derive("gatehouse/seal/key-id"))[..8]
         );
         assert!(matches!(
             Sealer::new(&new, &[]).open(&sealed, "connection/a/refresh_token"),

@@ -64,6 +64,7 @@ async def main():
             multi_round = await client.call_tool("test_input_required_result_multi_round", {})
             several = await client.call_tool("test_input_required_result_multiple_inputs", {})
             prompt = await client.get_prompt("test_input_required_result_prompt", {})
+            resource = await client.read_resource("test://input-required")
             print(
                 json.dumps(
                     {
@@ -71,6 +72,7 @@ async def main():
                         "multiRound": texts(multi_round),
                         "several": texts(several),
                         "prompt": [m.content.text for m in prompt.messages],
+                        "resource": [c.text for c in resource.contents],
                         "asked": asked,
                     }
                 )

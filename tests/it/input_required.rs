@@ -104,13 +104,19 @@ async fn the_python_sdk_answers_what_gatehouse_asks_in_both_eras() {
             json!(["Answer with this context in mind: a test run"]),
             "{mode}"
         );
+        // So does resources/read.
+        assert_eq!(
+            result["resource"],
+            json!(["Read after confirmation."]),
+            "{mode}"
+        );
         let methods: Vec<&str> = result["asked"]
             .as_array()
             .unwrap()
             .iter()
             .map(|a| a["method"].as_str().unwrap())
             .collect();
-        assert_eq!(methods.len(), 6, "{mode}: {methods:?}");
+        assert_eq!(methods.len(), 7, "{mode}: {methods:?}");
     }
 }
 

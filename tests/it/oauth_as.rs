@@ -542,22 +542,58 @@ async fn a_retry_inside_the_grace_window_never_forks_the_session() {
 
     let (status, rt2) = refresh_with(&app, &client_id, &rt1).await;
     assert_eq!(status, StatusCode::OK);
-    // rt1 again 5 s later (a retry after a lost answer, or a thief): answered with rt3,
-    // which replaces rt2; the family still has one live refresh token.
+    // rt1 again 5 s later (a retry after a lost answer, or a thief): answered with the
+    // successor already issued, so the family still has one live refresh token.
     app.clock.advance(5);
-    let (status, rt3) = refresh_with(&app, &client_id, &rt1).await;
+    let (status, again) = refresh_with(&app, &client_id, &rt1).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(live_refresh_tokens(&app).await, 1);
-    let (status, rt4) = refresh_with(&app, &client_id, &rt3).await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again, rt2, "the retry gets the same successor");
     assert_eq!(live_refresh_tokens(&app).await, 1);
 
-    // rt2 was replaced: presenting it is a fork, and ends the whole session.
-    let (status, _) = refresh_with(&app, &client_id, &rt2).await;
+    // Once rt2 is used, rt1 can only be a copy: the whole session ends.
+    let (status, rt3) = refresh_with(&app, &client_id, &rt2).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = refresh_with(&app, &client_id, &rt1).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = refresh_with(&app, &client_id, &rt4).await;
+    let (status, _) = refresh_with(&app, &client_id, &rt3).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "the session is revoked");
     assert_eq!(live_refresh_tokens(&app).await, 0);
+}
+
+#[tokio::test]
+async fn racing_refreshes_with_one_token_all_get_its_one_successor() {
+    let (app, client_id, rt1) = signed_in_with_refresh_token().await;
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (http, url) = (app.client.clone(), app.url("/mcp/oauth/token"));
+        let form = [
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", rt1.clone()),
+            ("client_id", client_id.clone()),
+        ];
+        racing.spawn(async move {
+            let response = http.post(url).form(&form).send().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            (
+                status,
+                body["refresh_token"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        });
+    }
+    let answers = racing.join_all().await;
+    assert!(
+        answers.iter().all(|(s, _)| *s == StatusCode::OK),
+        "{answers:?}"
+    );
+    let successor = &answers[0].1;
+    assert!(answers.iter().all(|(_, t)| t == successor), "{answers:?}");
+    assert_eq!(live_refresh_tokens(&app).await, 1);
+    let (status, _) = refresh_with(&app, &client_id, successor).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]

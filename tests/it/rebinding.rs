@@ -207,3 +207,30 @@ async fn a_rebound_name_cannot_even_try_a_password() {
     let page = as_host(&app, Method::GET, "/login", &evil, None).await;
     assert_eq!(page.status(), StatusCode::FORBIDDEN);
 }
+
+/// Sends `request_line` with `Host: <host>` over a bare socket; returns the status line.
+async fn raw_status(app: &TestApp, request_line: &str, host: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("{request_line}\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_absolute_request_uri_must_name_this_instance_too() {
+    let app = spawn_app(RawSettings::default()).await;
+    let ours = format!("127.0.0.1:{}", port(&app));
+    // RFC 9112: the request line's authority wins over Host, so both are checked.
+    let evil = raw_status(&app, "GET http://evil.example/ HTTP/1.1", &ours).await;
+    assert!(evil.contains(" 403 "), "{evil}");
+    let fine = raw_status(&app, &format!("GET http://{ours}/ HTTP/1.1"), &ours).await;
+    assert!(fine.contains(" 200 "), "{fine}");
+}

@@ -444,18 +444,23 @@ impl Db {
         .await?)
     }
 
-    /// Exchanges refresh token `presented` of `family_id` for `new_id`, keeping at most one
-    /// live (unrotated) token in the family. A token used for the first time is rotated. A
-    /// token already rotated may be presented again within `grace_secs` of its first use
-    /// only while the token it was exchanged for is still the family's live, unused token (a
-    /// client retrying after a lost answer): that successor is retired and `new_id` replaces
-    /// it. Anything else is reuse, and the family is revoked. One transaction, which takes the
-    /// family's row first, so that racing requests (or replicas) follow each other.
+    /// Exchanges refresh token `presented` of `family_id` for `new_id` (whose value, sealed,
+    /// is `new_sealed`), keeping exactly one live (unrotated) token in the family:
+    /// - a token used for the first time is rotated, and `new_id` becomes the live one;
+    /// - a token presented again within `grace_secs` of its first use, while the token it was
+    ///   exchanged for is still unused, is a client retrying after a lost answer: it gets that
+    ///   same successor back (`Retry`), and nothing new is issued;
+    /// - anything else is reuse: the family is revoked, in the same transaction.
+    ///
+    /// The transaction takes the family's row first, so racing requests (or replicas) follow
+    /// each other and each sees what the one before it wrote.
+    #[allow(clippy::too_many_arguments)]
     pub async fn rotate_refresh(
         &self,
         family_id: &str,
         presented: &str,
         new_id: &str,
+        new_sealed: &str,
         now: UnixTime,
         expires_at: UnixTime,
         grace_secs: i64,
@@ -474,77 +479,68 @@ impl Db {
             tx.rollback().await?;
             return Ok(Rotation::FamilyEnded);
         }
-        let rotated_at = sqlx::query_scalar::<_, Option<i64>>(
-            "SELECT rotated_at FROM oauth_refresh_tokens WHERE id = $1 AND family_id = $2",
+        let row = sqlx::query_as::<_, (Option<i64>, Option<String>)>(
+            "SELECT rotated_at, successor_sealed FROM oauth_refresh_tokens WHERE id = $1 AND family_id = $2",
         )
         .bind(presented)
         .bind(family_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let allowed = match rotated_at {
+        let outcome = match row {
             None => {
                 tx.rollback().await?;
                 return Ok(Rotation::FamilyEnded);
             }
-            Some(None) => true,
-            Some(Some(used_at)) => {
-                now - used_at <= grace_secs
-                    && sqlx::query_scalar::<_, i64>(
-                        "SELECT COUNT(*) FROM oauth_refresh_tokens \
-                         WHERE family_id = $1 AND parent_id = $2 AND rotated_at IS NULL",
-                    )
-                    .bind(family_id)
-                    .bind(presented)
-                    .fetch_one(&mut *tx)
-                    .await?
-                        > 0
+            Some((None, _)) => {
+                sqlx::query(
+                    "UPDATE oauth_refresh_tokens SET rotated_at = $2, successor_sealed = $3 WHERE id = $1",
+                )
+                .bind(presented)
+                .bind(now)
+                .bind(new_sealed)
+                .execute(&mut *tx)
+                .await?;
+                // Its own parent may no longer hand it out again: it is being used.
+                sqlx::query(
+                    "UPDATE oauth_refresh_tokens SET successor_sealed = NULL \
+                     WHERE family_id = $1 AND id <> $2 AND successor_sealed IS NOT NULL",
+                )
+                .bind(family_id)
+                .bind(presented)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at) \
+                     VALUES ($1, $2, $3, $4, NULL)",
+                )
+                .bind(new_id)
+                .bind(family_id)
+                .bind(now)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?;
+                Rotation::Rotated
+            }
+            Some((Some(used_at), Some(successor))) if now - used_at <= grace_secs => {
+                Rotation::Retry {
+                    successor_sealed: successor,
+                }
+            }
+            Some((Some(_), _)) => {
+                revoke_family_in(&mut tx, family_id, now).await?;
+                Rotation::Reused
             }
         };
-        if !allowed {
-            tx.rollback().await?;
-            self.revoke_family(family_id, now).await?;
-            return Ok(Rotation::Reused);
-        }
-        // The presented token (first use) or its unused successor (a retry) stops being live.
-        sqlx::query(
-            "UPDATE oauth_refresh_tokens SET rotated_at = $2 WHERE family_id = $1 AND rotated_at IS NULL",
-        )
-        .bind(family_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at, parent_id) \
-             VALUES ($1, $2, $3, $4, NULL, $5)",
-        )
-        .bind(new_id)
-        .bind(family_id)
-        .bind(now)
-        .bind(expires_at)
-        .bind(presented)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
-        Ok(Rotation::Rotated)
+        Ok(outcome)
     }
 
     /// Ends a family: its refresh tokens are deleted and its access tokens refused.
     pub async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<bool, DbError> {
         let mut tx = self.pool().begin().await?;
-        let revoked = sqlx::query(
-            "UPDATE oauth_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(family_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query("DELETE FROM oauth_refresh_tokens WHERE family_id = $1")
-            .bind(family_id)
-            .execute(&mut *tx)
-            .await?;
+        let revoked = revoke_family_in(&mut tx, family_id, now).await?;
         tx.commit().await?;
-        Ok(revoked > 0)
+        Ok(revoked)
     }
 
     pub async fn find_family(&self, id: &str) -> Result<Option<FamilyRow>, DbError> {
@@ -600,16 +596,45 @@ impl Db {
             .bind(now - 86_400)
             .execute(self.pool())
             .await?;
+        // A successor is handed out again only within the grace window: no longer kept.
+        sqlx::query(
+            "UPDATE oauth_refresh_tokens SET successor_sealed = NULL WHERE successor_sealed IS NOT NULL AND rotated_at <= $1",
+        )
+        .bind(now - 3600)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 }
 
+async fn revoke_family_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    family_id: &str,
+    now: UnixTime,
+) -> Result<bool, DbError> {
+    let revoked = sqlx::query(
+        "UPDATE oauth_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(family_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    sqlx::query("DELETE FROM oauth_refresh_tokens WHERE family_id = $1")
+        .bind(family_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(revoked > 0)
+}
+
 /// The outcome of exchanging a refresh token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// The new token is the family's only live one.
     Rotated,
-    /// Presented again outside the grace window, or beside a successor already in use: the
+    /// A retry inside the grace window: answer with the successor already issued.
+    Retry { successor_sealed: String },
+    /// Presented again outside the grace window, or after its successor was used: the
     /// family has been revoked.
     Reused,
     /// The family (or the token) was revoked or removed meanwhile.

@@ -514,8 +514,24 @@ pub fn list_resource_templates() -> ListResourceTemplatesResult {
     ]}))
 }
 
-pub fn read_resource(uri: &str) -> Result<ReadResourceResult, ErrorData> {
+/// A resource; `test://input-required` (not listed) asks the user to confirm first.
+pub fn read_resource(
+    uri: &str,
+    input: Option<&InputRound>,
+) -> Result<Outcome<ReadResourceResult>, ErrorData> {
     let contents = match uri {
+        "test://input-required" => match input.and_then(|i| i.accepted("confirm")) {
+            Some(_) => {
+                json!({"uri": uri, "mimeType": "text/plain", "text": "Read after confirmation."})
+            }
+            None => {
+                return Ok(Outcome::NeedInput(InputNeeded::new().elicit_form(
+                    "confirm",
+                    "Read the resource?",
+                    json!({"type": "object", "properties": {"ok": {"type": "boolean"}}}),
+                )));
+            }
+        },
         "test://static-text" => {
             json!({"uri": uri, "mimeType": "text/plain", "text": "This is the content of the static text resource."})
         }
@@ -541,7 +557,7 @@ pub fn read_resource(uri: &str) -> Result<ReadResourceResult, ErrorData> {
             }
         },
     };
-    Ok(decode(json!({"contents": [contents]})))
+    Ok(Outcome::Complete(decode(json!({"contents": [contents]}))))
 }
 
 pub fn list_prompts() -> ListPromptsResult {
@@ -620,8 +636,15 @@ mod tests {
         assert_eq!(list_resources().resources.len(), 3);
         assert_eq!(list_resource_templates().resource_templates.len(), 1);
         assert_eq!(list_prompts().prompts.len(), 5);
-        assert!(read_resource("test://template/123/data").is_ok());
-        assert!(read_resource("test://nope").is_err());
+        assert!(matches!(
+            read_resource("test://template/123/data", None),
+            Ok(Outcome::Complete(_))
+        ));
+        assert!(read_resource("test://nope", None).is_err());
+        assert!(matches!(
+            read_resource("test://input-required", None),
+            Ok(Outcome::NeedInput(_))
+        ));
         for name in [
             "test_simple_prompt",
             "test_prompt_with_arguments",

@@ -238,12 +238,32 @@ impl ServerHandler for GatehouseMcp {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         self.fixtures::<ReadResourceRequestMethod>()?;
-        let mut result = conformance::read_resource(&request.uri)?;
-        result.result_type.get_or_insert(ResultType::COMPLETE);
-        Ok(result.into())
+        let (state, caller) = request_scope(&context)?;
+        let call = InputCall::new(
+            &context,
+            &caller,
+            "resources/read",
+            &request.uri,
+            &Default::default(),
+            request.input_responses,
+            request.request_state,
+        );
+        let client = ClientCaps::of(&context);
+        let driven = call
+            .drive(&state.mcp.request_states, &client, state.now(), |round| {
+                std::future::ready(conformance::read_resource(&request.uri, round.as_ref()))
+            })
+            .await?;
+        Ok(match driven {
+            Driven::Complete(mut result) => {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                ReadResourceResponse::Complete(result)
+            }
+            Driven::InputRequired(result) => ReadResourceResponse::InputRequired(result),
+        })
     }
 
     #[allow(deprecated)]

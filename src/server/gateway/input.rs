@@ -269,7 +269,7 @@ struct SealedState {
 impl RequestStates {
     pub fn new(master: &MasterKey) -> Self {
         RequestStates {
-            sealer: Sealer::new(master, &[]),
+            sealer: Sealer::for_purpose(master, &[], "gatehouse/mcp-request-state/v1"),
         }
     }
 

@@ -118,10 +118,12 @@ impl ChangeFlag {
         }
     }
 
-    /// The server said its list changed.
+    /// The server said its list changed. Only the first announcement until the next listing
+    /// is passed on: a server repeating itself cannot flood the listeners.
     fn announce(&self) {
-        self.raised.store(true, Ordering::Relaxed);
-        (self.on_change)();
+        if !self.raised.swap(true, Ordering::Relaxed) {
+            (self.on_change)();
+        }
     }
 
     /// The session ended: list again next time (nobody needs telling yet).

@@ -355,20 +355,35 @@ async fn refresh(
     }
     check_resource(oauth, params, &token.resource)?;
 
-    let refresh = new_refresh_token();
+    let fresh = new_refresh_token();
+    // Sealed for the grace window, bound to the token it replaces.
+    let context = format!("oauth_refresh_tokens/{id}/successor");
+    let sealed = oauth.successors.seal(&fresh, &context);
     let rotation = state
         .db
         .rotate_refresh(
             &token.family_id,
             &id,
-            &sha256_hex(&refresh),
+            &sha256_hex(&fresh),
+            &sealed,
             now,
             now + REFRESH_TOKEN_TTL_SECS,
             REFRESH_REUSE_GRACE_SECS,
         )
         .await?;
-    match rotation {
-        Rotation::Rotated => {}
+    let refresh = match rotation {
+        Rotation::Rotated => fresh,
+        Rotation::Retry { successor_sealed } => oauth
+            .successors
+            .open(&successor_sealed, &context)
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot open a refresh token's successor");
+                OAuthError::invalid_grant(
+                    "The refresh token can no longer be exchanged. Sign in again.",
+                )
+            })?
+            .expose()
+            .to_string(),
         Rotation::Reused => {
             oauth.liveness.forget_all();
             tracing::warn!(client_id = %client.id, user = %token.subject, "refresh token reused: session revoked");
@@ -381,7 +396,7 @@ async fn refresh(
                 "The session this refresh token belongs to has been revoked.",
             ));
         }
-    }
+    };
     let (access, _) = oauth.access_tokens.issue(
         &token.subject,
         &client.id,
