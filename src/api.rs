@@ -1,15 +1,15 @@
 //! Server functions: the UI's data operations. Each one is thin: authenticate, call into
-//! `server::…`, map the error. Wire types end in `View`.
+//! `server::…`, map the error. Their wire types live in `model` (each module here re-exports
+//! its domain's, for the UI's convenience).
 
 pub mod connections;
-pub mod error;
 pub mod instance;
 pub mod mcp_servers;
 pub mod mcp_settings;
 pub mod oauth;
 pub mod session;
 
-pub use error::ApiError;
+pub use crate::model::ApiError;
 
 /// The identity of the caller of a server function, put there by the session middleware.
 #[cfg(feature = "ssr")]

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod app;
+pub mod model;
 pub mod ui;
 pub mod util;
 

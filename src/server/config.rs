@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 use url::Url;
 
-use crate::api::session::AuthType;
+use crate::model::session::AuthType;
 use crate::server::net::{is_loopback_host, parse_allowed_host};
 use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES, SecretString};
 

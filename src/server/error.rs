@@ -5,7 +5,7 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 
-use crate::api::ApiError;
+use crate::model::ApiError;
 use crate::server::secrets::random_bytes;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::api::mcp_settings::McpSettingsView;
+use crate::model::mcp_settings::McpSettingsView;
 use crate::server::auth::Identity;
 use crate::server::auth::api_tokens::{NewTokenRequest, create_token, delete_token, list_tokens};
 use crate::server::error::AppError;

@@ -15,8 +15,8 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::api::ApiError;
 use crate::app::{App, shell};
+use crate::model::ApiError;
 use crate::server::auth::{handlers, middleware};
 use crate::server::connections::{CALLBACK_PATH, flow};
 use crate::server::error::api_error_response;

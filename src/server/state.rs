@@ -7,8 +7,8 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use url::Url;
 
-use crate::api::instance::InstanceView;
-use crate::api::session::LoginOptionsView;
+use crate::model::instance::InstanceView;
+use crate::model::session::LoginOptionsView;
 use crate::server::auth::api_tokens::ApiTokens;
 use crate::server::auth::oidc::OAuth2Login;
 use crate::server::auth::password::BasicVerifier;

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde::Deserialize;
 
-use crate::api::mcp_settings::{ApiTokenView, CreatedTokenView, TokenScope};
+use crate::model::mcp_settings::{ApiTokenView, CreatedTokenView, TokenScope};
 use crate::server::clock::UnixTime;
 use crate::server::db::api_tokens::ApiTokenRow;
 use crate::server::db::{Db, DbError};

@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderValue, Method, header};
 
 use super::Identity;
 use super::session::{SessionError, bearer_token, read_cookie};
-use crate::api::ApiError;
+use crate::model::ApiError;
 use crate::server::error::{AppError, api_error_response};
 use crate::server::net::HostPolicy;
 use crate::server::state::AppState;

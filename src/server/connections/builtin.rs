@@ -260,10 +260,10 @@ impl Providers {
     }
 
     /// The built-in providers for the create dialog.
-    pub fn views(&self) -> Vec<crate::api::connections::BuiltinProviderView> {
+    pub fn views(&self) -> Vec<crate::model::connections::BuiltinProviderView> {
         self.0
             .iter()
-            .map(|p| crate::api::connections::BuiltinProviderView {
+            .map(|p| crate::model::connections::BuiltinProviderView {
                 slug: p.slug.clone(),
                 name: p.name.clone(),
                 icon: p.icon.clone(),

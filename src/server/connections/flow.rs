@@ -473,7 +473,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::api::connections::ConnectionInput;
+    use crate::model::connections::ConnectionInput;
     use crate::server::connections::builtin::{Providers, builtin_providers};
     use crate::server::connections::provider::validate;
     use crate::server::http::OutboundPolicy;

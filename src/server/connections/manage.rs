@@ -5,7 +5,7 @@ use url::Url;
 
 use super::provider::{Definition, GRANT_CLIENT_CREDENTIALS, validate};
 use super::provider_client::masked;
-use crate::api::connections::{
+use crate::model::connections::{
     ConnectStart, ConnectionInput, ConnectionStatus, ConnectionView, ConnectionsOverview,
     GrantView, ProviderAnswerView, ReauthorizeChanges,
 };

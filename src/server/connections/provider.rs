@@ -7,7 +7,7 @@ use url::Url;
 use std::collections::HashMap;
 
 use super::builtin::{BuiltinProvider, Providers};
-use crate::api::connections::ConnectionInput;
+use crate::model::connections::ConnectionInput;
 use crate::server::http::{OutboundPolicy, check_outbound_url};
 
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";

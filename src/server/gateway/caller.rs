@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use http::HeaderMap;
 
-use crate::api::mcp_settings::TokenScope;
+use crate::model::mcp_settings::TokenScope;
 use crate::server::auth::api_tokens::{TOKEN_PREFIX, TokenRejection};
 use crate::server::auth::session::bearer_token;
 use crate::server::clock::UnixTime;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::api::mcp_servers::CatalogEntryView;
+use crate::model::mcp_servers::CatalogEntryView;
 use crate::server::state::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

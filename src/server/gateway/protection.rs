@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use crate::api::mcp_settings::McpSettingsView;
+use crate::model::mcp_settings::McpSettingsView;
 use crate::server::auth::api_tokens::list_tokens;
 use crate::server::clock::UnixTime;
 use crate::server::db::{Db, DbError};

@@ -9,7 +9,7 @@ use url::Url;
 
 use super::upstream_client::UpstreamSession;
 use super::upstreams::{Upstream, headers_context, prefixed_tools, refresh_tools, summaries};
-use crate::api::mcp_servers::{McpServerInput, McpServerTestView, McpServerView};
+use crate::model::mcp_servers::{McpServerInput, McpServerTestView, McpServerView};
 use crate::server::auth::Identity;
 use crate::server::db::gateway::McpServerRow;
 use crate::server::error::AppError;

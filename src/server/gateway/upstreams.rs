@@ -20,7 +20,7 @@ use super::caller::McpCaller;
 use super::events::McpEvent;
 use super::tools::{ToolContext, ToolFuture, ToolSource, tool_error};
 use super::upstream_client::{ChangeFlag, Transport, UpstreamError, UpstreamSession};
-use crate::api::mcp_servers::ToolSummaryView;
+use crate::model::mcp_servers::ToolSummaryView;
 use crate::server::clock::{Clock, UnixTime};
 use crate::server::connections::broker::BrokerError;
 use crate::server::db::gateway::McpServerRow;

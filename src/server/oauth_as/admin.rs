@@ -1,7 +1,7 @@
 //! Managing what the authorization server has issued: Settings › OAuth Clients and Settings ›
 //! Sessions, and the same operations in the REST API.
 
-use crate::api::oauth::{OAuthClientView, OAuthOverview, OAuthSessionView};
+use crate::model::oauth::{OAuthClientView, OAuthOverview, OAuthSessionView};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 

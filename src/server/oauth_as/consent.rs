@@ -4,7 +4,7 @@ use url::Url;
 
 use super::clients::{ClientKind, redirect_uris};
 use super::{NEW_CLIENT_SECS, SCOPE_MCP};
-use crate::api::oauth::ConsentView;
+use crate::model::oauth::ConsentView;
 use crate::server::auth::Identity;
 use crate::server::error::AppError;
 use crate::server::net::is_loopback_host;

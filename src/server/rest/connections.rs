@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::JsonBody;
-use crate::api::connections::{ConnectStart, ConnectionInput, ReauthorizeChanges};
-use crate::api::mcp_settings::TokenScope;
+use crate::model::connections::{ConnectStart, ConnectionInput, ReauthorizeChanges};
+use crate::model::mcp_settings::TokenScope;
 use crate::server::auth::Identity;
 use crate::server::auth::api_tokens::TOKEN_PREFIX;
 use crate::server::auth::middleware::authenticate;
@@ -115,7 +115,7 @@ async fn push(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
     Ok(answer(manage::push_registration(&state, &id).await?))
 }
 
-fn answer(view: crate::api::connections::ProviderAnswerView) -> Response {
+fn answer(view: crate::model::connections::ProviderAnswerView) -> Response {
     let provider: serde_json::Value = serde_json::from_str(&view.json).unwrap_or_default();
     Json(json!({"title": view.title, "active": view.active, "provider": provider})).into_response()
 }

@@ -9,7 +9,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::JsonBody;
-use crate::api::mcp_servers::{McpServerInput, SecretInput};
+use crate::model::mcp_servers::{McpServerInput, SecretInput};
 use crate::server::auth::Identity;
 use crate::server::error::AppError;
 use crate::server::gateway::{catalog, servers};

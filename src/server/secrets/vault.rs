@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::api::mcp_servers::SecretView;
+use crate::model::mcp_servers::SecretView;
 use crate::server::error::AppError;
 use crate::server::secrets::SecretString;
 use crate::server::state::AppState;
