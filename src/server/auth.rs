@@ -10,6 +10,25 @@ pub mod password;
 pub mod session;
 pub mod throttle;
 
+// The front door: what other domains use.
+pub use api_tokens::{TOKEN_PREFIX, TokenRejection, VerifiedToken, list_tokens};
+pub use middleware::authenticate;
+pub use session::bearer_token;
+pub use throttle::WindowLimiter;
+
+use crate::server::clock::UnixTime;
+use crate::server::db::DbError;
+use crate::server::state::AppState;
+
+/// A presented static API token: what it may do, or why not.
+pub async fn verify_api_token(
+    state: &AppState,
+    token: &str,
+    now: UnixTime,
+) -> Result<Result<VerifiedToken, TokenRejection>, DbError> {
+    state.api_tokens.verify(&state.db, token, now).await
+}
+
 /// Who is making a request, as established by the session middleware.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {

@@ -1,6 +1,7 @@
 //! Settings: environment variables with matching command-line flags, parsed into a checked
-//! `Config`. Parsing is pure (no I/O), so every rule is unit-tested; an invalid setting stops
-//! start-up with one line that names the variable.
+//! `Config`. Parsing is pure (no I/O: files the settings name are read at start-up), so every
+//! rule is unit-tested; an invalid setting stops start-up with one line that names the
+//! variable.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -10,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use url::Url;
 
 use crate::model::session::AuthType;
+pub use crate::server::db::DatabaseConfig;
 use crate::server::net::{is_loopback_host, parse_allowed_host};
 use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES, SecretString};
 
@@ -310,37 +312,12 @@ pub struct Config {
     pub connections_refresh_interval: u64,
     /// `OUTBOUND_TIMEOUT`, seconds.
     pub outbound_timeout: u64,
-    /// `PROVIDER_OVERRIDES`: the built-in providers with the overrides applied.
-    pub providers: crate::server::connections::builtin::Providers,
-    /// The MCP server catalog, with `MCP_CATALOG`'s entries.
-    pub catalog: crate::server::gateway::catalog::Catalog,
+    /// `PROVIDER_OVERRIDES`: a JSON file start-up applies to the built-in providers.
+    pub provider_overrides: Option<PathBuf>,
+    /// `MCP_CATALOG`: a JSON file of catalog entries start-up adds to the built-in ones.
+    pub mcp_catalog: Option<PathBuf>,
     pub log_format: LogFormat,
     pub site_root: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatabaseConfig {
-    Sqlite {
-        /// The file, as given (relative paths are relative to the working directory).
-        path: PathBuf,
-        /// The URL handed to sqlx, with `mode=rwc` so the file is created on first start.
-        url: String,
-    },
-}
-
-impl DatabaseConfig {
-    pub fn backend_name(&self) -> &'static str {
-        match self {
-            DatabaseConfig::Sqlite { .. } => "SQLite",
-        }
-    }
-
-    /// Where the data lives, safe to show (no credentials).
-    pub fn location(&self) -> String {
-        match self {
-            DatabaseConfig::Sqlite { path, .. } => path.display().to_string(),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -826,26 +803,8 @@ impl Config {
                 15,
                 1..=300,
             )?,
-            providers: match present(&raw.provider_overrides) {
-                None => crate::server::connections::builtin::Providers::builtin(),
-                Some(path) => {
-                    let json = std::fs::read_to_string(path).map_err(|e| {
-                        ConfigError::new("PROVIDER_OVERRIDES", format!("cannot read {path}: {e}"))
-                    })?;
-                    crate::server::connections::builtin::Providers::with_overrides(&json)
-                        .map_err(|e| ConfigError::new("PROVIDER_OVERRIDES", e))?
-                }
-            },
-            catalog: match present(&raw.mcp_catalog) {
-                None => crate::server::gateway::catalog::Catalog::builtin(),
-                Some(path) => {
-                    let json = std::fs::read_to_string(path).map_err(|e| {
-                        ConfigError::new("MCP_CATALOG", format!("cannot read {path}: {e}"))
-                    })?;
-                    crate::server::gateway::catalog::Catalog::with_extra(&json)
-                        .map_err(|e| ConfigError::new("MCP_CATALOG", e))?
-                }
-            },
+            provider_overrides: present(&raw.provider_overrides).map(PathBuf::from),
+            mcp_catalog: present(&raw.mcp_catalog).map(PathBuf::from),
             log_format,
             site_root: present(&raw.site_root).unwrap_or("target/site").to_string(),
         })

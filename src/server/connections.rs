@@ -10,6 +10,9 @@ pub mod manage;
 pub mod provider;
 pub mod provider_client;
 
+pub use broker::BrokerError;
+pub use builtin::{BuiltinProvider, Providers};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -10,14 +10,38 @@ pub mod oauth;
 pub mod revoked_sessions;
 pub mod settings;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
-use crate::server::config::DatabaseConfig;
-use crate::server::secrets::create_private_dir;
+use crate::server::files::create_private_dir;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseConfig {
+    Sqlite {
+        /// The file, as given (relative paths are relative to the working directory).
+        path: PathBuf,
+        /// The URL handed to sqlx, with `mode=rwc` so the file is created on first start.
+        url: String,
+    },
+}
+
+impl DatabaseConfig {
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            DatabaseConfig::Sqlite { .. } => "SQLite",
+        }
+    }
+
+    /// Where the data lives, safe to show (no credentials).
+    pub fn location(&self) -> String {
+        match self {
+            DatabaseConfig::Sqlite { path, .. } => path.display().to_string(),
+        }
+    }
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -6,8 +6,10 @@
 //! check that compares the two is worthless; only a fixed list of names this instance answers
 //! to tells such a request apart.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use axum::extract::ConnectInfo;
+use http::HeaderMap;
 use url::Url;
 
 /// `localhost` or a loopback address.
@@ -205,6 +207,28 @@ pub fn parse_allowed_host(entry: &str) -> Result<String, String> {
     }
 }
 
+/// The address a request comes from: the TCP peer, or (with `TRUST_PROXY_HEADERS`) the last
+/// address in `X-Forwarded-For`, the one the trusted proxy itself appended.
+pub fn client_ip(
+    request_headers: &HeaderMap,
+    peer: Option<&ConnectInfo<SocketAddr>>,
+    trust_proxy: bool,
+) -> IpAddr {
+    if trust_proxy
+        && let Some(ip) = request_headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .next_back()
+    {
+        return ip;
+    }
+    peer.map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +367,31 @@ mod tests {
         for name in ["localhost.evil", "0.0.0.0", "192.0.2.1", "evil"] {
             assert!(!is_loopback_name(name), "{name}");
         }
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, http::HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_only_when_trusted() {
+        let h = headers(&[("x-forwarded-for", "198.51.100.1, 203.0.113.7")]);
+        let peer = ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5555)));
+        assert_eq!(
+            client_ip(&h, Some(&peer), false),
+            IpAddr::from([10, 0, 0, 1])
+        );
+        assert_eq!(
+            client_ip(&h, Some(&peer), true),
+            IpAddr::from([203, 0, 113, 7])
+        );
+        assert_eq!(
+            client_ip(&headers(&[]), Some(&peer), true),
+            IpAddr::from([10, 0, 0, 1])
+        );
     }
 }

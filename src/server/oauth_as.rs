@@ -20,9 +20,12 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use self::access_token::{AccessTokenKeys, Liveness};
-use crate::server::auth::throttle::WindowLimiter;
+use crate::server::auth::WindowLimiter;
+use crate::server::clock::UnixTime;
+use crate::server::db::DbError;
 use crate::server::http::Outbound;
 use crate::server::secrets::{MasterKey, Sealer, constant_time_eq};
+use crate::server::state::AppState;
 
 /// The one scope: use `/mcp`.
 pub const SCOPE_MCP: &str = "mcp";
@@ -200,5 +203,56 @@ mod tests {
         assert!(!s.check_consent_csrf("p1", "bob", &t));
         assert!(s.is_our_resource("https://gh.example.com/mcp/"));
         assert!(!s.is_our_resource("https://gh.example.com/other"));
+    }
+}
+
+/// Who an access token of ours speaks for, once checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessGrant {
+    /// The user who approved the client.
+    pub subject: String,
+    pub client_id: String,
+    pub client_name: Option<String>,
+    /// The family (authorization) it was issued from.
+    pub family: String,
+    pub scope: String,
+    pub expires_at: UnixTime,
+}
+
+/// Why an access token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessRefusal {
+    /// Not one of ours, or the authorization server is off.
+    Invalid,
+    Expired,
+    /// Its session, client or the token itself was revoked.
+    Revoked,
+}
+
+/// Checks an access token presented to `/mcp`: signature, audience, expiry, and that its
+/// session, client and the token itself are still alive.
+pub async fn verify_access_token(
+    state: &AppState,
+    token: &str,
+    now: UnixTime,
+) -> Result<Result<AccessGrant, AccessRefusal>, DbError> {
+    let Some(oauth) = state.oauth_as.as_ref() else {
+        return Ok(Err(AccessRefusal::Invalid));
+    };
+    let claims = match oauth.access_tokens.verify(token, now) {
+        Ok(claims) => claims,
+        Err(access_token::AccessTokenError::Expired) => return Ok(Err(AccessRefusal::Expired)),
+        Err(_) => return Ok(Err(AccessRefusal::Invalid)),
+    };
+    match oauth.liveness.check(&state.db, &claims, now).await? {
+        Ok(client_name) => Ok(Ok(AccessGrant {
+            subject: claims.sub,
+            client_id: claims.client_id,
+            client_name,
+            family: claims.fam,
+            scope: claims.scope,
+            expires_at: claims.exp,
+        })),
+        Err(_) => Ok(Err(AccessRefusal::Revoked)),
     }
 }

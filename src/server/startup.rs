@@ -19,9 +19,11 @@ use crate::server::auth::session::{CookieSettings, SessionKeys};
 use crate::server::auth::throttle::{LoginThrottle, WindowLimiter};
 use crate::server::clock::Clock;
 use crate::server::config::{AuthConfig, Config, derived_public_url};
-use crate::server::connections::ConnectionsEngine;
 use crate::server::connections::broker::run_maintenance;
+use crate::server::connections::{ConnectionsEngine, Providers};
 use crate::server::db::{Db, DbError};
+use crate::server::files::create_private_dir;
+use crate::server::gateway::catalog::Catalog;
 use crate::server::gateway::conformance::ConformanceFixtures;
 use crate::server::gateway::endpoint::McpEndpoint;
 use crate::server::gateway::input::RequestStates;
@@ -31,7 +33,7 @@ use crate::server::http::{Outbound, OutboundPolicy, load_ca_bundle};
 use crate::server::net::HostPolicy;
 use crate::server::oauth_as::OAuthServer;
 use crate::server::routes;
-use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES, Sealer, create_private_dir};
+use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES, Sealer};
 use crate::server::state::{AppState, Inner};
 
 pub const GENERATED_KEY_FILE: &str = "secret_key";
@@ -116,7 +118,9 @@ impl Application {
             }
         };
 
-        let upstreams = Arc::new(Upstreams::new(clock.clone()));
+        let providers = load_providers(config.provider_overrides.as_deref())?;
+        let catalog = load_catalog(config.mcp_catalog.as_deref(), &providers)?;
+        let upstreams = Arc::new(Upstreams::new(clock.clone(), catalog));
         let mut tools = ToolRegistry::default().with_source(BuiltinTools);
         if config.mcp_conformance_fixtures {
             tracing::warn!(
@@ -145,7 +149,7 @@ impl Application {
             &public_origin,
             config.connections_refresh_skew,
             std::time::Duration::from_secs(config.outbound_timeout),
-            config.providers.clone(),
+            providers,
         );
         let state = AppState::new(Inner {
             leptos_options: leptos_options(&config, bound),
@@ -249,6 +253,29 @@ impl Application {
 
 /// Cargo-leptos passes the site layout in `LEPTOS_*` variables; a release binary run on its
 /// own falls back to the defaults it was built with.
+/// The built-in providers with `PROVIDER_OVERRIDES` applied.
+fn load_providers(overrides: Option<&Path>) -> Result<Providers, StartupError> {
+    let Some(path) = overrides else {
+        return Ok(Providers::builtin());
+    };
+    let setting =
+        |e: String| StartupError::Setting(format!("invalid setting PROVIDER_OVERRIDES: {e}"));
+    let json = std::fs::read_to_string(path)
+        .map_err(|e| setting(format!("cannot read {}: {e}", path.display())))?;
+    Providers::with_overrides(&json).map_err(setting)
+}
+
+/// The built-in catalog with `MCP_CATALOG`'s entries, whose providers must exist.
+fn load_catalog(extra: Option<&Path>, providers: &Providers) -> Result<Catalog, StartupError> {
+    let Some(path) = extra else {
+        return Ok(Catalog::builtin());
+    };
+    let setting = |e: String| StartupError::Setting(format!("invalid setting MCP_CATALOG: {e}"));
+    let json = std::fs::read_to_string(path)
+        .map_err(|e| setting(format!("cannot read {}: {e}", path.display())))?;
+    Catalog::with_extra(&json, |p| providers.find(p).is_some()).map_err(setting)
+}
+
 fn leptos_options(config: &Config, bound: SocketAddr) -> LeptosOptions {
     let env_or =
         |key: &str, default: &str| std::env::var(key).unwrap_or_else(|_| default.to_string());

@@ -11,12 +11,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AuthMethod;
-use super::middleware::{authenticate, client_ip};
+use super::middleware::authenticate;
 use super::session::{LOGIN_COOKIE, SESSION_TTL_SECS, read_cookie};
 use super::throttle::Throttle;
 use crate::model::ApiError;
 use crate::model::session::AuthType;
 use crate::server::error::{AppError, api_error_response};
+use crate::server::net::client_ip;
 use crate::server::secrets::{SecretString, constant_time_eq, sha256_hex};
 use crate::server::state::AppState;
 use crate::util::{encode_query_value, login_url, safe_return_path};

@@ -2,9 +2,7 @@
 //! - `require_session`: every page but login and every `/api/*` route needs a session;
 //! - `cross_origin_guard`: state-changing requests from another site are refused (CSRF).
 
-use std::net::{IpAddr, SocketAddr};
-
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use http::{HeaderMap, HeaderValue, Method, header};
@@ -156,28 +154,6 @@ fn is_same_origin(headers: &HeaderMap, hosts: &HostPolicy) -> bool {
         .is_ok_and(|origin| hosts.app_origin_allowed(origin, host))
 }
 
-/// The address a request comes from: the TCP peer, or (with `TRUST_PROXY_HEADERS`) the last
-/// address in `X-Forwarded-For`, the one the trusted proxy itself appended.
-pub fn client_ip(
-    request_headers: &HeaderMap,
-    peer: Option<&ConnectInfo<SocketAddr>>,
-    trust_proxy: bool,
-) -> IpAddr {
-    if trust_proxy
-        && let Some(ip) = request_headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .next_back()
-    {
-        return ip;
-    }
-    peer.map(|ConnectInfo(addr)| addr.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,23 +235,5 @@ mod tests {
         for p in ["/", "/api/x", "/loginx", "/login/x", "/settings"] {
             assert!(!is_public_path(p), "{p}");
         }
-    }
-
-    #[test]
-    fn forwarded_for_only_when_trusted() {
-        let h = headers(&[("x-forwarded-for", "198.51.100.1, 203.0.113.7")]);
-        let peer = ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5555)));
-        assert_eq!(
-            client_ip(&h, Some(&peer), false),
-            IpAddr::from([10, 0, 0, 1])
-        );
-        assert_eq!(
-            client_ip(&h, Some(&peer), true),
-            IpAddr::from([203, 0, 113, 7])
-        );
-        assert_eq!(
-            client_ip(&headers(&[]), Some(&peer), true),
-            IpAddr::from([10, 0, 0, 1])
-        );
     }
 }

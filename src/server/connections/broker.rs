@@ -12,7 +12,7 @@ use url::Url;
 use super::provider::GRANT_CLIENT_CREDENTIALS;
 use super::provider_client::{ClientAuth, ProviderError, TokenResponse};
 use crate::server::clock::UnixTime;
-use crate::server::db::connections::{ConnectionRow, NewGrant, TokenRow};
+use crate::server::db::connections::{ConnectionRow, ConnectionState, NewGrant, TokenRow};
 use crate::server::error::AppError;
 use crate::server::secrets::{SecretString, random_id};
 use crate::server::state::AppState;
@@ -122,6 +122,28 @@ impl AppState {
         })
     }
 
+    /// A connection's name, for messages about it (its id when there is no such connection).
+    pub async fn connection_name(&self, id: &str) -> Result<Option<String>, AppError> {
+        Ok(self.db.find_connection(id).await?.map(|c| c.name))
+    }
+
+    /// Someone the connection's token is for (an upstream MCP server) refused a token this
+    /// Gatehouse had just refreshed: the grant is of no use there, and only a new authorization
+    /// helps. The connection says so from now on (`needs_reauth`).
+    pub async fn report_refused_token(&self, id: &str, reason: &str) -> Result<(), AppError> {
+        self.db
+            .record_connection_failure(
+                id,
+                ConnectionState::NeedsReauth,
+                reason,
+                None,
+                None,
+                self.now(),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// A usable access token for a connection, refreshed first when it expires within the
     /// refresh skew. `force`: refresh even so (the caller just got a 401 with this token),
     /// unless someone refreshed since the caller last looked.
@@ -161,7 +183,7 @@ impl AppState {
                 return self.fresh(t);
             }
         }
-        if row.status == "needs_reauth" {
+        if row.status == ConnectionState::NeedsReauth {
             return Err(BrokerError::dead_grant(&row));
         }
         let client_credentials = row.grant_type == GRANT_CLIENT_CREDENTIALS;
@@ -178,7 +200,7 @@ impl AppState {
             Some(_) => {
                 let reason = "the access token expired and the provider gave no refresh token";
                 self.db
-                    .record_connection_failure(id, "needs_reauth", reason, None, None, now)
+                    .record_connection_failure(id, ConnectionState::NeedsReauth, reason, None, None, now)
                     .await?;
                 Err(BrokerError::NeedsReauth {
                     name: row.name.clone(),
@@ -254,7 +276,7 @@ impl AppState {
             .await?
             .ok_or(BrokerError::NotFound)?;
         let now = self.now();
-        let blocked = if row.status == "needs_reauth" {
+        let blocked = if row.status == ConnectionState::NeedsReauth {
             Some(BrokerError::dead_grant(row))
         } else if current.is_none() && row.grant_type != GRANT_CLIENT_CREDENTIALS {
             // Disconnected meanwhile: there is nothing to refresh.
@@ -315,7 +337,7 @@ impl AppState {
                 self.db
                     .record_connection_failure(
                         &row.id,
-                        "needs_reauth",
+                        ConnectionState::NeedsReauth,
                         &reason,
                         None,
                         Some(&owner),
@@ -334,7 +356,7 @@ impl AppState {
                 self.db
                     .record_connection_failure(
                         &row.id,
-                        "failing",
+                        ConnectionState::Failing,
                         &reason,
                         Some(retry_at),
                         Some(&owner),

@@ -22,7 +22,7 @@ use super::provider_client::ProviderError;
 use crate::server::auth::Identity;
 use crate::server::db::connections::{ConnectionRow, Registration, StateRow};
 use crate::server::error::AppError;
-use crate::server::oauth_as::pages::{Part, page, script_json};
+use crate::server::html::{Part, page, script_json};
 use crate::server::secrets::{random_token, sha256_hex};
 use crate::server::state::AppState;
 
@@ -472,6 +472,8 @@ fn popup_page(
 mod tests {
     use std::collections::HashMap;
 
+    use crate::server::db::connections::ConnectionState;
+
     use super::*;
     use crate::model::connections::ConnectionInput;
     use crate::server::connections::builtin::{Providers, builtin_providers};
@@ -528,7 +530,7 @@ mod tests {
             registration_client_uri: None,
             registration_access_token: None,
             registered_at: None,
-            status: "new".into(),
+            status: ConnectionState::New,
             last_error: None,
             last_error_at: None,
             failures: 0,

@@ -10,7 +10,7 @@ use crate::model::connections::{
     GrantView, ProviderAnswerView, ReauthorizeChanges,
 };
 use crate::server::auth::Identity;
-use crate::server::db::connections::{ConnectionRow, TokenRow};
+use crate::server::db::connections::{ConnectionRow, ConnectionState, TokenRow};
 use crate::server::error::AppError;
 use crate::server::secrets::random_id;
 use crate::server::state::AppState;
@@ -24,9 +24,9 @@ const NO_REGISTRATION: &str = "No registration_client_uri or registration_access
 pub fn view(row: &ConnectionRow, tokens: Option<&TokenRow>, now: i64) -> ConnectionView {
     let refreshable = tokens.is_some_and(|t| t.refresh_token.is_some())
         || row.grant_type == GRANT_CLIENT_CREDENTIALS;
-    let status = match (row.status.as_str(), tokens) {
-        ("needs_reauth", _) => ConnectionStatus::NeedsReauth,
-        ("failing", _) => ConnectionStatus::Failing,
+    let status = match (row.status, tokens) {
+        (ConnectionState::NeedsReauth, _) => ConnectionStatus::NeedsReauth,
+        (ConnectionState::Failing, _) => ConnectionStatus::Failing,
         (_, None) => ConnectionStatus::NotConnected,
         (_, Some(t)) if t.expires_at.is_some_and(|at| at <= now) && !refreshable => {
             ConnectionStatus::NeedsReauth
@@ -222,7 +222,7 @@ pub async fn create(
         registration_client_uri: None,
         registration_access_token: None,
         registered_at: None,
-        status: "new".into(),
+        status: ConnectionState::New,
         last_error: None,
         last_error_at: None,
         failures: 0,

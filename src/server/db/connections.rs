@@ -33,7 +33,8 @@ pub struct ConnectionRow {
     /// Sealed.
     pub registration_access_token: Option<String>,
     pub registered_at: Option<i64>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ConnectionState,
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
     pub failures: i64,
@@ -43,6 +44,43 @@ pub struct ConnectionRow {
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A connection's `status` column, typed; the strings exist only here, at the storage edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Created, or reset by the operator: no failure on record.
+    New,
+    Connected,
+    /// Token calls fail transiently: retried after `retry_at`.
+    Failing,
+    /// The grant is dead: only a new authorization helps.
+    NeedsReauth,
+}
+
+impl ConnectionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionState::New => "new",
+            ConnectionState::Connected => "connected",
+            ConnectionState::Failing => "failing",
+            ConnectionState::NeedsReauth => "needs_reauth",
+        }
+    }
+}
+
+impl TryFrom<String> for ConnectionState {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "new" => Ok(ConnectionState::New),
+            "connected" => Ok(ConnectionState::Connected),
+            "failing" => Ok(ConnectionState::Failing),
+            "needs_reauth" => Ok(ConnectionState::NeedsReauth),
+            other => Err(format!("unknown connection status {other:?}")),
+        }
+    }
 }
 
 const CONNECTION_COLUMNS: &str = "id, name, description, provider, provider_type, grant_type, \
@@ -133,7 +171,7 @@ impl Db {
         .bind(&row.registration_client_uri)
         .bind(&row.registration_access_token)
         .bind(row.registered_at)
-        .bind(&row.status)
+        .bind(row.status.as_str())
         .bind(&row.last_error)
         .bind(row.last_error_at)
         .bind(row.failures)
@@ -389,12 +427,12 @@ impl Db {
         Ok(())
     }
 
-    /// Records a failed token call. `status` is 'failing' (transient: retried after
-    /// `retry_at`) or 'needs_reauth' (the grant is dead: no more retries).
+    /// Records a failed token call: `Failing` (transient: retried after `retry_at`) or
+    /// `NeedsReauth` (the grant is dead: no more retries).
     pub async fn record_connection_failure(
         &self,
         id: &str,
-        status: &str,
+        status: ConnectionState,
         message: &str,
         retry_at: Option<UnixTime>,
         owner: Option<&str>,
@@ -408,7 +446,7 @@ impl Db {
              WHERE id = $1",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(message)
         .bind(retry_at)
         .bind(now)

@@ -7,12 +7,10 @@ use std::collections::BTreeSet;
 use http::HeaderMap;
 
 use crate::model::mcp_settings::TokenScope;
-use crate::server::auth::api_tokens::{TOKEN_PREFIX, TokenRejection};
-use crate::server::auth::session::bearer_token;
+use crate::server::auth::{TOKEN_PREFIX, TokenRejection, bearer_token, verify_api_token};
 use crate::server::clock::UnixTime;
 use crate::server::db::DbError;
-use crate::server::oauth_as::OAuthServer;
-use crate::server::oauth_as::access_token::AccessTokenError;
+use crate::server::oauth_as::{AccessRefusal, verify_access_token};
 use crate::server::state::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,12 +118,9 @@ pub async fn authenticate(
     // A presented token is always checked, protection on or off: a bad one is refused, not
     // silently ignored.
     if !token.starts_with(TOKEN_PREFIX) {
-        return match &state.oauth_as {
-            Some(oauth) => oauth_caller(state, oauth, &token, now).await,
-            None => Ok(Err(McpAuthFailure::InvalidToken("The token is not valid."))),
-        };
+        return oauth_caller(state, &token, now).await;
     }
-    let verified = match state.api_tokens.verify(&state.db, &token, now).await? {
+    let verified = match verify_api_token(state, &token, now).await? {
         Ok(verified) => verified,
         Err(TokenRejection::Unknown) => {
             return Ok(Err(McpAuthFailure::InvalidToken("The token is not valid.")));
@@ -149,28 +144,26 @@ pub async fn authenticate(
 
 async fn oauth_caller(
     state: &AppState,
-    oauth: &OAuthServer,
     token: &str,
     now: UnixTime,
 ) -> Result<Result<McpCaller, McpAuthFailure>, DbError> {
-    let claims = match oauth.access_tokens.verify(token, now) {
-        Ok(claims) => claims,
-        Err(AccessTokenError::Expired) => {
+    let grant = match verify_access_token(state, token, now).await? {
+        Ok(grant) => grant,
+        Err(AccessRefusal::Expired) => {
             return Ok(Err(McpAuthFailure::InvalidToken(
                 "The access token has expired.",
             )));
         }
-        Err(_) => return Ok(Err(McpAuthFailure::InvalidToken("The token is not valid."))),
-    };
-    let client_name = match oauth.liveness.check(&state.db, &claims, now).await? {
-        Ok(name) => name,
-        Err(_) => {
+        Err(AccessRefusal::Revoked) => {
             return Ok(Err(McpAuthFailure::InvalidToken(
                 "The access token has been revoked.",
             )));
         }
+        Err(AccessRefusal::Invalid) => {
+            return Ok(Err(McpAuthFailure::InvalidToken("The token is not valid.")));
+        }
     };
-    let scopes: BTreeSet<TokenScope> = claims
+    let scopes: BTreeSet<TokenScope> = grant
         .scope
         .split_whitespace()
         .filter_map(TokenScope::parse)
@@ -180,11 +173,11 @@ async fn oauth_caller(
     }
     Ok(Ok(McpCaller {
         principal: Principal::OAuth {
-            subject: claims.sub,
-            client_id: claims.client_id,
-            client_name,
-            family: claims.fam,
-            expires_at: claims.exp,
+            subject: grant.subject,
+            client_id: grant.client_id,
+            client_name: grant.client_name,
+            family: grant.family,
+            expires_at: grant.expires_at,
         },
         scopes,
     }))

@@ -50,13 +50,14 @@ impl Catalog {
         ))
     }
 
-    /// The built-in entries plus `json`'s (an array of entries).
-    pub fn with_extra(json: &str) -> Result<Self, String> {
+    /// The built-in entries plus `json`'s (an array of entries); `is_provider` says which
+    /// provider slugs exist.
+    pub fn with_extra(json: &str, is_provider: impl Fn(&str) -> bool) -> Result<Self, String> {
         let extra: Vec<CatalogEntry> = serde_json::from_str(json)
             .map_err(|e| format!("not an array of catalog entries: {e}"))?;
         let mut entries = Catalog::builtin().0.as_ref().clone();
         for entry in extra {
-            check(&entry)?;
+            check(&entry, &is_provider)?;
             match entries.iter_mut().find(|e| e.id == entry.id) {
                 Some(existing) => *existing = entry,
                 None => entries.push(entry),
@@ -74,13 +75,13 @@ impl Catalog {
     }
 }
 
-fn check(entry: &CatalogEntry) -> Result<(), String> {
+fn check(entry: &CatalogEntry, is_provider: &impl Fn(&str) -> bool) -> Result<(), String> {
     let id = &entry.id;
     super::servers::check_name(&entry.server_name).map_err(|e| format!("{id}: {e}"))?;
     super::servers::parse_transport(&entry.transport).map_err(|e| format!("{id}: {e}"))?;
     url::Url::parse(&entry.url).map_err(|e| format!("{id}: the URL: {e}"))?;
     if let Some(p) = &entry.provider
-        && crate::server::connections::builtin::find_builtin(p).is_none()
+        && !is_provider(p)
     {
         return Err(format!("{id}: {p:?} is not a built-in provider"));
     }
@@ -89,7 +90,7 @@ fn check(entry: &CatalogEntry) -> Result<(), String> {
 
 pub fn views(state: &AppState) -> Vec<CatalogEntryView> {
     state
-        .config
+        .upstreams
         .catalog
         .entries()
         .iter()
@@ -119,10 +120,12 @@ mod tests {
 
     #[test]
     fn every_entry_is_valid_and_names_a_builtin_provider() {
+        let providers = crate::server::connections::Providers::builtin();
+        let is_provider = |p: &str| providers.find(p).is_some();
         let catalog = Catalog::builtin();
         assert!(catalog.entries().len() >= 7);
         for entry in catalog.entries() {
-            check(entry).unwrap();
+            check(entry, &is_provider).unwrap();
             assert!(entry.url.starts_with("https://"), "{}", entry.id);
         }
         for (id, provider) in [
@@ -140,14 +143,16 @@ mod tests {
         }
         let extra = Catalog::with_extra(
             r#"[{"id": "sentry", "name": "Sentry (test)", "server_name": "sentry", "description": "d", "url": "http://127.0.0.1:9/mcp", "transport": "http", "provider": "sentry", "docs_url": "https://x"}]"#,
+            is_provider,
         )
         .unwrap();
         assert_eq!(extra.find("sentry").unwrap().url, "http://127.0.0.1:9/mcp");
         assert_eq!(extra.entries().len(), catalog.entries().len());
-        assert!(Catalog::with_extra(r#"[{"id": "x"}]"#).is_err());
+        assert!(Catalog::with_extra(r#"[{"id": "x"}]"#, is_provider).is_err());
         assert!(
             Catalog::with_extra(
-                r#"[{"id": "x", "name": "X", "server_name": "x", "description": "", "url": "https://x", "transport": "stdio", "provider": null, "docs_url": ""}]"#
+                r#"[{"id": "x", "name": "X", "server_name": "x", "description": "", "url": "https://x", "transport": "stdio", "provider": null, "docs_url": ""}]"#,
+                is_provider
             )
             .is_err()
         );

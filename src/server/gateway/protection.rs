@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 
 use crate::model::mcp_settings::McpSettingsView;
-use crate::server::auth::api_tokens::list_tokens;
+use crate::server::auth::list_tokens;
 use crate::server::clock::UnixTime;
 use crate::server::db::{Db, DbError};
 use crate::server::error::AppError;

@@ -142,7 +142,7 @@ async fn check(
                         "Choose the connection whose token this server gets.".into(),
                     )
                 })?;
-            if state.db.find_connection(&id).await?.is_none() {
+            if state.connection_name(&id).await?.is_none() {
                 return Err(AppError::BadRequest(format!(
                     "No connection with id {id:?}."
                 )));
@@ -309,7 +309,7 @@ async fn from_catalog(
     input: &mut McpServerInput,
 ) -> Result<(), AppError> {
     let entry = state
-        .config
+        .upstreams
         .catalog
         .find(id)
         .ok_or_else(|| AppError::BadRequest(format!("No catalog entry {id:?}.")))?
@@ -420,7 +420,7 @@ async fn view(state: &AppState, upstream: &Arc<Upstream>) -> Result<McpServerVie
     let row = &upstream.row;
     let health = upstream.health();
     let connection_name = match &row.connection_id {
-        Some(id) => state.db.find_connection(id).await?.map(|c| c.name),
+        Some(id) => state.connection_name(id).await?,
         None => None,
     };
     let header_names = match (&row.headers, row.auth.as_str()) {

@@ -17,12 +17,13 @@ use serde_json::Value;
 use url::Url;
 
 use super::caller::McpCaller;
+use super::catalog::Catalog;
 use super::events::McpEvent;
 use super::tools::{ToolContext, ToolFuture, ToolSource, tool_error};
 use super::upstream_client::{ChangeFlag, Transport, UpstreamError, UpstreamSession};
 use crate::model::mcp_servers::ToolSummaryView;
 use crate::server::clock::{Clock, UnixTime};
-use crate::server::connections::broker::BrokerError;
+use crate::server::connections::BrokerError;
 use crate::server::db::gateway::McpServerRow;
 use crate::server::error::AppError;
 use crate::server::secrets::vault;
@@ -166,13 +167,16 @@ impl Upstream {
 pub struct Upstreams {
     servers: RwLock<Arc<Vec<Arc<Upstream>>>>,
     clock: Arc<dyn Clock>,
+    /// The catalog of well-known servers (with `MCP_CATALOG`'s entries).
+    pub catalog: Catalog,
 }
 
 impl Upstreams {
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
+    pub fn new(clock: Arc<dyn Clock>, catalog: Catalog) -> Self {
         Upstreams {
             servers: RwLock::new(Arc::new(Vec::new())),
             clock,
+            catalog,
         }
     }
 
@@ -438,8 +442,8 @@ fn broker_failure(id: &str, e: BrokerError) -> Failure {
 
 async fn connection_name(state: &AppState, row: &McpServerRow) -> String {
     let id = row.connection_id.as_deref().unwrap_or_default();
-    match state.db.find_connection(id).await {
-        Ok(Some(c)) => c.name,
+    match state.connection_name(id).await {
+        Ok(Some(name)) => name,
         _ => id.to_string(),
     }
 }
@@ -483,11 +487,7 @@ where
                     row.name
                 );
                 let id = row.connection_id.as_deref().unwrap_or_default();
-                if let Err(e) = state
-                    .db
-                    .record_connection_failure(id, "needs_reauth", &reason, None, None, state.now())
-                    .await
-                {
+                if let Err(e) = state.report_refused_token(id, &reason).await {
                     tracing::error!(error = %e, "cannot mark the connection");
                 }
                 tracing::warn!(server = %row.name, connection = id, "upstream refused a refreshed token");

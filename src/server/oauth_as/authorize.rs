@@ -21,7 +21,7 @@ use super::{
     CODE_TTL_SECS, OAuthServer, PENDING_TTL_SECS, grant_scope, is_valid_challenge, scope_covers,
 };
 use crate::server::auth::Identity;
-use crate::server::auth::middleware::authenticate;
+use crate::server::auth::authenticate;
 use crate::server::clock::UnixTime;
 use crate::server::db::DbError;
 use crate::server::db::oauth::{CodeRow, PendingRow};

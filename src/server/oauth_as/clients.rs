@@ -14,11 +14,10 @@ use url::Url;
 
 use super::OAuthServer;
 use super::error::{OAuthCode, OAuthError, no_store};
-use crate::server::auth::middleware::client_ip;
 use crate::server::clock::UnixTime;
 use crate::server::db::oauth::OAuthClientRow;
 use crate::server::http::GuardError;
-use crate::server::net::is_loopback_host;
+use crate::server::net::{client_ip, is_loopback_host};
 use crate::server::secrets::{random_id, random_token, sha256_hex};
 use crate::server::state::AppState;
 
