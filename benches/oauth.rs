@@ -65,7 +65,7 @@ async fn main() {
             code_challenge: &challenge,
         };
         codes.push((
-            issue_code(&state, &approved, SystemClock.now())
+            issue_code(&state.db, &approved, SystemClock.now())
                 .await
                 .unwrap(),
             verifier,

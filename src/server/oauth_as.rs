@@ -10,6 +10,7 @@ pub mod authorize;
 pub mod clients;
 pub mod consent;
 pub mod error;
+pub mod http;
 pub mod metadata;
 pub mod pages;
 pub mod token;
@@ -147,6 +148,57 @@ pub fn is_valid_challenge(challenge: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 
+/// Who an access token of ours speaks for, once checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessGrant {
+    /// The user who approved the client.
+    pub subject: String,
+    pub client_id: String,
+    pub client_name: Option<String>,
+    /// The family (authorization) it was issued from.
+    pub family: String,
+    pub scope: String,
+    pub expires_at: UnixTime,
+}
+
+/// Why an access token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessRefusal {
+    /// Not one of ours, or the authorization server is off.
+    Invalid,
+    Expired,
+    /// Its session, client or the token itself was revoked.
+    Revoked,
+}
+
+/// Checks an access token presented to `/mcp`: signature, audience, expiry, and that its
+/// session, client and the token itself are still alive.
+pub async fn verify_access_token(
+    state: &AppState,
+    token: &str,
+    now: UnixTime,
+) -> Result<Result<AccessGrant, AccessRefusal>, DbError> {
+    let Some(oauth) = state.oauth_as.as_ref() else {
+        return Ok(Err(AccessRefusal::Invalid));
+    };
+    let claims = match oauth.access_tokens.verify(token, now) {
+        Ok(claims) => claims,
+        Err(access_token::AccessTokenError::Expired) => return Ok(Err(AccessRefusal::Expired)),
+        Err(_) => return Ok(Err(AccessRefusal::Invalid)),
+    };
+    match oauth.liveness.check(&state.db, &claims, now).await? {
+        Ok(client_name) => Ok(Ok(AccessGrant {
+            subject: claims.sub,
+            client_id: claims.client_id,
+            client_name,
+            family: claims.fam,
+            scope: claims.scope,
+            expires_at: claims.exp,
+        })),
+        Err(_) => Ok(Err(AccessRefusal::Revoked)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,53 +258,69 @@ mod tests {
     }
 }
 
-/// Who an access token of ours speaks for, once checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessGrant {
-    /// The user who approved the client.
-    pub subject: String,
-    pub client_id: String,
-    pub client_name: Option<String>,
-    /// The family (authorization) it was issued from.
-    pub family: String,
-    pub scope: String,
-    pub expires_at: UnixTime,
-}
+/// What the core's unit tests share: an authorization server and a fresh database, clients
+/// registered through the core itself, PKCE pairs.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::server::db::Db;
+    use crate::server::http::OutboundPolicy;
 
-/// Why an access token was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccessRefusal {
-    /// Not one of ours, or the authorization server is off.
-    Invalid,
-    Expired,
-    /// Its session, client or the token itself was revoked.
-    Revoked,
-}
+    pub const ISSUER: &str = "https://gh.example.com";
+    pub const REDIRECT: &str = "http://127.0.0.1:33418/callback";
+    pub const T0: UnixTime = 1_800_000_000;
 
-/// Checks an access token presented to `/mcp`: signature, audience, expiry, and that its
-/// session, client and the token itself are still alive.
-pub async fn verify_access_token(
-    state: &AppState,
-    token: &str,
-    now: UnixTime,
-) -> Result<Result<AccessGrant, AccessRefusal>, DbError> {
-    let Some(oauth) = state.oauth_as.as_ref() else {
-        return Ok(Err(AccessRefusal::Invalid));
-    };
-    let claims = match oauth.access_tokens.verify(token, now) {
-        Ok(claims) => claims,
-        Err(access_token::AccessTokenError::Expired) => return Ok(Err(AccessRefusal::Expired)),
-        Err(_) => return Ok(Err(AccessRefusal::Invalid)),
-    };
-    match oauth.liveness.check(&state.db, &claims, now).await? {
-        Ok(client_name) => Ok(Ok(AccessGrant {
-            subject: claims.sub,
-            client_id: claims.client_id,
-            client_name,
-            family: claims.fam,
-            scope: claims.scope,
-            expires_at: claims.exp,
-        })),
-        Err(_) => Ok(Err(AccessRefusal::Revoked)),
+    pub async fn setup() -> (OAuthServer, Db, tempfile::TempDir) {
+        let (db, dir) = crate::server::db::testing::temp_db().await;
+        let oauth = OAuthServer::new(
+            &MasterKey::from_bytes(vec![3u8; 32]),
+            ISSUER,
+            Outbound::new(
+                OutboundPolicy {
+                    allow_http: false,
+                    allow_private: false,
+                },
+                vec![],
+            ),
+        );
+        (oauth, db, dir)
+    }
+
+    /// Registers a client through the core; its id and, when confidential, its secret.
+    pub async fn register(db: &Db, metadata: serde_json::Value) -> (String, Option<String>) {
+        let body = serde_json::to_vec(&metadata).unwrap();
+        let registered = clients::register(
+            db,
+            clients::Registration {
+                body: &body,
+                from: "192.0.2.1".into(),
+            },
+            T0,
+        )
+        .await
+        .unwrap()
+        .body;
+        (
+            registered["client_id"].as_str().unwrap().to_string(),
+            registered["client_secret"].as_str().map(str::to_string),
+        )
+    }
+
+    pub async fn public_client(db: &Db) -> String {
+        public_client_named(db, "Test").await
+    }
+
+    /// A public native client; clients of the same name from the same place are one client.
+    pub async fn public_client_named(db: &Db, name: &str) -> String {
+        let metadata = serde_json::json!({"client_name": name, "redirect_uris": [REDIRECT],
+            "application_type": "native", "grant_types": ["authorization_code", "refresh_token"]});
+        register(db, metadata).await.0
+    }
+
+    /// A PKCE verifier and its S256 challenge.
+    pub fn pkce() -> (String, String) {
+        let verifier = crate::server::secrets::random_token();
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        (verifier, challenge)
     }
 }

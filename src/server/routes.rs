@@ -21,7 +21,7 @@ use crate::server::auth::{handlers, middleware};
 use crate::server::connections::{CALLBACK_PATH, flow};
 use crate::server::error::api_error_response;
 use crate::server::gateway::endpoint::{jsonrpc_error, mcp_handler};
-use crate::server::oauth_as::{authorize, clients, metadata, token};
+use crate::server::oauth_as::http as oauth_http;
 use crate::server::rest;
 use crate::server::state::AppState;
 
@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(handlers::logout))
         .route("/auth/oauth2/start", get(handlers::oauth2_start))
         .route("/auth/callback", get(handlers::oauth2_callback))
-        .route("/mcp/oauth/consent", post(authorize::decide))
+        .route("/mcp/oauth/consent", post(oauth_http::decide))
         .route(CALLBACK_PATH, get(flow::callback))
         .merge(rest::routes())
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
@@ -67,23 +67,23 @@ pub fn router(state: AppState) -> Router {
     let oauth = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
-            get(metadata::authorization_server),
+            get(oauth_http::authorization_server),
         )
         .route(
             "/.well-known/oauth-authorization-server/mcp",
-            get(metadata::authorization_server),
+            get(oauth_http::authorization_server),
         )
         .route(
             "/.well-known/oauth-protected-resource",
-            get(metadata::protected_resource),
+            get(oauth_http::protected_resource),
         )
         .route(
             "/.well-known/oauth-protected-resource/mcp",
-            get(metadata::protected_resource),
+            get(oauth_http::protected_resource),
         )
-        .route("/mcp/oauth/register", post(clients::register))
-        .route("/mcp/oauth/token", post(token::token))
-        .route("/mcp/oauth/revoke", post(token::revoke))
+        .route("/mcp/oauth/register", post(oauth_http::register))
+        .route("/mcp/oauth/token", post(oauth_http::token))
+        .route("/mcp/oauth/revoke", post(oauth_http::revoke))
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
@@ -95,7 +95,7 @@ pub fn router(state: AppState) -> Router {
                 ])
                 .max_age(std::time::Duration::from_secs(600)),
         )
-        .route("/mcp/oauth/authorize", get(authorize::authorize));
+        .route("/mcp/oauth/authorize", get(oauth_http::authorize));
 
     // Workers fetch connection tokens with API tokens, which the session middleware does not
     // know; the handler authenticates itself. Browsers still may not call it cross-site.

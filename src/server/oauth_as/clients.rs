@@ -2,24 +2,20 @@
 //! metadata documents (an https `client_id` is the URL of the client's metadata), and the
 //! redirect-URI rules both share.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, header};
 use serde_json::{Map, Value, json};
 use url::Url;
 
 use super::OAuthServer;
-use super::error::{OAuthCode, OAuthError, no_store};
+use super::error::{OAuthCode, OAuthError};
 use crate::server::clock::UnixTime;
+use crate::server::db::Db;
 use crate::server::db::oauth::OAuthClientRow;
 use crate::server::http::GuardError;
-use crate::server::net::{client_ip, is_loopback_host};
+use crate::server::net::is_loopback_host;
 use crate::server::secrets::{random_id, random_token, sha256_hex};
-use crate::server::state::AppState;
 
 pub const MAX_REGISTRATION_BYTES: usize = 64 * 1024;
 const MAX_REDIRECT_URIS: usize = 10;
@@ -336,67 +332,30 @@ pub fn grant_types(row: &OAuthClientRow) -> Vec<String> {
     serde_json::from_str(&row.grant_types).unwrap_or_default()
 }
 
-/// `POST /mcp/oauth/register` (RFC 7591).
-pub async fn register(State(state): State<AppState>, request: Request) -> Response {
-    let Some(oauth) = state.oauth_as.as_ref() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .cloned();
-    let ip = client_ip(
-        request.headers(),
-        peer.as_ref(),
-        state.config.trust_proxy_headers,
-    );
-    let now = state.now();
-    if !oauth.register_limiter.allow(ip, now) {
-        let mut response = OAuthError::new(
-            OAuthCode::InvalidRequest,
-            "Too many registrations from this address; try again in a minute.",
-        )
-        .into_response();
-        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, http::HeaderValue::from_static("60"));
-        return response;
-    }
-    let (parts, body) = request.into_parts();
-    match registration(&state, &parts.headers, ip, body, now).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    }
+/// A registration request (RFC 7591) as it arrived: the JSON body, and where it came from
+/// (the browser `Origin`, else the client's address), which tells a restarted public client
+/// from a new one.
+#[derive(Debug, Clone)]
+pub struct Registration<'a> {
+    pub body: &'a [u8],
+    pub from: String,
 }
 
-async fn registration(
-    state: &AppState,
-    headers: &HeaderMap,
-    ip: std::net::IpAddr,
-    body: axum::body::Body,
+/// A registered client, as the registration response shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registered {
+    /// The client metadata with `client_id`, `client_id_issued_at` and, for a confidential
+    /// client, its secret (shown this once).
+    pub body: Value,
+}
+
+/// `POST /mcp/oauth/register` (RFC 7591): dynamic client registration.
+pub async fn register(
+    db: &Db,
+    request: Registration<'_>,
     now: UnixTime,
-) -> Result<Response, OAuthError> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        });
-    if !is_json {
-        return Err(OAuthError::invalid_request(
-            "Send the client metadata as JSON (Content-Type: application/json).",
-        ));
-    }
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_REGISTRATION_BYTES).await else {
-        let mut response =
-            bad_metadata("The registration request is larger than 64 KiB.").into_response();
-        *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-        return Ok(response);
-    };
-    let value: Value = serde_json::from_slice(&bytes)
+) -> Result<Registered, OAuthError> {
+    let value: Value = serde_json::from_slice(request.body)
         .map_err(|e| bad_metadata(format!("The body is not valid JSON ({e}).")))?;
     let Value::Object(object) = value else {
         return Err(bad_metadata("The client metadata must be a JSON object."));
@@ -411,49 +370,34 @@ async fn registration(
     // A public client registering again with the same metadata from the same place (a
     // restarted mcp-remote, say) gets its registration back rather than a new row each time.
     let public = metadata.token_endpoint_auth_method == "none";
-    let from = headers
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .map(str::to_string)
-        .unwrap_or_else(|| ip.to_string());
-    let fingerprint = public.then(|| sha256_hex(format!("{}\n{from}", metadata.to_json())));
+    let fingerprint =
+        public.then(|| sha256_hex(format!("{}\n{}", metadata.to_json(), request.from)));
     if let Some(fp) = &fingerprint
-        && let Some(existing) = state.db.find_oauth_client_by_fingerprint(fp).await?
+        && let Some(existing) = db.find_oauth_client_by_fingerprint(fp).await?
     {
         tracing::info!(client_id = %existing.id, "client registered again with the same metadata: returning its registration");
-        return Ok(registration_response(
-            StatusCode::CREATED,
-            &existing,
-            &metadata,
-            None,
-        ));
+        return Ok(registration_answer(&existing, &metadata, None));
     }
 
     let mut row = metadata.row(random_id(), ClientKind::Dcr, now);
     row.fingerprint = fingerprint;
     let secret = (!public).then(random_token);
     row.client_secret_hash = secret.as_ref().map(sha256_hex);
-    state.db.insert_oauth_client(&row).await?;
+    db.insert_oauth_client(&row).await?;
     tracing::info!(
         client_id = %row.id,
         name = ?row.client_name,
         auth = %row.token_endpoint_auth_method,
         "OAuth client registered"
     );
-    Ok(registration_response(
-        StatusCode::CREATED,
-        &row,
-        &metadata,
-        secret.as_deref(),
-    ))
+    Ok(registration_answer(&row, &metadata, secret.as_deref()))
 }
 
-fn registration_response(
-    status: StatusCode,
+fn registration_answer(
     row: &OAuthClientRow,
     metadata: &ValidMetadata,
     secret: Option<&str>,
-) -> Response {
+) -> Registered {
     let mut body = metadata.to_json();
     let object = body.as_object_mut().expect("an object");
     object.insert("client_id".into(), json!(row.id));
@@ -462,9 +406,7 @@ fn registration_response(
         object.insert("client_secret".into(), json!(secret));
         object.insert("client_secret_expires_at".into(), json!(0));
     }
-    let mut response = (status, Json(body)).into_response();
-    no_store(&mut response);
-    response
+    Registered { body }
 }
 
 /// Why a client could not be found or loaded.
@@ -487,12 +429,12 @@ pub fn is_metadata_document_url(client_id: &str, oauth: &OAuthServer) -> bool {
 /// The client behind a `client_id`: a registered one, or the one a metadata document
 /// describes (fetched, checked and cached as its HTTP caching headers allow).
 pub async fn resolve_client(
-    state: &AppState,
     oauth: &OAuthServer,
+    db: &Db,
     client_id: &str,
     now: UnixTime,
 ) -> Result<OAuthClientRow, ClientLookup> {
-    let stored = state.db.find_oauth_client(client_id).await.map_err(|e| {
+    let stored = db.find_oauth_client(client_id).await.map_err(|e| {
         tracing::error!(error = %e, "client lookup failed");
         ClientLookup::BadDocument("Gatehouse could not read its client registrations.".into())
     })?;
@@ -508,8 +450,8 @@ pub async fn resolve_client(
         .await
         .map_err(ClientLookup::BadDocument)?;
     let result = match stored {
-        Some(_) => state.db.update_cimd_client(&row).await,
-        None => state.db.insert_oauth_client(&row).await,
+        Some(_) => db.update_cimd_client(&row).await,
+        None => db.insert_oauth_client(&row).await,
     };
     result.map_err(|e| {
         tracing::error!(error = %e, "storing a client metadata document failed");
@@ -753,5 +695,69 @@ mod tests {
         assert_eq!(cache_lifetime(&h("max-age=5")), 60);
         assert_eq!(cache_lifetime(&h("max-age=9999999")), 86_400);
         assert_eq!(cache_lifetime(&h("no-store")), 60);
+    }
+
+    #[tokio::test]
+    async fn registration_refusals_and_a_restarted_client() {
+        use super::super::testing::{T0, setup};
+        let (_oauth, db, _dir) = setup().await;
+        let attempt = async |body: &[u8], from: &str| {
+            register(
+                &db,
+                Registration {
+                    body,
+                    from: from.into(),
+                },
+                T0,
+            )
+            .await
+        };
+        let refused = |e: OAuthError, code: OAuthCode, words: &str| {
+            assert_eq!(e.code, code, "{}", e.description);
+            assert!(e.description.contains(words), "{}", e.description);
+        };
+        refused(
+            attempt(b"{not json", "a").await.unwrap_err(),
+            OAuthCode::InvalidClientMetadata,
+            "not valid JSON",
+        );
+        refused(
+            attempt(b"[1]", "a").await.unwrap_err(),
+            OAuthCode::InvalidClientMetadata,
+            "JSON object",
+        );
+        refused(
+            attempt(
+                br#"{"client_id": "mine", "redirect_uris": ["https://a.example/cb"]}"#,
+                "a",
+            )
+            .await
+            .unwrap_err(),
+            OAuthCode::InvalidClientMetadata,
+            "assigned by the server",
+        );
+        refused(
+            attempt(br#"{"redirect_uris": ["http://a.example/cb"]}"#, "a")
+                .await
+                .unwrap_err(),
+            OAuthCode::InvalidRedirectUri,
+            "http",
+        );
+
+        // A public client registering again from the same place gets its registration back;
+        // from elsewhere, a registration of its own. Confidential clients always get a new one.
+        let public =
+            br#"{"redirect_uris": ["http://127.0.0.1:5/cb"], "application_type": "native"}"#;
+        let first = attempt(public, "192.0.2.1").await.unwrap().body;
+        assert!(first.get("client_secret").is_none());
+        let again = attempt(public, "192.0.2.1").await.unwrap().body;
+        assert_eq!(again["client_id"], first["client_id"]);
+        let elsewhere = attempt(public, "192.0.2.2").await.unwrap().body;
+        assert_ne!(elsewhere["client_id"], first["client_id"]);
+        let web = br#"{"redirect_uris": ["https://a.example/cb"]}"#;
+        let one = attempt(web, "a").await.unwrap().body;
+        let two = attempt(web, "a").await.unwrap().body;
+        assert!(one["client_secret"].is_string());
+        assert_ne!(one["client_id"], two["client_id"]);
     }
 }

@@ -2,9 +2,7 @@
 //! with `Cache-Control: no-store`. Failures of Gatehouse itself are logged with a reference
 //! and answered `temporarily_unavailable` (503): a client can retry, and nothing internal leaks.
 
-use axum::Json;
-use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 use serde_json::json;
 
 use crate::server::db::DbError;
@@ -94,6 +92,11 @@ impl OAuthError {
         )
     }
 
+    /// The JSON body (RFC 6749 §5.2).
+    pub fn body(&self) -> serde_json::Value {
+        json!({"error": self.code.as_str(), "error_description": self.description})
+    }
+
     pub fn status(&self) -> StatusCode {
         match self.code {
             OAuthCode::InvalidClient => StatusCode::UNAUTHORIZED,
@@ -109,46 +112,16 @@ impl From<DbError> for OAuthError {
     }
 }
 
-/// The headers every response carrying tokens or OAuth errors must have (RFC 6749 §5.1).
-pub fn no_store(response: &mut Response) {
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let mut response = (
-            self.status(),
-            Json(json!({"error": self.code.as_str(), "error_description": self.description})),
-        )
-            .into_response();
-        no_store(&mut response);
-        if self.code == OAuthCode::InvalidClient && self.basic_challenge {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"gatehouse\""),
-            );
-        }
-        response
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn wire_shape() {
-        let response = OAuthError::invalid_grant("the code has expired").into_response();
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(response.headers()["cache-control"], "no-store");
-        let body = axum::body::to_bytes(response.into_body(), 1024)
-            .await
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    #[test]
+    fn wire_shape() {
+        let e = OAuthError::invalid_grant("the code has expired");
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
         assert_eq!(
-            v,
+            e.body(),
             json!({"error": "invalid_grant", "error_description": "the code has expired"})
         );
         let internal = OAuthError::internal("disk on fire");

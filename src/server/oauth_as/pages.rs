@@ -5,9 +5,25 @@
 use axum::response::Response;
 use http::StatusCode;
 
+use super::authorize::ErrorPage;
 use crate::server::html::{Part, error_page};
 
-pub fn unknown_client(client_id: &str) -> Response {
+/// The page for an authorization request that cannot go back to its client.
+pub fn render(page: &ErrorPage) -> Response {
+    match page {
+        ErrorPage::BadRequest(what) => bad_request(what),
+        ErrorPage::UnknownClient(client_id) => unknown_client(client_id),
+        ErrorPage::BadClientDocument { client_id, why } => bad_client_document(client_id, why),
+        ErrorPage::RedirectMismatch {
+            client_name,
+            presented,
+            registered,
+        } => redirect_mismatch(client_name, presented, registered),
+        ErrorPage::Expired => expired_request(),
+    }
+}
+
+fn unknown_client(client_id: &str) -> Response {
     error_page(
         StatusCode::BAD_REQUEST,
         "Unknown MCP client",
@@ -25,7 +41,7 @@ pub fn unknown_client(client_id: &str) -> Response {
     )
 }
 
-pub fn bad_client_document(client_id: &str, why: &str) -> Response {
+fn bad_client_document(client_id: &str, why: &str) -> Response {
     error_page(
         StatusCode::BAD_REQUEST,
         "The MCP client's metadata could not be used",
@@ -39,7 +55,7 @@ pub fn bad_client_document(client_id: &str, why: &str) -> Response {
     )
 }
 
-pub fn redirect_mismatch(client_name: &str, presented: &str, registered: &[String]) -> Response {
+fn redirect_mismatch(client_name: &str, presented: &str, registered: &[String]) -> Response {
     let registered = registered.join("\n");
     error_page(
         StatusCode::BAD_REQUEST,
@@ -59,7 +75,7 @@ pub fn redirect_mismatch(client_name: &str, presented: &str, registered: &[Strin
     )
 }
 
-pub fn bad_request(what: &str) -> Response {
+fn bad_request(what: &str) -> Response {
     error_page(
         StatusCode::BAD_REQUEST,
         "Invalid authorization request",
@@ -70,7 +86,7 @@ pub fn bad_request(what: &str) -> Response {
     )
 }
 
-pub fn expired_request() -> Response {
+fn expired_request() -> Response {
     error_page(
         StatusCode::BAD_REQUEST,
         "This authorization request has expired",

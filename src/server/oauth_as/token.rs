@@ -1,5 +1,6 @@
-//! `POST /mcp/oauth/token` (authorization code with PKCE; rotating refresh tokens) and
-//! `POST /mcp/oauth/revoke` (RFC 7009).
+//! The token endpoint's core: `grant` (authorization code with PKCE; rotating refresh tokens)
+//! and `revoke` (RFC 7009), as functions of a typed `TokenRequest` and the time, free of HTTP
+//! (the adapter is `http.rs`).
 //!
 //! A code is used once: consuming it and checking it are one statement, and presenting it
 //! again revokes everything issued from it. A refresh token is used once too, except that a
@@ -8,105 +9,52 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
-use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use http::{HeaderMap, StatusCode, header};
-use serde_json::json;
-
 use super::access_token::{ACCESS_TOKEN_TTL_SECS, AccessTokenError};
 use super::clients::redirect_uris;
-use super::error::{OAuthCode, OAuthError, no_store};
+use super::error::{OAuthCode, OAuthError};
 use super::{
     OAuthServer, REFRESH_REUSE_GRACE_SECS, REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_TTL_SECS,
     pkce_matches, scope_covers,
 };
 use crate::server::clock::UnixTime;
+use crate::server::db::Db;
 use crate::server::db::oauth::{CodeUse, FamilyRow, OAuthClientRow, Rotation};
 use crate::server::secrets::{constant_time_eq, random_token, sha256_hex};
-use crate::server::state::AppState;
 
-const MAX_FORM_BYTES: usize = 16 * 1024;
-
-/// The form body of a token or revocation request; each parameter at most once.
-async fn read_form(request: Request) -> Result<(HeaderMap, HashMap<String, String>), OAuthError> {
-    let (parts, body) = request.into_parts();
-    let is_form = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    if !is_form {
-        return Err(OAuthError::invalid_request(
-            "Send the parameters form-encoded (Content-Type: application/x-www-form-urlencoded).",
-        ));
-    }
-    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
-        .await
-        .map_err(|_| OAuthError::invalid_request("The request body is larger than 16 KiB."))?;
-    let mut params = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(&bytes) {
-        if params.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(OAuthError::invalid_request(format!(
-                "The parameter {k:?} appears more than once."
-            )));
-        }
-    }
-    Ok((parts.headers, params))
+/// A token or revocation request as it arrived: its form parameters (each at most once) and
+/// the client credentials of an `Authorization: Basic` header, form-decoded.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    pub params: HashMap<String, String>,
+    pub basic: Option<(String, String)>,
 }
 
-/// Client credentials from `Authorization: Basic` (RFC 6749 §2.3.1: form-encoded, then base64).
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Ok(None);
-    };
-    let Some((scheme, encoded)) = value.split_once(' ') else {
-        return Err(OAuthError::invalid_client(
-            "The Authorization header is malformed.",
-        ));
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::invalid_client(
-            "Client authentication uses HTTP Basic or the request body.",
-        ));
+impl TokenRequest {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
     }
-    let malformed = || {
-        let mut e = OAuthError::invalid_client("The Basic credentials are malformed.");
-        e.basic_challenge = true;
-        e
-    };
-    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    let unform = |s: &str| {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    Ok(Some((
-        unform(id).ok_or_else(malformed)?,
-        unform(secret).ok_or_else(malformed)?,
-    )))
+}
+
+/// Tokens issued by the token endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub scope: String,
+    pub expires_in: i64,
 }
 
 /// Who is calling the token or revocation endpoint.
 async fn authenticate_client(
-    state: &AppState,
-    headers: &HeaderMap,
-    params: &HashMap<String, String>,
+    db: &Db,
+    request: &TokenRequest,
 ) -> Result<OAuthClientRow, OAuthError> {
-    let basic = basic_credentials(headers)?;
-    let body_id = params.get("client_id").filter(|v| !v.is_empty());
-    let body_secret = params.get("client_secret").filter(|v| !v.is_empty());
+    let basic = &request.basic;
+    let body_id = request.params.get("client_id").filter(|v| !v.is_empty());
+    let body_secret = request
+        .params
+        .get("client_secret")
+        .filter(|v| !v.is_empty());
     let with_challenge = |mut e: OAuthError| {
         e.basic_challenge = basic.is_some();
         e
@@ -130,7 +78,7 @@ async fn authenticate_client(
             ));
         }
     };
-    let Some(client) = state.db.find_oauth_client(&client_id).await? else {
+    let Some(client) = db.find_oauth_client(&client_id).await? else {
         // invalid_client (not invalid_grant): clients take it as "register again".
         return Err(with_challenge(OAuthError::invalid_client(
             "Unknown client: it is not registered here (or was deleted). Register again.",
@@ -155,50 +103,21 @@ async fn authenticate_client(
     }
 }
 
-fn token_response(access: String, refresh: String, scope: &str) -> Response {
-    let mut response = Json(json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": ACCESS_TOKEN_TTL_SECS,
-        "refresh_token": refresh,
-        "scope": scope,
-    }))
-    .into_response();
-    no_store(&mut response);
-    response
-}
-
 fn new_refresh_token() -> String {
     format!("{REFRESH_TOKEN_PREFIX}{}", random_token())
 }
 
-/// `POST /mcp/oauth/token`
-pub async fn token(State(state): State<AppState>, request: Request) -> Response {
-    let Some(oauth) = state.oauth_as.as_ref() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    match token_inner(&state, oauth, request).await {
-        Ok(response) => response,
-        Err(e) => {
-            if e.code != OAuthCode::TemporarilyUnavailable {
-                tracing::info!(error = %e.code.as_str(), description = %e.description, "token request refused");
-            }
-            e.into_response()
-        }
-    }
-}
-
-async fn token_inner(
-    state: &AppState,
+/// `POST /mcp/oauth/token`: the authorization code and refresh token grants.
+pub async fn grant(
     oauth: &OAuthServer,
-    request: Request,
-) -> Result<Response, OAuthError> {
-    let (headers, params) = read_form(request).await?;
-    let client = authenticate_client(state, &headers, &params).await?;
-    let now = state.now();
-    let response = match params.get("grant_type").map(String::as_str) {
-        Some("authorization_code") => exchange_code(state, oauth, &client, &params, now).await?,
-        Some("refresh_token") => refresh(state, oauth, &client, &params, now).await?,
+    db: &Db,
+    request: &TokenRequest,
+    now: UnixTime,
+) -> Result<Issued, OAuthError> {
+    let client = authenticate_client(db, request).await?;
+    let issued = match request.get("grant_type") {
+        Some("authorization_code") => exchange_code(oauth, db, &client, request, now).await?,
+        Some("refresh_token") => refresh(oauth, db, &client, request, now).await?,
         Some(other) => {
             return Err(OAuthError::new(
                 OAuthCode::UnsupportedGrantType,
@@ -211,17 +130,17 @@ async fn token_inner(
     };
     // "Last used" is shown by the minute: no write per token request.
     if client.last_used_at.is_none_or(|at| now - at >= 60) {
-        state.db.touch_oauth_client(&client.id, now).await?;
+        db.touch_oauth_client(&client.id, now).await?;
     }
-    Ok(response)
+    Ok(issued)
 }
 
 fn check_resource(
     oauth: &OAuthServer,
-    params: &HashMap<String, String>,
+    request: &TokenRequest,
     granted: &str,
 ) -> Result<(), OAuthError> {
-    match params.get("resource") {
+    match request.get("resource") {
         Some(r) if !(oauth.is_our_resource(r) && oauth.is_our_resource(granted)) => {
             Err(OAuthError::new(
                 OAuthCode::InvalidTarget,
@@ -233,20 +152,20 @@ fn check_resource(
 }
 
 async fn exchange_code(
-    state: &AppState,
     oauth: &OAuthServer,
+    db: &Db,
     client: &OAuthClientRow,
-    params: &HashMap<String, String>,
+    request: &TokenRequest,
     now: UnixTime,
-) -> Result<Response, OAuthError> {
-    let code = params
+) -> Result<Issued, OAuthError> {
+    let code = request
         .get("code")
         .filter(|c| !c.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("code is missing."))?;
-    let verifier = params.get("code_verifier").ok_or_else(|| {
+    let verifier = request.get("code_verifier").ok_or_else(|| {
         OAuthError::invalid_request("code_verifier is missing: PKCE is required.")
     })?;
-    let code = match state.db.consume_code(&sha256_hex(code), now).await? {
+    let code = match db.consume_code(&sha256_hex(code), now).await? {
         CodeUse::Consumed(code) => code,
         CodeUse::Unknown => {
             return Err(OAuthError::invalid_grant(
@@ -254,7 +173,7 @@ async fn exchange_code(
             ));
         }
         CodeUse::Replayed(code) => {
-            state.db.revoke_family(&code.family_id, now).await?;
+            db.revoke_family(&code.family_id, now).await?;
             oauth.liveness.forget_all();
             tracing::warn!(client_id = %code.client_id, user = %code.subject, "authorization code replayed: tokens issued from it revoked");
             return Err(OAuthError::invalid_grant(
@@ -273,8 +192,8 @@ async fn exchange_code(
             "The authorization code has expired (codes are valid for 60 seconds).",
         ));
     }
-    match params.get("redirect_uri") {
-        Some(uri) if *uri != code.redirect_uri => {
+    match request.get("redirect_uri") {
+        Some(uri) if uri != code.redirect_uri => {
             return Err(OAuthError::invalid_grant(
                 "redirect_uri does not match the authorization request.",
             ));
@@ -289,7 +208,7 @@ async fn exchange_code(
             "PKCE verification failed: the code_verifier does not match the code_challenge.",
         ));
     }
-    check_resource(oauth, params, &code.resource)?;
+    check_resource(oauth, request, &code.resource)?;
 
     let refresh = new_refresh_token();
     let family = FamilyRow {
@@ -303,31 +222,33 @@ async fn exchange_code(
         last_used_at: Some(now),
         revoked_at: None,
     };
-    state
-        .db
-        .insert_family(&family, &sha256_hex(&refresh))
-        .await?;
+    db.insert_family(&family, &sha256_hex(&refresh)).await?;
     let (access, _) =
         oauth
             .access_tokens
             .issue(&family.subject, &client.id, &family.scope, &family.id, now);
     tracing::info!(client_id = %client.id, user = %family.subject, "tokens issued for an authorization code");
-    Ok(token_response(access, refresh, &family.scope))
+    Ok(Issued {
+        access_token: access,
+        refresh_token: refresh,
+        scope: family.scope,
+        expires_in: ACCESS_TOKEN_TTL_SECS,
+    })
 }
 
 async fn refresh(
-    state: &AppState,
     oauth: &OAuthServer,
+    db: &Db,
     client: &OAuthClientRow,
-    params: &HashMap<String, String>,
+    request: &TokenRequest,
     now: UnixTime,
-) -> Result<Response, OAuthError> {
-    let presented = params
+) -> Result<Issued, OAuthError> {
+    let presented = request
         .get("refresh_token")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing."))?;
     let id = sha256_hex(presented);
-    let Some(token) = state.db.find_refresh(&id).await? else {
+    let Some(token) = db.find_refresh(&id).await? else {
         return Err(OAuthError::invalid_grant(
             "The refresh token is not valid (revoked, expired or unknown).",
         ));
@@ -345,7 +266,7 @@ async fn refresh(
     if token.expires_at <= now {
         return Err(OAuthError::invalid_grant("The refresh token has expired."));
     }
-    if let Some(scope) = params.get("scope")
+    if let Some(scope) = request.get("scope")
         && !scope_covers(&token.scope, scope)
     {
         return Err(OAuthError::new(
@@ -353,14 +274,13 @@ async fn refresh(
             "A refresh cannot widen the scope that was granted.",
         ));
     }
-    check_resource(oauth, params, &token.resource)?;
+    check_resource(oauth, request, &token.resource)?;
 
     let fresh = new_refresh_token();
     // Sealed for the grace window, bound to the token it replaces.
     let context = format!("oauth_refresh_tokens/{id}/successor");
     let sealed = oauth.successors.seal(&fresh, &context);
-    let rotation = state
-        .db
+    let rotation = db
         .rotate_refresh(
             &token.family_id,
             &id,
@@ -404,49 +324,39 @@ async fn refresh(
         &token.family_id,
         now,
     );
-    Ok(token_response(access, refresh, &token.scope))
+    Ok(Issued {
+        access_token: access,
+        refresh_token: refresh,
+        scope: token.scope,
+        expires_in: ACCESS_TOKEN_TTL_SECS,
+    })
 }
 
 /// `POST /mcp/oauth/revoke` (RFC 7009). Revoking a refresh token ends its session (its
 /// access tokens stop working too); revoking an access token ends that token. Unknown tokens
-/// and tokens of other clients are answered 200 like any other: the caller learns nothing.
-pub async fn revoke(State(state): State<AppState>, request: Request) -> Response {
-    let Some(oauth) = state.oauth_as.as_ref() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    match revoke_inner(&state, oauth, request).await {
-        Ok(()) => {
-            let mut response = StatusCode::OK.into_response();
-            no_store(&mut response);
-            response
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn revoke_inner(
-    state: &AppState,
+/// and tokens of other clients are answered like any other: the caller learns nothing.
+pub async fn revoke(
     oauth: &OAuthServer,
-    request: Request,
+    db: &Db,
+    request: &TokenRequest,
+    now: UnixTime,
 ) -> Result<(), OAuthError> {
-    let (headers, params) = read_form(request).await?;
-    let client = authenticate_client(state, &headers, &params).await?;
-    let token = params
+    let client = authenticate_client(db, request).await?;
+    let token = request
         .get("token")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("token is missing."))?;
-    let now = state.now();
     if token.starts_with(REFRESH_TOKEN_PREFIX) {
-        if let Some(row) = state.db.find_refresh(&sha256_hex(token)).await?
+        if let Some(row) = db.find_refresh(&sha256_hex(token)).await?
             && row.client_id == client.id
         {
-            state.db.revoke_family(&row.family_id, now).await?;
+            db.revoke_family(&row.family_id, now).await?;
             tracing::info!(client_id = %client.id, "session revoked by the client");
         }
     } else {
         match oauth.access_tokens.verify_ignoring_expiry(token) {
             Ok(claims) if claims.client_id == client.id => {
-                state.db.revoke_session(&claims.jti, claims.exp).await?;
+                db.revoke_session(&claims.jti, claims.exp).await?;
             }
             Ok(_)
             | Err(
@@ -460,28 +370,376 @@ async fn revoke_inner(
 
 #[cfg(test)]
 mod tests {
+    use super::super::authorize::{Approved, issue_code};
+    use super::super::testing::*;
     use super::*;
-    use http::HeaderValue;
 
-    #[test]
-    fn basic_credentials_are_form_decoded() {
-        let mut h = HeaderMap::new();
-        assert_eq!(basic_credentials(&h).unwrap(), None);
-        let encoded = STANDARD.encode("my%20client:s%3Acret+x");
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(&format!("Basic {encoded}")).unwrap(),
+    fn request(pairs: &[(&str, &str)]) -> TokenRequest {
+        TokenRequest {
+            params: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            basic: None,
+        }
+    }
+
+    /// A code for `client`, and its PKCE verifier.
+    async fn code(db: &Db, client: &str, now: UnixTime) -> (String, String) {
+        let (verifier, challenge) = pkce();
+        let resource = format!("{ISSUER}/mcp");
+        let approved = Approved {
+            client_id: client,
+            subject: "alice",
+            redirect_uri: REDIRECT,
+            scope: "mcp",
+            resource: &resource,
+            code_challenge: &challenge,
+        };
+        (issue_code(db, &approved, now).await.unwrap(), verifier)
+    }
+
+    fn exchange<'a>(client: &'a str, code: &'a str, verifier: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", client),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("redirect_uri", REDIRECT),
+        ]
+    }
+
+    fn refused(result: Result<Issued, OAuthError>, code: OAuthCode, words: &str) {
+        let e = result.expect_err("refused");
+        assert_eq!(e.code, code, "{}", e.description);
+        assert!(e.description.contains(words), "{}", e.description);
+    }
+
+    #[tokio::test]
+    async fn code_exchange_refusals() {
+        let (oauth, db, _dir) = setup().await;
+        let client = public_client(&db).await;
+        let other = public_client_named(&db, "Other").await;
+
+        // No verifier: PKCE is required.
+        let (c, _) = code(&db, &client, T0).await;
+        let mut pairs = exchange(&client, &c, "");
+        pairs.retain(|(k, _)| *k != "code_verifier");
+        refused(
+            grant(&oauth, &db, &request(&pairs), T0).await,
+            OAuthCode::InvalidRequest,
+            "PKCE",
         );
-        assert_eq!(
-            basic_credentials(&h).unwrap(),
-            Some(("my client".into(), "s:cret x".into()))
+        // A wrong verifier.
+        let (c, _) = code(&db, &client, T0).await;
+        let (wrong, _) = pkce();
+        refused(
+            grant(&oauth, &db, &request(&exchange(&client, &c, &wrong)), T0).await,
+            OAuthCode::InvalidGrant,
+            "PKCE verification failed",
         );
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
-        assert!(basic_credentials(&h).unwrap_err().basic_challenge);
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
-        assert_eq!(
-            basic_credentials(&h).unwrap_err().code,
-            OAuthCode::InvalidClient
+        // Another client's code.
+        let (c, v) = code(&db, &client, T0).await;
+        refused(
+            grant(&oauth, &db, &request(&exchange(&other, &c, &v)), T0).await,
+            OAuthCode::InvalidGrant,
+            "another client",
         );
+        // Expired (codes live 60 s).
+        let (c, v) = code(&db, &client, T0).await;
+        refused(
+            grant(&oauth, &db, &request(&exchange(&client, &c, &v)), T0 + 61).await,
+            OAuthCode::InvalidGrant,
+            "expired",
+        );
+        // Another redirect URI than the authorization request's.
+        let (c, v) = code(&db, &client, T0).await;
+        let mut pairs = exchange(&client, &c, &v);
+        pairs.retain(|(k, _)| *k != "redirect_uri");
+        pairs.push(("redirect_uri", "http://127.0.0.1:1/elsewhere"));
+        refused(
+            grant(&oauth, &db, &request(&pairs), T0).await,
+            OAuthCode::InvalidGrant,
+            "redirect_uri",
+        );
+        // Another resource.
+        let (c, v) = code(&db, &client, T0).await;
+        let mut pairs = exchange(&client, &c, &v);
+        pairs.push(("resource", "https://elsewhere.example/mcp"));
+        refused(
+            grant(&oauth, &db, &request(&pairs), T0).await,
+            OAuthCode::InvalidTarget,
+            "only for",
+        );
+        // An unknown code.
+        refused(
+            grant(&oauth, &db, &request(&exchange(&client, "nope", "x")), T0).await,
+            OAuthCode::InvalidGrant,
+            "not valid",
+        );
+
+        // A code used twice: the second use revokes what the first issued.
+        let (c, v) = code(&db, &client, T0).await;
+        let issued = grant(&oauth, &db, &request(&exchange(&client, &c, &v)), T0)
+            .await
+            .unwrap();
+        assert_eq!(issued.scope, "mcp");
+        refused(
+            grant(&oauth, &db, &request(&exchange(&client, &c, &v)), T0 + 1).await,
+            OAuthCode::InvalidGrant,
+            "already used",
+        );
+        let again = request(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client),
+            ("refresh_token", &issued.refresh_token),
+        ]);
+        refused(
+            grant(&oauth, &db, &again, T0 + 2).await,
+            OAuthCode::InvalidGrant,
+            "revoked",
+        );
+    }
+
+    #[tokio::test]
+    async fn client_and_grant_type_refusals() {
+        let (oauth, db, _dir) = setup().await;
+        let public = public_client(&db).await;
+        let (confidential, secret) = register(
+            &db,
+            serde_json::json!({"redirect_uris": ["https://app.example/cb"]}),
+        )
+        .await;
+        let secret = secret.expect("a web client gets a secret");
+        let grant_type =
+            |client: &str| request(&[("grant_type", "client_credentials"), ("client_id", client)]);
+        refused(
+            grant(&oauth, &db, &grant_type(&public), T0).await,
+            OAuthCode::UnsupportedGrantType,
+            "client_credentials",
+        );
+        refused(
+            grant(&oauth, &db, &request(&[("client_id", &public)]), T0).await,
+            OAuthCode::InvalidRequest,
+            "grant_type is missing",
+        );
+        refused(
+            grant(&oauth, &db, &grant_type("unknown"), T0).await,
+            OAuthCode::InvalidClient,
+            "Unknown client",
+        );
+        refused(
+            grant(&oauth, &db, &request(&[("grant_type", "x")]), T0).await,
+            OAuthCode::InvalidClient,
+            "send client_id",
+        );
+        // A confidential client without, or with a wrong, secret; a public one with a secret.
+        refused(
+            grant(&oauth, &db, &grant_type(&confidential), T0).await,
+            OAuthCode::InvalidClient,
+            "must authenticate",
+        );
+        let mut wrong = grant_type(&confidential);
+        wrong.basic = Some((confidential.clone(), "wrong".into()));
+        wrong.params.remove("client_id");
+        let e = grant(&oauth, &db, &wrong, T0).await.unwrap_err();
+        assert_eq!(e.code, OAuthCode::InvalidClient);
+        assert!(e.basic_challenge, "Basic gets a Basic challenge back");
+        let mut public_secret = grant_type(&public);
+        public_secret
+            .params
+            .insert("client_secret".into(), "x".into());
+        refused(
+            grant(&oauth, &db, &public_secret, T0).await,
+            OAuthCode::InvalidClient,
+            "public",
+        );
+        // Basic and a body secret at once, or two different client ids.
+        let mut both = grant_type(&confidential);
+        both.basic = Some((confidential.clone(), secret.clone()));
+        both.params.insert("client_secret".into(), secret.clone());
+        refused(
+            grant(&oauth, &db, &both, T0).await,
+            OAuthCode::InvalidRequest,
+            "one client authentication",
+        );
+        let mut differ = grant_type(&public);
+        differ.basic = Some((confidential.clone(), secret.clone()));
+        refused(
+            grant(&oauth, &db, &differ, T0).await,
+            OAuthCode::InvalidRequest,
+            "differs",
+        );
+        // The right secret passes authentication (and meets the grant type check).
+        let mut right = grant_type(&confidential);
+        right.basic = Some((confidential.clone(), secret));
+        right.params.remove("client_id");
+        refused(
+            grant(&oauth, &db, &right, T0).await,
+            OAuthCode::UnsupportedGrantType,
+            "not supported",
+        );
+    }
+
+    #[tokio::test]
+    async fn refresh_refusals() {
+        let (oauth, db, _dir) = setup().await;
+        let client = public_client(&db).await;
+        let other = public_client_named(&db, "Other").await;
+        let signed_in = async |now| {
+            let (c, v) = code(&db, &client, now).await;
+            grant(&oauth, &db, &request(&exchange(&client, &c, &v)), now)
+                .await
+                .unwrap()
+                .refresh_token
+        };
+        let refresh = |client: &str, token: &str, extra: &[(&str, &str)]| {
+            let mut pairs = vec![
+                ("grant_type", "refresh_token"),
+                ("client_id", client),
+                ("refresh_token", token),
+            ];
+            pairs.extend_from_slice(extra);
+            request(&pairs)
+        };
+
+        let rt1 = signed_in(T0).await;
+        // Another client's refresh token.
+        refused(
+            grant(&oauth, &db, &refresh(&other, &rt1, &[]), T0).await,
+            OAuthCode::InvalidGrant,
+            "another client",
+        );
+        // Widening the scope, or another resource.
+        refused(
+            grant(
+                &oauth,
+                &db,
+                &refresh(&client, &rt1, &[("scope", "mcp admin")]),
+                T0,
+            )
+            .await,
+            OAuthCode::InvalidScope,
+            "widen",
+        );
+        refused(
+            grant(
+                &oauth,
+                &db,
+                &refresh(&client, &rt1, &[("resource", "https://x.example/mcp")]),
+                T0,
+            )
+            .await,
+            OAuthCode::InvalidTarget,
+            "only for",
+        );
+        refused(
+            grant(&oauth, &db, &refresh(&client, "", &[]), T0).await,
+            OAuthCode::InvalidRequest,
+            "missing",
+        );
+        // Rotated, then presented again after the grace window: the family is revoked.
+        let rt2 = grant(&oauth, &db, &refresh(&client, &rt1, &[]), T0)
+            .await
+            .unwrap()
+            .refresh_token;
+        refused(
+            grant(
+                &oauth,
+                &db,
+                &refresh(&client, &rt1, &[]),
+                T0 + REFRESH_REUSE_GRACE_SECS + 1,
+            )
+            .await,
+            OAuthCode::InvalidGrant,
+            "already used",
+        );
+        refused(
+            grant(&oauth, &db, &refresh(&client, &rt2, &[]), T0 + 20).await,
+            OAuthCode::InvalidGrant,
+            "revoked",
+        );
+        // Expired.
+        let old = signed_in(T0).await;
+        refused(
+            grant(
+                &oauth,
+                &db,
+                &refresh(&client, &old, &[]),
+                T0 + REFRESH_TOKEN_TTL_SECS,
+            )
+            .await,
+            OAuthCode::InvalidGrant,
+            "expired",
+        );
+    }
+
+    #[tokio::test]
+    async fn revocation_of_each_token_type() {
+        let (oauth, db, _dir) = setup().await;
+        let client = public_client(&db).await;
+        let other = public_client_named(&db, "Other").await;
+        let (c, v) = code(&db, &client, T0).await;
+        let issued = grant(&oauth, &db, &request(&exchange(&client, &c, &v)), T0)
+            .await
+            .unwrap();
+        let revoke_as =
+            |client: &str, token: &str| request(&[("client_id", client), ("token", token)]);
+        let alive = async |access: &str| {
+            let claims = oauth.access_tokens.verify(access, T0 + 1).unwrap();
+            oauth.liveness.forget_all();
+            oauth
+                .liveness
+                .check(&db, &claims, T0 + 1)
+                .await
+                .unwrap()
+                .is_ok()
+        };
+
+        // Another client's tokens, an unknown token: answered, and nothing happens.
+        revoke(&oauth, &db, &revoke_as(&other, &issued.access_token), T0)
+            .await
+            .unwrap();
+        revoke(&oauth, &db, &revoke_as(&other, &issued.refresh_token), T0)
+            .await
+            .unwrap();
+        revoke(&oauth, &db, &revoke_as(&client, "gatehouse_rt_unknown"), T0)
+            .await
+            .unwrap();
+        assert!(alive(&issued.access_token).await);
+        let e = revoke(&oauth, &db, &request(&[("client_id", &client)]), T0)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, OAuthCode::InvalidRequest);
+
+        // An access token: that token ends, the session does not.
+        revoke(&oauth, &db, &revoke_as(&client, &issued.access_token), T0)
+            .await
+            .unwrap();
+        assert!(!alive(&issued.access_token).await);
+        let next = grant(
+            &oauth,
+            &db,
+            &request(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", &client),
+                ("refresh_token", &issued.refresh_token),
+            ]),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+        assert!(alive(&next.access_token).await);
+
+        // A refresh token: the whole session ends, its access tokens with it.
+        revoke(
+            &oauth,
+            &db,
+            &revoke_as(&client, &next.refresh_token),
+            T0 + 2,
+        )
+        .await
+        .unwrap();
+        assert!(!alive(&next.access_token).await);
     }
 }
