@@ -51,5 +51,7 @@ pub async fn delete_api_token(id: String) -> Result<(), ApiError> {
     let state = super::app_state();
     super::respond(
         crate::server::auth::api_tokens::delete_token(&state, &id, &identity.subject).await,
-    )
+    )?;
+    crate::server::gateway::end_token_sessions(&state, &id);
+    Ok(())
 }

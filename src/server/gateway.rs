@@ -17,3 +17,12 @@ pub mod upstreams;
 /// revisions before it.
 pub const SUPPORTED_PROTOCOL_VERSIONS: [&str; 4] =
     ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"];
+
+use crate::server::state::AppState;
+
+/// Ends every MCP session an API token opened (the token was deleted).
+pub fn end_token_sessions(state: &AppState, token_id: &str) {
+    state
+        .mcp
+        .forget_principal(&caller::McpCaller::api_token_key(token_id));
+}

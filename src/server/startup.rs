@@ -161,6 +161,8 @@ impl Application {
             public_url,
             public_origin,
             hosts,
+            sealer: Sealer::new(&master_key, &[]),
+            outbound: outbound.clone(),
             db,
             started_at: clock.now(),
             clock,

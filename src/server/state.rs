@@ -20,8 +20,10 @@ use crate::server::connections::ConnectionsEngine;
 use crate::server::db::Db;
 use crate::server::gateway::endpoint::McpEndpoint;
 use crate::server::gateway::upstreams::Upstreams;
+use crate::server::http::Outbound;
 use crate::server::net::HostPolicy;
 use crate::server::oauth_as::OAuthServer;
+use crate::server::secrets::Sealer;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -36,6 +38,11 @@ pub struct Inner {
     pub hosts: HostPolicy,
     pub db: Db,
     pub clock: Arc<dyn Clock>,
+    /// Seals secrets at rest (connection secrets, vault values, upstream headers): one key,
+    /// derived from `SECRET_KEY`, for every domain that stores secrets.
+    pub sealer: Sealer,
+    /// Outbound HTTP as configured (address policy, extra CA certificates).
+    pub outbound: Outbound,
     pub sessions: SessionKeys,
     pub cookies: CookieSettings,
     /// Present in `basic` mode.

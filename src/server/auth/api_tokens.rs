@@ -180,6 +180,8 @@ pub async fn list_tokens(state: &AppState) -> Result<Vec<ApiTokenView>, AppError
         .collect())
 }
 
+/// Deletes a token; it stops working at once in this process. The caller also ends the MCP
+/// sessions it opened (`gateway::end_token_sessions`).
 pub async fn delete_token(state: &AppState, id: &str, deleted_by: &str) -> Result<(), AppError> {
     if !state.db.delete_api_token(id).await? {
         return Err(AppError::NotFound(format!(
@@ -187,7 +189,6 @@ pub async fn delete_token(state: &AppState, id: &str, deleted_by: &str) -> Resul
         )));
     }
     state.api_tokens.forget(id);
-    state.mcp.forget_principal(&format!("token:{id}"));
     tracing::info!(token_id = %id, by = %deleted_by, "API token deleted");
     Ok(())
 }
@@ -212,37 +213,51 @@ pub enum TokenRejection {
 /// deleted by another replica stops working here within `CACHE_SECS`.
 #[derive(Debug, Default)]
 pub struct VerifiedTokens {
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
     /// SHA-256 of the token → what it verified as, and when.
-    entries: Mutex<HashMap<String, (VerifiedToken, UnixTime)>>,
+    map: HashMap<String, (VerifiedToken, UnixTime)>,
+    /// Bumped by every deletion here, so that a lookup that started before a deletion cannot
+    /// put the deleted token back.
+    generation: u64,
 }
 
 const CACHE_SECS: i64 = 5;
 const CACHE_MAX: usize = 10_000;
 
 impl VerifiedTokens {
-    fn get(&self, hash: &str, now: UnixTime) -> Option<VerifiedToken> {
+    /// The cached verification, or the generation a database lookup starts from.
+    fn get(&self, hash: &str, now: UnixTime) -> Result<VerifiedToken, u64> {
         let entries = self.entries.lock().expect("token cache lock");
-        match entries.get(hash) {
-            Some((token, at)) if now >= *at && now - at < CACHE_SECS => Some(token.clone()),
-            _ => None,
+        match entries.map.get(hash) {
+            Some((token, at)) if now >= *at && now - at < CACHE_SECS => Ok(token.clone()),
+            _ => Err(entries.generation),
         }
     }
 
-    fn put(&self, hash: String, token: VerifiedToken, now: UnixTime) {
+    /// Remembers a lookup's result; `false` when a token was deleted while it ran (the
+    /// caller looks again rather than trust it).
+    fn put(&self, generation: u64, hash: String, token: VerifiedToken, now: UnixTime) -> bool {
         let mut entries = self.entries.lock().expect("token cache lock");
-        if entries.len() >= CACHE_MAX {
-            entries.retain(|_, (_, at)| now - *at < CACHE_SECS);
+        if entries.generation != generation {
+            return false;
         }
-        if entries.len() < CACHE_MAX {
-            entries.insert(hash, (token, now));
+        if entries.map.len() >= CACHE_MAX {
+            entries.map.retain(|_, (_, at)| now - *at < CACHE_SECS);
         }
+        if entries.map.len() < CACHE_MAX {
+            entries.map.insert(hash, (token, now));
+        }
+        true
     }
 
     pub fn forget(&self, id: &str) {
-        self.entries
-            .lock()
-            .expect("token cache lock")
-            .retain(|_, (token, _)| token.id != id);
+        let mut entries = self.entries.lock().expect("token cache lock");
+        entries.map.retain(|_, (token, _)| token.id != id);
+        entries.generation += 1;
     }
 }
 
@@ -267,20 +282,30 @@ impl ApiTokens {
             return Ok(Err(TokenRejection::Unknown));
         }
         let hash = sha256_hex(presented);
-        let token = match self.verified.get(&hash, now) {
-            Some(token) => token,
-            None => {
-                let Some(row) = db.find_api_token_by_hash(&hash).await? else {
-                    return Ok(Err(TokenRejection::Unknown));
-                };
-                let token = VerifiedToken {
-                    scopes: parse_scopes(&row.scopes),
-                    id: row.id,
-                    name: row.name,
-                    expires_at: row.expires_at,
-                };
-                self.verified.put(hash, token.clone(), now);
-                token
+        let mut attempts = 0;
+        let token = loop {
+            let generation = match self.verified.get(&hash, now) {
+                Ok(token) => break token,
+                Err(generation) => generation,
+            };
+            let Some(row) = db.find_api_token_by_hash(&hash).await? else {
+                return Ok(Err(TokenRejection::Unknown));
+            };
+            let token = VerifiedToken {
+                scopes: parse_scopes(&row.scopes),
+                id: row.id,
+                name: row.name,
+                expires_at: row.expires_at,
+            };
+            attempts += 1;
+            // A deletion ran meanwhile: what was read may be the deleted token. Look again
+            // (deletions are rare: a second look settles it).
+            if self
+                .verified
+                .put(generation, hash.clone(), token.clone(), now)
+                || attempts > 2
+            {
+                break token;
             }
         };
         if token.expires_at.is_some_and(|e| e <= now) {
@@ -505,6 +530,27 @@ mod tests {
             Some(NOW + 5)
         );
         assert_eq!(uses.flush(&db).await.unwrap(), 0);
+    }
+
+    #[test]
+    fn a_lookup_that_started_before_a_deletion_is_not_cached() {
+        let cache = VerifiedTokens::default();
+        let token = VerifiedToken {
+            id: "t1".into(),
+            name: "n".into(),
+            scopes: BTreeSet::new(),
+            expires_at: None,
+        };
+        // A lookup begins (and reads the token from the database)...
+        let generation = cache.get("h", NOW).unwrap_err();
+        // ...the token is deleted meanwhile...
+        cache.forget("t1");
+        // ...and the lookup ends: it must not be remembered as valid.
+        assert!(!cache.put(generation, "h".into(), token.clone(), NOW));
+        assert!(cache.get("h", NOW).is_err());
+        let fresh = cache.get("h", NOW).unwrap_err();
+        assert!(cache.put(fresh, "h".into(), token, NOW));
+        assert!(cache.get("h", NOW).is_ok());
     }
 
     #[tokio::test]

@@ -122,6 +122,14 @@ impl AppState {
         })
     }
 
+    /// A built-in provider's display name (with `PROVIDER_OVERRIDES` applied).
+    pub fn provider_name(&self, slug: &str) -> Option<String> {
+        self.connections
+            .providers
+            .find(slug)
+            .map(|p| p.name.clone())
+    }
+
     /// A connection's name, for messages about it (its id when there is no such connection).
     pub async fn connection_name(&self, id: &str) -> Result<Option<String>, AppError> {
         Ok(self.db.find_connection(id).await?.map(|c| c.name))

@@ -1,6 +1,6 @@
 //! Who is calling `/mcp`. One place decides, for every request: no token (allowed only while
-//! MCP protection is off), a static API token, and (later) an OAuth access token. Each answer
-//! carries the scopes the caller holds.
+//! MCP protection is off), a static API token, or an access token of Gatehouse's own
+//! authorization server. Each answer carries the scopes the caller holds.
 
 use std::collections::BTreeSet;
 
@@ -50,10 +50,15 @@ impl McpCaller {
 
     /// Identifies the principal across requests: an MCP session belongs to the principal that
     /// opened it.
+    /// The key of the sessions an API token opens.
+    pub fn api_token_key(token_id: &str) -> String {
+        format!("token:{token_id}")
+    }
+
     pub fn key(&self) -> String {
         match &self.principal {
             Principal::Anonymous => "anonymous".into(),
-            Principal::ApiToken { id, .. } => format!("token:{id}"),
+            Principal::ApiToken { id, .. } => McpCaller::api_token_key(id),
             // Refreshing keeps the family, so a session outlives the access token it began with.
             Principal::OAuth { family, .. } => format!("oauth:{family}"),
         }

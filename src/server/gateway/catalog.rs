@@ -101,13 +101,10 @@ pub fn views(state: &AppState) -> Vec<CatalogEntryView> {
             url: e.url.clone(),
             transport: e.transport.clone(),
             provider: e.provider.clone(),
-            provider_name: e.provider.as_ref().map(|p| {
-                state
-                    .connections
-                    .providers
-                    .find(p)
-                    .map_or_else(|| p.clone(), |b| b.name.clone())
-            }),
+            provider_name: e
+                .provider
+                .as_ref()
+                .map(|p| state.provider_name(p).unwrap_or_else(|| p.clone())),
             docs_url: e.docs_url.clone(),
             server_name: e.server_name.clone(),
         })

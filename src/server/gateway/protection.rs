@@ -16,26 +16,51 @@ const CACHE_SECS: i64 = 5;
 
 #[derive(Debug, Default)]
 pub struct McpProtection {
-    cached: Mutex<Option<(bool, UnixTime)>>,
+    cached: Mutex<Cache>,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    value: Option<(bool, UnixTime)>,
+    /// Bumped by every change made here, so that a read that started before a change cannot
+    /// store the older value over it.
+    generation: u64,
 }
 
 impl McpProtection {
     pub async fn require_auth(&self, db: &Db, now: UnixTime) -> Result<bool, DbError> {
-        if let Some((value, at)) = *self.cached.lock().expect("protection lock")
-            && now - at < CACHE_SECS
-            && now >= at
-        {
-            return Ok(value);
-        }
+        let generation = {
+            let cache = self.cached.lock().expect("protection lock");
+            if let Some((value, at)) = cache.value
+                && now - at < CACHE_SECS
+                && now >= at
+            {
+                return Ok(value);
+            }
+            cache.generation
+        };
         let value = db.get_setting(REQUIRE_AUTH_KEY).await?.as_deref() == Some("true");
-        *self.cached.lock().expect("protection lock") = Some((value, now));
-        Ok(value)
+        Ok(self.store_read(generation, value, now))
+    }
+
+    /// Keeps what a read found unless a change was made meanwhile; the value to use.
+    fn store_read(&self, generation: u64, value: bool, now: UnixTime) -> bool {
+        let mut cache = self.cached.lock().expect("protection lock");
+        if cache.generation != generation
+            && let Some((newer, _)) = cache.value
+        {
+            return newer;
+        }
+        cache.value = Some((value, now));
+        value
     }
 
     pub async fn set(&self, db: &Db, value: bool, now: UnixTime) -> Result<(), DbError> {
         db.put_setting(REQUIRE_AUTH_KEY, if value { "true" } else { "false" }, now)
             .await?;
-        *self.cached.lock().expect("protection lock") = Some((value, now));
+        let mut cache = self.cached.lock().expect("protection lock");
+        cache.value = Some((value, now));
+        cache.generation += 1;
         Ok(())
     }
 }
@@ -65,6 +90,19 @@ pub async fn set_require_auth(state: &AppState, value: bool, by: &str) -> Result
 mod tests {
     use super::*;
     use crate::server::db::testing::temp_db;
+
+    #[tokio::test]
+    async fn a_read_that_started_before_a_change_cannot_undo_it() {
+        let (db, _dir) = temp_db().await;
+        let p = McpProtection::default();
+        // A read begins (and finds "off" in the database)...
+        let generation = p.cached.lock().unwrap().generation;
+        // ...the setting is turned on meanwhile...
+        p.set(&db, true, 100).await.unwrap();
+        // ...and the read ends: it must not put "off" back.
+        assert!(p.store_read(generation, false, 100));
+        assert!(p.require_auth(&db, 101).await.unwrap());
+    }
 
     #[tokio::test]
     async fn cached_for_a_few_seconds() {

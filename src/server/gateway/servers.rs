@@ -106,7 +106,7 @@ async fn check(
     // why stdio is refused, not that a command is no URL.
     let transport = parse_transport(&input.transport).map_err(bad)?;
     let url = parse_server_url(&input.url).map_err(bad)?;
-    check_outbound_url(&url, state.connections.outbound.policy)
+    check_outbound_url(&url, state.outbound.policy)
         .map_err(|e| AppError::BadRequest(format!("The URL {e}.")))?;
     if url.fragment().is_some() {
         return Err(AppError::BadRequest(
@@ -244,12 +244,7 @@ fn apply(state: &AppState, row: &mut McpServerRow, checked: Checked) {
     row.transport = checked.transport.to_string();
     if let Some(pairs) = checked.headers {
         let json = serde_json::to_string(&pairs).expect("pairs serialize");
-        row.headers = Some(
-            state
-                .connections
-                .sealer
-                .seal(&json, &headers_context(&row.id)),
-        );
+        row.headers = Some(state.sealer.seal(&json, &headers_context(&row.id)));
     } else if checked.auth != "headers" {
         row.headers = None;
     }
@@ -331,10 +326,8 @@ async fn from_catalog(
     }
     if input.auth == "connection" {
         let display = state
-            .connections
-            .providers
-            .find(provider)
-            .map_or(provider.clone(), |p| p.name.clone());
+            .provider_name(provider)
+            .unwrap_or_else(|| provider.clone());
         let needed = || {
             AppError::BadRequest(format!(
                 "{} needs a {display} connection: create and connect one first, then choose it.",
@@ -425,7 +418,6 @@ async fn view(state: &AppState, upstream: &Arc<Upstream>) -> Result<McpServerVie
     };
     let header_names = match (&row.headers, row.auth.as_str()) {
         (Some(sealed), "headers") => state
-            .connections
             .sealer
             .open(sealed, &headers_context(&row.id))
             .ok()

@@ -379,7 +379,6 @@ async fn credentials(
             let sealed = row.headers.as_deref().unwrap_or("[]");
             let pairs: Vec<(String, String)> = if row.headers.is_some() {
                 let opened = state
-                    .connections
                     .sealer
                     .open(sealed, &headers_context(&row.id))
                     .map_err(|e| {
@@ -535,7 +534,7 @@ async fn session(
     let url = Url::parse(&upstream.row.url).map_err(|e| UpstreamError::Refused(e.to_string()))?;
     let session = Arc::new(
         UpstreamSession::connect(
-            &state.connections.outbound,
+            &state.outbound,
             &url,
             upstream.transport(),
             upstream.timeout(),

@@ -117,7 +117,7 @@ pub async fn put(state: &AppState, name: &str, value: &str, by: &str) -> Result<
             "The value contains a line break or another control character.".into(),
         ));
     }
-    let sealed = state.connections.sealer.seal(value, &context(name));
+    let sealed = state.sealer.seal(value, &context(name));
     state
         .db
         .put_vault_secret(name, &sealed, by, state.now())
@@ -153,7 +153,6 @@ pub async fn open(state: &AppState, name: &str) -> Result<SecretString, String> 
         .map_err(|e| format!("cannot read the vault: {e}"))?
         .ok_or_else(|| format!("the secret {name} is not in the vault"))?;
     state
-        .connections
         .sealer
         .open(&row.value, &context(name))
         .map_err(|e| format!("the secret {name} cannot be opened: {e}"))
