@@ -11,7 +11,7 @@ use crate::server::auth::password::hash_password;
 use crate::server::clock::SystemClock;
 use crate::server::config::{Cli, Command, Config, LogFormat};
 use crate::server::secrets::MasterKey;
-use crate::server::startup::Application;
+use crate::server::startup::{Application, StartupError};
 
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -36,6 +36,11 @@ async fn serve(cli: &Cli) -> ExitCode {
     init_tracing(config.log_format);
     let app = match Application::build(config, Arc::new(SystemClock)).await {
         Ok(app) => app,
+        // A file a setting names is an invalid setting too: same line, same exit code.
+        Err(StartupError::Config(e)) => {
+            eprintln!("gatehouse: {e}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             tracing::error!("cannot start: {e}");
             eprintln!("gatehouse: cannot start: {e}");

@@ -43,6 +43,10 @@ pub const TOKEN_USE_FLUSH_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// A file a setting names cannot be used (`PROVIDER_OVERRIDES`, `MCP_CATALOG`): the
+    /// message names the setting, as `Config::parse`'s errors do.
+    #[error("{0}")]
+    Config(String),
     /// A key, file or setting that cannot be used; the message names it.
     #[error("{0}")]
     Setting(String),
@@ -63,6 +67,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Application, StartupError> {
+        // The files the settings name come first: a bad one stops start-up before anything
+        // is written (key, database) or bound.
+        let providers = load_providers(config.provider_overrides.as_deref())?;
+        let catalog = load_catalog(config.mcp_catalog.as_deref(), &providers)?;
         let master_key = match &config.secret_key {
             Some(key) => key.clone(),
             None => load_or_generate_key(&config.data_dir)?,
@@ -118,8 +126,6 @@ impl Application {
             }
         };
 
-        let providers = load_providers(config.provider_overrides.as_deref())?;
-        let catalog = load_catalog(config.mcp_catalog.as_deref(), &providers)?;
         let upstreams = Arc::new(Upstreams::new(clock.clone(), catalog));
         let mut tools = ToolRegistry::default().with_source(BuiltinTools);
         if config.mcp_conformance_fixtures {
@@ -253,8 +259,6 @@ impl Application {
     }
 }
 
-/// Cargo-leptos passes the site layout in `LEPTOS_*` variables; a release binary run on its
-/// own falls back to the defaults it was built with.
 /// The built-in providers with `PROVIDER_OVERRIDES` applied.
 fn load_providers(overrides: Option<&Path>) -> Result<Providers, StartupError> {
     let Some(path) = overrides else {
@@ -272,12 +276,14 @@ fn load_catalog(extra: Option<&Path>, providers: &Providers) -> Result<Catalog, 
     let Some(path) = extra else {
         return Ok(Catalog::builtin());
     };
-    let setting = |e: String| StartupError::Setting(format!("invalid setting MCP_CATALOG: {e}"));
+    let setting = |e: String| StartupError::Config(format!("invalid setting MCP_CATALOG: {e}"));
     let json = std::fs::read_to_string(path)
         .map_err(|e| setting(format!("cannot read {}: {e}", path.display())))?;
     Catalog::with_extra(&json, |p| providers.find(p).is_some()).map_err(setting)
 }
 
+/// Cargo-leptos passes the site layout in `LEPTOS_*` variables; a release binary run on its
+/// own falls back to the defaults it was built with.
 fn leptos_options(config: &Config, bound: SocketAddr) -> LeptosOptions {
     let env_or =
         |key: &str, default: &str| std::env::var(key).unwrap_or_else(|_| default.to_string());

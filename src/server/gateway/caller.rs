@@ -48,13 +48,13 @@ impl McpCaller {
         }
     }
 
-    /// Identifies the principal across requests: an MCP session belongs to the principal that
-    /// opened it.
     /// The key of the sessions an API token opens.
     pub fn api_token_key(token_id: &str) -> String {
         format!("token:{token_id}")
     }
 
+    /// Identifies the principal across requests: an MCP session belongs to the principal that
+    /// opened it.
     pub fn key(&self) -> String {
         match &self.principal {
             Principal::Anonymous => "anonymous".into(),

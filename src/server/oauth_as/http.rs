@@ -249,7 +249,7 @@ fn redirect(location: &str) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::LOCATION,
-        HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/")),
+        HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/login")),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
@@ -281,6 +281,8 @@ pub async fn authorize(
     let Some(oauth) = state.oauth_as.as_ref() else {
         return not_found();
     };
+    // The session is looked up before the request is checked (the core takes it as input);
+    // the core consults it only once the client, redirect URI and parameters are right.
     let user = match authenticate(&state, &headers).await {
         Ok(Ok(identity)) => UserCheck::SignedIn(identity),
         Ok(Err(_)) => UserCheck::SignedOut,
