@@ -26,13 +26,9 @@ const CONCURRENCY: usize = 16;
 const RUN_FOR: Duration = Duration::from_secs(5);
 
 async fn token_check(dir: &std::path::Path) {
-    let path = dir.join("bench.db");
-    let db = Db::connect(&DatabaseConfig::Sqlite {
-        url: format!("sqlite://{}?mode=rwc", path.display()),
-        path,
-    })
-    .await
-    .unwrap();
+    let db = Db::connect(&DatabaseConfig::sqlite_file(dir.join("bench.db")))
+        .await
+        .unwrap();
     let now = SystemClock.now();
     let mut presented = String::new();
     for i in 0..1_000 {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test and check: formatting, clippy on the server and the browser builds, unit and
-# integration tests (against real peers: oidc-provider, the official MCP SDK clients in
+# integration tests on SQLite and on PostgreSQL (against real peers: oidc-provider, the official MCP SDK clients in
 # TypeScript and Python, the MCP conformance suite), then the browser tests in Chromium.
 # Installs what is missing first (see scripts/setup.sh).
 set -euo pipefail
@@ -20,8 +20,16 @@ cargo clippy --no-default-features --features ssr --all-targets -- -D warnings
 step "clippy: browser build (hydrate, wasm32)"
 cargo clippy --no-default-features --features hydrate --lib --target wasm32-unknown-unknown -- -D warnings
 
-step "unit and integration tests"
+step "unit tests, and the integration tests on SQLite"
 cargo test --no-default-features --features ssr
+
+step "the integration tests again on PostgreSQL (a throw-away server), with the replica tests"
+pg_dir=$(mktemp -d)
+trap 'scripts/postgres.sh stop "$pg_dir"' EXIT
+GATEHOUSE_TEST_POSTGRES=$(scripts/postgres.sh start "$pg_dir")
+export GATEHOUSE_TEST_POSTGRES
+cargo test --no-default-features --features ssr --test it -- --include-ignored
+unset GATEHOUSE_TEST_POSTGRES
 
 step "build the site (cargo leptos build)"
 cargo leptos build

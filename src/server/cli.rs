@@ -52,6 +52,7 @@ async fn serve(cli: &Cli) -> ExitCode {
         listen = %app.local_addr(),
         public_url = %state.public_origin,
         auth = state.config.auth.auth_type().as_str(),
+        store = state.config.database.backend_name(),
         database = %state.config.database.location(),
         hosts = %state.hosts.describe(),
         "Gatehouse {} is up: open {}/",

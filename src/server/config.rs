@@ -54,7 +54,7 @@ pub struct RawSettings {
     /// External base URL (scheme, host, port), used for redirect URIs and metadata.
     #[arg(long, env = "PUBLIC_URL", value_name = "URL", global = true)]
     pub public_url: Option<String>,
-    /// Database URL; sqlite://path (created on first start).
+    /// Database URL: sqlite://path (created on first start) or postgres://user@host/db.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -63,6 +63,14 @@ pub struct RawSettings {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
+    /// Connections in the database pool (default 8 for SQLite, 10 for PostgreSQL).
+    #[arg(
+        long,
+        env = "DATABASE_MAX_CONNECTIONS",
+        value_name = "N",
+        global = true
+    )]
+    pub database_max_connections: Option<String>,
     /// Folder for Gatehouse's own files (the generated key); defaults to the SQLite file's folder.
     #[arg(long, env = "DATA_DIR", value_name = "DIR", global = true)]
     pub data_dir: Option<String>,
@@ -446,6 +454,17 @@ fn parse_seconds(
     }
 }
 
+/// A whole number within `min..=max`.
+fn parse_count(var: &'static str, value: &str, min: u32, max: u32) -> Result<u32, ConfigError> {
+    match value.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError::new(
+            var,
+            format!("{value:?} is not a whole number between {min} and {max}"),
+        )),
+    }
+}
+
 fn parse_bool(var: &'static str, value: &Option<String>) -> Result<bool, ConfigError> {
     match present(value).map(str::to_ascii_lowercase).as_deref() {
         None => Ok(false),
@@ -567,58 +586,12 @@ fn parse_public_url(value: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn parse_database_url(value: &str) -> Result<DatabaseConfig, ConfigError> {
-    const VAR: &str = "DATABASE_URL";
-    if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-        return Err(ConfigError::new(
-            VAR,
-            "PostgreSQL is not supported by this build yet; use sqlite://path/to/gatehouse.db",
-        ));
-    }
-    let Some(rest) = value.strip_prefix("sqlite:") else {
-        return Err(ConfigError::new(
-            VAR,
-            format!("{:?} is not a sqlite:// URL", redact_url(value)),
-        ));
-    };
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let (path, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (rest, None),
-    };
-    if path.is_empty() || path == ":memory:" {
-        return Err(ConfigError::new(
-            VAR,
-            "needs a file path (an in-memory database would lose everything at exit)",
-        ));
-    }
-    let mut url = format!("sqlite://{path}");
-    match query {
-        Some(q) if q.split('&').any(|kv| kv.starts_with("mode=")) => {
-            url.push('?');
-            url.push_str(q);
-        }
-        Some(q) if !q.is_empty() => {
-            url.push_str("?mode=rwc&");
-            url.push_str(q);
-        }
-        _ => url.push_str("?mode=rwc"),
-    }
-    Ok(DatabaseConfig::Sqlite {
-        path: PathBuf::from(path),
-        url,
-    })
-}
-
-/// Drops any userinfo from a URL-like string before it goes into an error message.
-fn redact_url(value: &str) -> String {
-    match Url::parse(value) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        _ => value.chars().take(200).collect(),
-    }
+fn parse_database_url(
+    value: &str,
+    max_connections: Option<u32>,
+) -> Result<DatabaseConfig, ConfigError> {
+    DatabaseConfig::from_url(value, max_connections)
+        .map_err(|message| ConfigError::new("DATABASE_URL", message))
 }
 
 fn parse_secret_key(value: &str) -> Result<MasterKey, ConfigError> {
@@ -660,8 +633,13 @@ impl Config {
             })?;
 
         let public_url = present(&raw.public_url).map(parse_public_url).transpose()?;
-        let database =
-            parse_database_url(present(&raw.database_url).unwrap_or(DEFAULT_DATABASE_URL))?;
+        let max_connections = present(&raw.database_max_connections)
+            .map(|v| parse_count("DATABASE_MAX_CONNECTIONS", v, 1, 1000))
+            .transpose()?;
+        let database = parse_database_url(
+            present(&raw.database_url).unwrap_or(DEFAULT_DATABASE_URL),
+            max_connections,
+        )?;
         let data_dir = match present(&raw.data_dir) {
             Some(dir) => PathBuf::from(dir),
             None => match &database {
@@ -670,6 +648,7 @@ impl Config {
                     .filter(|p| !p.as_os_str().is_empty())
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|| PathBuf::from(".")),
+                DatabaseConfig::Postgres { .. } => PathBuf::from("./data"),
             },
         };
 
@@ -1017,7 +996,8 @@ mod tests {
             c.database,
             DatabaseConfig::Sqlite {
                 path: PathBuf::from("./data/gatehouse.db"),
-                url: "sqlite://./data/gatehouse.db?mode=rwc".into()
+                url: "sqlite://./data/gatehouse.db?mode=rwc".into(),
+                max_connections: 8,
             }
         );
         assert_eq!(c.data_dir, PathBuf::from("./data"));
@@ -1166,7 +1146,8 @@ mod tests {
             c.database,
             DatabaseConfig::Sqlite {
                 path: "/var/lib/gh/x.db".into(),
-                url: "sqlite:///var/lib/gh/x.db?mode=rwc".into()
+                url: "sqlite:///var/lib/gh/x.db?mode=rwc".into(),
+                max_connections: 8,
             }
         );
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/gh"));
@@ -1183,12 +1164,42 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/srv/gh"));
+        for url in [
+            "postgres://gh:s3cret@db.internal:6432/gatehouse?sslmode=verify-full",
+            "postgresql://gh:s3cret@db.internal:6432/gatehouse?sslmode=verify-full",
+        ] {
+            let c = Config::parse(&RawSettings {
+                database_url: Some(url.into()),
+                database_max_connections: Some("25".into()),
+                ..raw()
+            })
+            .unwrap();
+            assert_eq!(c.database.backend_name(), "PostgreSQL");
+            assert_eq!(c.database.location(), "db.internal:6432/gatehouse");
+            assert_eq!(c.database.max_connections(), 25);
+            assert!(!format!("{:?}", c.database).contains("s3cret"));
+            assert_eq!(c.data_dir, PathBuf::from("./data"));
+        }
+        let c = Config::parse(&RawSettings {
+            database_url: Some("postgres://localhost/gh".into()),
+            ..raw()
+        })
+        .unwrap();
+        assert_eq!(c.database.max_connections(), 10);
         let e = err(RawSettings {
-            database_url: Some("postgres://u:pw@h/db".into()),
+            database_url: Some("postgres://u:pw@h/db?sslmode=sometimes".into()),
             ..raw()
         });
         assert_eq!(e.var, "DATABASE_URL");
-        assert!(!e.to_string().contains("pw"));
+        assert!(!e.to_string().contains("pw@"), "{e}");
+        assert!(e.to_string().contains("sslmode"), "{e}");
+        for bad in ["0", "1001", "ten"] {
+            let e = err(RawSettings {
+                database_max_connections: Some(bad.into()),
+                ..raw()
+            });
+            assert_eq!(e.var, "DATABASE_MAX_CONNECTIONS");
+        }
         assert_eq!(
             err(RawSettings {
                 database_url: Some("sqlite::memory:".into()),

@@ -1,6 +1,7 @@
 //! Storage. One pool behind a repository layer (one submodule per table group) whose SQL is
 //! portable: `$1` placeholders, TEXT ids, BIGINT unix seconds, no backend-specific syntax, so
-//! SQLite and PostgreSQL run the same queries through sqlx's `Any` driver.
+//! SQLite and PostgreSQL run the same queries through sqlx's `Any` driver. Each backend has its
+//! own migration folder (`migrations/sqlite`, `migrations/postgres`).
 
 pub mod api_tokens;
 pub mod connections;
@@ -18,32 +19,177 @@ use sqlx::{AnyPool, Executor};
 
 use crate::server::files::create_private_dir;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which store, where, and how many connections. `Debug` never shows a password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseConfig {
     Sqlite {
         /// The file, as given (relative paths are relative to the working directory).
         path: PathBuf,
         /// The URL handed to sqlx, with `mode=rwc` so the file is created on first start.
         url: String,
+        max_connections: u32,
+    },
+    Postgres {
+        /// The URL as given, credentials included: handed to sqlx, never shown.
+        url: String,
+        /// `host:port/database`, safe to show.
+        location: String,
+        max_connections: u32,
     },
 }
 
+/// Pool sizes when `DATABASE_MAX_CONNECTIONS` is not set.
+pub const DEFAULT_SQLITE_CONNECTIONS: u32 = 8;
+pub const DEFAULT_POSTGRES_CONNECTIONS: u32 = 10;
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(self.backend_name())
+            .field("location", &self.location())
+            .field("max_connections", &self.max_connections())
+            .finish()
+    }
+}
+
 impl DatabaseConfig {
+    /// An SQLite file with the default pool (tests, benchmarks, tools).
+    pub fn sqlite_file(path: impl Into<PathBuf>) -> DatabaseConfig {
+        let path = path.into();
+        DatabaseConfig::Sqlite {
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+            path,
+            max_connections: DEFAULT_SQLITE_CONNECTIONS,
+        }
+    }
+
+    /// Reads a `DATABASE_URL`: `sqlite://path` (created on first start) or
+    /// `postgres://…`/`postgresql://…` with any option sqlx understands (`sslmode`, …).
+    /// Pure: nothing is opened here. Errors never repeat a password.
+    pub fn from_url(value: &str, max_connections: Option<u32>) -> Result<DatabaseConfig, String> {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            return parse_postgres(value, max_connections);
+        }
+        let Some(rest) = value.strip_prefix("sqlite:") else {
+            return Err(format!(
+                "{:?} is neither a sqlite:// nor a postgres:// URL",
+                redact_url(value)
+            ));
+        };
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (path, query) = match rest.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (rest, None),
+        };
+        if path.is_empty() || path == ":memory:" {
+            return Err(
+                "needs a file path (an in-memory database would lose everything at exit)".into(),
+            );
+        }
+        let mut url = format!("sqlite://{path}");
+        match query {
+            Some(q) if q.split('&').any(|kv| kv.starts_with("mode=")) => {
+                url.push('?');
+                url.push_str(q);
+            }
+            Some(q) if !q.is_empty() => {
+                url.push_str("?mode=rwc&");
+                url.push_str(q);
+            }
+            _ => url.push_str("?mode=rwc"),
+        }
+        Ok(DatabaseConfig::Sqlite {
+            path: PathBuf::from(path),
+            url,
+            max_connections: max_connections.unwrap_or(DEFAULT_SQLITE_CONNECTIONS),
+        })
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self {
             DatabaseConfig::Sqlite { .. } => "SQLite",
+            DatabaseConfig::Postgres { .. } => "PostgreSQL",
         }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, DatabaseConfig::Postgres { .. })
     }
 
     /// Where the data lives, safe to show (no credentials).
     pub fn location(&self) -> String {
         match self {
             DatabaseConfig::Sqlite { path, .. } => path.display().to_string(),
+            DatabaseConfig::Postgres { location, .. } => location.clone(),
+        }
+    }
+
+    pub fn max_connections(&self) -> u32 {
+        match self {
+            DatabaseConfig::Sqlite {
+                max_connections, ..
+            }
+            | DatabaseConfig::Postgres {
+                max_connections, ..
+            } => *max_connections,
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            DatabaseConfig::Sqlite { url, .. } | DatabaseConfig::Postgres { url, .. } => url,
         }
     }
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+fn parse_postgres(value: &str, max_connections: Option<u32>) -> Result<DatabaseConfig, String> {
+    use std::str::FromStr;
+    // sqlx's own parser: whatever it accepts (sslmode, sslrootcert, options, host=/socket …)
+    // is accepted here, and what it refuses is refused before start-up opens anything.
+    let options = sqlx::postgres::PgConnectOptions::from_str(value).map_err(|e| {
+        format!(
+            "{:?} is not a usable PostgreSQL URL: {}",
+            redact_url(value),
+            redact_error(&e.to_string(), value)
+        )
+    })?;
+    let database = options.get_database().unwrap_or("(the user's database)");
+    let location = format!("{}:{}/{}", options.get_host(), options.get_port(), database);
+    Ok(DatabaseConfig::Postgres {
+        url: value.to_string(),
+        location,
+        max_connections: max_connections.unwrap_or(DEFAULT_POSTGRES_CONNECTIONS),
+    })
+}
+
+/// Drops any password from a URL-like string before it goes into a message.
+pub fn redact_url(value: &str) -> String {
+    match url::Url::parse(value) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(_) => value.chars().take(200).collect(),
+        // Unparseable: keep only the scheme, the rest may hold a password.
+        Err(_) => match value.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://…"),
+            None => value.chars().take(200).collect(),
+        },
+    }
+}
+
+/// A driver's message may quote the URL it was given.
+fn redact_error(message: &str, url: &str) -> String {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_string))
+    {
+        Some(password) if !password.is_empty() => message.replace(&password, "***"),
+        _ => message.to_string(),
+    }
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -52,13 +198,18 @@ pub enum DbError {
         path: String,
         source: std::io::Error,
     },
-    #[error("cannot open the database at {location}: {source}")]
+    #[error("cannot open the {backend} database at {location}: {message}")]
     Connect {
+        backend: &'static str,
         location: String,
-        source: sqlx::Error,
+        message: String,
     },
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot migrate the {backend} database at {location}: {message}")]
+    Migrate {
+        backend: &'static str,
+        location: String,
+        message: String,
+    },
     #[error(transparent)]
     Query(#[from] sqlx::Error),
 }
@@ -66,20 +217,23 @@ pub enum DbError {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    postgres: bool,
 }
 
 impl Db {
     /// Opens (creating when needed) the database and applies pending migrations.
     pub async fn connect(config: &DatabaseConfig) -> Result<Db, DbError> {
         install_default_drivers();
-        let (url, max_connections) = match config {
-            DatabaseConfig::Sqlite { path, url } => {
-                create_parent_dir(path)?;
-                (url.as_str(), 8)
-            }
+        if let DatabaseConfig::Sqlite { path, .. } = config {
+            create_parent_dir(path)?;
+        }
+        let connect_error = |e: sqlx::Error| DbError::Connect {
+            backend: config.backend_name(),
+            location: config.location(),
+            message: redact_error(&e.to_string(), config.url()),
         };
         let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(config.max_connections())
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -98,14 +252,28 @@ impl Db {
                     Ok(())
                 })
             })
-            .connect(url)
+            .connect(config.url())
             .await
-            .map_err(|source| DbError::Connect {
-                location: config.location(),
-                source,
-            })?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Db { pool })
+            .map_err(connect_error)?;
+        let migrator = match config {
+            DatabaseConfig::Sqlite { .. } => &SQLITE_MIGRATIONS,
+            // Replicas starting together serialize on the migrator's advisory lock.
+            DatabaseConfig::Postgres { .. } => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.map_err(|e| DbError::Migrate {
+            backend: config.backend_name(),
+            location: config.location(),
+            message: redact_error(&e.to_string(), config.url()),
+        })?;
+        Ok(Db {
+            pool,
+            postgres: config.is_postgres(),
+        })
+    }
+
+    /// True on PostgreSQL (several replicas may share it), false on SQLite (one process).
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -141,11 +309,50 @@ pub(crate) mod testing {
     /// A fresh database in a temporary folder (kept alive by the returned guard).
     pub async fn temp_db() -> (Db, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nested/gatehouse.db");
-        let config = DatabaseConfig::Sqlite {
-            url: format!("sqlite://{}?mode=rwc", path.display()),
-            path,
-        };
+        let config = DatabaseConfig::sqlite_file(dir.path().join("nested/gatehouse.db"));
         (Db::connect(&config).await.unwrap(), dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sqlx refuses to start on a database whose applied migration has changed since: a
+    /// released migration is never edited (a new one is added instead).
+    #[test]
+    fn released_sqlite_migrations_are_unchanged() {
+        let released = [
+            (20261123000001, "d35ddadb33c1ee88"),
+            (20261124000001, "b54f2e35b7590f4b"),
+            (20261124000002, "7f3ee2f8cfb8fdbc"),
+            (20261125000001, "94725f0d353c7547"),
+            (20261126000001, "c4d6723c38bd9848"),
+            (20261201000001, "812bda02bab082b0"),
+        ];
+        for (version, prefix) in released {
+            let migration = SQLITE_MIGRATIONS
+                .iter()
+                .find(|m| m.version == version)
+                .unwrap_or_else(|| panic!("migration {version} is missing"));
+            assert_eq!(
+                &hex::encode(&migration.checksum)[..16],
+                prefix,
+                "migration {version} was edited after release"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_and_errors_never_show_the_password() {
+        let config =
+            DatabaseConfig::from_url("postgres://gh:s3cret@db:5432/gh?sslmode=require", None)
+                .unwrap();
+        assert!(!format!("{config:?}").contains("s3cret"));
+        assert_eq!(config.location(), "db:5432/gh");
+        let e = DatabaseConfig::from_url("postgres://gh:s3cret@db:notaport/gh", None).unwrap_err();
+        assert!(!e.contains("s3cret"), "{e}");
+        let e = DatabaseConfig::from_url("mysql://gh:s3cret@db/gh", None).unwrap_err();
+        assert!(!e.contains("s3cret"), "{e}");
     }
 }

@@ -220,20 +220,8 @@ async fn the_database_never_holds_a_token_value() {
         assert_eq!(whoami(&app, Some(v), false).await.status(), StatusCode::OK);
     }
     app.stop().await;
-    let mut bytes = Vec::new();
-    for entry in std::fs::read_dir(app.data_dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("gatehouse.db")
-        {
-            bytes.extend(std::fs::read(path).unwrap());
-        }
-    }
-    assert!(!bytes.is_empty());
-    let text = String::from_utf8_lossy(&bytes);
+    let text = app.stored_text().await;
+    assert!(!text.is_empty());
     for v in &values {
         let secret_part = &v["gatehouse_at_".len()..];
         assert!(
@@ -380,14 +368,10 @@ async fn last_used_is_batched_in_memory_and_flushed() {
     let created = create_token(&app, json!({"name": "busy"})).await;
     let token = created["token"].as_str().unwrap().to_string();
     let hash = gatehouse::server::secrets::sha256_hex(&token);
-    let db_path = app.data_dir.path().join("gatehouse.db");
     // A connection of its own: it outlives the server's pool, which closes at shutdown.
-    let db = Db::connect(&DatabaseConfig::Sqlite {
-        url: format!("sqlite://{}", db_path.display()),
-        path: db_path,
-    })
-    .await
-    .unwrap();
+    let db = Db::connect(&DatabaseConfig::from_url(&app.database_url, Some(2)).unwrap())
+        .await
+        .unwrap();
     let stored = || {
         let db = db.clone();
         let hash = hash.clone();

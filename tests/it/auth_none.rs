@@ -22,7 +22,7 @@ async fn everything_is_open_and_the_login_page_says_continue() {
     let html = dashboard.text().await.unwrap();
     // Rendered on the server, data included: readable without JavaScript.
     assert!(html.contains("Dashboard"));
-    assert!(html.contains("SQLite"));
+    assert!(html.contains(app.state.config.database.backend_name()));
     assert!(
         html.contains(&app.address),
         "the public URL is derived from the bound address"

@@ -869,14 +869,8 @@ async fn the_database_file_holds_no_secret_in_plain_text() {
     let (_, token) = ctx.token(&id, false).await;
     let access = token["access_token"].as_str().unwrap().to_string();
     let refresh = ctx.stored_refresh_token(&id).await;
-    let mut bytes = Vec::new();
-    for file in ["gatehouse.db", "gatehouse.db-wal"] {
-        if let Ok(b) = std::fs::read(ctx.app.data_dir.path().join(file)) {
-            bytes.extend(b);
-        }
-    }
-    assert!(bytes.len() > 10_000);
-    let haystack = String::from_utf8_lossy(&bytes);
+    let haystack = ctx.app.stored_text().await;
+    assert!(haystack.contains("Sealed"), "{haystack}");
     for secret in [CLIENT_SECRET, access.as_str(), refresh.as_str()] {
         assert!(
             !haystack.contains(secret),

@@ -1,5 +1,6 @@
-//! The test harness: the real router on 127.0.0.1:0 with a temporary SQLite file, a clock the
-//! test moves, and (for OIDC) a real oidc-provider process.
+//! The test harness: the real router on 127.0.0.1:0 with its own store (a temporary SQLite
+//! file, or with `GATEHOUSE_TEST_POSTGRES` set a fresh database on that PostgreSQL server), a
+//! clock the test moves, and (for OIDC) a real oidc-provider process.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -24,6 +25,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub client: reqwest::Client,
     pub data_dir: TempDir,
+    /// The store's `DATABASE_URL`: a second app given it is a replica of this one.
+    pub database_url: String,
     pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -56,11 +59,12 @@ pub async fn spawn_app(mut settings: RawSettings) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap();
     settings.listen_addr = Some("127.0.0.1:0".into());
     if settings.database_url.is_none() {
-        settings.database_url = Some(format!(
-            "sqlite://{}/gatehouse.db",
-            data_dir.path().display()
-        ));
+        settings.database_url = Some(fresh_database(data_dir.path()).await);
     }
+    if settings.data_dir.is_none() {
+        settings.data_dir = Some(data_dir.path().display().to_string());
+    }
+    let database_url = settings.database_url.clone().unwrap();
     let config = Config::parse(&settings).expect("test settings are valid");
     let clock = ManualClock::new();
     let app = Application::build(config, Arc::new(clock.clone()))
@@ -77,10 +81,38 @@ pub async fn spawn_app(mut settings: RawSettings) -> TestApp {
         clock,
         client: client(),
         data_dir,
+        database_url,
         state,
         shutdown: Some(tx),
         server: Some(server),
     }
+}
+
+/// The PostgreSQL server the suite runs on, when it runs on one: an admin URL such as
+/// `postgres://postgres@127.0.0.1:5433` (scripts/test.sh starts one with scripts/postgres.sh).
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("GATEHOUSE_TEST_POSTGRES")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// A store of its own for one test: a new database on the suite's PostgreSQL server, else an
+/// SQLite file in `dir`.
+pub async fn fresh_database(dir: &std::path::Path) -> String {
+    let Some(admin) = postgres_admin_url() else {
+        return format!("sqlite://{}/gatehouse.db", dir.display());
+    };
+    use sqlx::Connection;
+    let name = format!("gh_{}", gatehouse::server::secrets::random_id());
+    let mut conn = sqlx::postgres::PgConnection::connect(&admin)
+        .await
+        .expect("the test PostgreSQL server answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("a test database can be created");
+    let _ = conn.close().await;
+    format!("{}/{name}", admin.trim_end_matches('/'))
 }
 
 pub fn basic_settings() -> RawSettings {
@@ -113,6 +145,47 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.unwrap().unwrap();
         }
+    }
+
+    /// Everything the store holds, as text: the SQLite files' bytes, or every PostgreSQL row
+    /// rendered as text. For "no secret is stored in clear" checks.
+    pub async fn stored_text(&self) -> String {
+        if !self.database_url.starts_with("postgres") {
+            let mut bytes = Vec::new();
+            for entry in std::fs::read_dir(self.data_dir.path()).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().to_string();
+                if name.starts_with("gatehouse.db") {
+                    bytes.extend(std::fs::read(path).unwrap());
+                }
+            }
+            return String::from_utf8_lossy(&bytes).into_owned();
+        }
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::postgres::PgConnection::connect(&self.database_url)
+            .await
+            .unwrap();
+        let tables: Vec<String> = sqlx::query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect();
+        let mut text = String::new();
+        for table in tables {
+            for row in sqlx::query(&format!("SELECT t::text FROM {table} t"))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+            {
+                text.push_str(&row.get::<String, _>(0));
+                text.push('\n');
+            }
+        }
+        text
     }
 
     pub fn url(&self, path: &str) -> String {

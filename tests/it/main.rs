@@ -1,5 +1,7 @@
 //! Gatehouse's one integration-test binary: the real router on a real socket with a real
-//! SQLite file, and real peers (oidc-provider) where they exist.
+//! store (an SQLite file; a PostgreSQL database when `GATEHOUSE_TEST_POSTGRES` names a server,
+//! as in scripts/test.sh's second pass), and real peers (oidc-provider) where they exist.
+//! Tests marked `#[ignore]` need PostgreSQL; that pass runs them with `--include-ignored`.
 
 mod api_tokens;
 mod auth_basic;
@@ -16,3 +18,4 @@ mod mcp_clients;
 mod oauth_as;
 mod oauth_clients;
 mod rebinding;
+mod storage;
