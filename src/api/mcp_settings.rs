@@ -52,6 +52,6 @@ pub async fn delete_api_token(id: String) -> Result<(), ApiError> {
     super::respond(
         crate::server::auth::api_tokens::delete_token(&state, &id, &identity.subject).await,
     )?;
-    crate::server::gateway::end_token_sessions(&state, &id);
+    crate::server::gateway::end_token_sessions(&state, &id).await;
     Ok(())
 }

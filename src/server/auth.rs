@@ -18,7 +18,19 @@ pub use throttle::WindowLimiter;
 
 use crate::server::clock::UnixTime;
 use crate::server::db::DbError;
+use crate::server::db::changes::Change;
 use crate::server::state::AppState;
+
+/// Another replica's change arrived: a deleted token is refused here too.
+pub fn on_change(state: &AppState, change: &Change) {
+    if change.topic == api_tokens::API_TOKEN_DELETED
+        && let Some(id) = &change.key
+    {
+        state.api_tokens.forget(id);
+    } else if change.is(api_tokens::API_TOKEN_DELETED) {
+        state.api_tokens.forget_verifications();
+    }
+}
 
 /// A presented static API token: what it may do, or why not.
 pub async fn verify_api_token(

@@ -223,6 +223,15 @@ pub struct RawSettings {
         hide = true
     )]
     pub mcp_conformance_fixtures: Option<String>,
+    /// Open MCP sessions one caller (a token, a signed-in client, anonymous) may hold; opening
+    /// one more ends its least recently used (default 100).
+    #[arg(
+        long,
+        env = "MCP_MAX_SESSIONS_PER_CALLER",
+        value_name = "N",
+        global = true
+    )]
+    pub mcp_max_sessions_per_caller: Option<String>,
     /// Seconds before expiry at which a connection's access token is refreshed (default 60).
     #[arg(
         long,
@@ -314,6 +323,8 @@ pub struct Config {
     pub mcp_allowed_origins: Vec<String>,
     /// Testing aid only (`MCP_CONFORMANCE_FIXTURES`).
     pub mcp_conformance_fixtures: bool,
+    /// `MCP_MAX_SESSIONS_PER_CALLER`.
+    pub mcp_max_sessions_per_caller: u32,
     /// `CONNECTIONS_REFRESH_SKEW`, seconds.
     pub connections_refresh_skew: i64,
     /// `CONNECTIONS_REFRESH_INTERVAL`, seconds; 0 = no background renewal.
@@ -764,6 +775,10 @@ impl Config {
                 "MCP_CONFORMANCE_FIXTURES",
                 &raw.mcp_conformance_fixtures,
             )?,
+            mcp_max_sessions_per_caller: present(&raw.mcp_max_sessions_per_caller)
+                .map(|v| parse_count("MCP_MAX_SESSIONS_PER_CALLER", v, 1, 10_000))
+                .transpose()?
+                .unwrap_or(100),
             connections_refresh_skew: parse_seconds(
                 "CONNECTIONS_REFRESH_SKEW",
                 &raw.connections_refresh_skew,

@@ -21,6 +21,10 @@ use crate::server::http::Outbound;
 use crate::server::secrets::{Sealer, SecretString, random_id};
 
 /// Where providers send the browser back to.
+/// Change topic: a connection's grant or definition changed (key: its id): connected again,
+/// edited, disconnected or deleted. Who holds sessions opened with its tokens starts anew.
+pub const CONNECTION_CHANGED: &str = "connection_changed";
+
 pub const CALLBACK_PATH: &str = "/connections/oauth/callback";
 
 /// How long an authorization request may take at the provider (`state` lifetime).

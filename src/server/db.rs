@@ -4,14 +4,18 @@
 //! own migration folder (`migrations/sqlite`, `migrations/postgres`).
 
 pub mod api_tokens;
+pub mod changes;
 pub mod connections;
 pub mod gateway;
+pub mod jobs;
 pub mod login_states;
+pub mod mcp_sessions;
 pub mod oauth;
 pub mod revoked_sessions;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -217,7 +221,10 @@ pub enum DbError {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
-    postgres: bool,
+    config: Arc<DatabaseConfig>,
+    /// Names this process among the replicas (leases, change notifications).
+    replica: Arc<str>,
+    feed: Arc<changes::ChangeFeed>,
 }
 
 impl Db {
@@ -267,13 +274,40 @@ impl Db {
         })?;
         Ok(Db {
             pool,
-            postgres: config.is_postgres(),
+            config: Arc::new(config.clone()),
+            replica: new_replica_id().into(),
+            feed: Arc::default(),
         })
     }
 
     /// True on PostgreSQL (several replicas may share it), false on SQLite (one process).
     pub fn is_postgres(&self) -> bool {
-        self.postgres
+        self.config.is_postgres()
+    }
+
+    pub fn config(&self) -> &DatabaseConfig {
+        &self.config
+    }
+
+    fn postgres_url(&self) -> Option<&str> {
+        match &*self.config {
+            DatabaseConfig::Postgres { url, .. } => Some(url),
+            DatabaseConfig::Sqlite { .. } => None,
+        }
+    }
+
+    /// This process's name among the replicas sharing the store.
+    pub fn replica_id(&self) -> &str {
+        &self.replica
+    }
+
+    /// The same store seen as another replica (tests of leases).
+    #[cfg(test)]
+    pub(crate) fn as_replica(&self, replica: &str) -> Db {
+        Db {
+            replica: replica.into(),
+            ..self.clone()
+        }
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -289,6 +323,13 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A random name for this process (64 bits, hex): not a secret, only distinct.
+fn new_replica_id() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    hex::encode(bytes)
 }
 
 fn create_parent_dir(path: &Path) -> Result<(), DbError> {

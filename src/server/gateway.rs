@@ -9,6 +9,7 @@ pub mod handler;
 pub mod input;
 pub mod protection;
 pub mod servers;
+pub mod sessions;
 pub mod tools;
 pub mod upstream_client;
 pub mod upstreams;
@@ -18,11 +19,40 @@ pub mod upstreams;
 pub const SUPPORTED_PROTOCOL_VERSIONS: [&str; 4] =
     ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"];
 
+use crate::server::connections::CONNECTION_CHANGED;
+use crate::server::db::changes::Change;
 use crate::server::state::AppState;
 
+/// A change made elsewhere (another replica, or another domain here) arrived.
+pub async fn on_change(state: &AppState, change: &Change) {
+    if change.is(protection::MCP_PROTECTION_CHANGED) {
+        state.mcp.protection.forget();
+    }
+    if change.is(servers::MCP_SERVERS_CHANGED)
+        && let Err(e) = state.upstreams.reload(state).await
+    {
+        tracing::warn!(error = %e, "cannot read the MCP servers again after a change");
+    }
+    if change.is(CONNECTION_CHANGED) {
+        // Sessions opened with the old grant (perhaps another account) end; the next call
+        // opens a new one with the current token.
+        for upstream in state.upstreams.snapshot().iter() {
+            let uses_it = match (&change.key, &upstream.row.connection_id) {
+                (Some(changed), Some(used)) => changed == used,
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            if uses_it {
+                upstream.reset_session().await;
+            }
+        }
+    }
+}
+
 /// Ends every MCP session an API token opened (the token was deleted).
-pub fn end_token_sessions(state: &AppState, token_id: &str) {
+pub async fn end_token_sessions(state: &AppState, token_id: &str) {
     state
         .mcp
-        .forget_principal(&caller::McpCaller::api_token_key(token_id));
+        .forget_principal(&caller::McpCaller::api_token_key(token_id))
+        .await;
 }

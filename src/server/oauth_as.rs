@@ -23,7 +23,8 @@ use sha2::{Digest, Sha256};
 use self::access_token::{AccessTokenKeys, Liveness};
 use crate::server::auth::WindowLimiter;
 use crate::server::clock::UnixTime;
-use crate::server::db::DbError;
+use crate::server::db::changes::Change;
+use crate::server::db::{Db, DbError};
 use crate::server::http::Outbound;
 use crate::server::secrets::{MasterKey, Sealer, constant_time_eq};
 use crate::server::state::AppState;
@@ -61,7 +62,23 @@ pub struct OAuthServer {
     pub successors: Sealer,
 }
 
+/// Change topic: a family, client or consent was revoked (access tokens must be checked again).
+pub const OAUTH_REVOKED: &str = "oauth_revoked";
+
 impl OAuthServer {
+    /// Something was revoked: forget which tokens were alive, here and on every replica.
+    pub async fn revoked(&self, db: &Db) {
+        self.liveness.forget_all();
+        db.tell_replicas(OAUTH_REVOKED, None).await;
+    }
+
+    /// Another replica's change arrived.
+    pub fn on_change(&self, change: &Change) {
+        if change.is(OAUTH_REVOKED) {
+            self.liveness.forget_all();
+        }
+    }
+
     pub fn new(master: &MasterKey, public_origin: &str, outbound: Outbound) -> Self {
         let issuer = public_origin.trim_end_matches('/').to_string();
         let resource = format!("{issuer}/mcp");

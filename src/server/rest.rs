@@ -149,6 +149,6 @@ async fn delete_api_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     delete_token(&state, &id, &identity.subject).await?;
-    crate::server::gateway::end_token_sessions(&state, &id);
+    crate::server::gateway::end_token_sessions(&state, &id).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -21,12 +21,14 @@ use crate::server::clock::Clock;
 use crate::server::config::{AuthConfig, Config, derived_public_url};
 use crate::server::connections::broker::run_maintenance;
 use crate::server::connections::{ConnectionsEngine, Providers};
+use crate::server::db::changes::Change;
 use crate::server::db::{Db, DbError};
 use crate::server::files::create_private_dir;
 use crate::server::gateway::catalog::Catalog;
 use crate::server::gateway::conformance::ConformanceFixtures;
 use crate::server::gateway::endpoint::McpEndpoint;
 use crate::server::gateway::input::RequestStates;
+use crate::server::gateway::sessions::StoredSessions;
 use crate::server::gateway::tools::{BuiltinTools, ToolRegistry};
 use crate::server::gateway::upstreams::{Upstreams, run_upstream_refresh};
 use crate::server::http::{Outbound, OutboundPolicy, load_ca_bundle};
@@ -145,6 +147,11 @@ impl Application {
             tools,
             config.mcp_conformance_fixtures,
             RequestStates::new(&master_key),
+            StoredSessions::new(
+                db.clone(),
+                clock.clone(),
+                config.mcp_max_sessions_per_caller,
+            ),
         );
         let oauth_as = config
             .mcp_oauth_enabled
@@ -217,6 +224,13 @@ impl Application {
             state,
             router,
         } = self;
+        let stop_listening = tokio_util::sync::CancellationToken::new();
+        let listener_db = state.db.clone();
+        let listening = tokio::spawn({
+            let stop = stop_listening.clone();
+            async move { listener_db.listen_for_changes(stop).await }
+        });
+        let follower = tokio::spawn(follow_changes(state.clone()));
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
         let flusher = tokio::spawn(flush_token_uses(state.clone()));
         let renewer = (state.config.connections_refresh_interval > 0).then(|| {
@@ -245,6 +259,9 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        stop_listening.cancel();
+        let _ = listening.await;
+        follower.abort();
         housekeeping.abort();
         flusher.abort();
         lister.abort();
@@ -307,12 +324,42 @@ fn leptos_options(config: &Config, bound: SocketAddr) -> LeptosOptions {
         .build()
 }
 
-/// Deletes expired login states and session revocations now and then.
+/// Applies the changes other replicas (and other domains here) announce: each domain
+/// forgets what it cached about them.
+async fn follow_changes(state: AppState) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut changes = state.db.changes();
+    loop {
+        let change = match changes.recv().await {
+            Ok(change) => change,
+            Err(RecvError::Lagged(_)) => Change::everything(),
+            Err(RecvError::Closed) => return,
+        };
+        crate::server::auth::on_change(&state, &change);
+        if let Some(oauth) = &state.oauth_as {
+            oauth.on_change(&change);
+        }
+        crate::server::gateway::on_change(&state, &change).await;
+    }
+}
+
+/// Deletes expired login states, session revocations, grants and MCP sessions now and then
+/// (on one replica per round).
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
     loop {
         tick.tick().await;
         let now = state.now();
+        if !state
+            .db
+            .take_turn("housekeeping", now, HOUSEKEEPING_EVERY)
+            .await
+        {
+            continue;
+        }
+        if let Err(e) = state.mcp.purge_sessions(now).await {
+            tracing::warn!(error = %e, "housekeeping: cannot purge idle MCP sessions");
+        }
         if let Err(e) = state.db.purge_expired_login_states(now).await {
             tracing::warn!(error = %e, "housekeeping: cannot purge login states");
         }
@@ -325,7 +372,8 @@ async fn housekeeping(state: AppState) {
     }
 }
 
-/// Writes API token uses every 30 s, and forgets MCP sessions rmcp has closed.
+/// Writes this replica's API token uses every 30 s (a time never moves backwards, so replicas
+/// may flush in any order).
 async fn flush_token_uses(state: AppState) {
     let mut tick = tokio::time::interval(TOKEN_USE_FLUSH_EVERY);
     tick.tick().await;
@@ -334,7 +382,6 @@ async fn flush_token_uses(state: AppState) {
         if let Err(e) = state.api_tokens.uses.flush(&state.db).await {
             tracing::warn!(error = %e, "cannot write API token last-used times; will retry");
         }
-        state.mcp.prune().await;
     }
 }
 

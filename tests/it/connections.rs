@@ -37,7 +37,11 @@ impl Ctx {
     }
 
     pub(crate) async fn with(settings: gatehouse::server::config::RawSettings) -> Ctx {
-        let app = spawn_app(settings).await;
+        Ctx::over(spawn_app(settings).await).await
+    }
+
+    /// A signed-in context over an app already running (replicas: the proxy's view).
+    pub(crate) async fn over(app: TestApp) -> Ctx {
         let session = app.token().await;
         Ctx { app, session }
     }

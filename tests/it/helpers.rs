@@ -54,7 +54,12 @@ fn init_test_log() {
     });
 }
 
-pub async fn spawn_app(mut settings: RawSettings) -> TestApp {
+pub async fn spawn_app(settings: RawSettings) -> TestApp {
+    spawn_app_with_clock(settings, ManualClock::new()).await
+}
+
+/// An app on a given clock: replicas of one instance share theirs.
+pub async fn spawn_app_with_clock(mut settings: RawSettings, clock: ManualClock) -> TestApp {
     init_test_log();
     let data_dir = tempfile::tempdir().unwrap();
     settings.listen_addr = Some("127.0.0.1:0".into());
@@ -66,7 +71,6 @@ pub async fn spawn_app(mut settings: RawSettings) -> TestApp {
     }
     let database_url = settings.database_url.clone().unwrap();
     let config = Config::parse(&settings).expect("test settings are valid");
-    let clock = ManualClock::new();
     let app = Application::build(config, Arc::new(clock.clone()))
         .await
         .expect("the app starts");
@@ -604,4 +608,131 @@ impl<'a> RawMcp<'a> {
         assert_eq!(status, StatusCode::OK, "{method}: {body}");
         body
     }
+}
+
+/// Two replicas of one instance on one PostgreSQL database, behind a round-robin proxy: every
+/// request (every SSE stream too) goes to the other replica than the one before.
+pub struct Replicas {
+    /// Replica A, its `address` replaced by the proxy's: helpers that take a `TestApp` talk
+    /// through the proxy.
+    pub via: TestApp,
+    pub b: TestApp,
+    /// Each replica directly, bypassing the proxy.
+    pub direct: [String; 2],
+    /// How many requests the proxy sent to each replica.
+    pub sent: Arc<[std::sync::atomic::AtomicUsize; 2]>,
+    _proxy: tokio::task::JoinHandle<()>,
+}
+
+impl Replicas {
+    pub async fn start(settings: RawSettings) -> Replicas {
+        assert!(
+            postgres_admin_url().is_some(),
+            "replica tests need PostgreSQL: set GATEHOUSE_TEST_POSTGRES (scripts/test.sh does)"
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_url = format!("http://{}", listener.local_addr().unwrap());
+        let clock = ManualClock::new();
+        let a = spawn_app_with_clock(
+            RawSettings {
+                public_url: Some(proxy_url.clone()),
+                ..settings.clone()
+            },
+            clock.clone(),
+        )
+        .await;
+        let b = spawn_app_with_clock(
+            RawSettings {
+                public_url: Some(proxy_url.clone()),
+                database_url: Some(a.database_url.clone()),
+                ..settings
+            },
+            clock,
+        )
+        .await;
+        let direct = [a.address.clone(), b.address.clone()];
+        let sent: Arc<[std::sync::atomic::AtomicUsize; 2]> = Arc::default();
+        let proxy = tokio::spawn(round_robin(listener, direct.clone(), sent.clone()));
+        let mut via = a;
+        via.address = proxy_url;
+        Replicas {
+            via,
+            b,
+            direct,
+            sent,
+            _proxy: proxy,
+        }
+    }
+}
+
+/// A minimal HTTP reverse proxy: one backend after the other, bodies streamed both ways (SSE
+/// answers included), redirects and `Host` passed through untouched.
+async fn round_robin(
+    listener: tokio::net::TcpListener,
+    backends: [String; 2],
+    sent: Arc<[std::sync::atomic::AtomicUsize; 2]>,
+) {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = Arc::new(AtomicUsize::new(0));
+    let upstream = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let forward = move |request: Request| {
+        let upstream = upstream.clone();
+        let n = next.fetch_add(1, Ordering::SeqCst) % 2;
+        sent[n].fetch_add(1, Ordering::SeqCst);
+        let backend = backends[n].clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let path = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".into());
+            let body = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap();
+            let mut headers = parts.headers.clone();
+            for hop in [
+                "connection",
+                "keep-alive",
+                "transfer-encoding",
+                "upgrade",
+                "content-length",
+            ] {
+                headers.remove(hop);
+            }
+            let answer = upstream
+                .request(parts.method.clone(), format!("{backend}{path}"))
+                .headers(headers)
+                .body(body)
+                .send()
+                .await;
+            let answer = match answer {
+                Ok(a) => a,
+                Err(e) => {
+                    return axum::response::Response::builder()
+                        .status(502)
+                        .body(Body::from(format!("proxy: {e}")))
+                        .unwrap();
+                }
+            };
+            let mut response = axum::response::Response::builder().status(answer.status());
+            for (name, value) in answer.headers() {
+                if !matches!(
+                    name.as_str(),
+                    "connection" | "transfer-encoding" | "content-length"
+                ) {
+                    response = response.header(name, value);
+                }
+            }
+            response
+                .body(Body::from_stream(answer.bytes_stream()))
+                .unwrap()
+        }
+    };
+    let app = axum::Router::new().fallback(forward);
+    axum::serve(listener, app).await.unwrap();
 }

@@ -18,4 +18,5 @@ mod mcp_clients;
 mod oauth_as;
 mod oauth_clients;
 mod rebinding;
+mod replicas;
 mod storage;

@@ -34,6 +34,59 @@ async fn initialize_negotiates_the_version_and_opens_a_session() {
 }
 
 #[tokio::test]
+async fn a_caller_keeps_at_most_its_cap_of_sessions_and_idle_ones_end() {
+    let app = spawn_app(RawSettings {
+        mcp_max_sessions_per_caller: Some("3".into()),
+        ..RawSettings::default()
+    })
+    .await;
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        app.clock.advance(1);
+        let mut mcp = RawMcp::new(&app);
+        mcp.initialize(LATEST_SESSION_VERSION).await;
+        sessions.push(mcp);
+    }
+    // The first is used again, so the second is the least recently used.
+    app.clock.advance(120);
+    assert_eq!(
+        sessions[0].call(1, "ping", json!({})).await["result"],
+        json!({})
+    );
+    app.clock.advance(1);
+    let mut fourth = RawMcp::new(&app);
+    fourth.initialize(LATEST_SESSION_VERSION).await;
+    let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});
+    let (status, _, _) = sessions[1].post(ping.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the least recently used one ended"
+    );
+    for mcp in [&sessions[0], &sessions[2], &fourth] {
+        let (status, _, body) = mcp.post(ping.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(
+        app.state.mcp.session_count(app.state.now()).await.unwrap(),
+        3
+    );
+
+    // An hour without a request ends a session; the client gets 404 and starts again.
+    app.clock.advance(3601);
+    let (status, _, body) = fourth.post(ping).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(
+        app.state.mcp.session_count(app.state.now()).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        app.state.mcp.purge_sessions(app.state.now()).await.unwrap(),
+        3
+    );
+}
+
+#[tokio::test]
 async fn session_rules() {
     let app = spawn_app(RawSettings::default()).await;
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});

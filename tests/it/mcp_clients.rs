@@ -110,6 +110,8 @@ async fn official_sdk_clients_list_and_call_tools_in_both_eras() {
         );
     }
     // Every session a client opened was ended by its DELETE.
-    app.state.mcp.prune().await;
-    assert_eq!(app.state.mcp.session_count(), 0);
+    assert_eq!(
+        app.state.mcp.session_count(app.state.now()).await.unwrap(),
+        0
+    );
 }

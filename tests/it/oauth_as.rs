@@ -15,7 +15,7 @@ use crate::helpers::*;
 
 const REDIRECT: &str = "http://127.0.0.1:33418/callback";
 
-fn oauth_settings() -> RawSettings {
+pub(crate) fn oauth_settings() -> RawSettings {
     RawSettings {
         mcp_oauth_enabled: Some("true".into()),
         ..basic_settings()
@@ -25,6 +25,12 @@ fn oauth_settings() -> RawSettings {
 /// An app with the authorization server, protection on, and a signed-in browser.
 async fn setup() -> (TestApp, Browser) {
     let app = spawn_app(oauth_settings()).await;
+    let browser = protected_and_signed_in(&app).await;
+    (app, browser)
+}
+
+/// Turns protection on and signs a browser in.
+pub(crate) async fn protected_and_signed_in(app: &TestApp) -> Browser {
     let session = app.token().await;
     app.client
         .put(app.url("/api/v0/settings/mcp"))
@@ -35,7 +41,7 @@ async fn setup() -> (TestApp, Browser) {
         .unwrap();
     let mut browser = Browser::default();
     browser.cookies.insert("gatehouse_session".into(), session);
-    (app, browser)
+    browser
 }
 
 struct Pkce {
@@ -65,7 +71,7 @@ async fn register(app: &TestApp, metadata: Value) -> reqwest::Response {
         .unwrap()
 }
 
-async fn register_public(app: &TestApp) -> String {
+pub(crate) async fn register_public(app: &TestApp) -> String {
     let response = register(
         app,
         json!({"client_name": "Test Client", "redirect_uris": [REDIRECT], "application_type": "native",
@@ -164,7 +170,7 @@ async fn token_request(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Respons
 }
 
 /// Authorizes (consenting) and exchanges the code; returns the token response.
-async fn sign_in(app: &TestApp, browser: &mut Browser, client_id: &str) -> Value {
+pub(crate) async fn sign_in(app: &TestApp, browser: &mut Browser, client_id: &str) -> Value {
     let p = pkce();
     let back = authorize(
         app,
@@ -501,7 +507,11 @@ async fn the_whole_flow_and_refresh_rotation() {
 }
 
 /// Refreshes with `token`; the status and, when it worked, the new refresh token.
-async fn refresh_with(app: &TestApp, client_id: &str, token: &str) -> (StatusCode, String) {
+pub(crate) async fn refresh_with(
+    app: &TestApp,
+    client_id: &str,
+    token: &str,
+) -> (StatusCode, String) {
     let response = token_request(
         app,
         &[
@@ -520,7 +530,7 @@ async fn refresh_with(app: &TestApp, client_id: &str, token: &str) -> (StatusCod
     (status, next)
 }
 
-async fn live_refresh_tokens(app: &TestApp) -> i64 {
+pub(crate) async fn live_refresh_tokens(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM oauth_refresh_tokens WHERE rotated_at IS NULL")
         .fetch_one(app.state.db.pool())
         .await

@@ -17,7 +17,7 @@ use crate::helpers::*;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-async fn oauth_app(extra: RawSettings) -> (TestApp, String) {
+pub(crate) async fn oauth_app(extra: RawSettings) -> (TestApp, String) {
     let app = spawn_app(RawSettings {
         mcp_oauth_enabled: Some("true".into()),
         auth_type: Some("basic".into()),
@@ -41,7 +41,7 @@ async fn oauth_app(extra: RawSettings) -> (TestApp, String) {
 }
 
 /// Runs a client script and returns its last JSON line.
-async fn run(program: &str, args: &[&str]) -> Value {
+pub(crate) async fn run(program: &str, args: &[&str]) -> Value {
     let output = Command::new(program)
         .args(args)
         .current_dir(ROOT)
@@ -64,11 +64,11 @@ async fn run(program: &str, args: &[&str]) -> Value {
     serde_json::from_str(line).unwrap()
 }
 
-fn node_script(name: &str) -> String {
+pub(crate) fn node_script(name: &str) -> String {
     format!("{ROOT}/tests/clients/{name}")
 }
 
-fn python() -> String {
+pub(crate) fn python() -> String {
     let python = format!("{ROOT}/.venv/bin/python");
     assert!(
         Path::new(&python).exists(),
@@ -77,7 +77,7 @@ fn python() -> String {
     python
 }
 
-fn assert_signed_in(result: &Value, client_name: &str) {
+pub(crate) fn assert_signed_in(result: &Value, client_name: &str) {
     assert_eq!(
         result["tools"],
         json!(["whoami", "gatehouse_status"]),

@@ -180,8 +180,8 @@ pub async fn list_tokens(state: &AppState) -> Result<Vec<ApiTokenView>, AppError
         .collect())
 }
 
-/// Deletes a token; it stops working at once in this process. The caller also ends the MCP
-/// sessions it opened (`gateway::end_token_sessions`).
+/// Deletes a token; it stops working at once here, and on the other replicas as soon as they
+/// hear of it. The caller also ends the MCP sessions it opened (`gateway::end_token_sessions`).
 pub async fn delete_token(state: &AppState, id: &str, deleted_by: &str) -> Result<(), AppError> {
     if !state.db.delete_api_token(id).await? {
         return Err(AppError::NotFound(format!(
@@ -189,9 +189,13 @@ pub async fn delete_token(state: &AppState, id: &str, deleted_by: &str) -> Resul
         )));
     }
     state.api_tokens.forget(id);
+    state.db.tell_replicas(API_TOKEN_DELETED, Some(id)).await;
     tracing::info!(token_id = %id, by = %deleted_by, "API token deleted");
     Ok(())
 }
+
+/// Change topic: an API token was deleted (key: its id).
+pub const API_TOKEN_DELETED: &str = "api_token_deleted";
 
 /// A presented token that checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,6 +263,12 @@ impl VerifiedTokens {
         entries.map.retain(|_, (token, _)| token.id != id);
         entries.generation += 1;
     }
+
+    pub fn forget_all(&self) {
+        let mut entries = self.entries.lock().expect("token cache lock");
+        entries.map.clear();
+        entries.generation += 1;
+    }
 }
 
 /// API tokens as the request path sees them: verification (with its short cache) and the
@@ -319,6 +329,11 @@ impl ApiTokens {
     pub fn forget(&self, id: &str) {
         self.verified.forget(id);
         self.uses.forget(id);
+    }
+
+    /// Every token is looked up again (another replica's changes may have been missed).
+    pub fn forget_verifications(&self) {
+        self.verified.forget_all();
     }
 }
 

@@ -473,6 +473,13 @@ pub async fn run_maintenance(state: AppState, interval: Duration) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        if !state
+            .db
+            .take_turn("connections_renewal", state.now(), interval)
+            .await
+        {
+            continue;
+        }
         // Twice the interval: a token must not expire between two passes.
         if let Err(e) = state
             .connections_maintenance(interval.as_secs() as i64 * 2)

@@ -429,6 +429,10 @@ async fn exchange(
         .store_connection_grant(&row.id, &grant, None, None, now)
         .await
         .map_err(|e| AppError::from(e).into_api_error().message().to_string())?;
+    state
+        .db
+        .announce(super::CONNECTION_CHANGED, Some(&row.id))
+        .await;
     tracing::info!(connection = %row.id, "connection authorized");
     Ok(())
 }

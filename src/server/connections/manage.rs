@@ -285,6 +285,10 @@ pub async fn update(
     }
     row.updated_at = state.now();
     state.db.update_connection_definition(&row).await?;
+    state
+        .db
+        .announce(super::CONNECTION_CHANGED, Some(&row.id))
+        .await;
     if moved {
         // Tokens of the old host are of no use at the new one.
         state.db.delete_connection_tokens(id, state.now()).await?;
@@ -426,6 +430,7 @@ pub async fn disconnect(state: &AppState, id: &str) -> Result<Option<String>, Ap
     let _guard = lock.lock().await;
     let warning = revoke_at_provider(state, &row).await?;
     state.db.delete_connection_tokens(id, state.now()).await?;
+    state.db.announce(super::CONNECTION_CHANGED, Some(id)).await;
     tracing::info!(connection = %id, "connection disconnected");
     Ok(warning)
 }
@@ -507,6 +512,7 @@ pub async fn delete(state: &AppState, id: &str) -> Result<Option<String>, AppErr
         }
     }
     state.db.delete_connection(id).await?;
+    state.db.announce(super::CONNECTION_CHANGED, Some(id)).await;
     tracing::info!(connection = %id, "connection deleted");
     Ok((!warnings.is_empty()).then(|| warnings.join(" ")))
 }

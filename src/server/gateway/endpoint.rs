@@ -7,8 +7,7 @@
 //! error codes, and finally the session: an `Mcp-Session-Id` must name a live session opened
 //! by the same caller, or the answer is 404. rmcp does the protocol (both eras, sessions, SSE).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -28,25 +27,27 @@ use super::events::McpEvents;
 use super::handler::GatehouseMcp;
 use super::input::RequestStates;
 use super::protection::McpProtection;
+use super::sessions::{SessionCheck, StoredSessions};
 use super::tools::ToolRegistry;
+use crate::server::clock::UnixTime;
+use crate::server::db::DbError;
 use crate::server::net::HostPolicy;
 use crate::server::state::AppState;
 
 /// Largest request body accepted on `/mcp`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// Open sessions at most; a new `initialize` beyond this gets 503.
-const MAX_SESSIONS: usize = 10_000;
-/// A session nobody uses for this long is closed (the client then gets 404 and starts anew).
-const SESSION_IDLE: Duration = Duration::from_secs(60 * 60);
+/// A session quiet for this long leaves memory (its row stays; the next request restores it).
+const SESSION_IN_MEMORY: Duration = Duration::from_secs(60);
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
 pub struct McpEndpoint {
     service: StreamableHttpService<GatehouseMcp, LocalSessionManager>,
+    /// The sessions this process holds in memory right now (a cache of `stored`).
     sessions: Arc<LocalSessionManager>,
-    /// Session id → the caller (`McpCaller::key`) that opened it.
-    owners: Mutex<HashMap<String, String>>,
+    /// Every session, with its owner: the store all replicas share.
+    stored: StoredSessions,
     pub protection: McpProtection,
     pub tools: ToolRegistry,
     /// Ends every open SSE stream at shutdown, so graceful shutdown does not wait on them.
@@ -65,9 +66,10 @@ impl McpEndpoint {
         tools: ToolRegistry,
         conformance_fixtures: bool,
         request_states: RequestStates,
+        stored: StoredSessions,
     ) -> McpEndpoint {
         let mut sessions = LocalSessionManager::default();
-        sessions.session_config.keep_alive = Some(SESSION_IDLE);
+        sessions.session_config.keep_alive = Some(SESSION_IN_MEMORY);
         let sessions = Arc::new(sessions);
         let shutdown = CancellationToken::new();
         let mut config = StreamableHttpServerConfig::default()
@@ -76,6 +78,7 @@ impl McpEndpoint {
             .with_cancellation_token(shutdown.child_token());
         config.json_response = true;
         config.sse_keep_alive = Some(Duration::from_secs(15));
+        config.session_store = Some(Arc::new(stored.clone()));
         let handler_tools = tools.clone();
         let service = StreamableHttpService::new(
             move || {
@@ -90,7 +93,7 @@ impl McpEndpoint {
         McpEndpoint {
             service,
             sessions,
-            owners: Mutex::new(HashMap::new()),
+            stored,
             protection: McpProtection::default(),
             tools,
             shutdown,
@@ -100,58 +103,28 @@ impl McpEndpoint {
         }
     }
 
-    pub fn session_count(&self) -> usize {
-        self.owners.lock().expect("owners lock").len()
+    /// Sessions used within the idle limit, on every replica.
+    pub async fn session_count(&self, now: UnixTime) -> Result<i64, DbError> {
+        self.stored.count_live(now).await
     }
 
-    fn owner(&self, session_id: &str) -> Option<String> {
-        self.owners
-            .lock()
-            .expect("owners lock")
-            .get(session_id)
-            .cloned()
-    }
-
-    /// Closes every session a caller opened (its token was deleted).
-    pub fn forget_principal(&self, key: &str) {
-        let closed: Vec<String> = {
-            let mut owners = self.owners.lock().expect("owners lock");
-            let ids: Vec<String> = owners
-                .iter()
-                .filter(|(_, k)| *k == key)
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in &ids {
-                owners.remove(id);
-            }
-            ids
-        };
-        if closed.is_empty() {
-            return;
+    /// Ends every session a caller opened (its token was deleted), on every replica: each
+    /// checks the store on every request. Workers held here leave memory within a minute.
+    pub async fn forget_principal(&self, key: &str) {
+        if let Err(e) = self.stored.end_all_of(key).await {
+            tracing::error!(error = %e, "cannot end the MCP sessions of a deleted token");
         }
-        let sessions = self.sessions.clone();
-        tokio::spawn(async move {
-            use rmcp::transport::streamable_http_server::SessionManager;
-            for id in closed {
-                let _ = sessions.close_session(&id.into()).await;
-            }
-        });
     }
 
-    /// Drops ownership records of sessions rmcp has closed (idle, or ended by the client).
-    pub async fn prune(&self) {
-        let live: std::collections::HashSet<String> = self
-            .sessions
-            .sessions
-            .read()
-            .await
-            .keys()
-            .map(|id| id.to_string())
-            .collect();
-        self.owners
-            .lock()
-            .expect("owners lock")
-            .retain(|id, _| live.contains(id));
+    /// Deletes sessions idle past the limit (a housekeeping pass).
+    pub async fn purge_sessions(&self, now: UnixTime) -> Result<u64, DbError> {
+        self.stored.purge(now).await
+    }
+
+    /// Drops the in-memory worker of a session; its row stays.
+    async fn release(&self, session_id: &str) {
+        use rmcp::transport::streamable_http_server::SessionManager;
+        let _ = self.sessions.close_session(&session_id.into()).await;
     }
 
     /// `Origin`, when a browser sends one: see `HostPolicy::mcp_origin_allowed`.
@@ -515,25 +488,31 @@ async fn serve(state: &AppState, request: Request) -> Response {
                 Some(json!({"supported": SUPPORTED_PROTOCOL_VERSIONS, "requested": version})),
             );
         }
-        if is_initialize && session_id.is_none() && mcp.session_count() >= MAX_SESSIONS {
-            return jsonrpc_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                request_id,
-                INTERNAL_ERROR,
-                "Too many open MCP sessions; try again later.",
-                None,
-            );
-        }
         bytes
     } else {
         Bytes::new()
     };
 
     // A session belongs to whoever opened it; to anyone else it does not exist.
-    if let Some(id) = &session_id
-        && mcp.owner(id).as_deref() != Some(caller.key().as_str())
-    {
-        return session_not_found(request_id);
+    if let Some(id) = &session_id {
+        match mcp.stored.check(id, &caller.key(), now).await {
+            Ok(SessionCheck::Ours) => {}
+            Ok(SessionCheck::NotFound) => {
+                // Ended elsewhere (another replica, a deleted token, the cap): not here either.
+                mcp.release(id).await;
+                return session_not_found(request_id);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "MCP session check: database error");
+                return jsonrpc_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    request_id,
+                    INTERNAL_ERROR,
+                    "Internal error: Gatehouse could not check the session.",
+                    None,
+                );
+            }
+        }
     }
 
     let is_delete = parts.method == Method::DELETE;
@@ -545,7 +524,7 @@ async fn serve(state: &AppState, request: Request) -> Response {
         .await
         .map(Body::new);
 
-    let response = json_rpc_errors(response, request_id).await;
+    let response = json_rpc_errors(response, request_id.clone()).await;
     if is_initialize
         && response.status().is_success()
         && let Some(new_id) = response
@@ -553,16 +532,29 @@ async fn serve(state: &AppState, request: Request) -> Response {
             .get(SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
     {
-        mcp.owners
-            .lock()
-            .expect("owners lock")
-            .insert(new_id.to_string(), caller.key());
+        let new_id = new_id.to_string();
+        match mcp.stored.claim(&new_id, &caller.key(), now).await {
+            Ok(0) => {}
+            Ok(ended) => tracing::info!(
+                ended,
+                "a caller opened more MCP sessions than allowed; ended its least recently used"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record a new MCP session");
+                mcp.release(&new_id).await;
+                return jsonrpc_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    request_id,
+                    INTERNAL_ERROR,
+                    "Internal error: Gatehouse could not open the session.",
+                    None,
+                );
+            }
+        }
+        // An idle session costs its row only; the next request restores the worker.
+        mcp.release(&new_id).await;
     }
-    if is_delete
-        && response.status().is_success()
-        && let Some(id) = &session_id
-    {
-        mcp.owners.lock().expect("owners lock").remove(id);
+    if is_delete && response.status().is_success() && session_id.is_some() {
         // rmcp says 202; the session is already gone, and clients expect 200 for that.
         let mut ended = StatusCode::OK.into_response();
         ended

@@ -1,6 +1,6 @@
 //! MCP protection: the persisted "Require authentication" setting. Read on every `/mcp`
-//! request, so it is cached for a few seconds; a change made here takes effect at once, one
-//! made by another replica within the cache lifetime.
+//! request, so it is cached for a few seconds; a change takes effect at once here, and on the
+//! other replicas when they hear of it (`MCP_PROTECTION_CHANGED`).
 
 use std::sync::Mutex;
 
@@ -12,6 +12,8 @@ use crate::server::error::AppError;
 use crate::server::state::AppState;
 
 pub const REQUIRE_AUTH_KEY: &str = "mcp.require_auth";
+/// Change topic: the setting changed.
+pub const MCP_PROTECTION_CHANGED: &str = "mcp_protection_changed";
 const CACHE_SECS: i64 = 5;
 
 #[derive(Debug, Default)]
@@ -58,10 +60,20 @@ impl McpProtection {
     pub async fn set(&self, db: &Db, value: bool, now: UnixTime) -> Result<(), DbError> {
         db.put_setting(REQUIRE_AUTH_KEY, if value { "true" } else { "false" }, now)
             .await?;
-        let mut cache = self.cached.lock().expect("protection lock");
-        cache.value = Some((value, now));
-        cache.generation += 1;
+        {
+            let mut cache = self.cached.lock().expect("protection lock");
+            cache.value = Some((value, now));
+            cache.generation += 1;
+        }
+        db.tell_replicas(MCP_PROTECTION_CHANGED, None).await;
         Ok(())
+    }
+
+    /// Another replica changed the setting: the next request reads it again.
+    pub fn forget(&self) {
+        let mut cache = self.cached.lock().expect("protection lock");
+        cache.value = None;
+        cache.generation += 1;
     }
 }
 

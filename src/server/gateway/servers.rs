@@ -292,7 +292,7 @@ pub async fn create(
         return Err(taken(&row.name));
     }
     tracing::info!(server = %row.name, url = %row.url, by = %identity.subject, "MCP server added");
-    state.upstreams.reload(state).await?;
+    reload_everywhere(state).await?;
     get(state, &row.id).await
 }
 
@@ -367,7 +367,7 @@ pub async fn update(
         return Err(taken(&row.name));
     }
     tracing::info!(server = %row.name, "MCP server changed");
-    state.upstreams.reload(state).await?;
+    reload_everywhere(state).await?;
     get(state, id).await
 }
 
@@ -375,7 +375,7 @@ pub async fn delete(state: &AppState, id: &str) -> Result<(), AppError> {
     let row = find(state, id).await?;
     state.db.delete_mcp_server(id).await?;
     tracing::info!(server = %row.name, "MCP server deleted");
-    state.upstreams.reload(state).await
+    reload_everywhere(state).await
 }
 
 async fn find(state: &AppState, id: &str) -> Result<McpServerRow, AppError> {
@@ -392,6 +392,16 @@ pub async fn list(state: &AppState) -> Result<Vec<McpServerView>, AppError> {
         views.push(view(state, upstream).await?);
     }
     Ok(views)
+}
+
+/// Change topic: the MCP server entries changed.
+pub const MCP_SERVERS_CHANGED: &str = "mcp_servers_changed";
+
+/// Reads the entries again here, and has every other replica do the same.
+async fn reload_everywhere(state: &AppState) -> Result<(), AppError> {
+    let reloaded = state.upstreams.reload(state).await;
+    state.db.tell_replicas(MCP_SERVERS_CHANGED, None).await;
+    reloaded
 }
 
 pub async fn get(state: &AppState, id: &str) -> Result<McpServerView, AppError> {

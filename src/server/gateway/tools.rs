@@ -297,15 +297,16 @@ async fn status(ctx: &ToolContext<'_>, arguments: &JsonObject) -> CallToolResult
     if wanted.contains(&"mcp") {
         let require_auth = state.mcp.protection.require_auth(&state.db, ctx.now).await;
         let tokens = state.db.count_api_tokens().await;
-        match (require_auth, tokens) {
-            (Ok(require_auth), Ok(tokens)) => {
+        let sessions = state.mcp.session_count(ctx.now).await;
+        match (require_auth, tokens, sessions) {
+            (Ok(require_auth), Ok(tokens), Ok(sessions)) => {
                 report.insert(
                     "mcp".into(),
                     json!({
                         "endpoint": format!("{}/mcp", state.public_origin),
                         "require_auth": require_auth,
                         "api_tokens": tokens,
-                        "active_sessions": state.mcp.session_count(),
+                        "active_sessions": sessions,
                         "protocol_versions": super::SUPPORTED_PROTOCOL_VERSIONS,
                     }),
                 );

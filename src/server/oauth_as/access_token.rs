@@ -128,11 +128,20 @@ impl AccessTokenKeys {
 }
 
 /// Families (and tokens) known to be alive, for a few seconds: a busy client costs one
-/// database lookup per few seconds. Revocations made here clear it at once.
+/// database lookup per few seconds. Revocations clear it at once: those made here directly,
+/// those of other replicas when they are heard of (`OAUTH_REVOKED`).
 #[derive(Debug, Default)]
 pub struct Liveness {
+    alive: Mutex<Alive>,
+}
+
+#[derive(Debug, Default)]
+struct Alive {
     /// jti → (client name, checked at).
-    alive: Mutex<HashMap<String, (Option<String>, UnixTime)>>,
+    map: HashMap<String, (Option<String>, UnixTime)>,
+    /// Bumped by every revocation, so that a lookup that started before one cannot store
+    /// "alive" over it.
+    generation: u64,
 }
 
 impl Liveness {
@@ -143,12 +152,16 @@ impl Liveness {
         claims: &AccessClaims,
         now: UnixTime,
     ) -> Result<Result<Option<String>, AccessTokenError>, DbError> {
-        if let Some((name, at)) = self.alive.lock().expect("liveness lock").get(&claims.jti)
-            && now >= *at
-            && now - at < LIVENESS_CACHE_SECS
-        {
-            return Ok(Ok(name.clone()));
-        }
+        let generation = {
+            let alive = self.alive.lock().expect("liveness lock");
+            if let Some((name, at)) = alive.map.get(&claims.jti)
+                && now >= *at
+                && now - at < LIVENESS_CACHE_SECS
+            {
+                return Ok(Ok(name.clone()));
+            }
+            alive.generation
+        };
         let Some(live) = db.family_liveness(&claims.fam, &claims.jti).await? else {
             return Ok(Err(AccessTokenError::Revoked));
         };
@@ -156,15 +169,23 @@ impl Liveness {
             return Ok(Err(AccessTokenError::Revoked));
         }
         let mut alive = self.alive.lock().expect("liveness lock");
-        if alive.len() >= 10_000 {
-            alive.retain(|_, (_, at)| now - *at < LIVENESS_CACHE_SECS);
+        if alive.generation == generation {
+            if alive.map.len() >= 10_000 {
+                alive
+                    .map
+                    .retain(|_, (_, at)| now - *at < LIVENESS_CACHE_SECS);
+            }
+            alive
+                .map
+                .insert(claims.jti.clone(), (live.client_name.clone(), now));
         }
-        alive.insert(claims.jti.clone(), (live.client_name.clone(), now));
         Ok(Ok(live.client_name))
     }
 
     pub fn forget_all(&self) {
-        self.alive.lock().expect("liveness lock").clear();
+        let mut alive = self.alive.lock().expect("liveness lock");
+        alive.map.clear();
+        alive.generation += 1;
     }
 }
 

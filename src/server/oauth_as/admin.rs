@@ -42,7 +42,7 @@ pub async fn revoke_consent(state: &AppState, client_id: &str, by: &str) -> Resu
         .revoke_client_consents(client_id, state.now())
         .await?;
     if let Some(oauth) = &state.oauth_as {
-        oauth.liveness.forget_all();
+        oauth.revoked(&state.db).await;
     }
     tracing::info!(client_id = %client_id, by = %by, "OAuth consent revoked");
     Ok(())
@@ -57,7 +57,7 @@ pub async fn delete_client(state: &AppState, client_id: &str, by: &str) -> Resul
         )));
     }
     if let Some(oauth) = &state.oauth_as {
-        oauth.liveness.forget_all();
+        oauth.revoked(&state.db).await;
     }
     tracing::info!(client_id = %client_id, by = %by, "OAuth client deleted");
     Ok(())
@@ -96,7 +96,7 @@ pub async fn revoke_session(state: &AppState, session_id: &str, by: &str) -> Res
         )));
     }
     if let Some(oauth) = &state.oauth_as {
-        oauth.liveness.forget_all();
+        oauth.revoked(&state.db).await;
     }
     tracing::info!(session = %session_id, by = %by, "OAuth session revoked");
     Ok(())

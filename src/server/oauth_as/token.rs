@@ -174,7 +174,7 @@ async fn exchange_code(
         }
         CodeUse::Replayed(code) => {
             db.revoke_family(&code.family_id, now).await?;
-            oauth.liveness.forget_all();
+            oauth.revoked(db).await;
             tracing::warn!(client_id = %code.client_id, user = %code.subject, "authorization code replayed: tokens issued from it revoked");
             return Err(OAuthError::invalid_grant(
                 "The authorization code was already used; the tokens issued from it have been revoked.",
@@ -305,7 +305,7 @@ async fn refresh(
             .expose()
             .to_string(),
         Rotation::Reused => {
-            oauth.liveness.forget_all();
+            oauth.revoked(db).await;
             tracing::warn!(client_id = %client.id, user = %token.subject, "refresh token reused: session revoked");
             return Err(OAuthError::invalid_grant(
                 "The refresh token was already used; the session has been revoked for safety. Sign in again.",
@@ -364,7 +364,7 @@ pub async fn revoke(
             ) => {}
         }
     }
-    oauth.liveness.forget_all();
+    oauth.revoked(db).await;
     Ok(())
 }
 

@@ -1,0 +1,336 @@
+//! Two replicas on one PostgreSQL database behind a round-robin proxy (`Replicas`): clients
+//! must not be able to tell that there are two. These tests need PostgreSQL; scripts/test.sh
+//! runs them in its PostgreSQL pass (`--include-ignored`).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use gatehouse::server::config::RawSettings;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::connections::{Ctx, custom, provider, reset_stats, settings, stats};
+use crate::helpers::*;
+use crate::oauth_as::{
+    live_refresh_tokens, oauth_settings, protected_and_signed_in, refresh_with, register_public,
+    sign_in,
+};
+
+async fn initialize(base: &str, token: &str) -> reqwest::Response {
+    client()
+        .post(format!("{base}/mcp"))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": LATEST_SESSION_VERSION, "capabilities": {},
+            "clientInfo": {"name": "replica test", "version": "1"}}}),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh starts one"]
+async fn an_mcp_session_opened_on_one_replica_continues_on_the_other() {
+    let r = Replicas::start(RawSettings::default()).await;
+    let token = create_token(&r.via, json!({"name": "replicas"})).await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    set_protection(&r.via, true).await;
+
+    let mut mcp = RawMcp::with_token(&r.via, &token);
+    mcp.initialize(LATEST_SESSION_VERSION).await;
+    let session = mcp.session.clone().expect("a 2025-era session id");
+    let before = [
+        r.sent[0].load(Ordering::SeqCst),
+        r.sent[1].load(Ordering::SeqCst),
+    ];
+    for i in 0..6 {
+        let body = mcp.call(10 + i, "tools/list", json!({})).await;
+        assert!(body["result"]["tools"].is_array(), "request {i}: {body}");
+    }
+    // Both replicas served the session.
+    for (sent, before) in r.sent.iter().zip(before) {
+        assert!(sent.load(Ordering::SeqCst) >= before + 3);
+    }
+    // Ended through one replica, it is gone on both.
+    let ended = client()
+        .delete(format!("{}/mcp", r.direct[0]))
+        .bearer_auth(&token)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", LATEST_SESSION_VERSION)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), StatusCode::OK);
+    for base in &r.direct {
+        let gone = client()
+            .post(format!("{base}/mcp"))
+            .bearer_auth(&token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", LATEST_SESSION_VERSION)
+            .json(&json!({"jsonrpc": "2.0", "id": 99, "method": "tools/list"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND, "{base}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh starts one"]
+async fn a_token_deleted_on_one_replica_is_refused_by_the_other_within_a_second() {
+    let r = Replicas::start(RawSettings::default()).await;
+    let created = create_token(&r.via, json!({"name": "short-lived"})).await;
+    let (id, token) = (
+        created["id"].as_str().unwrap().to_string(),
+        created["token"].as_str().unwrap().to_string(),
+    );
+    set_protection(&r.via, true).await;
+    // Replica B has checked (and remembered) the token.
+    assert_eq!(
+        initialize(&r.direct[1], &token).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        initialize(&r.direct[1], &token).await.status(),
+        StatusCode::OK
+    );
+
+    let deleted = client()
+        .delete(format!("{}/api/v0/settings/mcp/tokens/{id}", r.direct[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let started = Instant::now();
+    loop {
+        let status = initialize(&r.direct[1], &token).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "replica B still accepts a token deleted on A ({status})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The protection setting too: turned off on A, B stops asking for tokens at once.
+    let off = client()
+        .put(format!("{}/api/v0/settings/mcp", r.direct[0]))
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), StatusCode::OK);
+    let started = Instant::now();
+    loop {
+        let anonymous = client()
+            .post(format!("{}/mcp", r.direct[1]))
+            .header("accept", "application/json, text/event-stream")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": LATEST_SESSION_VERSION, "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"}}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        if anonymous.status() == StatusCode::OK {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh starts one"]
+async fn a_refresh_token_presented_fifty_times_across_replicas_has_one_successor() {
+    let r = Replicas::start(oauth_settings()).await;
+    let mut browser = protected_and_signed_in(&r.via).await;
+    let client_id = register_public(&r.via).await;
+    let tokens = sign_in(&r.via, &mut browser, &client_id).await;
+    let rt1 = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let url = format!("{}/mcp/oauth/token", r.direct[i % 2]);
+        let form = [
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", rt1.clone()),
+            ("client_id", client_id.clone()),
+        ];
+        racing.spawn(async move {
+            let response = client().post(url).form(&form).send().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            (
+                status,
+                body["refresh_token"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        });
+    }
+    let answers = racing.join_all().await;
+    assert!(
+        answers.iter().all(|(s, _)| *s == StatusCode::OK),
+        "{answers:?}"
+    );
+    let successor = answers[0].1.clone();
+    assert!(answers.iter().all(|(_, t)| *t == successor), "{answers:?}");
+    assert_eq!(live_refresh_tokens(&r.via).await, 1);
+
+    // The successor works once; rt1 presented after that, on either replica, ends the family.
+    let (status, rt3) = refresh_with(&r.via, &client_id, &successor).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = refresh_with(&r.b, &client_id, &rt1).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = refresh_with(&r.via, &client_id, &rt3).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the family is revoked");
+    assert_eq!(live_refresh_tokens(&r.via).await, 0);
+
+    // Codes are single use across replicas: one exchange on each at the same instant.
+    let tokens = sign_in(&r.via, &mut browser, &client_id).await;
+    assert!(tokens["access_token"].is_string());
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh starts one"]
+async fn a_hundred_worker_requests_across_replicas_cause_one_refresh() {
+    let idp = provider("jwt").await;
+    let r = Replicas::start(settings()).await;
+    let Replicas { via, b, direct, .. } = r;
+    let ctx = Arc::new(Ctx::over(via).await);
+    let id = ctx.create(custom(&idp.issuer, "Shared")).await;
+    let (status, page) = ctx.connect(&id, Some("ops@example.com")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (_, first) = ctx.token(&id, false).await;
+
+    ctx.app.clock.advance(3600 + 5);
+    reset_stats(&idp.issuer).await;
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let url = format!("{}/api/v0/connections/{id}/token", direct[i % 2]);
+        let session = ctx.session.clone();
+        tasks.push(tokio::spawn(async move {
+            let response = client()
+                .post(url)
+                .bearer_auth(session)
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut tokens = std::collections::HashSet::new();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        tokens.insert(body["access_token"].as_str().unwrap().to_string());
+    }
+    assert_eq!(tokens.len(), 1, "every caller got the one refreshed token");
+    assert!(!tokens.contains(first["access_token"].as_str().unwrap()));
+    let s = stats(&idp.issuer).await;
+    assert_eq!(s["grants"]["refresh_token"], 1, "{s}");
+    assert_eq!(
+        s["grant_errors"]
+            .get("invalid_grant")
+            .cloned()
+            .unwrap_or(json!(0)),
+        0,
+        "{s}"
+    );
+    drop(b);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh starts one"]
+async fn the_sdk_clients_sign_in_and_work_through_alternating_replicas() {
+    use crate::oauth_clients::{assert_signed_in, node_script, python, run};
+    let r = Replicas::start(oauth_settings()).await;
+    let session = r.via.token().await;
+    let enabled = r
+        .via
+        .client
+        .put(r.via.url("/api/v0/settings/mcp"))
+        .bearer_auth(&session)
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(enabled.status().is_success());
+    let url = r.via.url("/mcp");
+    let dir = tempfile::tempdir().unwrap();
+
+    // TypeScript 1.x (2025 era, a session), then a refresh on its next run; 2.x (2026-07-28).
+    let state = dir.path().join("v1.json").display().to_string();
+    let script = node_script("ts_oauth_client.mjs");
+    let first = run(
+        "node",
+        &[&script, &url, "--session", &session, "--state", &state],
+    )
+    .await;
+    assert_signed_in(&first, "TypeScript SDK v1 test");
+    let again = run(
+        "node",
+        &[
+            &script,
+            &url,
+            "--session",
+            &session,
+            "--state",
+            &state,
+            "--expire",
+        ],
+    )
+    .await;
+    assert_signed_in(&again, "TypeScript SDK v1 test");
+    assert_eq!(again["refreshed"], true, "{again}");
+    let v2_state = dir.path().join("v2.json").display().to_string();
+    let v2 = run(
+        "node",
+        &[
+            &script,
+            &url,
+            "--session",
+            &session,
+            "--state",
+            &v2_state,
+            "--sdk",
+            "v2",
+        ],
+    )
+    .await;
+    assert_signed_in(&v2, "TypeScript SDK v2 test");
+
+    // Python, both eras.
+    let py_script = format!(
+        "{}/tests/clients/py_oauth_client.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let python = python();
+    for (mode, version) in [("legacy", "2025-11-25"), ("2026-07-28", "2026-07-28")] {
+        let result = run(
+            &python,
+            &[&py_script, &url, "--mode", mode, "--session", &session],
+        )
+        .await;
+        assert_signed_in(&result, "Python SDK test");
+        assert_eq!(result["protocolVersion"], version);
+    }
+    // Every one of those requests alternated: both replicas did half the work.
+    let (a, b) = (
+        r.sent[0].load(Ordering::SeqCst),
+        r.sent[1].load(Ordering::SeqCst),
+    );
+    assert!(a > 20 && a.abs_diff(b) <= 1, "{a} / {b}");
+}
