@@ -1,4 +1,5 @@
-//! The `gatehouse` command: `serve` (default), `hash-password`, `generate-secret-key`.
+//! The `gatehouse` command: `serve` (default), `hash-password`, `generate-secret-key`,
+//! `copy-data`.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -10,18 +11,82 @@ use tracing_subscriber::EnvFilter;
 use crate::server::auth::password::hash_password;
 use crate::server::clock::SystemClock;
 use crate::server::config::{Cli, Command, Config, LogFormat};
+use crate::server::db::copy::copy_all;
+use crate::server::db::{DatabaseConfig, Db};
 use crate::server::secrets::MasterKey;
 use crate::server::startup::{Application, StartupError};
 
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
+    match cli.command.clone().unwrap_or(Command::Serve) {
         Command::HashPassword => hash_password_command(),
         Command::GenerateSecretKey => {
             println!("{}", MasterKey::generate_hex());
             ExitCode::SUCCESS
         }
         Command::Serve => serve(&cli).await,
+        Command::CopyData { to } => copy_data(&cli, &to).await,
+    }
+}
+
+/// `gatehouse copy-data --to postgres://…`: the source is `DATABASE_URL`.
+async fn copy_data(cli: &Cli, to: &str) -> ExitCode {
+    let config = match Config::parse(&cli.settings) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("gatehouse: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let target = match DatabaseConfig::from_url(to, Some(2)) {
+        Ok(t) if t.is_postgres() => t,
+        Ok(_) => {
+            eprintln!("gatehouse: --to must be a postgres:// URL");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("gatehouse: invalid --to: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let from = match Db::connect(&config.database).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("gatehouse: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let into = match Db::connect(&target).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("gatehouse: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match copy_all(&from, &into).await {
+        Ok(copied) => {
+            println!(
+                "Copied {} at {} into {} at {}:",
+                config.database.backend_name(),
+                config.database.location(),
+                target.backend_name(),
+                target.location()
+            );
+            let mut total = 0;
+            for (table, rows) in copied {
+                println!("  {table:<22} {rows:>8} rows");
+                total += rows;
+            }
+            println!("  {:<22} {total:>8} rows", "total");
+            println!(
+                "Start Gatehouse with DATABASE_URL set to the target and the same SECRET_KEY."
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gatehouse: copy-data: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -34,7 +34,7 @@ pub struct Cli {
     pub settings: RawSettings,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Run the server (what `gatehouse` does with no command).
     Serve,
@@ -42,6 +42,13 @@ pub enum Command {
     HashPassword,
     /// Print a new random SECRET_KEY (64 hex characters).
     GenerateSecretKey,
+    /// Copy everything in DATABASE_URL (an SQLite instance) into an empty PostgreSQL database,
+    /// migrating it first. Sealed values are copied as they are: use the same SECRET_KEY there.
+    CopyData {
+        /// The target: postgres://user:password@host:port/database (must hold no data).
+        #[arg(long, value_name = "URL", hide_env_values = true)]
+        to: String,
+    },
 }
 
 /// Settings exactly as given, before any checking. Every one is optional here; `Config::parse`

@@ -6,6 +6,7 @@
 pub mod api_tokens;
 pub mod changes;
 pub mod connections;
+pub mod copy;
 pub mod gateway;
 pub mod jobs;
 pub mod login_states;

@@ -78,6 +78,14 @@ impl Application {
             None => load_or_generate_key(&config.data_dir)?,
         };
         let db = Db::connect(&config.database).await?;
+        if !db.is_postgres() {
+            // One process per SQLite file: a lease left by a process that was killed is stale.
+            // (On PostgreSQL, replicas' leases run out on their own.)
+            let cleared = db.clear_connection_leases().await?;
+            if cleared > 0 {
+                tracing::info!(cleared, "cleared refresh leases left by a previous run");
+            }
+        }
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .map_err(|source| StartupError::Listen {

@@ -487,6 +487,21 @@ pub async fn create_token(app: &TestApp, body: serde_json::Value) -> serde_json:
     response.json().await.unwrap()
 }
 
+/// Creates an API token as a signed-in user; returns the token.
+pub async fn create_token_with(app: &TestApp, session: &str, body: serde_json::Value) -> String {
+    let response = app
+        .client
+        .post(app.url("/api/v0/settings/mcp/tokens"))
+        .bearer_auth(session)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED, "creating a token");
+    let created: serde_json::Value = response.json().await.unwrap();
+    created["token"].as_str().unwrap().to_string()
+}
+
 pub async fn set_protection(app: &TestApp, enabled: bool) {
     let response = app
         .client
@@ -652,7 +667,11 @@ impl Replicas {
         .await;
         let direct = [a.address.clone(), b.address.clone()];
         let sent: Arc<[std::sync::atomic::AtomicUsize; 2]> = Arc::default();
-        let proxy = tokio::spawn(round_robin(listener, direct.clone(), sent.clone()));
+        let proxy = tokio::spawn(crate::round_robin::round_robin(
+            listener,
+            direct.clone(),
+            sent.clone(),
+        ));
         let mut via = a;
         via.address = proxy_url;
         Replicas {
@@ -663,76 +682,4 @@ impl Replicas {
             _proxy: proxy,
         }
     }
-}
-
-/// A minimal HTTP reverse proxy: one backend after the other, bodies streamed both ways (SSE
-/// answers included), redirects and `Host` passed through untouched.
-async fn round_robin(
-    listener: tokio::net::TcpListener,
-    backends: [String; 2],
-    sent: Arc<[std::sync::atomic::AtomicUsize; 2]>,
-) {
-    use axum::body::Body;
-    use axum::extract::Request;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = Arc::new(AtomicUsize::new(0));
-    let upstream = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap();
-    let forward = move |request: Request| {
-        let upstream = upstream.clone();
-        let n = next.fetch_add(1, Ordering::SeqCst) % 2;
-        sent[n].fetch_add(1, Ordering::SeqCst);
-        let backend = backends[n].clone();
-        async move {
-            let (parts, body) = request.into_parts();
-            let path = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_else(|| "/".into());
-            let body = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap();
-            let mut headers = parts.headers.clone();
-            for hop in [
-                "connection",
-                "keep-alive",
-                "transfer-encoding",
-                "upgrade",
-                "content-length",
-            ] {
-                headers.remove(hop);
-            }
-            let answer = upstream
-                .request(parts.method.clone(), format!("{backend}{path}"))
-                .headers(headers)
-                .body(body)
-                .send()
-                .await;
-            let answer = match answer {
-                Ok(a) => a,
-                Err(e) => {
-                    return axum::response::Response::builder()
-                        .status(502)
-                        .body(Body::from(format!("proxy: {e}")))
-                        .unwrap();
-                }
-            };
-            let mut response = axum::response::Response::builder().status(answer.status());
-            for (name, value) in answer.headers() {
-                if !matches!(
-                    name.as_str(),
-                    "connection" | "transfer-encoding" | "content-length"
-                ) {
-                    response = response.header(name, value);
-                }
-            }
-            response
-                .body(Body::from_stream(answer.bytes_stream()))
-                .unwrap()
-        }
-    };
-    let app = axum::Router::new().fallback(forward);
-    axum::serve(listener, app).await.unwrap();
 }

@@ -9,6 +9,7 @@ mod auth_none;
 mod auth_oauth2;
 mod conformance;
 mod connections;
+mod crash;
 mod gateway;
 mod health;
 mod helpers;
@@ -19,4 +20,6 @@ mod oauth_as;
 mod oauth_clients;
 mod rebinding;
 mod replicas;
+#[path = "../support/round_robin.rs"]
+mod round_robin;
 mod storage;

@@ -8,7 +8,9 @@ use gatehouse::server::db::{DatabaseConfig, Db};
 use gatehouse::server::startup::Application;
 use sqlx::Row;
 
-use crate::helpers::{fresh_database, postgres_admin_url};
+use crate::helpers::{
+    LATEST_SESSION_VERSION, TEST_KEY, fresh_database, postgres_admin_url, spawn_app,
+};
 
 /// table → sorted "column type nullability" lines, plus index names.
 type Schema = BTreeMap<String, Vec<String>>;
@@ -229,4 +231,108 @@ async fn a_store_that_cannot_be_migrated_is_named() {
         )),
         "{line}"
     );
+}
+
+/// `gatehouse copy-data`: an SQLite instance with an API token, a connected connection, a
+/// vault secret, an MCP client signed in, copied into an empty PostgreSQL database, serves the
+/// same tokens afterwards; a second copy is refused.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh starts one"]
+async fn copy_data_moves_an_sqlite_instance_to_postgres() {
+    use crate::connections::{Ctx, custom, provider};
+    use crate::oauth_as::{protected_and_signed_in, refresh_with, register_public, sign_in};
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}/source.db", dir.path().display());
+    let idp = provider("opaque").await;
+    let ctx = Ctx::with(RawSettings {
+        database_url: Some(sqlite_url.clone()),
+        mcp_oauth_enabled: Some("true".into()),
+        ..crate::connections::settings()
+    })
+    .await;
+    let id = ctx.create(custom(&idp.issuer, "Moved")).await;
+    let (status, page) = ctx.connect(&id, Some("ops@example.com")).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{page}");
+    let (_, before) = ctx.token(&id, false).await;
+    let (status, _) = ctx
+        .send(
+            reqwest::Method::PUT,
+            "/api/v0/secrets/API_KEY",
+            Some(json!({"value": "vault-value-123"})),
+        )
+        .await;
+    assert!(status.is_success(), "{status}");
+    let api_token =
+        crate::helpers::create_token_with(&ctx.app, &ctx.session, json!({"name": "moved"})).await;
+    let mut browser = protected_and_signed_in(&ctx.app).await;
+    let client_id = register_public(&ctx.app).await;
+    let signed_in = sign_in(&ctx.app, &mut browser, &client_id).await;
+    let refresh = signed_in["refresh_token"].as_str().unwrap().to_string();
+    let Ctx { mut app, .. } = ctx;
+    app.stop().await;
+
+    let target = fresh_database(dir.path()).await;
+    let copy = |to: String| {
+        let sqlite_url = sqlite_url.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+                .args(["copy-data", "--to", &to])
+                .env("DATABASE_URL", sqlite_url)
+                .env("SECRET_KEY", TEST_KEY)
+                .env("RUST_LOG", "warn")
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let done = copy(target.clone()).await;
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        done.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(stdout.contains("connection_tokens"), "{stdout}");
+    assert!(stdout.contains("oauth_refresh_tokens"), "{stdout}");
+    let again = copy(target.clone()).await;
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds data"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    // The copy, served: same connection token, the API token and the MCP client's refresh
+    // token still work, the vault secret is there (sealed: the same key opens it).
+    let moved = spawn_app(RawSettings {
+        database_url: Some(target),
+        mcp_oauth_enabled: Some("true".into()),
+        ..crate::connections::settings()
+    })
+    .await;
+    let ctx = Ctx::over(moved).await;
+    let (status, after) = ctx.token(&id, false).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{after}");
+    assert_eq!(after["access_token"], before["access_token"]);
+    let (_, secrets) = ctx.get("/api/v0/secrets").await;
+    assert!(secrets.to_string().contains("API_KEY"), "{secrets}");
+    let mcp = ctx
+        .app
+        .client
+        .post(ctx.app.url("/mcp"))
+        .bearer_auth(&api_token)
+        .header("accept", "application/json, text/event-stream")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": LATEST_SESSION_VERSION, "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mcp.status(), reqwest::StatusCode::OK);
+    let (status, _) = refresh_with(&ctx.app, &client_id, &refresh).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
 }

@@ -416,6 +416,18 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Drops every refresh lease: at start-up on SQLite, where no other process can hold one
+    /// (a process killed during a refresh leaves its lease behind).
+    pub async fn clear_connection_leases(&self) -> Result<u64, DbError> {
+        let done = sqlx::query(
+            "UPDATE connections SET lease_owner = NULL, lease_until = NULL \
+             WHERE lease_owner IS NOT NULL",
+        )
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn release_connection_lease(&self, id: &str, owner: &str) -> Result<(), DbError> {
         sqlx::query(
             "UPDATE connections SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
