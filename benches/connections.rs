@@ -9,8 +9,6 @@
 use std::time::{Duration, Instant};
 
 use gatehouse::server::config::RawSettings;
-use gatehouse::server::connections::provider_client::TokenResponse;
-use gatehouse::server::secrets::SecretString;
 use serde_json::{Value, json};
 
 #[path = "support.rs"]
@@ -33,41 +31,7 @@ async fn main() {
     .await;
     let http = reqwest::Client::new();
 
-    let created: Value = http
-        .post(format!("{base}/api/v0/connections"))
-        .json(&json!({
-            "name": "bench",
-            "client_id": "c",
-            "client_secret": "s",
-            "authorization_url": "https://provider.example/authorize",
-            "token_url": "https://provider.example/token",
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_string();
-    // A grant valid for a day, stored the way a callback stores it.
-    let now = state.now();
-    let grant = state.sealed_grant(
-        &id,
-        TokenResponse {
-            access_token: SecretString::new("bench-access-token"),
-            refresh_token: Some(SecretString::new("bench-refresh-token")),
-            token_type: "Bearer".into(),
-            scope: None,
-            expires_in: Some(86_400),
-        },
-        None,
-        now,
-    );
-    state
-        .db
-        .store_connection_grant(&id, &grant, None, None, now)
-        .await
-        .unwrap();
+    let id = support::seed_connection(&http, &base, &state).await;
     let worker: Value = http
         .post(format!("{base}/api/v0/settings/mcp/tokens"))
         .json(&json!({"name": "worker", "scopes": ["connections:token"]}))

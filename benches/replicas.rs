@@ -12,11 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gatehouse::server::clock::SystemClock;
-use gatehouse::server::config::{Config, RawSettings};
-use gatehouse::server::connections::provider_client::TokenResponse;
-use gatehouse::server::secrets::SecretString;
-use gatehouse::server::startup::Application;
+use gatehouse::server::config::RawSettings;
 use gatehouse::server::state::AppState;
 use serde_json::{Value, json};
 
@@ -40,58 +36,19 @@ async fn start_with(
     extra: RawSettings,
 ) -> (String, AppState) {
     let settings = RawSettings {
-        listen_addr: Some("127.0.0.1:0".into()),
-        database_url: Some(database_url.into()),
         secret_key: Some(KEY.into()),
         public_url: public_url.map(str::to_string),
         connections_refresh_interval: Some("0".into()),
         data_dir: Some(std::env::temp_dir().display().to_string()),
         ..extra
     };
-    let app = Application::build(Config::parse(&settings).unwrap(), Arc::new(SystemClock))
-        .await
-        .unwrap();
-    let base = format!("http://{}", app.local_addr());
-    let state = app.state().clone();
-    tokio::spawn(app.run_until(std::future::pending()));
-    (base, state)
+    support::start_on(database_url, settings).await
 }
 
 /// A connection with a stored day-long grant, and an API token for the worker API and `/mcp`.
 async fn seed(base: &str, state: &AppState) -> (String, String) {
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{base}/api/v0/connections"))
-        .json(
-            &json!({"name": "bench", "client_id": "c", "client_secret": "s",
-            "authorization_url": "https://provider.example/authorize",
-            "token_url": "https://provider.example/token"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_string();
-    let now = state.now();
-    let grant = state.sealed_grant(
-        &id,
-        TokenResponse {
-            access_token: SecretString::new("bench-access-token"),
-            refresh_token: Some(SecretString::new("bench-refresh-token")),
-            token_type: "Bearer".into(),
-            scope: None,
-            expires_in: Some(86_400),
-        },
-        None,
-        now,
-    );
-    state
-        .db
-        .store_connection_grant(&id, &grant, None, None, now)
-        .await
-        .unwrap();
+    let id = support::seed_connection(&http, base, state).await;
     let token: Value = http
         .post(format!("{base}/api/v0/settings/mcp/tokens"))
         .json(&json!({"name": "bench", "scopes": ["connections:token", "mcp"]}))
@@ -196,8 +153,10 @@ async fn idle_sessions(base: &str, token: &str, n: usize) {
                     .send()
                     .await
                     .unwrap();
-                assert!(r.headers().contains_key("mcp-session-id"));
-                r.bytes().await.unwrap();
+                let opened = r.headers().contains_key("mcp-session-id");
+                let status = r.status();
+                let body = r.text().await.unwrap();
+                assert!(opened, "{status}: {body}");
             }
         });
     }

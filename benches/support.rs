@@ -14,9 +14,19 @@ use gatehouse::server::state::AppState;
 /// the background; `settings` adds to that. Returns its base URL and state.
 #[allow(dead_code)]
 pub async fn start(dir: &Path, settings: RawSettings) -> (String, AppState) {
+    start_on(
+        &format!("sqlite://{}/gatehouse.db", dir.display()),
+        settings,
+    )
+    .await
+}
+
+/// The same on any store.
+#[allow(dead_code)]
+pub async fn start_on(database_url: &str, settings: RawSettings) -> (String, AppState) {
     let settings = RawSettings {
         listen_addr: Some("127.0.0.1:0".into()),
-        database_url: Some(format!("sqlite://{}/gatehouse.db", dir.display())),
+        database_url: Some(database_url.into()),
         ..settings
     };
     let app = Application::build(Config::parse(&settings).unwrap(), Arc::new(SystemClock))
@@ -49,4 +59,46 @@ pub fn report(
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         elapsed.as_secs_f64(),
     );
+}
+
+/// A connection with a stored day-long grant (as a callback stores it): its id.
+#[allow(dead_code)]
+pub async fn seed_connection(http: &reqwest::Client, base: &str, state: &AppState) -> String {
+    use gatehouse::server::connections::provider_client::TokenResponse;
+    use gatehouse::server::secrets::SecretString;
+    let created: serde_json::Value = http
+        .post(format!("{base}/api/v0/connections"))
+        .json(&serde_json::json!({
+            "name": "bench",
+            "client_id": "c",
+            "client_secret": "s",
+            "authorization_url": "https://provider.example/authorize",
+            "token_url": "https://provider.example/token",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let now = state.now();
+    let grant = state.sealed_grant(
+        &id,
+        TokenResponse {
+            access_token: SecretString::new("bench-access-token"),
+            refresh_token: Some(SecretString::new("bench-refresh-token")),
+            token_type: "Bearer".into(),
+            scope: None,
+            expires_in: Some(86_400),
+        },
+        None,
+        now,
+    );
+    state
+        .db
+        .store_connection_grant(&id, &grant, None, None, now)
+        .await
+        .unwrap();
+    id
 }

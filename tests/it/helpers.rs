@@ -487,6 +487,25 @@ pub async fn create_token(app: &TestApp, body: serde_json::Value) -> serde_json:
     response.json().await.unwrap()
 }
 
+/// A 2025-era `initialize` at `base`/mcp, raw.
+pub async fn mcp_initialize(base: &str, token: Option<&str>) -> Response {
+    let mut request = client()
+        .post(format!("{base}/mcp"))
+        .header("accept", "application/json, text/event-stream");
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .json(
+            &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": LATEST_SESSION_VERSION, "capabilities": {},
+            "clientInfo": {"name": "it", "version": "1"}}}),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Creates an API token as a signed-in user; returns the token.
 pub async fn create_token_with(app: &TestApp, session: &str, body: serde_json::Value) -> String {
     let response = app

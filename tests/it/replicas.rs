@@ -17,21 +17,6 @@ use crate::oauth_as::{
     sign_in,
 };
 
-async fn initialize(base: &str, token: &str) -> reqwest::Response {
-    client()
-        .post(format!("{base}/mcp"))
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .json(
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": LATEST_SESSION_VERSION, "capabilities": {},
-            "clientInfo": {"name": "replica test", "version": "1"}}}),
-        )
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 #[ignore = "needs PostgreSQL: scripts/test.sh starts one"]
 async fn an_mcp_session_opened_on_one_replica_continues_on_the_other() {
@@ -94,11 +79,11 @@ async fn a_token_deleted_on_one_replica_is_refused_by_the_other_within_a_second(
     set_protection(&r.via, true).await;
     // Replica B has checked (and remembered) the token.
     assert_eq!(
-        initialize(&r.direct[1], &token).await.status(),
+        mcp_initialize(&r.direct[1], Some(&token)).await.status(),
         StatusCode::OK
     );
     assert_eq!(
-        initialize(&r.direct[1], &token).await.status(),
+        mcp_initialize(&r.direct[1], Some(&token)).await.status(),
         StatusCode::OK
     );
 
@@ -110,7 +95,7 @@ async fn a_token_deleted_on_one_replica_is_refused_by_the_other_within_a_second(
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let started = Instant::now();
     loop {
-        let status = initialize(&r.direct[1], &token).await.status();
+        let status = mcp_initialize(&r.direct[1], Some(&token)).await.status();
         if status == StatusCode::UNAUTHORIZED {
             break;
         }
@@ -131,17 +116,7 @@ async fn a_token_deleted_on_one_replica_is_refused_by_the_other_within_a_second(
     assert_eq!(off.status(), StatusCode::OK);
     let started = Instant::now();
     loop {
-        let anonymous = client()
-            .post(format!("{}/mcp", r.direct[1]))
-            .header("accept", "application/json, text/event-stream")
-            .json(
-                &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": LATEST_SESSION_VERSION, "capabilities": {},
-                "clientInfo": {"name": "t", "version": "1"}}}),
-            )
-            .send()
-            .await
-            .unwrap();
+        let anonymous = mcp_initialize(&r.direct[1], None).await;
         if anonymous.status() == StatusCode::OK {
             break;
         }

@@ -8,9 +8,7 @@ use gatehouse::server::db::{DatabaseConfig, Db};
 use gatehouse::server::startup::Application;
 use sqlx::Row;
 
-use crate::helpers::{
-    LATEST_SESSION_VERSION, TEST_KEY, fresh_database, postgres_admin_url, spawn_app,
-};
+use crate::helpers::{TEST_KEY, fresh_database, mcp_initialize, postgres_admin_url, spawn_app};
 
 /// table → sorted "column type nullability" lines, plus index names.
 type Schema = BTreeMap<String, Vec<String>>;
@@ -318,20 +316,7 @@ async fn copy_data_moves_an_sqlite_instance_to_postgres() {
     assert_eq!(after["access_token"], before["access_token"]);
     let (_, secrets) = ctx.get("/api/v0/secrets").await;
     assert!(secrets.to_string().contains("API_KEY"), "{secrets}");
-    let mcp = ctx
-        .app
-        .client
-        .post(ctx.app.url("/mcp"))
-        .bearer_auth(&api_token)
-        .header("accept", "application/json, text/event-stream")
-        .json(
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": LATEST_SESSION_VERSION, "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"}}}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let mcp = mcp_initialize(&ctx.app.address, Some(&api_token)).await;
     assert_eq!(mcp.status(), reqwest::StatusCode::OK);
     let (status, _) = refresh_with(&ctx.app, &client_id, &refresh).await;
     assert_eq!(status, reqwest::StatusCode::OK);

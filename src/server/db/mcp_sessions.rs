@@ -107,14 +107,24 @@ impl Db {
     }
 
     /// Keeps a caller's `keep` most recently used sessions and ends the others; how many.
+    /// Counting reads the owner index; only sessions over the cap are deleted, so opening a
+    /// session costs no write beyond its own while the caller is under the cap.
     pub async fn cap_mcp_sessions(&self, owner: &str, keep: u32) -> Result<u64, DbError> {
+        let (open,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM mcp_sessions WHERE owner = $1")
+            .bind(owner)
+            .fetch_one(self.pool())
+            .await?;
+        let excess = open - i64::from(keep);
+        if excess <= 0 {
+            return Ok(0);
+        }
         let done = sqlx::query(
-            "DELETE FROM mcp_sessions WHERE owner = $1 AND id NOT IN ( \
+            "DELETE FROM mcp_sessions WHERE id IN ( \
                  SELECT id FROM mcp_sessions WHERE owner = $1 \
-                 ORDER BY last_used_at DESC, created_at DESC, id LIMIT $2)",
+                 ORDER BY last_used_at, created_at, id LIMIT $2)",
         )
         .bind(owner)
-        .bind(i64::from(keep))
+        .bind(excess)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected())
