@@ -167,7 +167,7 @@ fn parse_postgres(value: &str, max_connections: Option<u32>) -> Result<DatabaseC
 }
 
 /// Drops any password from a URL-like string before it goes into a message.
-pub fn redact_url(value: &str) -> String {
+fn redact_url(value: &str) -> String {
     match url::Url::parse(value) {
         Ok(mut url) if url.password().is_some() => {
             let _ = url.set_password(Some("***"));
@@ -225,7 +225,8 @@ pub struct Db {
     config: Arc<DatabaseConfig>,
     /// Names this process among the replicas (leases, change notifications).
     replica: Arc<str>,
-    feed: Arc<changes::ChangeFeed>,
+    /// What other replicas (and `announce` here) report, for `follow_changes`.
+    changes: tokio::sync::broadcast::Sender<changes::Change>,
 }
 
 impl Db {
@@ -277,7 +278,7 @@ impl Db {
             pool,
             config: Arc::new(config.clone()),
             replica: new_replica_id().into(),
-            feed: Arc::default(),
+            changes: tokio::sync::broadcast::channel(1024).0,
         })
     }
 
@@ -291,10 +292,7 @@ impl Db {
     }
 
     fn postgres_url(&self) -> Option<&str> {
-        match &*self.config {
-            DatabaseConfig::Postgres { url, .. } => Some(url),
-            DatabaseConfig::Sqlite { .. } => None,
-        }
+        self.is_postgres().then(|| self.config.url())
     }
 
     /// This process's name among the replicas sharing the store.

@@ -180,6 +180,36 @@ pub(crate) async fn reset_stats(issuer: &str) {
         .unwrap();
 }
 
+/// The provider counted exactly one refresh since its stats were reset, and no
+/// `invalid_grant`: nobody presented a refresh token twice.
+pub(crate) async fn assert_one_refresh_and_no_invalid_grant(issuer: &str) {
+    let s = stats(issuer).await;
+    assert_eq!(s["grants"]["refresh_token"], 1, "{s}");
+    assert_eq!(
+        s["grant_errors"]
+            .get("invalid_grant")
+            .cloned()
+            .unwrap_or(json!(0)),
+        0,
+        "{s}"
+    );
+}
+
+/// Presents a refresh token at the provider directly, as the connection's client.
+pub(crate) async fn refresh_at_provider(issuer: &str, refresh_token: &str) -> reqwest::Response {
+    client()
+        .post(format!("{issuer}/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn introspect_at_provider(issuer: &str, token: &str) -> Value {
     client()
         .post(format!("{issuer}/token/introspection"))
@@ -319,16 +349,7 @@ async fn a_hundred_concurrent_callers_cause_one_refresh() {
     }
     assert_eq!(tokens.len(), 1, "every caller got the one refreshed token");
     assert!(!tokens.contains(first["access_token"].as_str().unwrap()));
-    let s = stats(&idp.issuer).await;
-    assert_eq!(s["grants"]["refresh_token"], 1, "{s}");
-    assert_eq!(
-        s["grant_errors"]
-            .get("invalid_grant")
-            .cloned()
-            .unwrap_or(json!(0)),
-        0,
-        "{s}"
-    );
+    assert_one_refresh_and_no_invalid_grant(&idp.issuer).await;
 
     // The access token is a JWT for the resource that was asked for.
     let token = tokens.into_iter().next().unwrap();
@@ -344,17 +365,7 @@ async fn a_hundred_concurrent_callers_cause_one_refresh() {
 
     // The rotated-out refresh token is refused by the provider (reuse detection); Gatehouse
     // never sends it (the provider counted no invalid_grant above).
-    let replay = client()
-        .post(format!("{}/token", idp.issuer))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", old_refresh.as_str()),
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let replay = refresh_at_provider(&idp.issuer, &old_refresh).await;
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
         replay.json::<Value>().await.unwrap()["error"],

@@ -13,7 +13,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::connections::{CLIENT_ID, CLIENT_SECRET, Ctx, provider, reset_stats, settings, stats};
+use crate::connections::{
+    Ctx, assert_one_refresh_and_no_invalid_grant, provider, refresh_at_provider, reset_stats,
+    settings,
+};
 use crate::helpers::*;
 
 /// A token endpoint in front of the real one that can hold requests: a held request is never
@@ -167,28 +170,9 @@ async fn a_process_killed_during_a_refresh_leaves_a_connection_that_works() {
     let body: Value = answer.json().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_ne!(body["access_token"], first["access_token"]);
-    let s = stats(&idp.issuer).await;
-    assert_eq!(s["grants"]["refresh_token"], 1, "{s}");
-    assert_eq!(
-        s["grant_errors"]
-            .get("invalid_grant")
-            .cloned()
-            .unwrap_or(json!(0)),
-        0,
-        "{s}"
-    );
+    assert_one_refresh_and_no_invalid_grant(&idp.issuer).await;
     // The old refresh token was rotated out at the provider by that one refresh.
-    let replay = client()
-        .post(format!("{}/token", idp.issuer))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", old_refresh.as_str()),
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let replay = refresh_at_provider(&idp.issuer, &old_refresh).await;
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
     child.start_kill().unwrap();
     let _ = child.wait().await;

@@ -27,6 +27,12 @@ pub(crate) async fn oauth_app(extra: RawSettings) -> (TestApp, String) {
         ..extra
     })
     .await;
+    let session = protect(&app).await;
+    (app, session)
+}
+
+/// Turns MCP protection on as the signed-in admin; returns the session.
+pub(crate) async fn protect(app: &TestApp) -> String {
     let session = app.token().await;
     let response = app
         .client
@@ -37,11 +43,34 @@ pub(crate) async fn oauth_app(extra: RawSettings) -> (TestApp, String) {
         .await
         .unwrap();
     assert!(response.status().is_success());
-    (app, session)
+    session
+}
+
+/// The TypeScript SDK signing in at `url`: 1.x (dynamic registration), 1.x again with its
+/// stored access token spoiled (it must refresh), and 2.x; the three results.
+pub(crate) async fn typescript_sign_ins(url: &str, session: &str, dir: &Path) -> [Value; 3] {
+    let script = node_script("ts_oauth_client.mjs");
+    let state = dir.join("v1.json").display().to_string();
+    let v2_state = dir.join("v2.json").display().to_string();
+    let base = [script.as_str(), url, "--session", session, "--state"];
+    let first = run("node", &[&base[..], &[&state]].concat()).await;
+    let second = run("node", &[&base[..], &[&state, "--expire"]].concat()).await;
+    let v2 = run("node", &[&base[..], &[&v2_state, "--sdk", "v2"]].concat()).await;
+    [first, second, v2]
+}
+
+/// The Python SDK signing in at `url` in one mode (`legacy` or `2026-07-28`).
+pub(crate) async fn python_sign_in(url: &str, session: &str, mode: &str) -> Value {
+    let script = format!("{ROOT}/tests/clients/py_oauth_client.py");
+    run(
+        &python(),
+        &[&script, url, "--mode", mode, "--session", session],
+    )
+    .await
 }
 
 /// Runs a client script and returns its last JSON line.
-pub(crate) async fn run(program: &str, args: &[&str]) -> Value {
+async fn run(program: &str, args: &[&str]) -> Value {
     let output = Command::new(program)
         .args(args)
         .current_dir(ROOT)
@@ -64,11 +93,11 @@ pub(crate) async fn run(program: &str, args: &[&str]) -> Value {
     serde_json::from_str(line).unwrap()
 }
 
-pub(crate) fn node_script(name: &str) -> String {
+fn node_script(name: &str) -> String {
     format!("{ROOT}/tests/clients/{name}")
 }
 
-pub(crate) fn python() -> String {
+fn python() -> String {
     let python = format!("{ROOT}/.venv/bin/python");
     assert!(
         Path::new(&python).exists(),
@@ -93,53 +122,17 @@ pub(crate) fn assert_signed_in(result: &Value, client_name: &str) {
 async fn typescript_sdk_signs_in_with_dcr_and_refreshes() {
     let (app, session) = oauth_app(RawSettings::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("v1.json").display().to_string();
-    let url = app.url("/mcp");
-    let script = node_script("ts_oauth_client.mjs");
-
-    let first = run(
-        "node",
-        &[&script, &url, "--session", &session, "--state", &state],
-    )
-    .await;
+    let [first, second, v2] = typescript_sign_ins(&app.url("/mcp"), &session, dir.path()).await;
     assert_signed_in(&first, "TypeScript SDK v1 test");
     assert_eq!(first["browsed"], 1);
 
     // Second run: the stored access token is spoiled, so the SDK must refresh, silently.
-    let second = run(
-        "node",
-        &[
-            &script,
-            &url,
-            "--session",
-            &session,
-            "--state",
-            &state,
-            "--expire",
-        ],
-    )
-    .await;
     assert_signed_in(&second, "TypeScript SDK v1 test");
     assert_eq!(second["refreshed"], true, "{second}");
     assert_eq!(second["browsed"], 0);
     assert_eq!(second["clientId"], first["clientId"]);
 
     // The 2.x client checks the issuer and RFC 9207 iss, and registers as a native app.
-    let v2_state = dir.path().join("v2.json").display().to_string();
-    let v2 = run(
-        "node",
-        &[
-            &script,
-            &url,
-            "--session",
-            &session,
-            "--state",
-            &v2_state,
-            "--sdk",
-            "v2",
-        ],
-    )
-    .await;
     assert_signed_in(&v2, "TypeScript SDK v2 test");
 }
 
@@ -258,14 +251,8 @@ async fn typescript_sdk_signs_in_with_a_client_metadata_document() {
 async fn python_sdk_signs_in_strictly_in_both_eras() {
     let (app, session) = oauth_app(RawSettings::default()).await;
     let url = app.url("/mcp");
-    let script = format!("{ROOT}/tests/clients/py_oauth_client.py");
-    let python = python();
     for (mode, version) in [("legacy", "2025-11-25"), ("2026-07-28", "2026-07-28")] {
-        let result = run(
-            &python,
-            &[&script, &url, "--mode", mode, "--session", &session],
-        )
-        .await;
+        let result = python_sign_in(&url, &session, mode).await;
         assert_signed_in(&result, "Python SDK test");
         assert_eq!(result["protocolVersion"], version);
         assert_eq!(result["browsed"], 1);

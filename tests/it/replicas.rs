@@ -10,7 +10,9 @@ use gatehouse::server::config::RawSettings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::connections::{Ctx, custom, provider, reset_stats, settings, stats};
+use crate::connections::{
+    Ctx, assert_one_refresh_and_no_invalid_grant, custom, provider, reset_stats, settings,
+};
 use crate::helpers::*;
 use crate::oauth_as::{
     live_refresh_tokens, oauth_settings, protected_and_signed_in, refresh_with, register_public,
@@ -214,91 +216,29 @@ async fn a_hundred_worker_requests_across_replicas_cause_one_refresh() {
     }
     assert_eq!(tokens.len(), 1, "every caller got the one refreshed token");
     assert!(!tokens.contains(first["access_token"].as_str().unwrap()));
-    let s = stats(&idp.issuer).await;
-    assert_eq!(s["grants"]["refresh_token"], 1, "{s}");
-    assert_eq!(
-        s["grant_errors"]
-            .get("invalid_grant")
-            .cloned()
-            .unwrap_or(json!(0)),
-        0,
-        "{s}"
-    );
+    assert_one_refresh_and_no_invalid_grant(&idp.issuer).await;
     drop(b);
 }
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: scripts/test.sh starts one"]
 async fn the_sdk_clients_sign_in_and_work_through_alternating_replicas() {
-    use crate::oauth_clients::{assert_signed_in, node_script, python, run};
+    use crate::oauth_clients::{assert_signed_in, protect, python_sign_in, typescript_sign_ins};
     let r = Replicas::start(oauth_settings()).await;
-    let session = r.via.token().await;
-    let enabled = r
-        .via
-        .client
-        .put(r.via.url("/api/v0/settings/mcp"))
-        .bearer_auth(&session)
-        .json(&json!({"enabled": true}))
-        .send()
-        .await
-        .unwrap();
-    assert!(enabled.status().is_success());
+    let session = protect(&r.via).await;
     let url = r.via.url("/mcp");
     let dir = tempfile::tempdir().unwrap();
 
     // TypeScript 1.x (2025 era, a session), then a refresh on its next run; 2.x (2026-07-28).
-    let state = dir.path().join("v1.json").display().to_string();
-    let script = node_script("ts_oauth_client.mjs");
-    let first = run(
-        "node",
-        &[&script, &url, "--session", &session, "--state", &state],
-    )
-    .await;
+    let [first, again, v2] = typescript_sign_ins(&url, &session, dir.path()).await;
     assert_signed_in(&first, "TypeScript SDK v1 test");
-    let again = run(
-        "node",
-        &[
-            &script,
-            &url,
-            "--session",
-            &session,
-            "--state",
-            &state,
-            "--expire",
-        ],
-    )
-    .await;
     assert_signed_in(&again, "TypeScript SDK v1 test");
     assert_eq!(again["refreshed"], true, "{again}");
-    let v2_state = dir.path().join("v2.json").display().to_string();
-    let v2 = run(
-        "node",
-        &[
-            &script,
-            &url,
-            "--session",
-            &session,
-            "--state",
-            &v2_state,
-            "--sdk",
-            "v2",
-        ],
-    )
-    .await;
     assert_signed_in(&v2, "TypeScript SDK v2 test");
 
     // Python, both eras.
-    let py_script = format!(
-        "{}/tests/clients/py_oauth_client.py",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let python = python();
     for (mode, version) in [("legacy", "2025-11-25"), ("2026-07-28", "2026-07-28")] {
-        let result = run(
-            &python,
-            &[&py_script, &url, "--mode", mode, "--session", &session],
-        )
-        .await;
+        let result = python_sign_in(&url, &session, mode).await;
         assert_signed_in(&result, "Python SDK test");
         assert_eq!(result["protocolVersion"], version);
     }

@@ -56,25 +56,6 @@ impl Change {
     }
 }
 
-/// What the replica hears from the others.
-pub struct ChangeFeed {
-    tx: broadcast::Sender<Change>,
-}
-
-impl Default for ChangeFeed {
-    fn default() -> Self {
-        ChangeFeed {
-            tx: broadcast::channel(1024).0,
-        }
-    }
-}
-
-impl std::fmt::Debug for ChangeFeed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ChangeFeed")
-    }
-}
-
 impl Db {
     /// Tells the other replicas (after the change is committed). A failure is logged: their
     /// caches then catch up when they expire (a few seconds), as before replicas existed.
@@ -99,7 +80,7 @@ impl Db {
     /// Tells this process's followers as well as the other replicas: for a change whose
     /// consequences belong to another domain than the one making it.
     pub async fn announce(&self, topic: &str, key: Option<&str>) {
-        let _ = self.feed.tx.send(Change {
+        let _ = self.changes.send(Change {
             topic: topic.into(),
             key: key.map(str::to_string),
         });
@@ -108,7 +89,7 @@ impl Db {
 
     /// Changes made by other replicas (and those announced here), as they arrive.
     pub fn changes(&self) -> broadcast::Receiver<Change> {
-        self.feed.tx.subscribe()
+        self.changes.subscribe()
     }
 
     /// On PostgreSQL, listens for other replicas' changes until `stop`; returns at once on
@@ -126,8 +107,10 @@ impl Db {
                 Some(l) => l,
                 None => match connect(url).await {
                     Ok(l) => {
-                        // Whatever happened while nobody listened is unknown.
-                        let _ = self.feed.tx.send(Change::everything());
+                        // Whatever happened while nobody listened is unknown. On the first
+                        // connection too: start-up read the upstream registry before this
+                        // listener existed, and a change made in between would be missed.
+                        let _ = self.changes.send(Change::everything());
                         listener.insert(l)
                     }
                     Err(e) => {
@@ -148,13 +131,13 @@ impl Db {
                     if let Some((from, change)) = Change::decode(notification.payload())
                         && from != self.replica_id()
                     {
-                        let _ = self.feed.tx.send(change);
+                        let _ = self.changes.send(change);
                     }
                 }
                 // The connection was lost (sqlx re-opens it on the next call).
                 Ok(None) => {
                     tracing::warn!("lost the connection that listens for other replicas' changes");
-                    let _ = self.feed.tx.send(Change::everything());
+                    let _ = self.changes.send(Change::everything());
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "listening for other replicas' changes failed");
