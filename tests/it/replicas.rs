@@ -95,18 +95,11 @@ async fn a_token_deleted_on_one_replica_is_refused_by_the_other_within_a_second(
         .await
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let started = Instant::now();
-    loop {
-        let status = mcp_initialize(&r.direct[1], Some(&token)).await.status();
-        if status == StatusCode::UNAUTHORIZED {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "replica B still accepts a token deleted on A ({status})"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (b, token) = (&r.direct[1], &token);
+    within_a_second("replica B refuses a token deleted on A", || async move {
+        mcp_initialize(b, Some(token)).await.status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
 
     // The protection setting too: turned off on A, B stops asking for tokens at once.
     let off = client()
@@ -116,15 +109,69 @@ async fn a_token_deleted_on_one_replica_is_refused_by_the_other_within_a_second(
         .await
         .unwrap();
     assert_eq!(off.status(), StatusCode::OK);
+    within_a_second(
+        "replica B serves anonymous callers once A turned protection off",
+        || async move { mcp_initialize(b, None).await.status() == StatusCode::OK },
+    )
+    .await;
+}
+
+/// Polls `check` until it holds; fails when a second has passed. The clock the replicas read
+/// never moves, so no cache expires meanwhile: only a change notification can make it hold.
+async fn within_a_second<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let started = Instant::now();
-    loop {
-        let anonymous = mcp_initialize(&r.direct[1], None).await;
-        if anonymous.status() == StatusCode::OK {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(1));
+    while !check().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "not within a second: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh starts one"]
+async fn a_session_revoked_on_one_replica_is_refused_by_the_other_within_a_second() {
+    let r = Replicas::start(oauth_settings()).await;
+    let mut browser = protected_and_signed_in(&r.via).await;
+    let client_id = register_public(&r.via).await;
+    let tokens = sign_in(&r.via, &mut browser, &client_id).await;
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    // Replica B has checked (and remembered) that the token's session is alive.
+    for _ in 0..2 {
+        assert_eq!(
+            mcp_initialize(&r.direct[1], Some(&access)).await.status(),
+            StatusCode::OK
+        );
+    }
+
+    let admin = r.via.token().await;
+    let sessions: Value = client()
+        .get(format!("{}/api/v0/oauth/sessions", r.direct[0]))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = sessions[0]["id"].as_str().unwrap();
+    let revoked = client()
+        .delete(format!("{}/api/v0/oauth/sessions/{id}", r.direct[0]))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+    let (b, access) = (&r.direct[1], &access);
+    within_a_second("replica B refuses a session revoked on A", || async move {
+        mcp_initialize(b, Some(access)).await.status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -248,4 +295,32 @@ async fn the_sdk_clients_sign_in_and_work_through_alternating_replicas() {
         r.sent[1].load(Ordering::SeqCst),
     );
     assert!(a > 20 && a.abs_diff(b) <= 1, "{a} / {b}");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh starts one"]
+async fn an_mcp_server_added_on_one_replica_is_in_the_others_registry_within_a_second() {
+    let r = Replicas::start(settings()).await;
+    let admin = r.via.token().await;
+    let added = client()
+        .post(format!("{}/api/v0/mcp-servers", r.direct[0]))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "later", "url": "http://127.0.0.1:9/mcp"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::CREATED);
+    // B's registry (what its /mcp lists and calls through), not its database.
+    let b = &r.b;
+    within_a_second(
+        "replica B's gateway knows the server added on A",
+        || async move {
+            b.state
+                .upstreams
+                .snapshot()
+                .iter()
+                .any(|u| u.row.name == "later")
+        },
+    )
+    .await;
 }
