@@ -1,11 +1,15 @@
 //! The HTTP surface: which path goes where, and the layers around them.
 
-use std::sync::OnceLock;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 use axum::Json;
 use axum::Router;
+use axum::body::{Body, HttpBody};
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::{Next, from_fn_with_state};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -119,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app)
         .layer(from_fn_with_state(state.clone(), host_guard))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn(close_if_unread))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -186,6 +191,60 @@ async fn host_guard(State(state): State<AppState>, request: Request, next: Next)
     api_error_response(ApiError::Forbidden {
         message: message.into(),
     })
+}
+
+/// A refusal sent before the request's body was read (a 401, a 403, a 413) leaves the rest
+/// of that body on the connection, and hyper closes the connection after the response. A
+/// client that reuses it in the meantime fails with "disconnected without a response", so
+/// such a response says `Connection: close` and the client opens a new connection instead.
+async fn close_if_unread(request: Request, next: Next) -> Response {
+    if request.body().is_end_stream() || request.version() >= http::Version::HTTP_2 {
+        return next.run(request).await;
+    }
+    let read = Arc::new(AtomicBool::new(false));
+    let request = request.map(|body| {
+        Body::new(Watched {
+            body,
+            read: read.clone(),
+        })
+    });
+    let mut response = next.run(request).await;
+    if !read.load(Ordering::Relaxed) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// A request body that notes when it has been read to its end.
+struct Watched {
+    body: Body,
+    read: Arc<AtomicBool>,
+}
+
+impl HttpBody for Watched {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.body.is_end_stream() {
+            self.read.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// `GET /healthz`: 200 when the database answers, 503 when it does not.

@@ -307,6 +307,21 @@ async fn unauthorized_mcp_points_at_the_metadata() {
         "{challenge}"
     );
     assert!(challenge.contains("scope=\"mcp\""), "{challenge}");
+    // Every OAuth client starts with this 401 and then reuses the connection: the body was
+    // read, so the connection stays open.
+    assert!(response.headers().get("connection").is_none());
+
+    // A refusal that does not read the body says the connection closes, so that no client
+    // reuses a connection hyper is about to close.
+    let refused = app
+        .client
+        .post(app.url("/api/v0/settings/mcp/tokens"))
+        .json(&json!({"name": "x", "scopes": ["mcp"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.headers()["connection"], "close");
 }
 
 #[tokio::test]

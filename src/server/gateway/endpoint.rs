@@ -414,7 +414,26 @@ pub async fn mcp_handler(State(state): State<AppState>, request: Request) -> Res
 async fn serve(state: &AppState, request: Request) -> Response {
     let mcp = &state.mcp;
     let now = state.now();
-    let caller = match authenticate(state, request.headers(), request.uri().query(), now).await {
+    let (mut parts, body) = request.into_parts();
+    // The body is read before anything is refused, so that a refusal (the 401 every OAuth
+    // client starts with) leaves the connection reusable.
+    let bytes = if parts.method == Method::POST {
+        match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+            Ok(bytes) => Some(bytes),
+            Err(_) => {
+                return jsonrpc_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Value::Null,
+                    INVALID_REQUEST,
+                    format!("Invalid Request: the body is larger than {MAX_BODY_BYTES} bytes."),
+                    None,
+                );
+            }
+        }
+    } else {
+        None
+    };
+    let caller = match authenticate(state, &parts.headers, parts.uri.query(), now).await {
         Ok(Ok(caller)) => caller,
         Ok(Err(failure)) => {
             return auth_failure(
@@ -437,7 +456,6 @@ async fn serve(state: &AppState, request: Request) -> Response {
         }
     };
 
-    let (mut parts, body) = request.into_parts();
     let session_id = parts
         .headers
         .get(SESSION_HEADER)
@@ -446,16 +464,7 @@ async fn serve(state: &AppState, request: Request) -> Response {
 
     let mut request_id = Value::Null;
     let mut is_initialize = false;
-    let body = if parts.method == Method::POST {
-        let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-            return jsonrpc_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Value::Null,
-                INVALID_REQUEST,
-                format!("Invalid Request: the body is larger than {MAX_BODY_BYTES} bytes."),
-                None,
-            );
-        };
+    let body = if let Some(bytes) = bytes {
         let message = match check_message(&bytes) {
             Ok(message) => message,
             Err(malformed) => return malformed.into_response(),
