@@ -41,8 +41,9 @@ if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_m
   log "installing npm packages"
   # `npm install` rather than `npm ci`: the lockfile leaves out the optional native packages of
   # other platforms when the registry does not serve them, which `npm ci` counts as out of
-  # sync. With the lockfile present, `npm install` installs exactly what it pins.
-  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund
+  # sync. With the lockfile present, `npm install` installs exactly what it pins, and
+  # `--no-save` keeps it from rewriting the lockfile: the checkout stays as it was.
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-save --no-audit --no-fund
   cp package-lock.json node_modules/.gatehouse-lock
 fi
 

@@ -5,6 +5,8 @@
 # Installs what is missing first (see scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# What the checkout looks like before: the tests must leave it so.
+checkout_before=$(git status --porcelain 2>/dev/null || true)
 scripts/setup.sh --tests
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -31,12 +33,20 @@ export GATEHOUSE_TEST_POSTGRES
 cargo test --no-default-features --features ssr --test it -- --include-ignored
 unset GATEHOUSE_TEST_POSTGRES
 
-step "build the site (cargo leptos build)"
-cargo leptos build
+step "build the site as shipped (release, precompressed): the browser tests measure its download"
+cargo leptos build --release --precompress
 
 step "browser tests (Playwright, Chromium)"
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
-(cd end2end && GATEHOUSE_BIN="$target_dir/debug/gatehouse" npx playwright test)
+(cd end2end && GATEHOUSE_BIN="$target_dir/release/gatehouse" npx playwright test)
+
+step "the checkout is as it was"
+checkout_after=$(git status --porcelain 2>/dev/null || true)
+if [ "$checkout_before" != "$checkout_after" ]; then
+  echo "the tests changed the checkout (git status before and after):" >&2
+  diff <(echo "$checkout_before") <(echo "$checkout_after") >&2 || true
+  exit 1
+fi
 
 step "all tests passed in $((SECONDS - started)) s"

@@ -1,7 +1,7 @@
 //! Routes and the HTML shell.
 
 use leptos::prelude::*;
-use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{Link, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
@@ -25,6 +25,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light" />
                 <AutoReload options=options.clone() />
+                // In the shell (rendered on the server only) because its name carries the
+                // build's fingerprint, which only the server knows.
+                <link
+                    rel="stylesheet"
+                    id="leptos"
+                    href=format!("/{}/{}.css", options.site_pkg_dir, options.output_name)
+                />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -48,7 +55,6 @@ pub fn App() -> impl IntoView {
     // Every route renders its data before the first byte (SsrMode::Async): pages are complete
     // HTML, readable with JavaScript off, and hydrate from the same data.
     view! {
-        <Stylesheet id="leptos" href="/pkg/gatehouse.css" />
         <Link rel="icon" href="/favicon.ico" />
         <Title formatter=|title: String| {
             if title.is_empty() { "Gatehouse".to_string() } else { format!("{title} · Gatehouse") }

@@ -1,5 +1,6 @@
 //! Everything that runs only on the server. Split by domain; see docs/ARCHITECTURE.md.
 
+pub mod assets;
 pub mod auth;
 pub mod cli;
 pub mod clock;

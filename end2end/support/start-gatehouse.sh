@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts one Gatehouse for the browser tests, on a fresh database:
 #   start-gatehouse.sh <none|basic|oauth2> <port> [oidc-issuer] [upstream-mcp-base-url]
-# The binary and the built site come from `cargo leptos build` (GATEHOUSE_BIN and
+# The binary and the built site come from `cargo leptos build --release` (GATEHOUSE_BIN and
 # GATEHOUSE_SITE_ROOT override where to find them).
 set -euo pipefail
 mode="$1"
@@ -9,7 +9,7 @@ port="$2"
 issuer="${3:-}"
 upstream="${4:-}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-bin="${GATEHOUSE_BIN:-$root/target/debug/gatehouse}"
+bin="${GATEHOUSE_BIN:-$root/target/release/gatehouse}"
 data="$root/end2end/.state/$mode"
 rm -rf "$data"
 mkdir -p "$data"

@@ -221,7 +221,10 @@ pub enum DbError {
 
 #[derive(Clone, Debug)]
 pub struct Db {
+    /// Reads (and, on PostgreSQL, everything).
     pool: AnyPool,
+    /// Writes: one connection on SQLite, the same pool on PostgreSQL.
+    writer: AnyPool,
     config: Arc<DatabaseConfig>,
     /// Names this process among the replicas (leases, change notifications).
     replica: Arc<str>,
@@ -241,26 +244,35 @@ impl Db {
             location: config.location(),
             message: redact_error(&e.to_string(), config.url()),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(config.max_connections())
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    if conn.backend_name() == "SQLite" {
-                        // WAL lets readers run beside the writer; the busy timeout makes a
-                        // second writer wait instead of failing with SQLITE_BUSY.
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = NORMAL",
-                            "PRAGMA foreign_keys = ON",
-                            "PRAGMA busy_timeout = 5000",
-                        ] {
-                            conn.execute(pragma).await?;
+        let options = |writer: bool| {
+            AnyPoolOptions::new()
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if conn.backend_name() == "SQLite" {
+                            // The writer never stops after a commit to copy the log into the
+                            // database file (and wait for the disk): `checkpoint_wal` does it
+                            // beside it.
+                            if writer {
+                                conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                            }
+                            // WAL lets readers run beside the writer; the busy timeout makes a
+                            // second writer wait instead of failing with SQLITE_BUSY.
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA synchronous = NORMAL",
+                                "PRAGMA foreign_keys = ON",
+                                "PRAGMA busy_timeout = 5000",
+                            ] {
+                                conn.execute(pragma).await?;
+                            }
                         }
-                    }
-                    Ok(())
+                        Ok(())
+                    })
                 })
-            })
+        };
+        let pool = options(false)
+            .max_connections(config.max_connections())
             .connect(config.url())
             .await
             .map_err(connect_error)?;
@@ -274,8 +286,21 @@ impl Db {
             location: config.location(),
             message: redact_error(&e.to_string(), config.url()),
         })?;
+        // SQLite lets one writer in at a time and makes the others sleep and retry (the
+        // busy timeout), which is what stretched the tail of the token endpoint. Writes go
+        // through one connection instead, whose queue is fair and never sleeps; reads keep
+        // the pool (WAL: they never wait for the writer).
+        let writer = match config {
+            DatabaseConfig::Sqlite { .. } => options(true)
+                .max_connections(1)
+                .connect(config.url())
+                .await
+                .map_err(connect_error)?,
+            DatabaseConfig::Postgres { .. } => pool.clone(),
+        };
         Ok(Db {
             pool,
+            writer,
             config: Arc::new(config.clone()),
             replica: new_replica_id().into(),
             changes: tokio::sync::broadcast::channel(1024).0,
@@ -313,13 +338,75 @@ impl Db {
         &self.pool
     }
 
+    /// Where writes (and transactions) go: see `connect`.
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
     /// A round trip to the database, for `/healthz`.
     pub async fn ping(&self) -> Result<(), DbError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
+    /// SQLite: runs `query`, several statements wrapped in their own `BEGIN` … `COMMIT` and
+    /// ending with a `SELECT` of one number, in one trip to the writer connection (sqlx runs a
+    /// multi-statement string in one go, binding `$N` across all of them), where a transaction
+    /// of separate statements makes one trip each. Returns that number: the outcome is read
+    /// back, because the rows-affected count of a batch also counts what `BEGIN` and `COMMIT`
+    /// report (SQLite's count of the previous statement). A failure midway rolls back before
+    /// the connection goes back to the pool.
+    pub(crate) async fn write_batch<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<i64, DbError> {
+        use sqlx::Row;
+        debug_assert!(!self.is_postgres());
+        let mut conn = self.writer.acquire().await?;
+        match query.fetch_all(&mut *conn).await {
+            Ok(rows) => match rows.last() {
+                Some(row) => Ok(row.try_get::<i64, _>(0)?),
+                None => Err(DbError::Query(sqlx::Error::RowNotFound)),
+            },
+            Err(e) => {
+                if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                    // No transaction was open, or the connection is broken: either way, a
+                    // fresh one is the safe choice.
+                    conn.close_on_drop();
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// SQLite: copies the write-ahead log into the database file every second, beside the
+    /// writer rather than in its way (see `connect`). Runs until aborted; nothing to do on
+    /// PostgreSQL.
+    pub async fn checkpoint_wal(self) {
+        if self.is_postgres() {
+            return;
+        }
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(error = %e, "SQLite checkpoint failed; the next one tries again");
+            }
+        }
+    }
+
     pub async fn close(&self) {
+        if !self.is_postgres() {
+            // Leaves the database file whole and the log empty.
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.writer)
+                .await;
+        }
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

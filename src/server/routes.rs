@@ -8,19 +8,23 @@ use std::task::{Context, Poll};
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, HttpBody};
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use serde_json::json;
+use tower::ServiceExt;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::app::{App, shell};
 use crate::model::ApiError;
+use crate::server::assets;
 use crate::server::auth::{handlers, middleware};
 use crate::server::connections::{CALLBACK_PATH, flow};
 use crate::server::error::api_error_response;
@@ -55,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/mcp/oauth/consent", post(oauth_http::decide))
         .route(CALLBACK_PATH, get(flow::callback))
         .merge(rest::routes())
+        .route("/pkg/{version}/{*file}", get(versioned_asset))
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(
@@ -64,7 +69,11 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(
             state.clone(),
             middleware::cross_origin_guard,
-        ));
+        ))
+        .layer(from_fn(cache_headers))
+        // Pages, JSON and unversioned files; the bundle comes precompressed when the build
+        // made `.br`/`.gz` copies (a response with an encoding is left as it is).
+        .layer(CompressionLayer::new().br(true).gzip(true));
 
     // The authorization server's public endpoints: called by MCP clients (some of them in a
     // browser, hence CORS), authenticated by their own rules, never by the app session.
@@ -191,6 +200,84 @@ async fn host_guard(State(state): State<AppState>, request: Request, next: Next)
     api_error_response(ApiError::Forbidden {
         message: message.into(),
     })
+}
+
+/// `GET /pkg/<fingerprint>/<file>`: the bundle the pages of this build name, kept by browsers
+/// for a year. Another fingerprint (a page from another build) is not found: these files are
+/// not the ones it asks for.
+async fn versioned_asset(
+    State(state): State<AppState>,
+    Path((version, file)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    let options = &state.leptos_options;
+    let current = options
+        .site_pkg_dir
+        .rsplit_once('/')
+        .map(|(_, v)| v)
+        .filter(|v| assets::is_fingerprint(v));
+    if !assets::is_fingerprint(&version) || current != Some(version.as_str()) {
+        return (
+            StatusCode::NOT_FOUND,
+            "Not found: this file belongs to another version of Gatehouse. Reload the page.",
+        )
+            .into_response();
+    }
+    let pkg = std::path::Path::new(&*options.site_root).join(
+        options
+            .site_pkg_dir
+            .rsplit_once('/')
+            .map_or("", |(pkg, _)| pkg),
+    );
+    let (mut parts, _) = request.into_parts();
+    parts.uri = match format!("/{file}").parse() {
+        Ok(uri) => uri,
+        Err(_) => return StatusCode::NOT_FOUND.into_response(),
+    };
+    let request = Request::from_parts(parts, Body::empty());
+    let served = ServeDir::new(pkg)
+        .precompressed_br()
+        .precompressed_gzip()
+        .oneshot(request)
+        .await;
+    let mut response = match served {
+        Ok(response) => response.map(Body::new),
+        Err(never) => match never {},
+    };
+    if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(assets::IMMUTABLE),
+        );
+    }
+    response
+}
+
+/// Caching for what the versioned route does not cover: pages are asked for again every time
+/// (signed-in ones already say `no-store`), unversioned bundle files too, other public files
+/// (`favicon.ico`) are kept a day.
+async fn cache_headers(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let mut response = next.run(request).await;
+    if response.headers().contains_key(header::CACHE_CONTROL) || !response.status().is_success() {
+        return response;
+    }
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let policy = if is_html || path.starts_with("/pkg/") {
+        assets::REVALIDATE
+    } else if path.starts_with("/api/") || path.starts_with("/auth/") {
+        return response;
+    } else {
+        assets::PUBLIC_FILE
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    response
 }
 
 /// A refusal sent before the request's body was read (a 401, a 403, a 413) leaves the rest

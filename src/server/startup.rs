@@ -12,6 +12,7 @@ use axum::serve::ListenerExt;
 use leptos::config::{Env, LeptosOptions};
 use tokio::net::TcpListener;
 
+use crate::server::assets;
 use crate::server::auth::api_tokens::ApiTokens;
 use crate::server::auth::oidc::OAuth2Login;
 use crate::server::auth::password::BasicVerifier;
@@ -239,6 +240,7 @@ impl Application {
             async move { listener_db.listen_for_changes(stop).await }
         });
         let follower = tokio::spawn(follow_changes(state.clone()));
+        let checkpoints = tokio::spawn(state.db.clone().checkpoint_wal());
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
         let flusher = tokio::spawn(flush_token_uses(state.clone()));
         let renewer = (state.config.connections_refresh_interval > 0).then(|| {
@@ -270,6 +272,7 @@ impl Application {
         stop_listening.cancel();
         let _ = listening.await;
         follower.abort();
+        checkpoints.abort();
         housekeeping.abort();
         flusher.abort();
         lister.abort();
@@ -312,18 +315,23 @@ fn load_catalog(extra: Option<&Path>, providers: &Providers) -> Result<Catalog, 
 fn leptos_options(config: &Config, bound: SocketAddr) -> LeptosOptions {
     let env_or =
         |key: &str, default: &str| std::env::var(key).unwrap_or_else(|_| default.to_string());
+    let dev = env_or("LEPTOS_ENV", "PROD").eq_ignore_ascii_case("dev");
+    let pkg = env_or("LEPTOS_SITE_PKG_DIR", "pkg");
+    // Pages name the bundle by its fingerprint (`/pkg/<fingerprint>/…`, see `assets`). Not
+    // under `cargo leptos watch`, which rebuilds the bundle without restarting the server.
+    let fingerprint = (!dev)
+        .then(|| assets::fingerprint(&Path::new(&config.site_root).join(&pkg)))
+        .flatten();
+    let pkg_dir = match &fingerprint {
+        Some(version) => format!("{pkg}/{version}"),
+        None => pkg,
+    };
     LeptosOptions::builder()
         .output_name(env_or("LEPTOS_OUTPUT_NAME", "gatehouse"))
         .site_root(config.site_root.clone())
-        .site_pkg_dir(env_or("LEPTOS_SITE_PKG_DIR", "pkg"))
+        .site_pkg_dir(pkg_dir)
         .site_addr(bound)
-        .env(
-            if env_or("LEPTOS_ENV", "PROD").eq_ignore_ascii_case("dev") {
-                Env::DEV
-            } else {
-                Env::PROD
-            },
-        )
+        .env(if dev { Env::DEV } else { Env::PROD })
         .reload_port(
             env_or("LEPTOS_RELOAD_PORT", "3001")
                 .parse::<u32>()

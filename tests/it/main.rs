@@ -4,6 +4,7 @@
 //! Tests marked `#[ignore]` need PostgreSQL; that pass runs them with `--include-ignored`.
 
 mod api_tokens;
+mod assets;
 mod auth_basic;
 mod auth_none;
 mod auth_oauth2;

@@ -36,7 +36,7 @@ impl Db {
         .bind(row.created_at)
         .bind(row.last_used_at)
         .bind(row.expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -67,7 +67,7 @@ impl Db {
     pub async fn delete_api_token(&self, id: &str) -> Result<bool, DbError> {
         let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -85,7 +85,7 @@ impl Db {
         if uses.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         for (id, at) in uses {
             sqlx::query(
                 "UPDATE api_tokens SET last_used_at = $1 \

@@ -181,7 +181,7 @@ impl Db {
         .bind(&row.created_by)
         .bind(row.created_at)
         .bind(row.updated_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -221,7 +221,7 @@ impl Db {
         .bind(row.registered_at)
         .bind(row.updated_at)
         .bind(&row.instance_fields)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -279,7 +279,7 @@ impl Db {
     pub async fn delete_connection(&self, id: &str) -> Result<bool, DbError> {
         let done = sqlx::query("DELETE FROM connections WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -309,7 +309,7 @@ impl Db {
         owner: Option<&str>,
         now: UnixTime,
     ) -> Result<bool, DbError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let stored = match replaces {
             Some(version) => {
                 sqlx::query(
@@ -378,7 +378,7 @@ impl Db {
 
     /// Forgets the grant (after revocation at the provider, or to start over).
     pub async fn delete_connection_tokens(&self, id: &str, now: UnixTime) -> Result<(), DbError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         sqlx::query("DELETE FROM connection_tokens WHERE connection_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -411,7 +411,7 @@ impl Db {
         .bind(owner)
         .bind(now)
         .bind(until)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -423,7 +423,7 @@ impl Db {
             "UPDATE connections SET lease_owner = NULL, lease_until = NULL \
              WHERE lease_owner IS NOT NULL",
         )
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }
@@ -434,7 +434,7 @@ impl Db {
         )
         .bind(id)
         .bind(owner)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -463,7 +463,7 @@ impl Db {
         .bind(retry_at)
         .bind(now)
         .bind(owner.unwrap_or(""))
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -476,7 +476,7 @@ impl Db {
         )
         .bind(id)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -495,7 +495,7 @@ impl Db {
         .bind(id)
         .bind(message)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -518,7 +518,7 @@ impl Db {
         .bind(&registration.registration_client_uri)
         .bind(&registration.registration_access_token)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -561,7 +561,7 @@ impl Db {
         .bind(&row.redirect_uri)
         .bind(row.created_at)
         .bind(row.expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -571,7 +571,7 @@ impl Db {
         &self,
         state_hash: &str,
     ) -> Result<Option<StateRow>, DbError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let row = sqlx::query_as::<_, StateRow>(
             "SELECT state_hash, connection_id, subject, code_verifier, pending_changes, redirect_uri, \
              created_at, expires_at FROM connection_states WHERE state_hash = $1",
@@ -593,7 +593,7 @@ impl Db {
     pub async fn purge_connection_states(&self, now: UnixTime) -> Result<u64, DbError> {
         let done = sqlx::query("DELETE FROM connection_states WHERE expires_at <= $1")
             .bind(now)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected())
     }

@@ -76,7 +76,7 @@ impl Db {
         .bind(&row.created_by)
         .bind(row.created_at)
         .bind(row.updated_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -100,7 +100,7 @@ impl Db {
         .bind(row.timeout_secs)
         .bind(row.enabled)
         .bind(row.updated_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -108,7 +108,7 @@ impl Db {
     pub async fn delete_mcp_server(&self, id: &str) -> Result<bool, DbError> {
         let done = sqlx::query("DELETE FROM mcp_servers WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -157,7 +157,7 @@ impl Db {
         .bind(sealed)
         .bind(by)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -165,7 +165,7 @@ impl Db {
     pub async fn delete_vault_secret(&self, name: &str) -> Result<bool, DbError> {
         let done = sqlx::query("DELETE FROM vault_secrets WHERE name = $1")
             .bind(name)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() > 0)
     }

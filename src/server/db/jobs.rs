@@ -36,7 +36,7 @@ impl Db {
         .bind(self.replica_id())
         .bind(until)
         .bind(now)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         Ok(row.is_some())
     }

@@ -29,7 +29,7 @@ impl Db {
         .bind(&row.return_to)
         .bind(row.created_at)
         .bind(row.expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -42,7 +42,7 @@ impl Db {
              RETURNING id, browser_binding, pkce_verifier, nonce, return_to, created_at, expires_at",
         )
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         Ok(row)
     }
@@ -50,7 +50,7 @@ impl Db {
     pub async fn purge_expired_login_states(&self, now: UnixTime) -> Result<u64, DbError> {
         let done = sqlx::query("DELETE FROM login_states WHERE expires_at <= $1")
             .bind(now)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected())
     }

@@ -26,7 +26,7 @@ impl Db {
         .bind(id_hash)
         .bind(init_params)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -44,7 +44,7 @@ impl Db {
         .bind(id_hash)
         .bind(owner)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -84,7 +84,7 @@ impl Db {
         )
         .bind(id_hash)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -92,7 +92,7 @@ impl Db {
     pub async fn delete_mcp_session(&self, id_hash: &str) -> Result<(), DbError> {
         sqlx::query("DELETE FROM mcp_sessions WHERE id = $1")
             .bind(id_hash)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -101,7 +101,7 @@ impl Db {
     pub async fn delete_mcp_sessions_of(&self, owner: &str) -> Result<u64, DbError> {
         let done = sqlx::query("DELETE FROM mcp_sessions WHERE owner = $1")
             .bind(owner)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected())
     }
@@ -125,7 +125,7 @@ impl Db {
         )
         .bind(owner)
         .bind(excess)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }
@@ -154,7 +154,7 @@ impl Db {
         )
         .bind(idle_since)
         .bind(unclaimed_before)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }

@@ -151,7 +151,7 @@ impl Db {
         .bind(row.created_at)
         .bind(row.last_used_at)
         .bind(row.metadata_expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -179,7 +179,7 @@ impl Db {
         .bind(&row.software_version)
         .bind(&row.metadata)
         .bind(row.metadata_expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -209,7 +209,7 @@ impl Db {
         sqlx::query("UPDATE oauth_clients SET last_used_at = $2 WHERE id = $1")
             .bind(id)
             .bind(now)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -219,7 +219,7 @@ impl Db {
     pub async fn delete_oauth_client(&self, id: &str) -> Result<bool, DbError> {
         let done = sqlx::query("DELETE FROM oauth_clients WHERE id = $1")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -275,7 +275,7 @@ impl Db {
         .bind(subject)
         .bind(scope)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -287,7 +287,7 @@ impl Db {
         client_id: &str,
         now: UnixTime,
     ) -> Result<u64, DbError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let consents = sqlx::query("DELETE FROM oauth_consents WHERE client_id = $1")
             .bind(client_id)
             .execute(&mut *tx)
@@ -325,7 +325,7 @@ impl Db {
         .bind(&row.code_challenge)
         .bind(row.created_at)
         .bind(row.expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -347,7 +347,7 @@ impl Db {
              RETURNING id, client_id, subject, redirect_uri, scope, resource, state, code_challenge, created_at, expires_at",
         )
         .bind(id)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?)
     }
 
@@ -369,7 +369,7 @@ impl Db {
         .bind(row.created_at)
         .bind(row.expires_at)
         .bind(row.used_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -384,7 +384,7 @@ impl Db {
         )
         .bind(id)
         .bind(now)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         if let Some(code) = consumed {
             return Ok(CodeUse::Consumed(code));
@@ -402,36 +402,51 @@ impl Db {
         })
     }
 
-    // Families and refresh tokens.
-
-    /// Starts a family with its first refresh token.
-    pub async fn insert_family(&self, family: &FamilyRow, refresh_id: &str) -> Result<(), DbError> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO oauth_families (id, client_id, subject, scope, resource, created_at, expires_at, last_used_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&family.id)
-        .bind(&family.client_id)
-        .bind(&family.subject)
-        .bind(&family.scope)
-        .bind(&family.resource)
-        .bind(family.created_at)
-        .bind(family.expires_at)
-        .bind(family.last_used_at)
-        .bind(family.revoked_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at) VALUES ($1, $2, $3, $4, NULL)")
-            .bind(refresh_id)
+    /// Spends code `id` and starts `family` with its first refresh token, in one round trip:
+    /// false (and nothing written) when the code was already spent.
+    pub async fn redeem_code(
+        &self,
+        id: &str,
+        now: UnixTime,
+        family: &FamilyRow,
+        refresh_id: &str,
+    ) -> Result<bool, DbError> {
+        let sql = if self.is_postgres() {
+            REDEEM_POSTGRES
+        } else {
+            REDEEM_SQLITE
+        };
+        let query = sqlx::query(sql)
+            .bind(id)
+            .bind(now)
             .bind(&family.id)
+            .bind(&family.client_id)
+            .bind(&family.subject)
+            .bind(&family.scope)
+            .bind(&family.resource)
             .bind(family.created_at)
             .bind(family.expires_at)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+            .bind(family.last_used_at)
+            .bind(refresh_id);
+        let changed = if self.is_postgres() {
+            query.execute(self.writer()).await?.rows_affected() as i64
+        } else {
+            self.write_batch(query).await?
+        };
+        Ok(changed > 0)
     }
+
+    pub async fn find_code(&self, id: &str) -> Result<Option<CodeRow>, DbError> {
+        Ok(sqlx::query_as::<_, CodeRow>(
+            "SELECT id, family_id, client_id, subject, redirect_uri, scope, resource, code_challenge, created_at, expires_at, used_at \
+             FROM oauth_codes WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    // Families and refresh tokens.
 
     pub async fn find_refresh(&self, id: &str) -> Result<Option<RefreshRow>, DbError> {
         Ok(sqlx::query_as::<_, RefreshRow>(
@@ -465,48 +480,70 @@ impl Db {
         expires_at: UnixTime,
         grace_secs: i64,
     ) -> Result<Rotation, DbError> {
-        let mut tx = self.pool().begin().await?;
-        let live_family = sqlx::query(
-            "UPDATE oauth_families SET expires_at = $2, last_used_at = $3 WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(family_id)
-        .bind(expires_at)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if live_family == 0 {
-            tx.rollback().await?;
-            return Ok(Rotation::FamilyEnded);
-        }
-        let row = sqlx::query_as::<_, (Option<i64>, Option<String>)>(
-            "SELECT rotated_at, successor_sealed FROM oauth_refresh_tokens WHERE id = $1 AND family_id = $2",
-        )
-        .bind(presented)
-        .bind(family_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let outcome = match row {
-            None => {
-                tx.rollback().await?;
-                return Ok(Rotation::FamilyEnded);
-            }
-            Some((None, _)) => {
-                sqlx::query(
-                    "UPDATE oauth_refresh_tokens SET rotated_at = $2, successor_sealed = $3 WHERE id = $1",
-                )
+        // The common case, a live token of a live family used for the first time, in one
+        // round trip; everything else (a retry, a reuse, an ended family) below.
+        let rotated = if self.is_postgres() {
+            sqlx::query(ROTATE_POSTGRES)
+                .bind(family_id)
                 .bind(presented)
                 .bind(now)
                 .bind(new_sealed)
-                .execute(&mut *tx)
-                .await?;
-                // Its own parent may no longer hand it out again: it is being used.
+                .bind(new_id)
+                .bind(expires_at)
+                .execute(self.writer())
+                .await?
+                .rows_affected() as i64
+        } else {
+            self.write_batch(
+                sqlx::query(ROTATE_SQLITE)
+                    .bind(family_id)
+                    .bind(presented)
+                    .bind(now)
+                    .bind(new_sealed)
+                    .bind(new_id)
+                    .bind(expires_at),
+            )
+            .await?
+        };
+        if rotated > 0 {
+            return Ok(Rotation::Rotated);
+        }
+        let mut tx = self.writer().begin().await?;
+        // The family's row first (its lock orders racing rotations), and in the same
+        // statement the presented token's state: one round trip.
+        let row = sqlx::query_as::<_, (i64, Option<i64>, Option<String>)>(
+            "UPDATE oauth_families SET expires_at = $3, last_used_at = $4 \
+             WHERE id = $1 AND revoked_at IS NULL \
+             RETURNING (SELECT COUNT(*) FROM oauth_refresh_tokens WHERE id = $2 AND family_id = $1), \
+             (SELECT rotated_at FROM oauth_refresh_tokens WHERE id = $2 AND family_id = $1), \
+             (SELECT successor_sealed FROM oauth_refresh_tokens WHERE id = $2 AND family_id = $1)",
+        )
+        .bind(family_id)
+        .bind(presented)
+        .bind(expires_at)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let outcome = match row {
+            // The family has ended, or the token is not (or no longer) one of its own.
+            None | Some((0, _, _)) => {
+                tx.rollback().await?;
+                return Ok(Rotation::FamilyEnded);
+            }
+            Some((_, None, _)) => {
+                // The presented token is rotated (and keeps its successor for the grace
+                // window); its parent may no longer hand out the presented one again: it is
+                // being used. One statement for both.
                 sqlx::query(
-                    "UPDATE oauth_refresh_tokens SET successor_sealed = NULL \
-                     WHERE family_id = $1 AND id <> $2 AND successor_sealed IS NOT NULL",
+                    "UPDATE oauth_refresh_tokens SET \
+                     rotated_at = CASE WHEN id = $2 THEN $3 ELSE rotated_at END, \
+                     successor_sealed = CASE WHEN id = $2 THEN $4 ELSE NULL END \
+                     WHERE family_id = $1 AND (id = $2 OR successor_sealed IS NOT NULL)",
                 )
                 .bind(family_id)
                 .bind(presented)
+                .bind(now)
+                .bind(new_sealed)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -521,12 +558,12 @@ impl Db {
                 .await?;
                 Rotation::Rotated
             }
-            Some((Some(used_at), Some(successor))) if now - used_at <= grace_secs => {
+            Some((_, Some(used_at), Some(successor))) if now - used_at <= grace_secs => {
                 Rotation::Retry {
                     successor_sealed: successor,
                 }
             }
-            Some((Some(_), _)) => {
+            Some((_, Some(_), _)) => {
                 revoke_family_in(&mut tx, family_id, now).await?;
                 Rotation::Reused
             }
@@ -537,7 +574,7 @@ impl Db {
 
     /// Ends a family: its refresh tokens are deleted and its access tokens refused.
     pub async fn revoke_family(&self, family_id: &str, now: UnixTime) -> Result<bool, DbError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let revoked = revoke_family_in(&mut tx, family_id, now).await?;
         tx.commit().await?;
         Ok(revoked)
@@ -585,27 +622,79 @@ impl Db {
     pub async fn purge_expired_oauth(&self, now: UnixTime) -> Result<(), DbError> {
         sqlx::query("DELETE FROM oauth_pending WHERE expires_at <= $1")
             .bind(now)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         // Used codes are kept until they expire, to recognise a replay.
         sqlx::query("DELETE FROM oauth_codes WHERE expires_at <= $1")
             .bind(now - 3600)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         sqlx::query("DELETE FROM oauth_families WHERE expires_at <= $1 OR revoked_at <= $1")
             .bind(now - 86_400)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         // A successor is handed out again only within the grace window: no longer kept.
         sqlx::query(
             "UPDATE oauth_refresh_tokens SET successor_sealed = NULL WHERE successor_sealed IS NOT NULL AND rotated_at <= $1",
         )
         .bind(now - 3600)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
 }
+
+// The one-round-trip writes. Parameters: $1 family, $2 presented token, $3 now, $4 sealed
+// successor, $5 new token, $6 new expiry. On SQLite, statements after the first act only when
+// the first did (`changes()`, or the new row's presence), and the last says whether the new
+// token exists; on PostgreSQL, data-modifying CTEs
+// chain on each other's rows, the family's row first (its lock orders racing rotations).
+const ROTATE_SQLITE: &str = "BEGIN; \
+    UPDATE oauth_refresh_tokens SET rotated_at = $3, successor_sealed = $4 \
+    WHERE id = $2 AND family_id = $1 AND rotated_at IS NULL \
+    AND EXISTS (SELECT 1 FROM oauth_families WHERE id = $1 AND revoked_at IS NULL); \
+    INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at) \
+    SELECT $5, $1, $3, $6, NULL WHERE changes() = 1; \
+    UPDATE oauth_refresh_tokens SET successor_sealed = NULL \
+    WHERE family_id = $1 AND id <> $2 AND successor_sealed IS NOT NULL \
+    AND EXISTS (SELECT 1 FROM oauth_refresh_tokens WHERE id = $5); \
+    UPDATE oauth_families SET expires_at = $6, last_used_at = $3 \
+    WHERE id = $1 AND EXISTS (SELECT 1 FROM oauth_refresh_tokens WHERE id = $5); \
+    COMMIT; \
+    SELECT COUNT(*) FROM oauth_refresh_tokens WHERE id = $5;";
+
+const ROTATE_POSTGRES: &str = "WITH family AS ( \
+    UPDATE oauth_families SET expires_at = $6, last_used_at = $3 \
+    WHERE id = $1 AND revoked_at IS NULL RETURNING id), \
+    rotated AS ( \
+    UPDATE oauth_refresh_tokens SET rotated_at = $3, successor_sealed = $4 \
+    WHERE id = $2 AND family_id = $1 AND rotated_at IS NULL AND EXISTS (SELECT 1 FROM family) \
+    RETURNING id), \
+    parent AS ( \
+    UPDATE oauth_refresh_tokens SET successor_sealed = NULL \
+    WHERE family_id = $1 AND id <> $2 AND successor_sealed IS NOT NULL \
+    AND EXISTS (SELECT 1 FROM rotated)) \
+    INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at) \
+    SELECT $5, $1, $3, $6, NULL FROM rotated";
+
+// $1 code, $2 now, $3..$10 the family's columns (id, client, subject, scope, resource,
+// created, expires, last used), $11 its first refresh token.
+const REDEEM_SQLITE: &str = "BEGIN; \
+    UPDATE oauth_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL; \
+    INSERT INTO oauth_families (id, client_id, subject, scope, resource, created_at, expires_at, last_used_at, revoked_at) \
+    SELECT $3, $4, $5, $6, $7, $8, $9, $10, NULL WHERE changes() = 1; \
+    INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at) \
+    SELECT $11, $3, $8, $9, NULL WHERE changes() = 1; \
+    COMMIT; \
+    SELECT COUNT(*) FROM oauth_refresh_tokens WHERE id = $11;";
+
+const REDEEM_POSTGRES: &str = "WITH spent AS ( \
+    UPDATE oauth_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL RETURNING id), \
+    family AS ( \
+    INSERT INTO oauth_families (id, client_id, subject, scope, resource, created_at, expires_at, last_used_at, revoked_at) \
+    SELECT $3, $4, $5, $6, $7, $8, $9, $10, NULL FROM spent RETURNING id) \
+    INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at) \
+    SELECT $11, id, $8, $9, NULL FROM family";
 
 async fn revoke_family_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,

@@ -11,7 +11,7 @@ impl Db {
         )
         .bind(jti)
         .bind(expires_at)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -28,7 +28,7 @@ impl Db {
     pub async fn purge_expired_revocations(&self, now: UnixTime) -> Result<u64, DbError> {
         let done = sqlx::query("DELETE FROM revoked_sessions WHERE expires_at <= $1")
             .bind(now)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected())
     }

@@ -20,7 +20,7 @@ impl Db {
         .bind(key)
         .bind(value)
         .bind(now)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(())
     }

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::server::clock::UnixTime;
 use crate::server::db::Db;
-use crate::server::db::oauth::{CodeUse, FamilyRow, OAuthClientRow, Rotation};
+use crate::server::db::oauth::{CodeRow, CodeUse, FamilyRow, OAuthClientRow, Rotation};
 use crate::server::secrets::{constant_time_eq, random_token, sha256_hex};
 
 /// A token or revocation request as it arrived: its form parameters (each at most once) and
@@ -165,23 +165,81 @@ async fn exchange_code(
     let verifier = request.get("code_verifier").ok_or_else(|| {
         OAuthError::invalid_request("code_verifier is missing: PKCE is required.")
     })?;
-    let code = match db.consume_code(&sha256_hex(code), now).await? {
-        CodeUse::Consumed(code) => code,
-        CodeUse::Unknown => {
-            return Err(OAuthError::invalid_grant(
-                "The authorization code is not valid.",
-            ));
-        }
-        CodeUse::Replayed(code) => {
-            db.revoke_family(&code.family_id, now).await?;
-            oauth.revoked(db).await;
-            tracing::warn!(client_id = %code.client_id, user = %code.subject, "authorization code replayed: tokens issued from it revoked");
-            return Err(OAuthError::invalid_grant(
-                "The authorization code was already used; the tokens issued from it have been revoked.",
-            ));
-        }
+    let id = sha256_hex(code);
+    let Some(code) = db.find_code(&id).await? else {
+        return Err(OAuthError::invalid_grant(
+            "The authorization code is not valid.",
+        ));
     };
-    // The code is spent from here on, whatever follows.
+    if code.used_at.is_some() {
+        return Err(replayed(oauth, db, &code, now).await?);
+    }
+    // A code is spent by its first presentation, whatever follows: one that fails a check is
+    // spent here, one that passes them all is spent below, with the session it starts.
+    if let Err(refused) = check_code(oauth, client, request, &code, verifier, now) {
+        if let CodeUse::Replayed(code) = db.consume_code(&id, now).await? {
+            return Err(replayed(oauth, db, &code, now).await?);
+        }
+        return Err(refused);
+    }
+
+    let refresh = new_refresh_token();
+    let family = FamilyRow {
+        id: code.family_id.clone(),
+        client_id: client.id.clone(),
+        subject: code.subject.clone(),
+        scope: code.scope.clone(),
+        resource: code.resource.clone(),
+        created_at: now,
+        expires_at: now + REFRESH_TOKEN_TTL_SECS,
+        last_used_at: Some(now),
+        revoked_at: None,
+    };
+    if !db
+        .redeem_code(&id, now, &family, &sha256_hex(&refresh))
+        .await?
+    {
+        // Another exchange of the same code got there first.
+        return Err(replayed(oauth, db, &code, now).await?);
+    }
+    let (access, _) =
+        oauth
+            .access_tokens
+            .issue(&family.subject, &client.id, &family.scope, &family.id, now);
+    tracing::info!(client_id = %client.id, user = %family.subject, "tokens issued for an authorization code");
+    Ok(Issued {
+        access_token: access,
+        refresh_token: refresh,
+        scope: family.scope,
+        expires_in: ACCESS_TOKEN_TTL_SECS,
+    })
+}
+
+/// A code presented again: what was issued from it is revoked (RFC 6749 §4.1.2).
+async fn replayed(
+    oauth: &OAuthServer,
+    db: &Db,
+    code: &CodeRow,
+    now: UnixTime,
+) -> Result<OAuthError, OAuthError> {
+    db.revoke_family(&code.family_id, now).await?;
+    oauth.revoked(db).await;
+    tracing::warn!(client_id = %code.client_id, user = %code.subject, "authorization code replayed: tokens issued from it revoked");
+    Ok(OAuthError::invalid_grant(
+        "The authorization code was already used; the tokens issued from it have been revoked.",
+    ))
+}
+
+/// Everything a code exchange must match: the client, the lifetime, the redirect URI, PKCE
+/// and the resource.
+fn check_code(
+    oauth: &OAuthServer,
+    client: &OAuthClientRow,
+    request: &TokenRequest,
+    code: &CodeRow,
+    verifier: &str,
+    now: UnixTime,
+) -> Result<(), OAuthError> {
     if code.client_id != client.id {
         return Err(OAuthError::invalid_grant(
             "The authorization code was issued to another client.",
@@ -208,32 +266,7 @@ async fn exchange_code(
             "PKCE verification failed: the code_verifier does not match the code_challenge.",
         ));
     }
-    check_resource(oauth, request, &code.resource)?;
-
-    let refresh = new_refresh_token();
-    let family = FamilyRow {
-        id: code.family_id.clone(),
-        client_id: client.id.clone(),
-        subject: code.subject.clone(),
-        scope: code.scope.clone(),
-        resource: code.resource.clone(),
-        created_at: now,
-        expires_at: now + REFRESH_TOKEN_TTL_SECS,
-        last_used_at: Some(now),
-        revoked_at: None,
-    };
-    db.insert_family(&family, &sha256_hex(&refresh)).await?;
-    let (access, _) =
-        oauth
-            .access_tokens
-            .issue(&family.subject, &client.id, &family.scope, &family.id, now);
-    tracing::info!(client_id = %client.id, user = %family.subject, "tokens issued for an authorization code");
-    Ok(Issued {
-        access_token: access,
-        refresh_token: refresh,
-        scope: family.scope,
-        expires_in: ACCESS_TOKEN_TTL_SECS,
-    })
+    check_resource(oauth, request, &code.resource)
 }
 
 async fn refresh(
