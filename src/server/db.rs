@@ -350,24 +350,20 @@ impl Db {
     }
 
     /// SQLite: runs `query`, several statements wrapped in their own `BEGIN` … `COMMIT` and
-    /// ending with a `SELECT` of one number, in one trip to the writer connection (sqlx runs a
-    /// multi-statement string in one go, binding `$N` across all of them), where a transaction
-    /// of separate statements makes one trip each. Returns that number: the outcome is read
-    /// back, because the rows-affected count of a batch also counts what `BEGIN` and `COMMIT`
-    /// report (SQLite's count of the previous statement). A failure midway rolls back before
-    /// the connection goes back to the pool.
+    /// ending with a `SELECT` of the outcome, in one trip to the writer connection (sqlx runs
+    /// a multi-statement string in one go, binding `$N` across all of them), where a
+    /// transaction of separate statements makes one trip each. Returns the rows of that last
+    /// `SELECT`: the outcome is read back, because the rows-affected count of a batch also
+    /// counts what `BEGIN` and `COMMIT` report (SQLite's count of the statement before). A
+    /// failure midway rolls back before the connection goes back to the pool.
     pub(crate) async fn write_batch<'q>(
         &self,
         query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ) -> Result<i64, DbError> {
-        use sqlx::Row;
+    ) -> Result<Vec<sqlx::any::AnyRow>, DbError> {
         debug_assert!(!self.is_postgres());
         let mut conn = self.writer.acquire().await?;
         match query.fetch_all(&mut *conn).await {
-            Ok(rows) => match rows.last() {
-                Some(row) => Ok(row.try_get::<i64, _>(0)?),
-                None => Err(DbError::Query(sqlx::Error::RowNotFound)),
-            },
+            Ok(rows) => Ok(rows),
             Err(e) => {
                 if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
                     // No transaction was open, or the connection is broken: either way, a

@@ -428,12 +428,12 @@ impl Db {
             .bind(family.expires_at)
             .bind(family.last_used_at)
             .bind(refresh_id);
-        let changed = if self.is_postgres() {
-            query.execute(self.writer()).await?.rows_affected() as i64
+        Ok(if self.is_postgres() {
+            query.execute(self.writer()).await?.rows_affected() > 0
         } else {
-            self.write_batch(query).await?
-        };
-        Ok(changed > 0)
+            // The last statement reads the new token back: one row when it was written.
+            !self.write_batch(query).await?.is_empty()
+        })
     }
 
     pub async fn find_code(&self, id: &str) -> Result<Option<CodeRow>, DbError> {
@@ -459,6 +459,44 @@ impl Db {
         .await?)
     }
 
+    /// The common case of a rotation in one round trip: `presented` is a live, unexpired,
+    /// never-used refresh token of a live family of `client_id`. It is rotated to `new_id`
+    /// (whose value, sealed, is `new_sealed`; see `rotate_refresh` for the rules), and the
+    /// family returned. `None`, with nothing written, for anything else: the caller then takes
+    /// the careful path, which names what is wrong.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn rotate_live_refresh(
+        &self,
+        client_id: &str,
+        presented: &str,
+        new_id: &str,
+        new_sealed: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<Option<RotatedFamily>, DbError> {
+        let sql = if self.is_postgres() {
+            ROTATE_LIVE_POSTGRES
+        } else {
+            ROTATE_LIVE_SQLITE
+        };
+        let query = sqlx::query(sql)
+            .bind(client_id)
+            .bind(presented)
+            .bind(now)
+            .bind(new_sealed)
+            .bind(new_id)
+            .bind(expires_at);
+        let row = if self.is_postgres() {
+            query.fetch_optional(self.writer()).await?
+        } else {
+            self.write_batch(query).await?.pop()
+        };
+        Ok(match row {
+            Some(row) => Some(RotatedFamily::from_row(&row)?),
+            None => None,
+        })
+    }
+
     /// Exchanges refresh token `presented` of `family_id` for `new_id` (whose value, sealed,
     /// is `new_sealed`), keeping exactly one live (unrotated) token in the family:
     /// - a token used for the first time is rotated, and `new_id` becomes the live one;
@@ -480,34 +518,6 @@ impl Db {
         expires_at: UnixTime,
         grace_secs: i64,
     ) -> Result<Rotation, DbError> {
-        // The common case, a live token of a live family used for the first time, in one
-        // round trip; everything else (a retry, a reuse, an ended family) below.
-        let rotated = if self.is_postgres() {
-            sqlx::query(ROTATE_POSTGRES)
-                .bind(family_id)
-                .bind(presented)
-                .bind(now)
-                .bind(new_sealed)
-                .bind(new_id)
-                .bind(expires_at)
-                .execute(self.writer())
-                .await?
-                .rows_affected() as i64
-        } else {
-            self.write_batch(
-                sqlx::query(ROTATE_SQLITE)
-                    .bind(family_id)
-                    .bind(presented)
-                    .bind(now)
-                    .bind(new_sealed)
-                    .bind(new_id)
-                    .bind(expires_at),
-            )
-            .await?
-        };
-        if rotated > 0 {
-            return Ok(Rotation::Rotated);
-        }
         let mut tx = self.writer().begin().await?;
         // The family's row first (its lock orders racing rotations), and in the same
         // statement the presented token's state: one round trip.
@@ -644,38 +654,45 @@ impl Db {
     }
 }
 
-// The one-round-trip writes. Parameters: $1 family, $2 presented token, $3 now, $4 sealed
-// successor, $5 new token, $6 new expiry. On SQLite, statements after the first act only when
-// the first did (`changes()`, or the new row's presence), and the last says whether the new
-// token exists; on PostgreSQL, data-modifying CTEs
-// chain on each other's rows, the family's row first (its lock orders racing rotations).
-const ROTATE_SQLITE: &str = "BEGIN; \
+// The one-round-trip writes. A rotation's parameters: $1 client, $2 presented token, $3 now,
+// $4 sealed successor, $5 new token, $6 new expiry. On SQLite, each statement after the first
+// acts only when the one before it did (`changes()`, or the new row's presence), and the last
+// reads the family back through the new token: no row, nothing done. On PostgreSQL,
+// data-modifying CTEs chain on each other's rows, the family's row first (its lock orders
+// racing rotations, as in `rotate_refresh`).
+const ROTATE_LIVE_SQLITE: &str = "BEGIN; \
     UPDATE oauth_refresh_tokens SET rotated_at = $3, successor_sealed = $4 \
-    WHERE id = $2 AND family_id = $1 AND rotated_at IS NULL \
-    AND EXISTS (SELECT 1 FROM oauth_families WHERE id = $1 AND revoked_at IS NULL); \
+    WHERE id = $2 AND rotated_at IS NULL AND expires_at > $3 \
+    AND family_id IN (SELECT id FROM oauth_families WHERE client_id = $1 AND revoked_at IS NULL); \
     INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at) \
-    SELECT $5, $1, $3, $6, NULL WHERE changes() = 1; \
+    SELECT $5, family_id, $3, $6, NULL FROM oauth_refresh_tokens WHERE id = $2 AND changes() = 1; \
     UPDATE oauth_refresh_tokens SET successor_sealed = NULL \
-    WHERE family_id = $1 AND id <> $2 AND successor_sealed IS NOT NULL \
-    AND EXISTS (SELECT 1 FROM oauth_refresh_tokens WHERE id = $5); \
+    WHERE family_id = (SELECT family_id FROM oauth_refresh_tokens WHERE id = $5) \
+    AND id <> $2 AND successor_sealed IS NOT NULL; \
     UPDATE oauth_families SET expires_at = $6, last_used_at = $3 \
-    WHERE id = $1 AND EXISTS (SELECT 1 FROM oauth_refresh_tokens WHERE id = $5); \
+    WHERE id = (SELECT family_id FROM oauth_refresh_tokens WHERE id = $5); \
     COMMIT; \
-    SELECT COUNT(*) FROM oauth_refresh_tokens WHERE id = $5;";
+    SELECT f.id, f.subject, f.scope FROM oauth_refresh_tokens r \
+    JOIN oauth_families f ON f.id = r.family_id WHERE r.id = $5;";
 
-const ROTATE_POSTGRES: &str = "WITH family AS ( \
-    UPDATE oauth_families SET expires_at = $6, last_used_at = $3 \
-    WHERE id = $1 AND revoked_at IS NULL RETURNING id), \
+const ROTATE_LIVE_POSTGRES: &str = "WITH family AS ( \
+    UPDATE oauth_families f SET expires_at = $6, last_used_at = $3 \
+    FROM oauth_refresh_tokens r \
+    WHERE r.id = $2 AND f.id = r.family_id AND f.client_id = $1 AND f.revoked_at IS NULL \
+    AND r.rotated_at IS NULL AND r.expires_at > $3 \
+    RETURNING f.id, f.subject, f.scope), \
     rotated AS ( \
     UPDATE oauth_refresh_tokens SET rotated_at = $3, successor_sealed = $4 \
-    WHERE id = $2 AND family_id = $1 AND rotated_at IS NULL AND EXISTS (SELECT 1 FROM family) \
-    RETURNING id), \
+    WHERE id = $2 AND rotated_at IS NULL AND expires_at > $3 \
+    AND family_id IN (SELECT id FROM family) RETURNING family_id), \
     parent AS ( \
     UPDATE oauth_refresh_tokens SET successor_sealed = NULL \
-    WHERE family_id = $1 AND id <> $2 AND successor_sealed IS NOT NULL \
-    AND EXISTS (SELECT 1 FROM rotated)) \
+    WHERE family_id IN (SELECT family_id FROM rotated) AND id <> $2 \
+    AND successor_sealed IS NOT NULL), \
+    inserted AS ( \
     INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at) \
-    SELECT $5, $1, $3, $6, NULL FROM rotated";
+    SELECT $5, family_id, $3, $6, NULL FROM rotated RETURNING family_id) \
+    SELECT f.id, f.subject, f.scope FROM family f JOIN inserted i ON i.family_id = f.id";
 
 // $1 code, $2 now, $3..$10 the family's columns (id, client, subject, scope, resource,
 // created, expires, last used), $11 its first refresh token.
@@ -686,7 +703,7 @@ const REDEEM_SQLITE: &str = "BEGIN; \
     INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at) \
     SELECT $11, $3, $8, $9, NULL WHERE changes() = 1; \
     COMMIT; \
-    SELECT COUNT(*) FROM oauth_refresh_tokens WHERE id = $11;";
+    SELECT id FROM oauth_refresh_tokens WHERE id = $11;";
 
 const REDEEM_POSTGRES: &str = "WITH spent AS ( \
     UPDATE oauth_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL RETURNING id), \
@@ -728,6 +745,14 @@ pub enum Rotation {
     Reused,
     /// The family (or the token) was revoked or removed meanwhile.
     FamilyEnded,
+}
+
+/// The family a rotation continued: what the new access token is issued for.
+#[derive(Debug, Clone, FromRow)]
+pub struct RotatedFamily {
+    pub id: String,
+    pub subject: String,
+    pub scope: String,
 }
 
 /// The outcome of presenting a code.
