@@ -8,4 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-exec cargo leptos serve --release --precompress
+exec cargo leptos serve --release --precompress --split

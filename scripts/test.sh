@@ -34,7 +34,7 @@ cargo test --no-default-features --features ssr --test it -- --include-ignored
 unset GATEHOUSE_TEST_POSTGRES
 
 step "build the site as shipped (release, precompressed): the browser tests measure its download"
-cargo leptos build --release --precompress
+cargo leptos build --release --precompress --split
 
 step "browser tests (Playwright, Chromium)"
 target_dir="${CARGO_TARGET_DIR:-target}"

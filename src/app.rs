@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
-use leptos_router::{SsrMode, path};
+use leptos_router::{Lazy, LazyRoute, SsrMode, lazy_route, path};
 
 use crate::ui::components::app_shell::AppShell;
 use crate::ui::pages::connections_page::ConnectionsPage;
@@ -16,7 +16,9 @@ use crate::ui::pages::settings_authentication_page::SettingsAuthenticationPage;
 use crate::ui::pages::settings_oauth_clients_page::SettingsOAuthClientsPage;
 use crate::ui::pages::settings_sessions_page::SettingsSessionsPage;
 
-pub fn shell(options: LeptosOptions) -> impl IntoView {
+/// The page around the app. `assets` is where the bundle is served from: `/assets/<fingerprint>`
+/// when it has one (see `server::assets`), else the site root.
+pub fn shell(options: LeptosOptions, assets: String) -> impl IntoView {
     view! {
         <!DOCTYPE html>
         <html lang="en" class="h-full">
@@ -30,9 +32,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link
                     rel="stylesheet"
                     id="leptos"
-                    href=format!("/{}/{}.css", options.site_pkg_dir, options.output_name)
+                    href=format!("{assets}/{}/{}.css", options.site_pkg_dir, options.output_name)
                 />
-                <HydrationScripts options />
+                <HydrationScripts options root=assets />
                 <MetaTags />
             </head>
             <body class="h-full bg-slate-50 text-slate-900 antialiased">
@@ -61,12 +63,12 @@ pub fn App() -> impl IntoView {
         } />
         <Router>
             <Routes fallback=NotFoundPage>
-                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
-                <Route path=path!("/mcp/oauth/consent") view=ConsentPage ssr=SsrMode::Async />
+                <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} ssr=SsrMode::Async />
+                <Route path=path!("/mcp/oauth/consent") view={Lazy::<ConsentRoute>::new()} ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=AppShell ssr=SsrMode::Async>
-                    <Route path=path!("") view=DashboardPage ssr=SsrMode::Async />
-                    <Route path=path!("/connections") view=ConnectionsPage ssr=SsrMode::Async />
-                    <Route path=path!("/mcp-servers") view=McpServersPage ssr=SsrMode::Async />
+                    <Route path=path!("") view={Lazy::<DashboardRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/connections") view={Lazy::<ConnectionsRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/mcp-servers") view={Lazy::<McpServersRoute>::new()} ssr=SsrMode::Async />
                     <Route
                         path=path!("/settings")
                         view=|| view! { <Redirect path="/settings/authentication" /> }
@@ -74,13 +76,13 @@ pub fn App() -> impl IntoView {
                     />
                     <Route
                         path=path!("/settings/authentication")
-                        view=SettingsAuthenticationPage
+                        view={Lazy::<SettingsAuthenticationRoute>::new()}
                         ssr=SsrMode::Async
                     />
-                    <Route path=path!("/settings/sessions") view=SettingsSessionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/settings/sessions") view={Lazy::<SettingsSessionsRoute>::new()} ssr=SsrMode::Async />
                     <Route
                         path=path!("/settings/oauth-clients")
-                        view=SettingsOAuthClientsPage
+                        view={Lazy::<SettingsOAuthClientsRoute>::new()}
                         ssr=SsrMode::Async
                     />
                 </ParentRoute>
@@ -88,3 +90,32 @@ pub fn App() -> impl IntoView {
         </Router>
     }
 }
+
+// Each page is a lazy route: with `cargo leptos build --split` its code is a WASM chunk of its
+// own, fetched when the page is first shown (or hydrated), so the first page downloads the
+// app's frame and that page only.
+macro_rules! lazy_page {
+    ($route:ident, $page:ident) => {
+        pub struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page /> }.into_any()
+            }
+        }
+    };
+}
+
+lazy_page!(LoginRoute, LoginPage);
+lazy_page!(ConsentRoute, ConsentPage);
+lazy_page!(DashboardRoute, DashboardPage);
+lazy_page!(ConnectionsRoute, ConnectionsPage);
+lazy_page!(McpServersRoute, McpServersPage);
+lazy_page!(SettingsAuthenticationRoute, SettingsAuthenticationPage);
+lazy_page!(SettingsSessionsRoute, SettingsSessionsPage);
+lazy_page!(SettingsOAuthClientsRoute, SettingsOAuthClientsPage);

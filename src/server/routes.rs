@@ -47,6 +47,15 @@ fn page_routes() -> Vec<AxumRouteListing> {
 pub fn router(state: AppState) -> Router {
     let routes = page_routes();
     let leptos_options = state.leptos_options.clone();
+    let assets = state
+        .bundle_fingerprint
+        .as_ref()
+        .map(|v| format!("/assets/{v}"))
+        .unwrap_or_default();
+    let page = {
+        let assets = assets.clone();
+        move |options: leptos::config::LeptosOptions| shell(options, assets.clone())
+    };
 
     // Pages, server functions (under /api) and the login routes: behind the session and
     // cross-origin guards.
@@ -59,9 +68,12 @@ pub fn router(state: AppState) -> Router {
         .route("/mcp/oauth/consent", post(oauth_http::decide))
         .route(CALLBACK_PATH, get(flow::callback))
         .merge(rest::routes())
-        .route("/pkg/{version}/{*file}", get(versioned_asset))
-        .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .route("/assets/{version}/pkg/{*file}", get(versioned_asset))
+        .leptos_routes(&state, routes, {
+            let page = page.clone();
+            move || page(leptos_options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(page))
         .layer(from_fn_with_state(
             state.clone(),
             middleware::require_session,
@@ -202,33 +214,23 @@ async fn host_guard(State(state): State<AppState>, request: Request, next: Next)
     })
 }
 
-/// `GET /pkg/<fingerprint>/<file>`: the bundle the pages of this build name, kept by browsers
-/// for a year. Another fingerprint (a page from another build) is not found: these files are
-/// not the ones it asks for.
+/// `GET /assets/<fingerprint>/pkg/<file>`: the bundle the pages of this build name, kept by
+/// browsers for a year. Another fingerprint (a page from another build) is not found: these
+/// files are not the ones it asks for.
 async fn versioned_asset(
     State(state): State<AppState>,
     Path((version, file)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    let options = &state.leptos_options;
-    let current = options
-        .site_pkg_dir
-        .rsplit_once('/')
-        .map(|(_, v)| v)
-        .filter(|v| assets::is_fingerprint(v));
-    if !assets::is_fingerprint(&version) || current != Some(version.as_str()) {
+    if !assets::is_fingerprint(&version) || state.bundle_fingerprint.as_deref() != Some(&version) {
         return (
             StatusCode::NOT_FOUND,
             "Not found: this file belongs to another version of Gatehouse. Reload the page.",
         )
             .into_response();
     }
-    let pkg = std::path::Path::new(&*options.site_root).join(
-        options
-            .site_pkg_dir
-            .rsplit_once('/')
-            .map_or("", |(pkg, _)| pkg),
-    );
+    let options = &state.leptos_options;
+    let pkg = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
     let (mut parts, _) = request.into_parts();
     parts.uri = match format!("/{file}").parse() {
         Ok(uri) => uri,

@@ -173,8 +173,19 @@ impl Application {
             std::time::Duration::from_secs(config.outbound_timeout),
             providers,
         );
+        let leptos_options = leptos_options(&config, bound);
+        // Pages name the bundle by its fingerprint (see `assets`). Not under `cargo leptos
+        // watch`, which rebuilds the bundle without restarting the server.
+        let bundle_fingerprint = (leptos_options.env != Env::DEV)
+            .then(|| {
+                assets::fingerprint(
+                    &Path::new(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir),
+                )
+            })
+            .flatten();
         let state = AppState::new(Inner {
-            leptos_options: leptos_options(&config, bound),
+            leptos_options,
+            bundle_fingerprint,
             sessions: SessionKeys::new(&master_key, &public_origin),
             cookies: CookieSettings {
                 session_name: config.session_cookie_name.clone(),
@@ -316,20 +327,10 @@ fn leptos_options(config: &Config, bound: SocketAddr) -> LeptosOptions {
     let env_or =
         |key: &str, default: &str| std::env::var(key).unwrap_or_else(|_| default.to_string());
     let dev = env_or("LEPTOS_ENV", "PROD").eq_ignore_ascii_case("dev");
-    let pkg = env_or("LEPTOS_SITE_PKG_DIR", "pkg");
-    // Pages name the bundle by its fingerprint (`/pkg/<fingerprint>/…`, see `assets`). Not
-    // under `cargo leptos watch`, which rebuilds the bundle without restarting the server.
-    let fingerprint = (!dev)
-        .then(|| assets::fingerprint(&Path::new(&config.site_root).join(&pkg)))
-        .flatten();
-    let pkg_dir = match &fingerprint {
-        Some(version) => format!("{pkg}/{version}"),
-        None => pkg,
-    };
     LeptosOptions::builder()
         .output_name(env_or("LEPTOS_OUTPUT_NAME", "gatehouse"))
         .site_root(config.site_root.clone())
-        .site_pkg_dir(pkg_dir)
+        .site_pkg_dir(env_or("LEPTOS_SITE_PKG_DIR", "pkg"))
         .site_addr(bound)
         .env(if dev { Env::DEV } else { Env::PROD })
         .reload_port(

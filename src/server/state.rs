@@ -30,6 +30,9 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub leptos_options: LeptosOptions,
+    /// The built bundle's fingerprint, when there is one: its files are served under
+    /// `/assets/<fingerprint>/` (see `assets`).
+    pub bundle_fingerprint: Option<String>,
     pub config: Config,
     /// `PUBLIC_URL`, or the derived one; no trailing slash in `public_origin`.
     pub public_url: Url,

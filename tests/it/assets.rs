@@ -42,15 +42,15 @@ async fn the_bundle_is_fingerprinted_compressed_and_kept_for_a_year() {
     assert_eq!(page.status(), StatusCode::OK);
     assert_eq!(page.headers()[CACHE_CONTROL], "no-cache");
     let html = page.text().await.unwrap();
-    let start = html.find("/pkg/").expect("the page links the bundle") + "/pkg/".len();
+    let start = html.find("/assets/").expect("the page links the bundle") + "/assets/".len();
     let version = &html[start..start + 16];
     assert!(version.bytes().all(|b| b.is_ascii_hexdigit()), "{html}");
     assert!(
-        html.contains(&format!("/pkg/{version}/gatehouse.css")),
+        html.contains(&format!("/assets/{version}/pkg/gatehouse.css")),
         "{html}"
     );
     assert!(
-        html.contains(&format!("/pkg/{version}/gatehouse.js")),
+        html.contains(&format!("/assets/{version}/pkg/gatehouse.js")),
         "{html}"
     );
 
@@ -62,7 +62,7 @@ async fn the_bundle_is_fingerprinted_compressed_and_kept_for_a_year() {
     };
     // Compressed on the fly where the build made no copy, as the browser asks.
     for encoding in ["br", "gzip"] {
-        let js = get(format!("/pkg/{version}/gatehouse.js"), encoding)
+        let js = get(format!("/assets/{version}/pkg/gatehouse.js"), encoding)
             .await
             .unwrap();
         assert_eq!(js.status(), StatusCode::OK);
@@ -80,25 +80,28 @@ async fn the_bundle_is_fingerprinted_compressed_and_kept_for_a_year() {
         );
     }
     // The build's own copy when there is one.
-    let wasm = get(format!("/pkg/{version}/gatehouse.wasm"), "gzip, br")
+    let wasm = get(format!("/assets/{version}/pkg/gatehouse.wasm"), "gzip, br")
         .await
         .unwrap();
     assert_eq!(wasm.headers()[CONTENT_ENCODING], "br");
     assert_eq!(wasm.bytes().await.unwrap().as_ref(), b"precompressed");
     // Nothing compressed for a client that does not ask.
-    let plain = get(format!("/pkg/{version}/gatehouse.css"), "identity")
+    let plain = get(format!("/assets/{version}/pkg/gatehouse.css"), "identity")
         .await
         .unwrap();
     assert!(plain.headers().get(CONTENT_ENCODING).is_none());
 
     // Another build's files are not these; nothing outside the folder is reachable.
-    let other = get("/pkg/0123456789abcdef/gatehouse.js".into(), "br")
+    let other = get("/assets/0123456789abcdef/pkg/gatehouse.js".into(), "br")
         .await
         .unwrap();
     assert_eq!(other.status(), StatusCode::NOT_FOUND);
-    let escape = get(format!("/pkg/{version}/..%2F..%2Fetc%2Fpasswd"), "br")
-        .await
-        .unwrap();
+    let escape = get(
+        format!("/assets/{version}/pkg/..%2F..%2Fetc%2Fpasswd"),
+        "br",
+    )
+    .await
+    .unwrap();
     assert_eq!(escape.status(), StatusCode::NOT_FOUND);
 
     // The unversioned names still work, revalidated; other public files are kept a day.
@@ -125,5 +128,5 @@ async fn the_bundle_is_fingerprinted_compressed_and_kept_for_a_year() {
         .text()
         .await
         .unwrap();
-    assert!(!html.contains(&format!("/pkg/{version}/")), "{html}");
+    assert!(!html.contains(&format!("/assets/{version}/")), "{html}");
 }

@@ -37,6 +37,7 @@ fn is_public_path(path: &str) -> bool {
     path == "/login"
         || path.starts_with("/auth/")
         || path.starts_with("/pkg/")
+        || path.starts_with("/assets/")
         || path == "/favicon.ico"
         || path == "/robots.txt"
 }
