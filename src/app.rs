@@ -6,6 +6,7 @@ use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
 use leptos_router::{Lazy, LazyRoute, SsrMode, lazy_route, path};
 
 use crate::ui::components::app_shell::AppShell;
+use crate::ui::components::hydrated::mark_hydrated;
 use crate::ui::pages::connections_page::ConnectionsPage;
 use crate::ui::pages::consent_page::ConsentPage;
 use crate::ui::pages::dashboard_page::DashboardPage;
@@ -47,13 +48,6 @@ pub fn shell(options: LeptosOptions, assets: String) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Effects run only in the browser, after hydration: the attribute tells tests (and anyone
-    // curious) that the page is interactive.
-    Effect::new(|_| {
-        if let Some(root) = document().document_element() {
-            let _ = root.set_attribute("data-hydrated", "true");
-        }
-    });
     // Every route renders its data before the first byte (SsrMode::Async): pages are complete
     // HTML, readable with JavaScript off, and hydrate from the same data.
     view! {
@@ -105,6 +99,7 @@ macro_rules! lazy_page {
             }
 
             fn view(_this: Self) -> AnyView {
+                mark_hydrated();
                 view! { <$page /> }.into_any()
             }
         }

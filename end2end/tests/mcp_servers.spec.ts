@@ -5,6 +5,16 @@ import { signIn } from '../support/oauth';
 test.describe('MCP Servers', () => {
   test('add a server from the catalog, creating and connecting its connection on the way, through to its tools', async ({ page }) => {
     await signIn(page, '/mcp-servers');
+    // The test needs "no Linear connection yet": remove what an earlier run left.
+    const servers = await (await page.request.get(`${urls.basic}/api/v0/mcp-servers`)).json();
+    for (const s of servers.servers) {
+      if (s.name === 'linear') expect((await page.request.delete(`${urls.basic}/api/v0/mcp-servers/${s.id}`)).ok()).toBe(true);
+    }
+    const { connections } = await (await page.request.get(`${urls.basic}/api/v0/connections`)).json();
+    for (const c of connections) {
+      if (c.provider === 'linear') expect((await page.request.delete(`${urls.basic}/api/v0/connections/${c.id}`)).ok()).toBe(true);
+    }
+    await page.reload();
     await hydrated(page);
 
     await page.getByTestId('add-from-catalog').click();
