@@ -8,6 +8,7 @@ pub mod changes;
 pub mod connections;
 pub mod copy;
 pub mod gateway;
+pub(crate) mod group;
 pub mod jobs;
 pub mod login_states;
 pub mod mcp_sessions;
@@ -219,6 +220,31 @@ pub enum DbError {
     Query(#[from] sqlx::Error),
 }
 
+/// SQLite: runs `query`, several statements wrapped in their own `BEGIN` … `COMMIT` and
+/// ending with a `SELECT` of the outcome, in one trip to the writer connection (sqlx runs
+/// a multi-statement string in one go, binding `$N` across all of them), where a
+/// transaction of separate statements makes one trip each. Returns the rows of the `SELECT`s
+/// after the `COMMIT`: the outcome is read back, because the rows-affected count of a batch also
+/// counts what `BEGIN` and `COMMIT` report (SQLite's count of the statement before). A
+/// failure midway rolls back before the connection goes back to the pool.
+pub(crate) async fn write_batch_on<'q>(
+    writer: &AnyPool,
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+) -> Result<Vec<sqlx::any::AnyRow>, DbError> {
+    let mut conn = writer.acquire().await?;
+    match query.fetch_all(&mut *conn).await {
+        Ok(rows) => Ok(rows),
+        Err(e) => {
+            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                // No transaction was open, or the connection is broken: either way, a fresh
+                // one is the safe choice.
+                conn.close_on_drop();
+            }
+            Err(e.into())
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Db {
     /// Reads (and, on PostgreSQL, everything).
@@ -230,6 +256,8 @@ pub struct Db {
     replica: Arc<str>,
     /// What other replicas (and `announce` here) report, for `follow_changes`.
     changes: tokio::sync::broadcast::Sender<changes::Change>,
+    /// SQLite: the queue of the group-committing writer (`group`).
+    grouped: Option<tokio::sync::mpsc::UnboundedSender<group::Queued>>,
 }
 
 impl Db {
@@ -255,7 +283,12 @@ impl Db {
                             // beside it.
                             if writer {
                                 conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                                // The pages a grant walks stay in memory as the tables grow
+                                // (the default is 2 MB; memory is taken only as pages are).
+                                conn.execute("PRAGMA cache_size = -32768").await?;
                             }
+                            // Reads map the file instead of copying each page in.
+                            conn.execute("PRAGMA mmap_size = 268435456").await?;
                             // WAL lets readers run beside the writer; the busy timeout makes a
                             // second writer wait instead of failing with SQLITE_BUSY.
                             for pragma in [
@@ -300,10 +333,11 @@ impl Db {
         };
         Ok(Db {
             pool,
-            writer,
             config: Arc::new(config.clone()),
             replica: new_replica_id().into(),
             changes: tokio::sync::broadcast::channel(1024).0,
+            grouped: (!config.is_postgres()).then(|| group::spawn(writer.clone())),
+            writer,
         })
     }
 
@@ -349,30 +383,15 @@ impl Db {
         Ok(())
     }
 
-    /// SQLite: runs `query`, several statements wrapped in their own `BEGIN` … `COMMIT` and
-    /// ending with a `SELECT` of the outcome, in one trip to the writer connection (sqlx runs
-    /// a multi-statement string in one go, binding `$N` across all of them), where a
-    /// transaction of separate statements makes one trip each. Returns the rows of that last
-    /// `SELECT`: the outcome is read back, because the rows-affected count of a batch also
-    /// counts what `BEGIN` and `COMMIT` report (SQLite's count of the statement before). A
-    /// failure midway rolls back before the connection goes back to the pool.
-    pub(crate) async fn write_batch<'q>(
+    /// SQLite: `write` with `params` in the next group commit (see `group`); its outcome
+    /// rows.
+    pub(crate) async fn grouped(
         &self,
-        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        write: &'static group::GroupedWrite,
+        params: Vec<group::Param>,
     ) -> Result<Vec<sqlx::any::AnyRow>, DbError> {
-        debug_assert!(!self.is_postgres());
-        let mut conn = self.writer.acquire().await?;
-        match query.fetch_all(&mut *conn).await {
-            Ok(rows) => Ok(rows),
-            Err(e) => {
-                if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-                    // No transaction was open, or the connection is broken: either way, a
-                    // fresh one is the safe choice.
-                    conn.close_on_drop();
-                }
-                Err(e.into())
-            }
-        }
+        let queue = self.grouped.as_ref().expect("group commits are SQLite's");
+        group::run(queue, write, params).await
     }
 
     /// SQLite: copies the write-ahead log into the database file every second, beside the

@@ -21,6 +21,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use self::access_token::{AccessTokenKeys, Liveness};
+use self::clients::ClientCache;
 use crate::server::auth::WindowLimiter;
 use crate::server::clock::UnixTime;
 use crate::server::db::changes::Change;
@@ -60,6 +61,8 @@ pub struct OAuthServer {
     csrf_key: [u8; 32],
     /// Seals a refresh token's successor for the grace window (see `Db::rotate_refresh`).
     pub successors: Sealer,
+    /// Clients as the token endpoint last read them.
+    pub clients: ClientCache,
 }
 
 /// Change topic: a family, client or consent was revoked (access tokens must be checked again).
@@ -69,6 +72,7 @@ impl OAuthServer {
     /// Something was revoked: forget which tokens were alive, here and on every replica.
     pub async fn revoked(&self, db: &Db) {
         self.liveness.forget_all();
+        self.clients.forget_all();
         db.tell_replicas(OAUTH_REVOKED, None).await;
     }
 
@@ -76,6 +80,7 @@ impl OAuthServer {
     pub fn on_change(&self, change: &Change) {
         if change.is(OAUTH_REVOKED) {
             self.liveness.forget_all();
+            self.clients.forget_all();
         }
     }
 
@@ -89,6 +94,7 @@ impl OAuthServer {
             register_limiter: WindowLimiter::new(20, 60),
             outbound,
             csrf_key: master.derive("gatehouse/oauth-consent-csrf/v1"),
+            clients: ClientCache::default(),
             successors: Sealer::for_purpose(master, &[], "gatehouse/oauth-refresh-successor/v1"),
             issuer,
             resource,

@@ -3,6 +3,7 @@
 
 use sqlx::FromRow;
 
+use super::group::GroupedWrite;
 use super::{Db, DbError};
 use crate::server::clock::UnixTime;
 
@@ -411,12 +412,24 @@ impl Db {
         family: &FamilyRow,
         refresh_id: &str,
     ) -> Result<bool, DbError> {
-        let sql = if self.is_postgres() {
-            REDEEM_POSTGRES
-        } else {
-            REDEEM_SQLITE
-        };
-        let query = sqlx::query(sql)
+        if !self.is_postgres() {
+            let params = vec![
+                id.into(),
+                now.into(),
+                family.id.as_str().into(),
+                family.client_id.as_str().into(),
+                family.subject.as_str().into(),
+                family.scope.as_str().into(),
+                family.resource.as_str().into(),
+                family.created_at.into(),
+                family.expires_at.into(),
+                family.last_used_at.into(),
+                refresh_id.into(),
+            ];
+            // The outcome reads the new token back: one row when it was written.
+            return Ok(!self.grouped(&REDEEM_SQLITE, params).await?.is_empty());
+        }
+        let written = sqlx::query(REDEEM_POSTGRES)
             .bind(id)
             .bind(now)
             .bind(&family.id)
@@ -427,13 +440,10 @@ impl Db {
             .bind(family.created_at)
             .bind(family.expires_at)
             .bind(family.last_used_at)
-            .bind(refresh_id);
-        Ok(if self.is_postgres() {
-            query.execute(self.writer()).await?.rows_affected() > 0
-        } else {
-            // The last statement reads the new token back: one row when it was written.
-            !self.write_batch(query).await?.is_empty()
-        })
+            .bind(refresh_id)
+            .execute(self.writer())
+            .await?;
+        Ok(written.rows_affected() > 0)
     }
 
     pub async fn find_code(&self, id: &str) -> Result<Option<CodeRow>, DbError> {
@@ -474,23 +484,30 @@ impl Db {
         now: UnixTime,
         expires_at: UnixTime,
     ) -> Result<Option<RotatedFamily>, DbError> {
-        let sql = if self.is_postgres() {
-            ROTATE_LIVE_POSTGRES
-        } else {
-            ROTATE_LIVE_SQLITE
-        };
-        let query = sqlx::query(sql)
+        if !self.is_postgres() {
+            let params = vec![
+                client_id.into(),
+                presented.into(),
+                now.into(),
+                new_sealed.into(),
+                new_id.into(),
+                expires_at.into(),
+            ];
+            let rows = self.grouped(&ROTATE_LIVE_SQLITE, params).await?;
+            return Ok(match rows.first() {
+                Some(row) => Some(RotatedFamily::from_row(row)?),
+                None => None,
+            });
+        }
+        let row = sqlx::query(ROTATE_LIVE_POSTGRES)
             .bind(client_id)
             .bind(presented)
             .bind(now)
             .bind(new_sealed)
             .bind(new_id)
-            .bind(expires_at);
-        let row = if self.is_postgres() {
-            query.fetch_optional(self.writer()).await?
-        } else {
-            self.write_batch(query).await?.pop()
-        };
+            .bind(expires_at)
+            .fetch_optional(self.writer())
+            .await?;
         Ok(match row {
             Some(row) => Some(RotatedFamily::from_row(&row)?),
             None => None,
@@ -660,20 +677,22 @@ impl Db {
 // reads the family back through the new token: no row, nothing done. On PostgreSQL,
 // data-modifying CTEs chain on each other's rows, the family's row first (its lock orders
 // racing rotations, as in `rotate_refresh`).
-const ROTATE_LIVE_SQLITE: &str = "BEGIN; \
-    UPDATE oauth_refresh_tokens SET rotated_at = $3, successor_sealed = $4 \
-    WHERE id = $2 AND rotated_at IS NULL AND expires_at > $3 \
-    AND family_id IN (SELECT id FROM oauth_families WHERE client_id = $1 AND revoked_at IS NULL); \
-    INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at) \
-    SELECT $5, family_id, $3, $6, NULL FROM oauth_refresh_tokens WHERE id = $2 AND changes() = 1; \
-    UPDATE oauth_refresh_tokens SET successor_sealed = NULL \
-    WHERE family_id = (SELECT family_id FROM oauth_refresh_tokens WHERE id = $5) \
-    AND id <> $2 AND successor_sealed IS NOT NULL; \
-    UPDATE oauth_families SET expires_at = $6, last_used_at = $3 \
-    WHERE id = (SELECT family_id FROM oauth_refresh_tokens WHERE id = $5); \
-    COMMIT; \
-    SELECT f.id, f.subject, f.scope FROM oauth_refresh_tokens r \
-    JOIN oauth_families f ON f.id = r.family_id WHERE r.id = $5;";
+/// One rotation of `rotate_live_refresh` on SQLite, in a group commit (`db::group`).
+static ROTATE_LIVE_SQLITE: GroupedWrite = GroupedWrite {
+    body: "UPDATE oauth_refresh_tokens SET rotated_at = $3, successor_sealed = $4 \
+        WHERE id = $2 AND rotated_at IS NULL AND expires_at > $3 \
+        AND family_id IN (SELECT id FROM oauth_families WHERE client_id = $1 AND revoked_at IS NULL); \
+        INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at) \
+        SELECT $5, family_id, $3, $6, NULL FROM oauth_refresh_tokens WHERE id = $2 AND changes() = 1; \
+        UPDATE oauth_refresh_tokens SET successor_sealed = NULL \
+        WHERE family_id = (SELECT family_id FROM oauth_refresh_tokens WHERE id = $5) \
+        AND id <> $2 AND successor_sealed IS NOT NULL; \
+        UPDATE oauth_families SET expires_at = $6, last_used_at = $3 \
+        WHERE id = (SELECT family_id FROM oauth_refresh_tokens WHERE id = $5);",
+    // The family, when `$5` was written.
+    outcome: "SELECT $0 AS k, f.id, f.subject, f.scope FROM oauth_refresh_tokens r \
+        JOIN oauth_families f ON f.id = r.family_id WHERE r.id = $5;",
+};
 
 const ROTATE_LIVE_POSTGRES: &str = "WITH family AS ( \
     UPDATE oauth_families f SET expires_at = $6, last_used_at = $3 \
@@ -696,14 +715,16 @@ const ROTATE_LIVE_POSTGRES: &str = "WITH family AS ( \
 
 // $1 code, $2 now, $3..$10 the family's columns (id, client, subject, scope, resource,
 // created, expires, last used), $11 its first refresh token.
-const REDEEM_SQLITE: &str = "BEGIN; \
-    UPDATE oauth_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL; \
-    INSERT INTO oauth_families (id, client_id, subject, scope, resource, created_at, expires_at, last_used_at, revoked_at) \
-    SELECT $3, $4, $5, $6, $7, $8, $9, $10, NULL WHERE changes() = 1; \
-    INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at) \
-    SELECT $11, $3, $8, $9, NULL WHERE changes() = 1; \
-    COMMIT; \
-    SELECT id FROM oauth_refresh_tokens WHERE id = $11;";
+/// `redeem_code` on SQLite, in a group commit (`db::group`).
+static REDEEM_SQLITE: GroupedWrite = GroupedWrite {
+    body: "UPDATE oauth_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL; \
+        INSERT INTO oauth_families (id, client_id, subject, scope, resource, created_at, expires_at, last_used_at, revoked_at) \
+        SELECT $3, $4, $5, $6, $7, $8, $9, $10, NULL WHERE changes() = 1; \
+        INSERT INTO oauth_refresh_tokens (id, family_id, created_at, expires_at, rotated_at) \
+        SELECT $11, $3, $8, $9, NULL WHERE changes() = 1;",
+    // One row when the first refresh token was written.
+    outcome: "SELECT $0 AS k, id FROM oauth_refresh_tokens WHERE id = $11;",
+};
 
 const REDEEM_POSTGRES: &str = "WITH spent AS ( \
     UPDATE oauth_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL RETURNING id), \

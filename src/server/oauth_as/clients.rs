@@ -2,6 +2,8 @@
 //! metadata documents (an https `client_id` is the URL of the client's metadata), and the
 //! redirect-URI rules both share.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use http::{HeaderMap, header};
@@ -11,8 +13,8 @@ use url::Url;
 use super::OAuthServer;
 use super::error::{OAuthCode, OAuthError};
 use crate::server::clock::UnixTime;
-use crate::server::db::Db;
 use crate::server::db::oauth::OAuthClientRow;
+use crate::server::db::{Db, DbError};
 use crate::server::http::GuardError;
 use crate::server::net::is_loopback_host;
 use crate::server::secrets::{random_id, random_token, sha256_hex};
@@ -26,6 +28,76 @@ const CIMD_MAX_BYTES: usize = 64 * 1024;
 const CIMD_DEFAULT_TTL: i64 = 60 * 60;
 const CIMD_MIN_TTL: i64 = 60;
 const CIMD_MAX_TTL: i64 = 24 * 60 * 60;
+
+/// How long the token endpoint trusts a client it has read. Deletions and revocations
+/// clear the cache at once, here and (through `OAUTH_REVOKED`) on every replica.
+const CLIENT_CACHE_SECS: i64 = 5;
+const CLIENT_CACHE_MAX: usize = 10_000;
+
+/// Registered clients as the token endpoint last read them: a grant then costs one write and
+/// no read (every refresh used to read its client first).
+#[derive(Debug, Default)]
+pub struct ClientCache {
+    inner: Mutex<CachedClients>,
+}
+
+#[derive(Debug, Default)]
+struct CachedClients {
+    map: HashMap<String, (OAuthClientRow, UnixTime)>,
+    /// Bumped by every `forget_all`, so that a read that started before it cannot store a
+    /// client over it.
+    generation: u64,
+}
+
+impl ClientCache {
+    pub async fn find(
+        &self,
+        db: &Db,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Option<OAuthClientRow>, DbError> {
+        let generation = {
+            let cached = self.inner.lock().expect("client cache lock");
+            if let Some((row, at)) = cached.map.get(client_id)
+                && now >= *at
+                && now - at < CLIENT_CACHE_SECS
+            {
+                return Ok(Some(row.clone()));
+            }
+            cached.generation
+        };
+        let Some(row) = db.find_oauth_client(client_id).await? else {
+            return Ok(None);
+        };
+        let mut cached = self.inner.lock().expect("client cache lock");
+        if cached.generation == generation {
+            if cached.map.len() >= CLIENT_CACHE_MAX {
+                cached
+                    .map
+                    .retain(|_, (_, at)| now - *at < CLIENT_CACHE_SECS);
+                if cached.map.len() >= CLIENT_CACHE_MAX {
+                    cached.map.clear();
+                }
+            }
+            cached.map.insert(client_id.to_string(), (row.clone(), now));
+        }
+        Ok(Some(row))
+    }
+
+    /// The client was just marked used at `at` (so the next grant does not write it again).
+    pub fn touched(&self, client_id: &str, at: UnixTime) {
+        let mut cached = self.inner.lock().expect("client cache lock");
+        if let Some((row, _)) = cached.map.get_mut(client_id) {
+            row.last_used_at = Some(at);
+        }
+    }
+
+    pub fn forget_all(&self) {
+        let mut cached = self.inner.lock().expect("client cache lock");
+        cached.map.clear();
+        cached.generation += 1;
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKind {
@@ -457,6 +529,8 @@ pub async fn resolve_client(
         tracing::error!(error = %e, "storing a client metadata document failed");
         ClientLookup::BadDocument("Gatehouse could not store the client's metadata.".into())
     })?;
+    // Its document may have changed how it authenticates at the token endpoint.
+    oauth.clients.forget_all();
     Ok(row)
 }
 

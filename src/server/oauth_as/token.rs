@@ -46,8 +46,10 @@ pub struct Issued {
 
 /// Who is calling the token or revocation endpoint.
 async fn authenticate_client(
+    oauth: &OAuthServer,
     db: &Db,
     request: &TokenRequest,
+    now: UnixTime,
 ) -> Result<OAuthClientRow, OAuthError> {
     let basic = &request.basic;
     let body_id = request.params.get("client_id").filter(|v| !v.is_empty());
@@ -78,7 +80,7 @@ async fn authenticate_client(
             ));
         }
     };
-    let Some(client) = db.find_oauth_client(&client_id).await? else {
+    let Some(client) = oauth.clients.find(db, &client_id, now).await? else {
         // invalid_client (not invalid_grant): clients take it as "register again".
         return Err(with_challenge(OAuthError::invalid_client(
             "Unknown client: it is not registered here (or was deleted). Register again.",
@@ -114,7 +116,7 @@ pub async fn grant(
     request: &TokenRequest,
     now: UnixTime,
 ) -> Result<Issued, OAuthError> {
-    let client = authenticate_client(db, request).await?;
+    let client = authenticate_client(oauth, db, request, now).await?;
     let issued = match request.get("grant_type") {
         Some("authorization_code") => exchange_code(oauth, db, &client, request, now).await?,
         Some("refresh_token") => refresh(oauth, db, &client, request, now).await?,
@@ -131,6 +133,7 @@ pub async fn grant(
     // "Last used" is shown by the minute: no write per token request.
     if client.last_used_at.is_none_or(|at| now - at >= 60) {
         db.touch_oauth_client(&client.id, now).await?;
+        oauth.clients.touched(&client.id, now);
     }
     Ok(issued)
 }
@@ -405,7 +408,7 @@ pub async fn revoke(
     request: &TokenRequest,
     now: UnixTime,
 ) -> Result<(), OAuthError> {
-    let client = authenticate_client(db, request).await?;
+    let client = authenticate_client(oauth, db, request, now).await?;
     let token = request
         .get("token")
         .filter(|t| !t.is_empty())
@@ -643,6 +646,48 @@ mod tests {
             OAuthCode::UnsupportedGrantType,
             "not supported",
         );
+    }
+
+    /// Rotations that reach the SQLite writer together share one transaction: each keeps its
+    /// own outcome, and two presentations of one token still get one successor between them.
+    #[tokio::test]
+    async fn rotations_committed_together_keep_their_own_outcomes() {
+        let (oauth, db, _dir) = setup().await;
+        let oauth = std::sync::Arc::new(oauth);
+        let client = public_client(&db).await;
+        let mut tokens = Vec::new();
+        for _ in 0..12 {
+            let (c, v) = code(&db, &client, T0).await;
+            let issued = grant(&oauth, &db, &request(&exchange(&client, &c, &v)), T0).await;
+            tokens.push(issued.unwrap().refresh_token);
+        }
+        for round in 1..=3 {
+            let mut presented = tokens.clone();
+            presented.push(tokens[0].clone());
+            let mut racing = tokio::task::JoinSet::new();
+            for (i, token) in presented.into_iter().enumerate() {
+                let (oauth, db, client) = (oauth.clone(), db.clone(), client.clone());
+                racing.spawn(async move {
+                    let pairs = [
+                        ("grant_type", "refresh_token"),
+                        ("client_id", client.as_str()),
+                        ("refresh_token", token.as_str()),
+                    ];
+                    let issued = grant(&oauth, &db, &request(&pairs), T0 + round).await;
+                    (i % 12, issued.expect("rotated").refresh_token)
+                });
+            }
+            let mut next = vec![Vec::new(); 12];
+            for (chain, token) in racing.join_all().await {
+                next[chain].push(token);
+            }
+            for (chain, successors) in next.iter_mut().enumerate() {
+                successors.dedup();
+                assert_eq!(successors.len(), 1, "chain {chain}: one successor");
+                assert_ne!(successors[0], tokens[chain]);
+            }
+            tokens = next.into_iter().map(|mut s| s.remove(0)).collect();
+        }
     }
 
     #[tokio::test]
