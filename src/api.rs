@@ -25,6 +25,16 @@ pub(crate) fn require_identity() -> Result<crate::server::auth::Identity, ApiErr
         .ok_or_else(|| fail(ApiError::unauthorized()))
 }
 
+/// The caller, who must be an admin: a member gets 403 with a message.
+#[cfg(feature = "ssr")]
+pub(crate) fn require_admin() -> Result<crate::server::auth::Identity, ApiError> {
+    let identity = require_identity()?;
+    identity
+        .require_admin()
+        .map_err(|e| fail(e.into_api_error()))?;
+    Ok(identity)
+}
+
 /// The shared application state, provided to every server function by the router.
 #[cfg(feature = "ssr")]
 pub(crate) fn app_state() -> crate::server::state::AppState {

@@ -9,6 +9,7 @@
 // granted automatically. The client "gatehouse-test" / "gatehouse-test-secret" is registered as
 // a native app with a loopback redirect, so any Gatehouse port matches (RFC 8252 §7.3).
 // --no-userinfo turns the userinfo endpoint off, so the email must come from the id_token.
+// Each account has a `groups` claim read from its address: "carol+ops@example.com" is in "ops".
 //
 // --connections makes it a full OAuth authorization server for Gatehouse's OAuth client engine
 // ("connections"); without the flag nothing below applies. It adds:
@@ -116,11 +117,13 @@ server.listen(port, '127.0.0.1', () => {
       return {
         accountId: sub,
         async claims() {
-          return { sub, email: sub, email_verified: true };
+          // Groups from the address: "carol+ops+dev@example.com" is in "ops" and "dev".
+          const groups = sub.split('@')[0].split('+').slice(1);
+          return { sub, email: sub, email_verified: true, groups };
         },
       };
     },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    claims: { openid: ['sub', 'groups'], email: ['email', 'email_verified'] },
     // Without userinfo the email has to travel in the id_token.
     conformIdTokenClaims: !noUserinfo,
     features: {

@@ -6,20 +6,20 @@ use leptos::prelude::*;
 
 #[server]
 pub async fn list_builtin_providers() -> Result<Vec<BuiltinProviderView>, ApiError> {
-    super::require_identity()?;
+    super::require_admin()?;
     Ok(super::app_state().connections.providers.views())
 }
 
 #[server]
 pub async fn list_connections() -> Result<ConnectionsOverview, ApiError> {
-    super::require_identity()?;
+    let identity = super::require_identity()?;
     let state = super::app_state();
-    super::respond(crate::server::connections::manage::overview(&state).await)
+    super::respond(crate::server::connections::manage::overview(&state, &identity).await)
 }
 
 #[server(input = server_fn::codec::Json)]
 pub async fn create_connection(input: ConnectionInput) -> Result<ConnectionView, ApiError> {
-    let identity = super::require_identity()?;
+    let identity = super::require_admin()?;
     let state = super::app_state();
     super::respond(crate::server::connections::manage::create(&state, &identity, input).await)
 }
@@ -29,21 +29,21 @@ pub async fn update_connection(
     id: String,
     input: ConnectionInput,
 ) -> Result<ConnectionView, ApiError> {
-    super::require_identity()?;
+    super::require_admin()?;
     let state = super::app_state();
     super::respond(crate::server::connections::manage::update(&state, &id, input).await)
 }
 
 #[server]
 pub async fn delete_connection(id: String) -> Result<Option<String>, ApiError> {
-    super::require_identity()?;
+    super::require_admin()?;
     let state = super::app_state();
     super::respond(crate::server::connections::manage::delete(&state, &id).await)
 }
 
 #[server]
 pub async fn disconnect_connection(id: String) -> Result<Option<String>, ApiError> {
-    super::require_identity()?;
+    super::require_admin()?;
     let state = super::app_state();
     super::respond(crate::server::connections::manage::disconnect(&state, &id).await)
 }
@@ -51,7 +51,7 @@ pub async fn disconnect_connection(id: String) -> Result<Option<String>, ApiErro
 /// Starts Connect / Re-authorize: the popup URL, or for client credentials, the token.
 #[server]
 pub async fn connect_connection(id: String) -> Result<ConnectStart, ApiError> {
-    let identity = super::require_identity()?;
+    let identity = super::require_admin()?;
     let state = super::app_state();
     super::respond(crate::server::connections::manage::connect(&state, &identity, &id, None).await)
 }
@@ -62,7 +62,7 @@ pub async fn reauthorize_connection(
     id: String,
     changes: ReauthorizeChanges,
 ) -> Result<ConnectStart, ApiError> {
-    let identity = super::require_identity()?;
+    let identity = super::require_admin()?;
     let state = super::app_state();
     super::respond(
         crate::server::connections::manage::connect(&state, &identity, &id, Some(changes)).await,
@@ -71,21 +71,21 @@ pub async fn reauthorize_connection(
 
 #[server]
 pub async fn introspect_connection(id: String) -> Result<ProviderAnswerView, ApiError> {
-    super::require_identity()?;
+    super::require_admin()?;
     let state = super::app_state();
     super::respond(crate::server::connections::manage::introspect(&state, &id).await)
 }
 
 #[server]
 pub async fn sync_connection_registration(id: String) -> Result<ProviderAnswerView, ApiError> {
-    super::require_identity()?;
+    super::require_admin()?;
     let state = super::app_state();
     super::respond(crate::server::connections::manage::sync_registration(&state, &id).await)
 }
 
 #[server]
 pub async fn push_connection_registration(id: String) -> Result<ProviderAnswerView, ApiError> {
-    super::require_identity()?;
+    super::require_admin()?;
     let state = super::app_state();
     super::respond(crate::server::connections::manage::push_registration(&state, &id).await)
 }

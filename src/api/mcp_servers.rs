@@ -7,13 +7,24 @@ use leptos::prelude::*;
 
 #[server]
 pub async fn list_mcp_servers() -> Result<McpServersOverview, ApiError> {
-    super::require_identity()?;
+    let identity = super::require_identity()?;
     let state = super::app_state();
+    // Members read the servers; the catalog and the vault's names are for admins, who add.
+    let admin = identity.is_admin();
     let result = async {
         Ok::<_, crate::server::error::AppError>(McpServersOverview {
+            can_manage: admin,
             servers: crate::server::gateway::servers::list(&state).await?,
-            catalog: crate::server::gateway::catalog::views(&state),
-            secrets: crate::server::secrets::vault::list(&state).await?,
+            catalog: if admin {
+                crate::server::gateway::catalog::views(&state)
+            } else {
+                Vec::new()
+            },
+            secrets: if admin {
+                crate::server::secrets::vault::list(&state).await?
+            } else {
+                Vec::new()
+            },
         })
     }
     .await;
@@ -22,7 +33,7 @@ pub async fn list_mcp_servers() -> Result<McpServersOverview, ApiError> {
 
 #[server(input = server_fn::codec::Json)]
 pub async fn create_mcp_server(input: McpServerInput) -> Result<McpServerView, ApiError> {
-    let identity = super::require_identity()?;
+    let identity = super::require_admin()?;
     let state = super::app_state();
     super::respond(crate::server::gateway::servers::create(&state, &identity, input).await)
 }
@@ -32,21 +43,21 @@ pub async fn update_mcp_server(
     id: String,
     input: McpServerInput,
 ) -> Result<McpServerView, ApiError> {
-    super::require_identity()?;
+    super::require_admin()?;
     let state = super::app_state();
     super::respond(crate::server::gateway::servers::update(&state, &id, input).await)
 }
 
 #[server]
 pub async fn delete_mcp_server(id: String) -> Result<(), ApiError> {
-    super::require_identity()?;
+    super::require_admin()?;
     let state = super::app_state();
     super::respond(crate::server::gateway::servers::delete(&state, &id).await)
 }
 
 #[server]
 pub async fn test_mcp_server(id: String) -> Result<McpServerTestView, ApiError> {
-    super::require_identity()?;
+    super::require_admin()?;
     let state = super::app_state();
     super::respond(crate::server::gateway::servers::test(&state, &id).await)
 }
@@ -54,7 +65,7 @@ pub async fn test_mcp_server(id: String) -> Result<McpServerTestView, ApiError> 
 /// Creates or replaces a vault secret; the value is never sent back.
 #[server(input = server_fn::codec::Json)]
 pub async fn put_secret(name: String, value: String) -> Result<(), ApiError> {
-    let identity = super::require_identity()?;
+    let identity = super::require_admin()?;
     let state = super::app_state();
     super::respond(
         crate::server::secrets::vault::put(&state, &name, &value, &identity.subject).await,
@@ -63,7 +74,7 @@ pub async fn put_secret(name: String, value: String) -> Result<(), ApiError> {
 
 #[server]
 pub async fn delete_secret(name: String) -> Result<(), ApiError> {
-    super::require_identity()?;
+    super::require_admin()?;
     let state = super::app_state();
     super::respond(crate::server::secrets::vault::delete(&state, &name).await)
 }

@@ -7,9 +7,9 @@ use leptos::server_fn::codec::Json;
 
 #[server]
 pub async fn get_mcp_settings() -> Result<McpSettingsView, ApiError> {
-    super::require_identity()?;
+    let identity = super::require_identity()?;
     let state = super::app_state();
-    super::respond(crate::server::gateway::protection::settings_view(&state).await)
+    super::respond(crate::server::gateway::protection::settings_view(&state, &identity).await)
 }
 
 #[server]
@@ -17,13 +17,9 @@ pub async fn set_mcp_protection(require_auth: bool) -> Result<bool, ApiError> {
     let identity = super::require_identity()?;
     let state = super::app_state();
     super::respond(
-        crate::server::gateway::protection::set_require_auth(
-            &state,
-            require_auth,
-            &identity.subject,
-        )
-        .await
-        .map(|()| require_auth),
+        crate::server::gateway::protection::set_require_auth(&state, require_auth, &identity)
+            .await
+            .map(|()| require_auth),
     )
 }
 
@@ -42,16 +38,14 @@ pub async fn create_api_token(
         expires_in_days: expires_in_days.map(i64::from),
         expires_at: None,
     };
-    super::respond(create_token(&state, request, &identity.subject).await)
+    super::respond(create_token(&state, request, &identity).await)
 }
 
 #[server]
 pub async fn delete_api_token(id: String) -> Result<(), ApiError> {
     let identity = super::require_identity()?;
     let state = super::app_state();
-    super::respond(
-        crate::server::auth::api_tokens::delete_token(&state, &id, &identity.subject).await,
-    )?;
+    super::respond(crate::server::auth::api_tokens::delete_token(&state, &id, &identity).await)?;
     crate::server::gateway::end_token_sessions(&state, &id).await;
     Ok(())
 }

@@ -16,9 +16,9 @@ pub async fn get_consent_request(request: String) -> Result<ConsentView, ApiErro
 
 #[server]
 pub async fn list_oauth_clients() -> Result<OAuthOverview<OAuthClientView>, ApiError> {
-    super::require_identity()?;
+    let identity = super::require_identity()?;
     let state = super::app_state();
-    super::respond(crate::server::oauth_as::admin::list_clients(&state).await)
+    super::respond(crate::server::oauth_as::admin::list_clients(&state, &identity).await)
 }
 
 #[server]
@@ -26,7 +26,7 @@ pub async fn revoke_oauth_consent(client_id: String) -> Result<(), ApiError> {
     let identity = super::require_identity()?;
     let state = super::app_state();
     super::respond(
-        crate::server::oauth_as::admin::revoke_consent(&state, &client_id, &identity.subject).await,
+        crate::server::oauth_as::admin::revoke_consent(&state, &client_id, &identity).await,
     )
 }
 
@@ -35,15 +35,15 @@ pub async fn delete_oauth_client(client_id: String) -> Result<(), ApiError> {
     let identity = super::require_identity()?;
     let state = super::app_state();
     super::respond(
-        crate::server::oauth_as::admin::delete_client(&state, &client_id, &identity.subject).await,
+        crate::server::oauth_as::admin::delete_client(&state, &client_id, &identity).await,
     )
 }
 
 #[server]
 pub async fn list_oauth_sessions() -> Result<OAuthOverview<OAuthSessionView>, ApiError> {
-    super::require_identity()?;
+    let identity = super::require_identity()?;
     let state = super::app_state();
-    super::respond(crate::server::oauth_as::admin::list_sessions(&state).await)
+    super::respond(crate::server::oauth_as::admin::list_sessions(&state, &identity).await)
 }
 
 #[server]
@@ -51,7 +51,6 @@ pub async fn revoke_oauth_session(session_id: String) -> Result<(), ApiError> {
     let identity = super::require_identity()?;
     let state = super::app_state();
     super::respond(
-        crate::server::oauth_as::admin::revoke_session(&state, &session_id, &identity.subject)
-            .await,
+        crate::server::oauth_as::admin::revoke_session(&state, &session_id, &identity).await,
     )
 }

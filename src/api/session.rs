@@ -18,5 +18,7 @@ pub async fn get_session() -> Result<SessionView, ApiError> {
         identity: identity.subject.clone(),
         auth_type: state.config.auth.auth_type(),
         expires_at: identity.expires_at,
+        role: identity.role,
+        everyone_is_admin: crate::server::auth::everyone_is_admin(&state.config.auth),
     })
 }

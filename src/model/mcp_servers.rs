@@ -107,6 +107,8 @@ pub struct CatalogEntryView {
 /// The page's data in one call: servers, catalog, secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct McpServersOverview {
+    /// The caller is an admin, who may add, edit, test and delete (members read).
+    pub can_manage: bool,
     pub servers: Vec<McpServerView>,
     pub catalog: Vec<CatalogEntryView>,
     pub secrets: Vec<SecretView>,

@@ -73,4 +73,9 @@ pub struct McpSettingsView {
     /// How people sign in to the app (tokens are managed by whoever can open this page).
     pub app_auth_type: AuthType,
     pub now: i64,
+    /// The caller is an admin: may change protection, see everyone's tokens and create
+    /// `connections:token` tokens. A member sees and manages their own `mcp` tokens.
+    pub can_manage: bool,
+    /// `oauth2` mode with no admin list: everyone allowed in is an admin.
+    pub everyone_is_admin: bool,
 }

@@ -35,11 +35,36 @@ pub struct LoginOptionsView {
     pub provider_host: Option<String>,
 }
 
+/// What a signed-in person may do. Admins run the instance; members use it: the dashboard,
+/// the MCP servers (to read), their own MCP sessions and API tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    pub fn is_admin(self) -> bool {
+        self == Role::Admin
+    }
+}
+
 /// The signed-in caller, for the header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionView {
     pub identity: String,
     pub auth_type: AuthType,
+    pub role: Role,
+    /// `oauth2` mode with no admin list: everyone allowed in is an admin (shown as a warning).
+    pub everyone_is_admin: bool,
     /// Unix time at which the session ends, when it does.
     pub expires_at: Option<i64>,
 }

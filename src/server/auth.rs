@@ -7,18 +7,22 @@ pub mod handlers;
 pub mod middleware;
 pub mod oidc;
 pub mod password;
+pub mod roles;
 pub mod session;
 pub mod throttle;
 
 // The front door: what other domains use.
 pub use api_tokens::{TOKEN_PREFIX, TokenRejection, VerifiedToken, list_tokens};
 pub use middleware::authenticate;
+pub use roles::everyone_is_admin;
 pub use session::bearer_token;
 pub use throttle::WindowLimiter;
 
+use crate::model::session::Role;
 use crate::server::clock::UnixTime;
 use crate::server::db::DbError;
 use crate::server::db::changes::Change;
+use crate::server::error::AppError;
 use crate::server::state::AppState;
 
 /// Another replica's change arrived: a deleted token is refused here too.
@@ -51,6 +55,10 @@ pub struct Identity {
     pub session_id: Option<String>,
     /// Unix time at which the session ends.
     pub expires_at: Option<i64>,
+    pub role: Role,
+    /// The identity provider put them in an admin group at sign-in (kept with the API tokens
+    /// they create, whose role is worked out again at each use).
+    pub admin_group: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,13 +87,37 @@ impl AuthMethod {
     }
 }
 
+impl VerifiedToken {
+    /// The role of the token's creator under the current settings: a token acts as them.
+    pub fn creator_role(&self, auth: &crate::server::config::AuthConfig) -> Role {
+        roles::role_of(auth, &self.created_by, self.creator_admin_group)
+    }
+}
+
 impl Identity {
+    pub fn is_admin(&self) -> bool {
+        self.role.is_admin()
+    }
+
+    /// Refuses a member: the one check every admin-only operation makes.
+    pub fn require_admin(&self) -> Result<(), AppError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "Only an admin can do this. Ask an admin of this Gatehouse.".into(),
+            ))
+        }
+    }
+
     pub fn anonymous() -> Self {
         Identity {
             subject: "anonymous".into(),
             method: AuthMethod::Anonymous,
             session_id: None,
             expires_at: None,
+            role: Role::Admin,
+            admin_group: false,
         }
     }
 }

@@ -19,6 +19,7 @@ pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/gatehouse.db";
 pub const DEFAULT_SESSION_COOKIE_NAME: &str = "gatehouse_session";
 pub const DEFAULT_OAUTH2_SCOPES: &str = "openid,email,profile";
+pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -172,6 +173,27 @@ pub struct RawSettings {
         global = true
     )]
     pub auth_oauth2_allowed_domains: Option<String>,
+    /// Comma-separated email addresses of the people who are admins (AUTH_TYPE=oauth2).
+    #[arg(long, env = "AUTH_ADMIN_USERS", value_name = "EMAILS", global = true)]
+    pub auth_admin_users: Option<String>,
+    /// Comma-separated groups whose members are admins, read from the identity provider's
+    /// groups claim (AUTH_TYPE=oauth2).
+    #[arg(
+        long,
+        env = "AUTH_OAUTH2_ADMIN_GROUPS",
+        value_name = "GROUPS",
+        global = true
+    )]
+    pub auth_oauth2_admin_groups: Option<String>,
+    /// The claim (userinfo or id_token) that lists a person's groups; default `groups`. A
+    /// dotted path reaches into an object (`realm_access.roles`).
+    #[arg(
+        long,
+        env = "AUTH_OAUTH2_GROUPS_CLAIM",
+        value_name = "CLAIM",
+        global = true
+    )]
+    pub auth_oauth2_groups_claim: Option<String>,
     /// client_secret_basic (default) or client_secret_post.
     #[arg(
         long,
@@ -398,6 +420,12 @@ pub struct OAuth2Config {
     pub allowed_users: Vec<String>,
     /// Lowercased domains; empty means no restriction by domain.
     pub allowed_domains: Vec<String>,
+    /// `AUTH_ADMIN_USERS`, lowercased.
+    pub admin_users: Vec<String>,
+    /// `AUTH_OAUTH2_ADMIN_GROUPS`, as given (group names are compared exactly).
+    pub admin_groups: Vec<String>,
+    /// `AUTH_OAUTH2_GROUPS_CLAIM`.
+    pub groups_claim: String,
     pub token_auth_method: TokenAuthMethod,
 }
 
@@ -966,6 +994,22 @@ fn parse_oauth2(raw: &RawSettings, allow_http: bool) -> Result<OAuth2Config, Con
         allowed_domains.push(domain);
     }
 
+    let mut admin_users = Vec::new();
+    for user in parse_list(&raw.auth_admin_users) {
+        let user = user.to_ascii_lowercase();
+        if split_email(&user).is_none() {
+            return Err(ConfigError::new(
+                "AUTH_ADMIN_USERS",
+                format!("{user:?} is not an email address"),
+            ));
+        }
+        admin_users.push(user);
+    }
+    let admin_groups = parse_list(&raw.auth_oauth2_admin_groups);
+    let groups_claim = present(&raw.auth_oauth2_groups_claim)
+        .unwrap_or(DEFAULT_GROUPS_CLAIM)
+        .to_string();
+
     let token_auth_method = match present(&raw.auth_oauth2_token_auth_method)
         .map(str::to_ascii_lowercase)
         .as_deref()
@@ -991,6 +1035,9 @@ fn parse_oauth2(raw: &RawSettings, allow_http: bool) -> Result<OAuth2Config, Con
         issuer_url,
         allowed_users,
         allowed_domains,
+        admin_users,
+        admin_groups,
+        groups_claim,
         token_auth_method,
     })
 }

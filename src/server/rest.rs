@@ -46,8 +46,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v0/oauth/sessions/{id}", delete(revoke_oauth_session))
 }
 
-async fn get_oauth_clients(State(state): State<AppState>) -> Result<Response, AppError> {
-    Ok(Json(admin::list_clients(&state).await?.items).into_response())
+async fn get_oauth_clients(
+    State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
+) -> Result<Response, AppError> {
+    Ok(Json(admin::list_clients(&state, &identity).await?.items).into_response())
 }
 
 async fn delete_oauth_client(
@@ -55,7 +58,7 @@ async fn delete_oauth_client(
     Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    admin::delete_client(&state, &id, &identity.subject).await?;
+    admin::delete_client(&state, &id, &identity).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -64,12 +67,15 @@ async fn revoke_oauth_consent(
     Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    admin::revoke_consent(&state, &id, &identity.subject).await?;
+    admin::revoke_consent(&state, &id, &identity).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn get_oauth_sessions(State(state): State<AppState>) -> Result<Response, AppError> {
-    Ok(Json(admin::list_sessions(&state).await?.items).into_response())
+async fn get_oauth_sessions(
+    State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
+) -> Result<Response, AppError> {
+    Ok(Json(admin::list_sessions(&state, &identity).await?.items).into_response())
 }
 
 async fn revoke_oauth_session(
@@ -77,8 +83,28 @@ async fn revoke_oauth_session(
     Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    admin::revoke_session(&state, &id, &identity.subject).await?;
+    admin::revoke_session(&state, &id, &identity).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller, who must be an admin: a handler that takes it refuses members with 403.
+pub struct Admin(pub Identity);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Admin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, AppError> {
+        let identity = parts
+            .extensions
+            .get::<Identity>()
+            .cloned()
+            .ok_or_else(|| AppError::Unauthorized("Sign in to continue.".into()))?;
+        identity.require_admin()?;
+        Ok(Admin(identity))
+    }
 }
 
 /// A JSON body whose rejections (wrong content type, bad JSON, wrong fields) are 400s in the
@@ -111,8 +137,9 @@ fn settings_json(view: McpSettingsView) -> serde_json::Value {
 
 async fn get_mcp_settings(
     State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    Ok(Json(settings_json(settings_view(&state).await?)))
+    Ok(Json(settings_json(settings_view(&state, &identity).await?)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,12 +153,15 @@ async fn put_mcp_settings(
     Extension(identity): Extension<Identity>,
     JsonBody(body): JsonBody<PutMcpSettings>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    set_require_auth(&state, body.enabled, &identity.subject).await?;
-    Ok(Json(settings_json(settings_view(&state).await?)))
+    set_require_auth(&state, body.enabled, &identity).await?;
+    Ok(Json(settings_json(settings_view(&state, &identity).await?)))
 }
 
-async fn get_tokens(State(state): State<AppState>) -> Result<Response, AppError> {
-    Ok(Json(list_tokens(&state).await?).into_response())
+async fn get_tokens(
+    State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
+) -> Result<Response, AppError> {
+    Ok(Json(list_tokens(&state, &identity).await?).into_response())
 }
 
 async fn post_token(
@@ -139,7 +169,7 @@ async fn post_token(
     Extension(identity): Extension<Identity>,
     JsonBody(body): JsonBody<NewTokenRequest>,
 ) -> Result<Response, AppError> {
-    let created = create_token(&state, body, &identity.subject).await?;
+    let created = create_token(&state, body, &identity).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -148,7 +178,7 @@ async fn delete_api_token(
     Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    delete_token(&state, &id, &identity.subject).await?;
+    delete_token(&state, &id, &identity).await?;
     crate::server::gateway::end_token_sessions(&state, &id).await;
     Ok(StatusCode::NO_CONTENT)
 }

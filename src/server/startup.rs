@@ -136,6 +136,11 @@ impl Application {
                 (None, Some(login))
             }
         };
+        if crate::server::auth::everyone_is_admin(&config.auth) {
+            tracing::warn!(
+                "everyone the identity provider lets in is an admin: set AUTH_ADMIN_USERS or AUTH_OAUTH2_ADMIN_GROUPS to make the others members"
+            );
+        }
 
         let upstreams = Arc::new(Upstreams::new(clock.clone(), catalog));
         let mut tools = ToolRegistry::default().with_source(BuiltinTools);

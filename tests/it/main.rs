@@ -21,6 +21,7 @@ mod oauth_as;
 mod oauth_clients;
 mod rebinding;
 mod replicas;
+mod roles;
 #[path = "../support/round_robin.rs"]
 mod round_robin;
 mod storage;

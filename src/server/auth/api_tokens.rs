@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use serde::Deserialize;
 
+use super::Identity;
 use crate::model::mcp_settings::{ApiTokenView, CreatedTokenView, TokenScope};
 use crate::server::clock::UnixTime;
 use crate::server::db::api_tokens::ApiTokenRow;
@@ -146,10 +147,16 @@ pub fn view(row: &ApiTokenRow, last_used_at: Option<UnixTime>, now: UnixTime) ->
 pub async fn create_token(
     state: &AppState,
     request: NewTokenRequest,
-    created_by: &str,
+    creator: &Identity,
 ) -> Result<CreatedTokenView, AppError> {
     let now = state.now();
     let new = request.validate(now)?;
+    if !creator.is_admin() && new.scopes.iter().any(|s| *s != TokenScope::Mcp) {
+        return Err(AppError::Forbidden(
+            "Members may create API tokens with the mcp scope only.".into(),
+        ));
+    }
+    let created_by = creator.subject.as_str();
     let generated = generate();
     let row = ApiTokenRow {
         id: random_id(),
@@ -158,6 +165,7 @@ pub async fn create_token(
         hint: generated.hint,
         scopes: join_scopes(&new.scopes),
         created_by: created_by.to_string(),
+        creator_admin_group: i64::from(creator.admin_group),
         created_at: now,
         last_used_at: None,
         expires_at: new.expires_at,
@@ -171,9 +179,14 @@ pub async fn create_token(
     })
 }
 
-pub async fn list_tokens(state: &AppState) -> Result<Vec<ApiTokenView>, AppError> {
+/// Every token for an admin; a member's own for a member.
+pub async fn list_tokens(
+    state: &AppState,
+    caller: &Identity,
+) -> Result<Vec<ApiTokenView>, AppError> {
     let now = state.now();
-    let rows = state.db.list_api_tokens().await?;
+    let only = (!caller.is_admin()).then_some(caller.subject.as_str());
+    let rows = state.db.list_api_tokens(only).await?;
     Ok(rows
         .iter()
         .map(|row| view(row, state.api_tokens.uses.pending(&row.id), now))
@@ -182,11 +195,21 @@ pub async fn list_tokens(state: &AppState) -> Result<Vec<ApiTokenView>, AppError
 
 /// Deletes a token; it stops working at once here, and on the other replicas as soon as they
 /// hear of it. The caller also ends the MCP sessions it opened (`gateway::end_token_sessions`).
-pub async fn delete_token(state: &AppState, id: &str, deleted_by: &str) -> Result<(), AppError> {
+pub async fn delete_token(state: &AppState, id: &str, caller: &Identity) -> Result<(), AppError> {
+    let missing = || AppError::NotFound(format!("There is no API token with id {id:?}."));
+    // A member's view has only their own tokens: another's is not there for them.
+    if !caller.is_admin()
+        && state
+            .db
+            .find_api_token(id)
+            .await?
+            .is_none_or(|t| t.created_by != caller.subject)
+    {
+        return Err(missing());
+    }
+    let deleted_by = caller.subject.as_str();
     if !state.db.delete_api_token(id).await? {
-        return Err(AppError::NotFound(format!(
-            "There is no API token with id {id:?}."
-        )));
+        return Err(missing());
     }
     state.api_tokens.forget(id);
     state.db.tell_replicas(API_TOKEN_DELETED, Some(id)).await;
@@ -202,6 +225,9 @@ pub const API_TOKEN_DELETED: &str = "api_token_deleted";
 pub struct VerifiedToken {
     pub id: String,
     pub name: String,
+    /// Who created it: the token acts as them.
+    pub created_by: String,
+    pub creator_admin_group: bool,
     pub scopes: BTreeSet<TokenScope>,
     pub expires_at: Option<UnixTime>,
 }
@@ -303,6 +329,8 @@ impl ApiTokens {
             };
             let token = VerifiedToken {
                 scopes: parse_scopes(&row.scopes),
+                created_by: row.created_by,
+                creator_admin_group: row.creator_admin_group != 0,
                 id: row.id,
                 name: row.name,
                 expires_at: row.expires_at,
@@ -485,6 +513,7 @@ mod tests {
             hint: t.hint.clone(),
             scopes: "mcp".into(),
             created_by: "admin".into(),
+            creator_admin_group: 0,
             created_at: NOW,
             last_used_at: None,
             expires_at,
@@ -553,6 +582,8 @@ mod tests {
         let token = VerifiedToken {
             id: "t1".into(),
             name: "n".into(),
+            created_by: "admin".into(),
+            creator_admin_group: false,
             scopes: BTreeSet::new(),
             expires_at: None,
         };

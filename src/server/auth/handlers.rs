@@ -10,10 +10,10 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AuthMethod;
 use super::middleware::authenticate;
 use super::session::{LOGIN_COOKIE, SESSION_TTL_SECS, read_cookie};
 use super::throttle::Throttle;
+use super::{AuthMethod, roles};
 use crate::model::ApiError;
 use crate::model::session::AuthType;
 use crate::server::error::{AppError, api_error_response};
@@ -38,6 +38,7 @@ pub async fn auth_info(State(state): State<AppState>, headers: HeaderMap) -> Res
         "oauth2_start_url": (auth_type == AuthType::Oauth2).then_some("/auth/oauth2/start"),
         "authenticated": identity.is_some(),
         "user": identity.as_ref().map(|i| i.subject.clone()),
+        "role": identity.as_ref().map(|i| i.role.as_str()),
         "session_expires_at": identity.as_ref().and_then(|i| i.expires_at),
     });
     no_store(Json(body).into_response())
@@ -180,7 +181,9 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
         };
     }
     state.login_throttle.record_success(ip);
-    let session = state.sessions.issue(&body.username, AuthMethod::Basic, now);
+    let session = state
+        .sessions
+        .issue(&body.username, AuthMethod::Basic, false, now);
     tracing::info!(user = %session.claims.sub, client = %ip, "signed in");
     match caller {
         Caller::Form => {
@@ -351,19 +354,24 @@ pub async fn oauth2_callback(
     else {
         return fail(next, "idp_error");
     };
-    let email = match oauth2.finish(code, &login, now).await {
-        Ok(email) => email,
+    let signed_in = match oauth2.finish(code, &login, now).await {
+        Ok(signed_in) => signed_in,
         Err(e) => {
             tracing::warn!(error = %e, "login through the identity provider failed");
             return fail(next, e.code());
         }
     };
+    let email = signed_in.email.clone();
     if !oauth2.config().email_allowed(&email) {
         tracing::warn!(email = %email, "refused a login: email not in AUTH_OAUTH2_ALLOWED_USERS / _DOMAINS");
         return fail(next, "email_not_allowed");
     }
-    let session = state.sessions.issue(&email, AuthMethod::Oauth2, now);
-    tracing::info!(user = %email, "signed in");
+    let admin_group = roles::in_admin_group(&state.config.auth, &signed_in.claims);
+    let session = state
+        .sessions
+        .issue(&email, AuthMethod::Oauth2, admin_group, now);
+    let role = roles::role_of(&state.config.auth, &email, admin_group);
+    tracing::info!(user = %email, role = role.as_str(), "signed in");
     let mut response = Redirect::to(&login.return_to).into_response();
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, state.cookies.session(&session.token));

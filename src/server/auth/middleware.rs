@@ -67,7 +67,9 @@ pub async fn authenticate(
     if state.db.is_session_revoked(&claims.jti).await? {
         return Ok(Err(AuthFailure::Expired));
     }
-    Ok(claims.identity().ok_or(AuthFailure::Invalid))
+    Ok(claims
+        .identity(&state.config.auth)
+        .ok_or(AuthFailure::Invalid))
 }
 
 pub async fn require_session(

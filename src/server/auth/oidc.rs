@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 use url::Url;
 
+use crate::server::auth::roles;
 use crate::server::auth::session::LOGIN_STATE_TTL_SECS;
 use crate::server::clock::UnixTime;
 use crate::server::config::{OAuth2Config, TokenAuthMethod, parse_endpoint_url, split_email};
@@ -124,6 +125,16 @@ struct DiscoveryDocument {
 struct EmailClaims {
     email: Option<String>,
     email_verified: Option<serde_json::Value>,
+    /// The rest: the groups claim is read from here (`roles`).
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Who signed in: the email address (lowercased) and the provider's other claims.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub email: String,
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,13 +335,13 @@ impl OAuth2Login {
         })
     }
 
-    /// Exchanges the code and returns the user's email address (lowercased).
+    /// Exchanges the code and returns who signed in.
     pub async fn finish(
         &self,
         code: &str,
         login: &LoginStateRow,
         now: UnixTime,
-    ) -> Result<String, LoginError> {
+    ) -> Result<SignedIn, LoginError> {
         let endpoints = self.endpoints().await?;
         let token = self
             .client(&endpoints)
@@ -340,19 +351,44 @@ impl OAuth2Login {
             .await
             .map_err(|e| LoginError::TokenExchange(describe_token_error(e)))?;
 
-        let claims = match &endpoints.userinfo {
+        let id_token = token.extra_fields().id_token.as_deref();
+        let mut claims = match &endpoints.userinfo {
             Some(userinfo) => {
                 self.userinfo(userinfo, token.access_token().secret())
                     .await?
             }
             None => {
-                let id_token = token.extra_fields().id_token.as_deref().ok_or_else(|| {
+                let id_token = id_token.ok_or_else(|| {
                     LoginError::IdToken("the token response has no id_token and the provider has no userinfo endpoint".into())
                 })?;
                 self.verify_id_token(&endpoints, id_token, &login.nonce, now)
                     .await?
             }
         };
+        // Many providers put groups in the id_token only (Entra ID, Okta by default): when
+        // admin groups are configured and userinfo has none, the id_token is checked and read.
+        let wants_groups = !self.config.admin_groups.is_empty()
+            && roles::groups(&claims.other, &self.config.groups_claim).is_empty();
+        if wants_groups
+            && endpoints.userinfo.is_some()
+            && let Some(id_token) = id_token
+            && endpoints.issuer.is_some()
+        {
+            let from_token = self
+                .verify_id_token(&endpoints, id_token, &login.nonce, now)
+                .await?;
+            let path_root = self
+                .config
+                .groups_claim
+                .split('.')
+                .next()
+                .unwrap_or_default();
+            for key in [self.config.groups_claim.as_str(), path_root] {
+                if let Some(value) = from_token.other.get(key) {
+                    claims.other.insert(key.to_string(), value.clone());
+                }
+            }
+        }
         if is_false(claims.email_verified.as_ref()) {
             return Err(LoginError::EmailUnverified);
         }
@@ -364,7 +400,10 @@ impl OAuth2Login {
         if split_email(&email).is_none() {
             return Err(LoginError::EmailInvalid);
         }
-        Ok(email)
+        Ok(SignedIn {
+            email,
+            claims: claims.other,
+        })
     }
 
     async fn userinfo(&self, url: &Url, access_token: &str) -> Result<EmailClaims, LoginError> {

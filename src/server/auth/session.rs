@@ -7,8 +7,9 @@ use http::{HeaderMap, HeaderValue, header};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::{AuthMethod, Identity};
+use super::{AuthMethod, Identity, roles};
 use crate::server::clock::UnixTime;
+use crate::server::config::AuthConfig;
 use crate::server::secrets::{MasterKey, random_id};
 
 pub const SESSION_TTL_SECS: i64 = 24 * 60 * 60;
@@ -30,15 +31,21 @@ pub struct SessionClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// The identity provider put the person in an admin group at sign-in (`roles`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin_group: bool,
 }
 
 impl SessionClaims {
-    pub fn identity(&self) -> Option<Identity> {
+    /// Who the session is for, with the role the current settings give them.
+    pub fn identity(&self, auth: &AuthConfig) -> Option<Identity> {
         Some(Identity {
             subject: self.sub.clone(),
             method: AuthMethod::parse(&self.amr)?,
             session_id: Some(self.jti.clone()),
             expires_at: Some(self.exp),
+            role: roles::role_of(auth, &self.sub, self.admin_group),
+            admin_group: self.admin_group,
         })
     }
 }
@@ -81,7 +88,13 @@ impl SessionKeys {
         }
     }
 
-    pub fn issue(&self, subject: &str, method: AuthMethod, now: UnixTime) -> IssuedSession {
+    pub fn issue(
+        &self,
+        subject: &str,
+        method: AuthMethod,
+        admin_group: bool,
+        now: UnixTime,
+    ) -> IssuedSession {
         let claims = SessionClaims {
             iss: self.issuer.clone(),
             aud: SESSION_AUDIENCE.to_string(),
@@ -90,6 +103,7 @@ impl SessionKeys {
             iat: now,
             exp: now + SESSION_TTL_SECS,
             jti: random_id(),
+            admin_group,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of a small JSON object cannot fail");
@@ -207,11 +221,11 @@ mod tests {
     #[test]
     fn issue_then_verify() {
         let k = keys();
-        let issued = k.issue("admin", AuthMethod::Basic, NOW);
+        let issued = k.issue("admin", AuthMethod::Basic, false, NOW);
         let claims = k.verify(&issued.token, NOW + 10).unwrap();
         assert_eq!(claims, issued.claims);
         assert_eq!(claims.exp, NOW + SESSION_TTL_SECS);
-        let id = claims.identity().unwrap();
+        let id = claims.identity(&AuthConfig::None).unwrap();
         assert_eq!(id.subject, "admin");
         assert_eq!(id.method, AuthMethod::Basic);
     }
@@ -219,7 +233,7 @@ mod tests {
     #[test]
     fn expiry_uses_the_injected_clock() {
         let k = keys();
-        let token = k.issue("admin", AuthMethod::Basic, NOW).token;
+        let token = k.issue("admin", AuthMethod::Basic, false, NOW).token;
         assert!(k.verify(&token, NOW + SESSION_TTL_SECS - 1).is_ok());
         assert_eq!(
             k.verify(&token, NOW + SESSION_TTL_SECS),
@@ -232,10 +246,10 @@ mod tests {
     #[test]
     fn tampering_is_detected() {
         let k = keys();
-        let token = k.issue("admin", AuthMethod::Basic, NOW).token;
+        let token = k.issue("admin", AuthMethod::Basic, false, NOW).token;
         let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
         // Swap the payload for one that says someone else, keeping the signature.
-        let forged = k.issue("mallory", AuthMethod::Basic, NOW).token;
+        let forged = k.issue("mallory", AuthMethod::Basic, false, NOW).token;
         parts[1] = forged.split('.').nth(1).unwrap().to_string();
         assert_eq!(k.verify(&parts.join("."), NOW), Err(SessionError::Invalid));
         // Another key, another issuer.
@@ -258,7 +272,7 @@ mod tests {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let k = keys();
-        let claims = k.issue("admin", AuthMethod::Basic, NOW).claims;
+        let claims = k.issue("admin", AuthMethod::Basic, false, NOW).claims;
         let token = format!(
             "{}.{}.",
             b64.encode(r#"{"alg":"none","typ":"JWT"}"#),

@@ -78,15 +78,25 @@ pub fn view(row: &ConnectionRow, tokens: Option<&TokenRow>, now: i64) -> Connect
     }
 }
 
-pub async fn overview(state: &AppState) -> Result<ConnectionsOverview, AppError> {
+/// Every connection for an admin. A member's list is "my connections": those that need
+/// their own account, none until connections can be per person; the shared ones, their
+/// clients and grants are for admins.
+pub async fn overview(
+    state: &AppState,
+    caller: &Identity,
+) -> Result<ConnectionsOverview, AppError> {
     let now = state.now();
-    let items = state
-        .db
-        .list_connections()
-        .await?
-        .iter()
-        .map(|(row, tokens)| view(row, tokens.as_ref(), now))
-        .collect();
+    let items = if caller.is_admin() {
+        state
+            .db
+            .list_connections()
+            .await?
+            .iter()
+            .map(|(row, tokens)| view(row, tokens.as_ref(), now))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(ConnectionsOverview {
         items,
         redirect_uri: state.connections.callback_url.clone(),

@@ -13,19 +13,20 @@ pub struct ApiTokenRow {
     pub hint: String,
     pub scopes: String,
     pub created_by: String,
+    /// 1 when the creator was in an admin group at sign-in (`auth::roles`).
+    pub creator_admin_group: i64,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub expires_at: Option<i64>,
 }
 
-const COLUMNS: &str =
-    "id, name, token_hash, hint, scopes, created_by, created_at, last_used_at, expires_at";
+const COLUMNS: &str = "id, name, token_hash, hint, scopes, created_by, creator_admin_group, created_at, last_used_at, expires_at";
 
 impl Db {
     pub async fn insert_api_token(&self, row: &ApiTokenRow) -> Result<(), DbError> {
         sqlx::query(
-            "INSERT INTO api_tokens (id, name, token_hash, hint, scopes, created_by, created_at, last_used_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO api_tokens (id, name, token_hash, hint, scopes, created_by, creator_admin_group, created_at, last_used_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&row.id)
         .bind(&row.name)
@@ -33,6 +34,7 @@ impl Db {
         .bind(&row.hint)
         .bind(&row.scopes)
         .bind(&row.created_by)
+        .bind(row.creator_admin_group)
         .bind(row.created_at)
         .bind(row.last_used_at)
         .bind(row.expires_at)
@@ -41,13 +43,29 @@ impl Db {
         Ok(())
     }
 
-    pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, DbError> {
+    /// Every token, or (`created_by`) one person's.
+    pub async fn list_api_tokens(
+        &self,
+        created_by: Option<&str>,
+    ) -> Result<Vec<ApiTokenRow>, DbError> {
         let rows = sqlx::query_as::<_, ApiTokenRow>(&format!(
-            "SELECT {COLUMNS} FROM api_tokens ORDER BY created_at DESC, id"
+            "SELECT {COLUMNS} FROM api_tokens WHERE $1 IS NULL OR created_by = $1 \
+             ORDER BY created_at DESC, id"
         ))
+        .bind(created_by)
         .fetch_all(self.pool())
         .await?;
         Ok(rows)
+    }
+
+    pub async fn find_api_token(&self, id: &str) -> Result<Option<ApiTokenRow>, DbError> {
+        let row = sqlx::query_as::<_, ApiTokenRow>(&format!(
+            "SELECT {COLUMNS} FROM api_tokens WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row)
     }
 
     pub async fn find_api_token_by_hash(
@@ -114,6 +132,7 @@ mod tests {
             hint: "gh…abcd".into(),
             scopes: "mcp".into(),
             created_by: "admin".into(),
+            creator_admin_group: 0,
             created_at: 100,
             last_used_at: None,
             expires_at: Some(1000),
@@ -144,6 +163,12 @@ mod tests {
 
         assert!(db.delete_api_token("a").await.unwrap());
         assert!(!db.delete_api_token("a").await.unwrap());
-        assert_eq!(db.list_api_tokens().await.unwrap().len(), 1);
+        assert_eq!(db.list_api_tokens(None).await.unwrap().len(), 1);
+        assert_eq!(db.list_api_tokens(Some("admin")).await.unwrap().len(), 1);
+        assert!(db.list_api_tokens(Some("bob")).await.unwrap().is_empty());
+        assert_eq!(
+            db.find_api_token("b").await.unwrap().unwrap().name,
+            "token b"
+        );
     }
 }

@@ -100,7 +100,12 @@ fn is_integer_column(column: &str) -> bool {
         || column.ends_with("_until")
         || matches!(
             column,
-            "failures" | "version" | "enabled" | "timeout_secs" | "expires_at"
+            "failures"
+                | "version"
+                | "enabled"
+                | "timeout_secs"
+                | "expires_at"
+                | "creator_admin_group"
         )
 }
 

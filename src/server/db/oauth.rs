@@ -633,15 +633,32 @@ impl Db {
         .await?)
     }
 
-    pub async fn list_live_sessions(&self, now: UnixTime) -> Result<Vec<SessionRow>, DbError> {
+    /// Every live session, or (`subject`) one person's.
+    pub async fn list_live_sessions(
+        &self,
+        now: UnixTime,
+        subject: Option<&str>,
+    ) -> Result<Vec<SessionRow>, DbError> {
         Ok(sqlx::query_as::<_, SessionRow>(
             "SELECT f.id, f.client_id, c.client_name, f.subject, f.scope, f.created_at, f.expires_at, f.last_used_at \
              FROM oauth_families f JOIN oauth_clients c ON c.id = f.client_id \
-             WHERE f.revoked_at IS NULL AND f.expires_at > $1 ORDER BY f.created_at DESC, f.id",
+             WHERE f.revoked_at IS NULL AND f.expires_at > $1 AND ($2 IS NULL OR f.subject = $2) \
+             ORDER BY f.created_at DESC, f.id",
         )
         .bind(now)
+        .bind(subject)
         .fetch_all(self.pool())
         .await?)
+    }
+
+    /// Whose session (family) `id` is.
+    pub async fn family_subject(&self, id: &str) -> Result<Option<String>, DbError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT subject FROM oauth_families WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|(s,)| s))
     }
 
     /// Deletes what can no longer be used: expired pending requests and codes, and families

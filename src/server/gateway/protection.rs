@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 
 use crate::model::mcp_settings::McpSettingsView;
-use crate::server::auth::list_tokens;
+use crate::server::auth::{Identity, list_tokens};
 use crate::server::clock::UnixTime;
 use crate::server::db::{Db, DbError};
 use crate::server::error::AppError;
@@ -77,18 +77,30 @@ impl McpProtection {
     }
 }
 
-pub async fn settings_view(state: &AppState) -> Result<McpSettingsView, AppError> {
+/// The settings as `caller` may see them: a member sees only their own tokens.
+pub async fn settings_view(
+    state: &AppState,
+    caller: &Identity,
+) -> Result<McpSettingsView, AppError> {
     let now = state.now();
     Ok(McpSettingsView {
         require_auth: state.mcp.protection.require_auth(&state.db, now).await?,
-        tokens: list_tokens(state).await?,
+        tokens: list_tokens(state, caller).await?,
+        can_manage: caller.is_admin(),
+        everyone_is_admin: crate::server::auth::everyone_is_admin(&state.config.auth),
         mcp_url: format!("{}/mcp", state.public_origin),
         app_auth_type: state.config.auth.auth_type(),
         now,
     })
 }
 
-pub async fn set_require_auth(state: &AppState, value: bool, by: &str) -> Result<(), AppError> {
+pub async fn set_require_auth(
+    state: &AppState,
+    value: bool,
+    by: &Identity,
+) -> Result<(), AppError> {
+    by.require_admin()?;
+    let by = by.subject.as_str();
     state
         .mcp
         .protection

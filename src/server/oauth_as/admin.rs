@@ -2,10 +2,15 @@
 //! Sessions, and the same operations in the REST API.
 
 use crate::model::oauth::{OAuthClientView, OAuthOverview, OAuthSessionView};
+use crate::server::auth::Identity;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
-pub async fn list_clients(state: &AppState) -> Result<OAuthOverview<OAuthClientView>, AppError> {
+pub async fn list_clients(
+    state: &AppState,
+    caller: &Identity,
+) -> Result<OAuthOverview<OAuthClientView>, AppError> {
+    caller.require_admin()?;
     let now = state.now();
     let rows = state.db.list_oauth_clients(now).await?;
     let mut items = Vec::with_capacity(rows.len());
@@ -31,7 +36,13 @@ pub async fn list_clients(state: &AppState) -> Result<OAuthOverview<OAuthClientV
 
 /// Drops every consent to the client and ends its sessions; the registration stays. The
 /// client's next refresh gets `invalid_grant`, its next authorization asks again.
-pub async fn revoke_consent(state: &AppState, client_id: &str, by: &str) -> Result<(), AppError> {
+pub async fn revoke_consent(
+    state: &AppState,
+    client_id: &str,
+    by: &Identity,
+) -> Result<(), AppError> {
+    by.require_admin()?;
+    let by = by.subject.as_str();
     if state.db.find_oauth_client(client_id).await?.is_none() {
         return Err(AppError::NotFound(format!(
             "There is no OAuth client {client_id:?}."
@@ -50,7 +61,13 @@ pub async fn revoke_consent(state: &AppState, client_id: &str, by: &str) -> Resu
 
 /// Removes the registration with everything issued to it. A client that kept its
 /// credentials gets `invalid_client` and registers again.
-pub async fn delete_client(state: &AppState, client_id: &str, by: &str) -> Result<(), AppError> {
+pub async fn delete_client(
+    state: &AppState,
+    client_id: &str,
+    by: &Identity,
+) -> Result<(), AppError> {
+    by.require_admin()?;
+    let by = by.subject.as_str();
     if !state.db.delete_oauth_client(client_id).await? {
         return Err(AppError::NotFound(format!(
             "There is no OAuth client {client_id:?}."
@@ -63,11 +80,16 @@ pub async fn delete_client(state: &AppState, client_id: &str, by: &str) -> Resul
     Ok(())
 }
 
-pub async fn list_sessions(state: &AppState) -> Result<OAuthOverview<OAuthSessionView>, AppError> {
+/// Every live session for an admin; a member's own for a member.
+pub async fn list_sessions(
+    state: &AppState,
+    caller: &Identity,
+) -> Result<OAuthOverview<OAuthSessionView>, AppError> {
     let now = state.now();
+    let only = (!caller.is_admin()).then_some(caller.subject.as_str());
     let items = state
         .db
-        .list_live_sessions(now)
+        .list_live_sessions(now, only)
         .await?
         .into_iter()
         .map(|row| OAuthSessionView {
@@ -89,11 +111,21 @@ pub async fn list_sessions(state: &AppState) -> Result<OAuthOverview<OAuthSessio
 }
 
 /// Ends one session: its refresh tokens are gone and its access tokens refused at once.
-pub async fn revoke_session(state: &AppState, session_id: &str, by: &str) -> Result<(), AppError> {
+/// A member may end their own sessions only; another's is not there for them.
+pub async fn revoke_session(
+    state: &AppState,
+    session_id: &str,
+    by: &Identity,
+) -> Result<(), AppError> {
+    let missing = || AppError::NotFound(format!("There is no live session {session_id:?}."));
+    if !by.is_admin()
+        && state.db.family_subject(session_id).await?.as_deref() != Some(by.subject.as_str())
+    {
+        return Err(missing());
+    }
+    let by = by.subject.as_str();
     if !state.db.revoke_family(session_id, state.now()).await? {
-        return Err(AppError::NotFound(format!(
-            "There is no live session {session_id:?}."
-        )));
+        return Err(missing());
     }
     if let Some(oauth) = &state.oauth_as {
         oauth.revoked(&state.db).await;

@@ -460,6 +460,8 @@ mod tests {
             method: AuthMethod::Basic,
             session_id: None,
             expires_at: None,
+            role: crate::model::session::Role::Admin,
+            admin_group: false,
         }
     }
 

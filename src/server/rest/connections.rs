@@ -9,7 +9,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::JsonBody;
+use super::{Admin, JsonBody};
 use crate::model::connections::{ConnectStart, ConnectionInput, ReauthorizeChanges};
 use crate::model::mcp_settings::TokenScope;
 use crate::server::auth::Identity;
@@ -37,8 +37,12 @@ pub fn routes() -> Router<AppState> {
 
 pub const TOKEN_ROUTE: &str = "/api/v0/connections/{id}/token";
 
-async fn list(State(state): State<AppState>) -> Result<Response, AppError> {
-    let overview = manage::overview(&state).await?;
+/// An admin's list is every connection; a member's, their own (`manage::overview`).
+async fn list(
+    State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
+) -> Result<Response, AppError> {
+    let overview = manage::overview(&state, &identity).await?;
     Ok(
         Json(json!({"connections": overview.items, "redirect_uri": overview.redirect_uri}))
             .into_response(),
@@ -47,19 +51,24 @@ async fn list(State(state): State<AppState>) -> Result<Response, AppError> {
 
 async fn create(
     State(state): State<AppState>,
-    Extension(identity): Extension<Identity>,
+    Admin(identity): Admin,
     JsonBody(input): JsonBody<ConnectionInput>,
 ) -> Result<Response, AppError> {
     let view = manage::create(&state, &identity, input).await?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+async fn read(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     Ok(Json(manage::get(&state, &id).await?).into_response())
 }
 
 async fn update(
     State(state): State<AppState>,
+    _admin: Admin,
     Path(id): Path<String>,
     JsonBody(input): JsonBody<ConnectionInput>,
 ) -> Result<Response, AppError> {
@@ -68,6 +77,7 @@ async fn update(
 
 async fn remove(
     State(state): State<AppState>,
+    _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let warning = manage::delete(&state, &id).await?;
@@ -78,7 +88,7 @@ async fn remove(
 /// applied once the new authorization succeeds.
 async fn connect(
     State(state): State<AppState>,
-    Extension(identity): Extension<Identity>,
+    Admin(identity): Admin,
     Path(id): Path<String>,
     body: Option<Json<ReauthorizeChanges>>,
 ) -> Result<Response, AppError> {
@@ -94,6 +104,7 @@ async fn connect(
 
 async fn disconnect(
     State(state): State<AppState>,
+    _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let warning = manage::disconnect(&state, &id).await?;
@@ -102,16 +113,25 @@ async fn disconnect(
 
 async fn introspect(
     State(state): State<AppState>,
+    _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     Ok(answer(manage::introspect(&state, &id).await?))
 }
 
-async fn sync(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+async fn sync(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     Ok(answer(manage::sync_registration(&state, &id).await?))
 }
 
-async fn push(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+async fn push(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     Ok(answer(manage::push_registration(&state, &id).await?))
 }
 
@@ -163,9 +183,15 @@ pub async fn token(
                     "insufficient_scope: this API token lacks the connections:token scope.".into(),
                 ));
             }
+            if !token.creator_role(&state.config.auth).is_admin() {
+                return Err(AppError::Forbidden(format!(
+                    "This API token acts as {}, who is no longer an admin.",
+                    token.created_by
+                )));
+            }
         }
         _ => match authenticate(&state, &headers).await? {
-            Ok(_) => {}
+            Ok(identity) => identity.require_admin()?,
             Err(_) => {
                 return Err(AppError::Unauthorized(
                     "Send an API token with the connections:token scope (Authorization: Bearer gatehouse_at_…) or a session.".into(),

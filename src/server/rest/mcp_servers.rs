@@ -4,13 +4,12 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use http::StatusCode;
 use serde_json::json;
 
-use super::JsonBody;
+use super::{Admin, JsonBody};
 use crate::model::mcp_servers::{McpServerInput, SecretInput};
-use crate::server::auth::Identity;
 use crate::server::error::AppError;
 use crate::server::gateway::{catalog, servers};
 use crate::server::secrets::vault;
@@ -38,7 +37,7 @@ async fn list(State(state): State<AppState>) -> Result<Response, AppError> {
 
 async fn create(
     State(state): State<AppState>,
-    Extension(identity): Extension<Identity>,
+    Admin(identity): Admin,
     JsonBody(input): JsonBody<McpServerInput>,
 ) -> Result<Response, AppError> {
     let view = servers::create(&state, &identity, input).await?;
@@ -51,6 +50,7 @@ async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
 
 async fn update(
     State(state): State<AppState>,
+    _admin: Admin,
     Path(id): Path<String>,
     JsonBody(input): JsonBody<McpServerInput>,
 ) -> Result<Response, AppError> {
@@ -59,27 +59,32 @@ async fn update(
 
 async fn remove(
     State(state): State<AppState>,
+    _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     servers::delete(&state, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn test(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+async fn test(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     Ok(Json(servers::test(&state, &id).await?).into_response())
 }
 
-async fn list_catalog(State(state): State<AppState>) -> Result<Response, AppError> {
+async fn list_catalog(State(state): State<AppState>, _admin: Admin) -> Result<Response, AppError> {
     Ok(Json(json!({"entries": catalog::views(&state)})).into_response())
 }
 
-async fn list_secrets(State(state): State<AppState>) -> Result<Response, AppError> {
+async fn list_secrets(State(state): State<AppState>, _admin: Admin) -> Result<Response, AppError> {
     Ok(Json(json!({"secrets": vault::list(&state).await?})).into_response())
 }
 
 async fn put_secret(
     State(state): State<AppState>,
-    Extension(identity): Extension<Identity>,
+    Admin(identity): Admin,
     Path(name): Path<String>,
     JsonBody(input): JsonBody<SecretInput>,
 ) -> Result<StatusCode, AppError> {
@@ -89,6 +94,7 @@ async fn put_secret(
 
 async fn delete_secret(
     State(state): State<AppState>,
+    _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, AppError> {
     vault::delete(&state, &name).await?;

@@ -1,6 +1,8 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use crate::ui::components::app_shell::AdminOnly;
+
 /// The heading and tabs of every Settings page.
 #[component]
 pub fn SettingsTabs() -> impl IntoView {
@@ -10,7 +12,9 @@ pub fn SettingsTabs() -> impl IntoView {
         <nav aria-label="Settings" class="mb-6 flex gap-5 border-b border-slate-200 text-sm">
             <A href="/settings/authentication" attr:class=tab>"Authentication"</A>
             <A href="/settings/sessions" attr:class=tab>"Sessions"</A>
-            <A href="/settings/oauth-clients" attr:class=tab>"OAuth Clients"</A>
+            <AdminOnly>
+                <A href="/settings/oauth-clients" attr:class=tab>"OAuth Clients"</A>
+            </AdminOnly>
         </nav>
     }
 }

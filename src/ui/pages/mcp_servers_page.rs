@@ -14,6 +14,7 @@ use crate::api::mcp_servers::{
     create_mcp_server, delete_mcp_server, delete_secret, list_mcp_servers, put_secret,
     test_mcp_server, update_mcp_server,
 };
+use crate::ui::components::app_shell::AdminOnly;
 use crate::ui::components::confirm_dialog::{BUTTON, BUTTON_PLAIN, ConfirmDialog, INPUT};
 use crate::ui::components::dialog::Dialog;
 use crate::ui::components::error_notice::ErrorNotice;
@@ -87,10 +88,12 @@ pub fn McpServersPage() -> impl IntoView {
                         "Upstream MCP servers behind Gatehouse's /mcp endpoint. Their tools are listed as <server>__<tool>; Gatehouse sends each server its credential (a connection's token or configured headers) and never the MCP client's."
                     </p>
                 </div>
-                <div class="flex gap-2">
-                    <button type="button" class=BUTTON_PLAIN data-testid="add-from-catalog" on:click=move |_| open.set(Open::Catalog)>"Add from catalog"</button>
-                    <button type="button" class=BUTTON data-testid="add-server" on:click=move |_| open.set(Open::Create)>"Add server"</button>
-                </div>
+                <AdminOnly>
+                    <div class="flex gap-2">
+                        <button type="button" class=BUTTON_PLAIN data-testid="add-from-catalog" on:click=move |_| open.set(Open::Catalog)>"Add from catalog"</button>
+                        <button type="button" class=BUTTON data-testid="add-server" on:click=move |_| open.set(Open::Create)>"Add server"</button>
+                    </div>
+                </AdminOnly>
             </div>
             {move || notice.get().map(|n| match n {
                 Ok(text) => view! { <div role="status" data-testid="servers-notice" class="mb-4 rounded-md border border-emerald-200 bg-emerald-50 p-3 text-sm text-emerald-900">{text}</div> }.into_any(),
@@ -110,11 +113,11 @@ pub fn McpServersPage() -> impl IntoView {
                             } else {
                                 view! {
                                     <ul class="space-y-3">
-                                        {o.servers.into_iter().map(|s| view! { <ServerCard server=s open notice reload /> }).collect_view()}
+                                        {o.servers.into_iter().map(|s| view! { <ServerCard server=s manage=o.can_manage open notice reload /> }).collect_view()}
                                     </ul>
                                 }.into_any()
                             }}
-                            <SecretsSection secrets=o.secrets open />
+                            {o.can_manage.then(|| view! { <SecretsSection secrets=o.secrets open /> })}
                         }.into_any(),
                     }
                 })}
@@ -205,6 +208,8 @@ fn input_of(s: &McpServerView) -> McpServerInput {
 #[component]
 fn ServerCard(
     server: McpServerView,
+    /// The caller is an admin: the card offers Test, Enable/Disable, Edit and Delete.
+    manage: bool,
     open: RwSignal<Open>,
     notice: Notice,
     reload: Callback<()>,
@@ -271,12 +276,14 @@ fn ServerCard(
                     <p class="mt-1 text-sm text-slate-600" data-testid="server-auth">{auth}</p>
                     {s.last_error.clone().map(|e| view! { <p class="mt-1 text-sm text-red-700" data-testid="server-error">{e}</p> })}
                 </div>
-                <div class="flex flex-wrap gap-2">
-                    <button type="button" class=BUTTON_PLAIN disabled=move || busy.get() on:click=test aria-label=format!("Test {name}")>"Test"</button>
-                    <button type="button" class=BUTTON_PLAIN disabled=move || busy.get() on:click=toggle>{if s.enabled { "Disable" } else { "Enable" }}</button>
-                    <button type="button" class=BUTTON_PLAIN on:click=move |_| open.set(Open::Edit(for_edit.clone()))>"Edit"</button>
-                    <button type="button" class=BUTTON_PLAIN on:click=move |_| open.set(Open::Delete(for_delete.clone()))>"Delete"</button>
-                </div>
+                {manage.then(|| view! {
+                    <div class="flex flex-wrap gap-2">
+                        <button type="button" class=BUTTON_PLAIN disabled=move || busy.get() on:click=test aria-label=format!("Test {name}")>"Test"</button>
+                        <button type="button" class=BUTTON_PLAIN disabled=move || busy.get() on:click=toggle>{if s.enabled { "Disable" } else { "Enable" }}</button>
+                        <button type="button" class=BUTTON_PLAIN on:click=move |_| open.set(Open::Edit(for_edit.clone()))>"Edit"</button>
+                        <button type="button" class=BUTTON_PLAIN on:click=move |_| open.set(Open::Delete(for_delete.clone()))>"Delete"</button>
+                    </div>
+                })}
             </div>
             <details class="mt-3" open=open_tools>
                 <summary class="cursor-pointer text-sm text-slate-700">{format!("{tool_count} tools")}</summary>

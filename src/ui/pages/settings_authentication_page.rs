@@ -11,6 +11,7 @@ use crate::api::mcp_settings::{
     delete_api_token, get_mcp_settings, set_mcp_protection,
 };
 use crate::api::session::AuthType;
+use crate::ui::components::app_shell::AdminOnly;
 use crate::ui::components::confirm_dialog::{BUTTON, BUTTON_PLAIN, ConfirmDialog, INPUT};
 use crate::ui::components::copy_button::CopyButton;
 use crate::ui::components::dialog::Dialog;
@@ -47,6 +48,11 @@ pub fn SettingsAuthenticationPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match settings.await {
                     Ok(view) => view! {
+                        {view.everyone_is_admin.then(|| view! {
+                            <div role="status" data-testid="everyone-admin-warning" class="mb-6 rounded-md border border-amber-200 bg-amber-50 p-3 text-sm text-amber-900">
+                                "Everyone the identity provider lets in is an admin: set AUTH_ADMIN_USERS or AUTH_OAUTH2_ADMIN_GROUPS to make the others members."
+                            </div>
+                        })}
                         <ProtectionSection settings=view.clone() open />
                         <TokensSection settings=view open />
                     }
@@ -91,6 +97,7 @@ fn ProtectionSection(settings: McpSettingsView, open: RwSignal<Open>) -> impl In
                         </p>
                     })}
                 </div>
+                {settings.can_manage.then(|| view! {
                 <button
                     type="button"
                     role="switch"
@@ -113,6 +120,7 @@ fn ProtectionSection(settings: McpSettingsView, open: RwSignal<Open>) -> impl In
                         }
                     ></span>
                 </button>
+                })}
             </div>
         </section>
     }
@@ -291,10 +299,13 @@ fn CreateTokenDialog(open: RwSignal<Open>, refresh: RwSignal<u32>) -> impl IntoV
                         <input type="checkbox" class="mt-1" prop:checked=move || mcp.get() on:change=move |ev| mcp.set(event_target_checked(&ev)) />
                         <span><code>"mcp"</code>" — " {TokenScope::Mcp.description()}</span>
                     </label>
-                    <label class="mt-1 flex items-start gap-2 text-sm">
-                        <input type="checkbox" class="mt-1" prop:checked=move || connections.get() on:change=move |ev| connections.set(event_target_checked(&ev)) />
-                        <span><code>"connections:token"</code>" — " {TokenScope::ConnectionsToken.description()}</span>
-                    </label>
+                    // Members may create `mcp` tokens only (the server refuses the rest).
+                    <AdminOnly>
+                        <label class="mt-1 flex items-start gap-2 text-sm">
+                            <input type="checkbox" class="mt-1" prop:checked=move || connections.get() on:change=move |ev| connections.set(event_target_checked(&ev)) />
+                            <span><code>"connections:token"</code>" — " {TokenScope::ConnectionsToken.description()}</span>
+                        </label>
+                    </AdminOnly>
                 </fieldset>
                 <div>
                     <label for="token-expiry" class="mb-1 block text-sm font-medium text-slate-700">"Expires"</label>
