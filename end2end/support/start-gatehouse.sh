@@ -65,6 +65,8 @@ JSON
     export AUTH_OAUTH2_CLIENT_ID="gatehouse-test"
     export AUTH_OAUTH2_CLIENT_SECRET="gatehouse-test-secret"
     export AUTH_OAUTH2_ALLOWED_DOMAINS="example.com"
+    # The test provider puts "ada+admins@example.com" in the group "admins".
+    export AUTH_OAUTH2_ADMIN_GROUPS="admins"
     ;;
   *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac

@@ -1,0 +1,85 @@
+import { test, expect, hydrated } from '../support/fixtures';
+import { urls } from '../support/servers';
+import type { Page } from '@playwright/test';
+
+// The oauth2 instance names its admins by group (AUTH_OAUTH2_ADMIN_GROUPS=admins); the test
+// provider puts "ada+admins@example.com" in "admins". Everyone else it lets in is a member.
+async function signInAs(page: Page, email: string, path = '/') {
+  await page.goto(`${urls.oauth2}${path}`);
+  await expect(page).toHaveURL(/\/login/);
+  await page.getByRole('link', { name: 'Sign in with 127.0.0.1' }).click();
+  await page.getByLabel('Email').fill(email);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(`${urls.oauth2}${path}`);
+}
+
+const nav = (page: Page) => page.getByRole('navigation', { name: 'Main' });
+
+test.describe('Admins and members', () => {
+  test('a member sees their own things and no admin actions', async ({ page }) => {
+    const email = `bob.${Date.now()}@example.com`;
+    await signInAs(page, email);
+    await hydrated(page);
+    await expect(page.getByTestId('role')).toHaveText('member');
+    await expect(nav(page).getByRole('link', { name: 'MCP Servers' })).toBeVisible();
+    await expect(nav(page).getByRole('link', { name: 'Connections' })).toHaveCount(0);
+
+    await nav(page).getByRole('link', { name: 'MCP Servers' }).click();
+    await expect(page.getByRole('heading', { name: 'MCP Servers' })).toBeVisible();
+    await expect(page.getByTestId('add-server')).toHaveCount(0);
+    await expect(page.getByTestId('add-from-catalog')).toHaveCount(0);
+    await expect(page.getByTestId('secrets')).toHaveCount(0);
+
+    await nav(page).getByRole('link', { name: 'Settings' }).click();
+    await expect(page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'Sessions' })).toBeVisible();
+    await expect(page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'OAuth Clients' })).toHaveCount(0);
+    await expect(page.getByTestId('protection-status')).toBeVisible();
+    await expect(page.getByTestId('protection-toggle')).toHaveCount(0);
+
+    // A member creates an mcp token for themselves; connections:token is not offered.
+    const name = `bob's laptop ${Date.now()}`;
+    await page.getByTestId('create-token').click();
+    const create = page.getByRole('dialog', { name: 'Create an API token' });
+    await expect(create.getByText('connections:token')).toHaveCount(0);
+    await create.getByLabel('Name').fill(name);
+    await create.getByRole('button', { name: 'Create token' }).click();
+    const created = page.getByRole('dialog', { name: `Token “${name}” created` });
+    await expect(created.getByTestId('token-value')).toHaveValue(/^gatehouse_at_/);
+    await created.getByRole('button', { name: 'Done' }).click();
+    await expect(page.getByRole('row').filter({ hasText: name })).toBeVisible();
+    // Only their own tokens are listed.
+    const rows = page.locator('tbody tr');
+    for (const row of await rows.all()) await expect(row).toContainText(`by ${email}`);
+
+    // The server refuses what the page does not offer.
+    const refused = await page.request.post(`${urls.oauth2}/api/v0/mcp-servers`, { data: {} });
+    expect(refused.status()).toBe(403);
+    expect((await refused.json()).message).toContain('Only an admin');
+  });
+
+  test('an admin group member sees the admin actions', async ({ page }) => {
+    await signInAs(page, 'ada+admins@example.com', '/settings/authentication');
+    await hydrated(page);
+    await expect(page.getByTestId('role')).toHaveText('admin');
+    await expect(nav(page).getByRole('link', { name: 'Connections' })).toBeVisible();
+    await expect(page.getByTestId('protection-toggle')).toBeVisible();
+    await expect(page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'OAuth Clients' })).toBeVisible();
+    await page.goto(`${urls.oauth2}/mcp-servers`);
+    await expect(page.getByTestId('add-server')).toBeVisible();
+  });
+});
+
+test.describe('A member with JavaScript off', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('the pages are readable, without admin actions', async ({ page }) => {
+    await signInAs(page, `carol.${Date.now()}@example.com`);
+    await expect(page.getByTestId('role')).toHaveText('member');
+    await expect(nav(page).getByRole('link', { name: 'Connections' })).toHaveCount(0);
+    await page.goto(`${urls.oauth2}/mcp-servers`);
+    await expect(page.getByRole('heading', { name: 'MCP Servers' })).toBeVisible();
+    await expect(page.getByTestId('add-server')).toHaveCount(0);
+    await page.goto(`${urls.oauth2}/settings/sessions`);
+    await expect(page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'OAuth Clients' })).toHaveCount(0);
+  });
+});
