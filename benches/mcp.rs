@@ -40,7 +40,7 @@ async fn token_check(dir: &std::path::Path) {
             hint: t.hint,
             scopes: "mcp".into(),
             created_by: "bench".into(),
-            creator_admin_group: 0,
+            creator_admin_groups: String::new(),
             created_at: now,
             last_used_at: None,
             expires_at: None,

@@ -22,7 +22,12 @@ test.describe('Admins and members', () => {
     await hydrated(page);
     await expect(page.getByTestId('role')).toHaveText('member');
     await expect(nav(page).getByRole('link', { name: 'MCP Servers' })).toBeVisible();
-    await expect(nav(page).getByRole('link', { name: 'Connections' })).toHaveCount(0);
+    await expect(nav(page).getByRole('link', { name: 'Connections', exact: true })).toHaveCount(0);
+
+    // "My connections": the ones that need their own account (none here), nothing to create.
+    await nav(page).getByRole('link', { name: 'My connections' }).click();
+    await expect(page.getByTestId('no-connections')).toContainText('your own account');
+    await expect(page.getByTestId('new-connection')).toHaveCount(0);
 
     await nav(page).getByRole('link', { name: 'MCP Servers' }).click();
     await expect(page.getByRole('heading', { name: 'MCP Servers' })).toBeVisible();
@@ -61,7 +66,7 @@ test.describe('Admins and members', () => {
     await signInAs(page, 'ada+admins@example.com', '/settings/authentication');
     await hydrated(page);
     await expect(page.getByTestId('role')).toHaveText('admin');
-    await expect(nav(page).getByRole('link', { name: 'Connections' })).toBeVisible();
+    await expect(nav(page).getByRole('link', { name: 'Connections', exact: true })).toBeVisible();
     await expect(page.getByTestId('protection-toggle')).toBeVisible();
     await expect(page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'OAuth Clients' })).toBeVisible();
     await page.goto(`${urls.oauth2}/mcp-servers`);
@@ -75,7 +80,9 @@ test.describe('A member with JavaScript off', () => {
   test('the pages are readable, without admin actions', async ({ page }) => {
     await signInAs(page, `carol.${Date.now()}@example.com`);
     await expect(page.getByTestId('role')).toHaveText('member');
-    await expect(nav(page).getByRole('link', { name: 'Connections' })).toHaveCount(0);
+    await expect(nav(page).getByRole('link', { name: 'My connections' })).toBeVisible();
+    await page.goto(`${urls.oauth2}/connections`);
+    await expect(page.getByTestId('no-connections')).toBeVisible();
     await page.goto(`${urls.oauth2}/mcp-servers`);
     await expect(page.getByRole('heading', { name: 'MCP Servers' })).toBeVisible();
     await expect(page.getByTestId('add-server')).toHaveCount(0);

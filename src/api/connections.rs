@@ -6,7 +6,8 @@ use leptos::prelude::*;
 
 #[server]
 pub async fn list_builtin_providers() -> Result<Vec<BuiltinProviderView>, ApiError> {
-    super::require_admin()?;
+    // Public facts about providers (names, endpoints, scopes), nothing of this instance's.
+    super::require_identity()?;
     Ok(super::app_state().connections.providers.views())
 }
 

@@ -14,7 +14,7 @@ pub async fn list_mcp_servers() -> Result<McpServersOverview, ApiError> {
     let result = async {
         Ok::<_, crate::server::error::AppError>(McpServersOverview {
             can_manage: admin,
-            servers: crate::server::gateway::servers::list(&state).await?,
+            servers: crate::server::gateway::servers::list(&state, &identity).await?,
             catalog: if admin {
                 crate::server::gateway::catalog::views(&state)
             } else {

@@ -140,6 +140,9 @@ impl From<&ConnectionView> for ConnectionInput {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionsOverview {
+    /// The caller is an admin, who sees and manages every connection. A member's list is
+    /// "my connections": those that need their own account.
+    pub can_manage: bool,
     pub items: Vec<ConnectionView>,
     /// The redirect URI to register at providers.
     pub redirect_uri: String,

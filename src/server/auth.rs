@@ -36,13 +36,22 @@ pub fn on_change(state: &AppState, change: &Change) {
     }
 }
 
-/// A presented static API token: what it may do, or why not.
+/// A presented static API token: what it may do, or why not. A token acts as its creator,
+/// so one whose creator may no longer sign in (`AUTH_OAUTH2_ALLOWED_*`) is refused like an
+/// unknown one.
 pub async fn verify_api_token(
     state: &AppState,
     token: &str,
     now: UnixTime,
 ) -> Result<Result<VerifiedToken, TokenRejection>, DbError> {
-    state.api_tokens.verify(&state.db, token, now).await
+    let verified = state.api_tokens.verify(&state.db, token, now).await?;
+    if let (Ok(token), crate::server::config::AuthConfig::Oauth2(o)) =
+        (&verified, &state.config.auth)
+        && !o.email_allowed(&token.created_by)
+    {
+        return Ok(Err(TokenRejection::Unknown));
+    }
+    Ok(verified)
 }
 
 /// Who is making a request, as established by the session middleware.
@@ -56,9 +65,9 @@ pub struct Identity {
     /// Unix time at which the session ends.
     pub expires_at: Option<i64>,
     pub role: Role,
-    /// The identity provider put them in an admin group at sign-in (kept with the API tokens
-    /// they create, whose role is worked out again at each use).
-    pub admin_group: bool,
+    /// The admin groups the identity provider put them in at sign-in (kept with the API
+    /// tokens they create, whose role is worked out again at each use).
+    pub admin_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +99,7 @@ impl AuthMethod {
 impl VerifiedToken {
     /// The role of the token's creator under the current settings: a token acts as them.
     pub fn creator_role(&self, auth: &crate::server::config::AuthConfig) -> Role {
-        roles::role_of(auth, &self.created_by, self.creator_admin_group)
+        roles::role_of(auth, &self.created_by, &self.creator_admin_groups)
     }
 }
 
@@ -117,7 +126,7 @@ impl Identity {
             session_id: None,
             expires_at: None,
             role: Role::Admin,
-            admin_group: false,
+            admin_groups: Vec::new(),
         }
     }
 }

@@ -1005,7 +1005,16 @@ fn parse_oauth2(raw: &RawSettings, allow_http: bool) -> Result<OAuth2Config, Con
         }
         admin_users.push(user);
     }
-    let admin_groups = parse_list(&raw.auth_oauth2_admin_groups);
+    // Commas only: a group's name may hold spaces ("Gatehouse Admins").
+    let admin_groups: Vec<String> = present(&raw.auth_oauth2_admin_groups)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
     let groups_claim = present(&raw.auth_oauth2_groups_claim)
         .unwrap_or(DEFAULT_GROUPS_CLAIM)
         .to_string();

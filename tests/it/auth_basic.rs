@@ -254,14 +254,14 @@ async fn tampered_and_foreign_tokens_are_refused() {
 
     // Well-formed, but signed with another key.
     let other = SessionKeys::new(&MasterKey::from_bytes(vec![9u8; 32]), &app.address)
-        .issue(USERNAME, AuthMethod::Basic, false, app.clock.now())
+        .issue(USERNAME, AuthMethod::Basic, vec![], app.clock.now())
         .token;
     // Signed with the right key, for another issuer.
     let elsewhere = SessionKeys::new(
         &MasterKey::from_bytes(TEST_KEY.as_bytes().to_vec()),
         "http://elsewhere",
     )
-    .issue(USERNAME, AuthMethod::Basic, false, app.clock.now())
+    .issue(USERNAME, AuthMethod::Basic, vec![], app.clock.now())
     .token;
 
     for bad in [

@@ -8,6 +8,7 @@ use gatehouse::api::oauth::*;
 use gatehouse::server::auth::AuthMethod;
 use gatehouse::server::clock::Clock;
 use gatehouse::server::config::RawSettings;
+use gatehouse::server::db::oauth::{CodeRow, FamilyRow};
 use leptos::server_fn::ServerFn;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -21,7 +22,7 @@ struct People {
     app: TestApp,
     admin: String,
     member: String,
-    _idp: OidcProvider,
+    idp: OidcProvider,
 }
 
 /// `oauth2` mode with Ada named an admin: everyone else the provider lets in is a member.
@@ -29,20 +30,21 @@ async fn people() -> People {
     let idp = OidcProvider::start(&[]).await;
     let app = spawn_app(RawSettings {
         auth_admin_users: Some(ADMIN.into()),
+        mcp_oauth_enabled: Some("true".into()),
         ..oauth2_settings(&idp.issuer)
     })
     .await;
     let session = |who: &str| {
         app.state
             .sessions
-            .issue(who, AuthMethod::Oauth2, false, app.clock.now())
+            .issue(who, AuthMethod::Oauth2, vec![], app.clock.now())
             .token
     };
     People {
         admin: session(ADMIN),
         member: session(MEMBER),
         app,
-        _idp: idp,
+        idp,
     }
 }
 
@@ -200,7 +202,6 @@ async fn a_member_gets_403_from_every_admin_route() {
         (ListOauthClients::PATH, Form(vec![])),
         (RevokeOauthConsent::PATH, Form(vec![("client_id", "x")])),
         (DeleteOauthClient::PATH, Form(vec![("client_id", "x")])),
-        (ListBuiltinProviders::PATH, Form(vec![])),
         (
             CreateConnection::PATH,
             Json(json!(CreateConnection {
@@ -253,6 +254,7 @@ async fn a_member_gets_403_from_every_admin_route() {
         ListOauthSessions::PATH,
         RevokeOauthSession::PATH,
         ListConnections::PATH,
+        ListBuiltinProviders::PATH,
         ListMcpServers::PATH,
         gatehouse::api::instance::GetInstanceInfo::PATH,
         gatehouse::api::session::GetSession::PATH,
@@ -385,4 +387,186 @@ async fn an_admin_group_at_the_provider_makes_an_admin() {
             assert_eq!(info["role"], role, "{email} {args:?}");
         }
     }
+}
+
+#[tokio::test]
+async fn members_see_and_end_only_their_own_mcp_sessions() {
+    let p = people().await;
+    let client = crate::oauth_as::register_public(&p.app).await;
+    let db = &p.app.state.db;
+    let now = p.app.clock.now();
+    for (i, who) in [ADMIN, MEMBER, MEMBER].iter().enumerate() {
+        let family = FamilyRow {
+            id: format!("family-{i}"),
+            client_id: client.clone(),
+            subject: who.to_string(),
+            scope: "mcp".into(),
+            resource: p.app.url("/mcp"),
+            created_at: now,
+            expires_at: now + 3600,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let code = CodeRow {
+            id: format!("code-{i}"),
+            family_id: family.id.clone(),
+            client_id: client.clone(),
+            subject: who.to_string(),
+            redirect_uri: "http://127.0.0.1/callback".into(),
+            scope: "mcp".into(),
+            resource: family.resource.clone(),
+            code_challenge: "unused".into(),
+            created_at: now,
+            expires_at: now + 60,
+            used_at: None,
+        };
+        db.insert_code(&code).await.unwrap();
+        assert!(
+            db.redeem_code(&code.id, now, &family, &format!("refresh-{i}"))
+                .await
+                .unwrap()
+        );
+    }
+    let users = |text: String| {
+        let sessions: Vec<Value> = serde_json::from_str(&text).unwrap();
+        sessions
+            .iter()
+            .map(|s| s["user"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (_, text) = call(
+        &p.app,
+        &p.member,
+        Method::GET,
+        "/api/v0/oauth/sessions",
+        None,
+    )
+    .await;
+    assert_eq!(users(text), [MEMBER, MEMBER]);
+    let (_, text) = call(
+        &p.app,
+        &p.admin,
+        Method::GET,
+        "/api/v0/oauth/sessions",
+        None,
+    )
+    .await;
+    assert_eq!(users(text).len(), 3);
+
+    // Another's session is not there for a member; their own they may end.
+    let (status, _) = call(
+        &p.app,
+        &p.member,
+        Method::DELETE,
+        "/api/v0/oauth/sessions/family-0",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        &p.app,
+        &p.member,
+        Method::DELETE,
+        "/api/v0/oauth/sessions/family-1",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(
+        &p.app,
+        &p.admin,
+        Method::DELETE,
+        "/api/v0/oauth/sessions/family-2",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+/// A session from before the instance changed its login mode, or of someone since taken off
+/// the allowed users, is no session; their API tokens stop too.
+#[tokio::test]
+async fn sessions_and_tokens_end_with_the_mode_or_the_permission() {
+    let app = spawn_app(basic_settings()).await;
+    let now = app.clock.now();
+    let foreign = app
+        .state
+        .sessions
+        .issue("ada@example.com", AuthMethod::Oauth2, vec![], now)
+        .token;
+    assert_eq!(
+        app.get_with_bearer("/api/v0/settings/mcp", &foreign)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let mut p = people().await;
+    let token = create_token_with(
+        &p.app,
+        &p.member,
+        json!({"name": "laptop", "scopes": ["mcp"]}),
+    )
+    .await;
+    assert_eq!(
+        mcp_initialize(&p.app.address, Some(&token)).await.status(),
+        StatusCode::OK
+    );
+    let database_url = p.app.database_url.clone();
+    p.app.stop().await;
+    let narrowed = spawn_app(RawSettings {
+        database_url: Some(database_url),
+        auth_oauth2_allowed_users: Some(ADMIN.into()),
+        ..oauth2_settings(&p.idp.issuer)
+    })
+    .await;
+    let session = narrowed
+        .state
+        .sessions
+        .issue(MEMBER, AuthMethod::Oauth2, vec![], narrowed.clock.now())
+        .token;
+    assert_eq!(
+        narrowed
+            .get_with_bearer("/api/v0/settings/mcp", &session)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        mcp_initialize(&narrowed.address, Some(&token))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// With no admin list in `oauth2` mode everyone allowed in is an admin, and Settings says so.
+#[tokio::test]
+async fn everyone_an_admin_is_a_warning() {
+    let idp = OidcProvider::start(&[]).await;
+    let app = spawn_app(oauth2_settings(&idp.issuer)).await;
+    let session = app
+        .state
+        .sessions
+        .issue(
+            "anyone@example.com",
+            AuthMethod::Oauth2,
+            vec![],
+            app.clock.now(),
+        )
+        .token;
+    let info: Value = app
+        .get_with_bearer("/auth/info", &session)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["role"], "admin");
+    let page = app
+        .get_with_bearer("/settings/authentication", &session)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("everyone-admin-warning"), "{page}");
 }

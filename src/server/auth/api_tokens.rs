@@ -165,7 +165,7 @@ pub async fn create_token(
         hint: generated.hint,
         scopes: join_scopes(&new.scopes),
         created_by: created_by.to_string(),
-        creator_admin_group: i64::from(creator.admin_group),
+        creator_admin_groups: creator.admin_groups.join(","),
         created_at: now,
         last_used_at: None,
         expires_at: new.expires_at,
@@ -217,6 +217,14 @@ pub async fn delete_token(state: &AppState, id: &str, caller: &Identity) -> Resu
     Ok(())
 }
 
+fn split_groups(joined: &str) -> Vec<String> {
+    joined
+        .split(',')
+        .filter(|g| !g.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Change topic: an API token was deleted (key: its id).
 pub const API_TOKEN_DELETED: &str = "api_token_deleted";
 
@@ -227,7 +235,8 @@ pub struct VerifiedToken {
     pub name: String,
     /// Who created it: the token acts as them.
     pub created_by: String,
-    pub creator_admin_group: bool,
+    /// The admin groups the creator's latest sign-in reported.
+    pub creator_admin_groups: Vec<String>,
     pub scopes: BTreeSet<TokenScope>,
     pub expires_at: Option<UnixTime>,
 }
@@ -330,7 +339,7 @@ impl ApiTokens {
             let token = VerifiedToken {
                 scopes: parse_scopes(&row.scopes),
                 created_by: row.created_by,
-                creator_admin_group: row.creator_admin_group != 0,
+                creator_admin_groups: split_groups(&row.creator_admin_groups),
                 id: row.id,
                 name: row.name,
                 expires_at: row.expires_at,
@@ -513,7 +522,7 @@ mod tests {
             hint: t.hint.clone(),
             scopes: "mcp".into(),
             created_by: "admin".into(),
-            creator_admin_group: 0,
+            creator_admin_groups: String::new(),
             created_at: NOW,
             last_used_at: None,
             expires_at,
@@ -583,7 +592,7 @@ mod tests {
             id: "t1".into(),
             name: "n".into(),
             created_by: "admin".into(),
-            creator_admin_group: false,
+            creator_admin_groups: Vec::new(),
             scopes: BTreeSet::new(),
             expires_at: None,
         };

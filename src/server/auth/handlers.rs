@@ -183,7 +183,7 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
     state.login_throttle.record_success(ip);
     let session = state
         .sessions
-        .issue(&body.username, AuthMethod::Basic, false, now);
+        .issue(&body.username, AuthMethod::Basic, Vec::new(), now);
     tracing::info!(user = %session.claims.sub, client = %ip, "signed in");
     match caller {
         Caller::Form => {
@@ -366,11 +366,20 @@ pub async fn oauth2_callback(
         tracing::warn!(email = %email, "refused a login: email not in AUTH_OAUTH2_ALLOWED_USERS / _DOMAINS");
         return fail(next, "email_not_allowed");
     }
-    let admin_group = roles::in_admin_group(&state.config.auth, &signed_in.claims);
+    let admin_groups = roles::admin_groups_in(&state.config.auth, &signed_in.claims);
+    // Their API tokens act with what the provider says now (a group left is left for them too).
+    if let Err(e) = state
+        .db
+        .set_creator_admin_groups(&email, &admin_groups.join(","))
+        .await
+    {
+        tracing::error!(error = %e, "cannot update the admin groups of the user's API tokens");
+        return fail(next, "server_error");
+    }
+    let role = roles::role_of(&state.config.auth, &email, &admin_groups);
     let session = state
         .sessions
-        .issue(&email, AuthMethod::Oauth2, admin_group, now);
-    let role = roles::role_of(&state.config.auth, &email, admin_group);
+        .issue(&email, AuthMethod::Oauth2, admin_groups, now);
     tracing::info!(user = %email, role = role.as_str(), "signed in");
     let mut response = Redirect::to(&login.return_to).into_response();
     let h = response.headers_mut();

@@ -374,19 +374,25 @@ impl OAuth2Login {
             && let Some(id_token) = id_token
             && endpoints.issuer.is_some()
         {
-            let from_token = self
+            // Groups are a bonus here: a bad id_token costs the person admin rights, not the
+            // sign-in that userinfo already vouched for.
+            match self
                 .verify_id_token(&endpoints, id_token, &login.nonce, now)
-                .await?;
-            let path_root = self
-                .config
-                .groups_claim
-                .split('.')
-                .next()
-                .unwrap_or_default();
-            for key in [self.config.groups_claim.as_str(), path_root] {
-                if let Some(value) = from_token.other.get(key) {
-                    claims.other.insert(key.to_string(), value.clone());
+                .await
+            {
+                Ok(from_token) => {
+                    let claim = self.config.groups_claim.as_str();
+                    let path_root = claim.split('.').next().unwrap_or_default();
+                    for key in [claim, path_root] {
+                        if let Some(value) = from_token.other.get(key) {
+                            claims.other.insert(key.to_string(), value.clone());
+                        }
+                    }
                 }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "cannot read groups from the id_token; signing in without admin groups"
+                ),
             }
         }
         if is_false(claims.email_verified.as_ref()) {

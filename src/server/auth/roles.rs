@@ -21,8 +21,9 @@ pub fn everyone_is_admin(auth: &AuthConfig) -> bool {
     }
 }
 
-/// The role of `subject`, who was (`in_admin_group`) or was not in an admin group at sign-in.
-pub fn role_of(auth: &AuthConfig, subject: &str, in_admin_group: bool) -> Role {
+/// The role of `subject`, whom the identity provider put in `admin_groups` at sign-in (only
+/// groups still named in `AUTH_OAUTH2_ADMIN_GROUPS` count).
+pub fn role_of(auth: &AuthConfig, subject: &str, admin_groups: &[String]) -> Role {
     let AuthConfig::Oauth2(o) = auth else {
         return Role::Admin;
     };
@@ -30,7 +31,7 @@ pub fn role_of(auth: &AuthConfig, subject: &str, in_admin_group: bool) -> Role {
         || o.admin_users
             .iter()
             .any(|u| u.eq_ignore_ascii_case(subject))
-        || in_admin_group && !o.admin_groups.is_empty()
+        || admin_groups.iter().any(|g| o.admin_groups.contains(g))
     {
         Role::Admin
     } else {
@@ -38,21 +39,25 @@ pub fn role_of(auth: &AuthConfig, subject: &str, in_admin_group: bool) -> Role {
     }
 }
 
-/// Whether the provider's `claims` put the person in one of `AUTH_OAUTH2_ADMIN_GROUPS`.
-pub fn in_admin_group(auth: &AuthConfig, claims: &Map<String, Value>) -> bool {
+/// Which of `AUTH_OAUTH2_ADMIN_GROUPS` the provider's `claims` put the person in.
+pub fn admin_groups_in(auth: &AuthConfig, claims: &Map<String, Value>) -> Vec<String> {
     let AuthConfig::Oauth2(o) = auth else {
-        return false;
+        return Vec::new();
     };
     if o.admin_groups.is_empty() {
-        return false;
+        return Vec::new();
     }
-    groups(claims, &o.groups_claim)
-        .iter()
-        .any(|g| o.admin_groups.iter().any(|a| a == g))
+    let mut matched: Vec<String> = groups(claims, &o.groups_claim)
+        .into_iter()
+        .filter(|g| o.admin_groups.contains(g))
+        .collect();
+    matched.sort();
+    matched.dedup();
+    matched
 }
 
 /// The groups a claim lists: an array of strings (most providers), or one string of names
-/// separated by commas or spaces. A dotted name that is not a claim itself is a path into
+/// separated by commas (never spaces: "Gatehouse Admins" is one group, not two). A dotted name that is not a claim itself is a path into
 /// objects (Keycloak's `realm_access.roles`).
 pub fn groups(claims: &Map<String, Value>, claim: &str) -> Vec<String> {
     let value = claims.get(claim).or_else(|| {
@@ -66,7 +71,8 @@ pub fn groups(claims: &Map<String, Value>, claim: &str) -> Vec<String> {
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect(),
         Some(Value::String(s)) => s
-            .split([',', ' '])
+            .split(',')
+            .map(str::trim)
             .filter(|g| !g.is_empty())
             .map(str::to_string)
             .collect(),
@@ -105,21 +111,25 @@ mod tests {
 
     #[test]
     fn roles_by_mode_and_list() {
-        assert_eq!(role_of(&AuthConfig::None, "anonymous", false), Role::Admin);
+        let none: &[String] = &[];
+        let ops = &["ops".to_string()][..];
+        assert_eq!(role_of(&AuthConfig::None, "anonymous", none), Role::Admin);
         let open = oauth2(&[], &[], "groups");
         assert!(everyone_is_admin(&open));
-        assert_eq!(role_of(&open, "anyone@example.com", false), Role::Admin);
+        assert_eq!(role_of(&open, "anyone@example.com", none), Role::Admin);
 
         let listed = oauth2(&["ada@example.com"], &[], "groups");
         assert!(!everyone_is_admin(&listed));
-        assert_eq!(role_of(&listed, "Ada@Example.com", false), Role::Admin);
-        assert_eq!(role_of(&listed, "bob@example.com", false), Role::Member);
-        // A group flag means nothing when no admin group is configured.
-        assert_eq!(role_of(&listed, "bob@example.com", true), Role::Member);
+        assert_eq!(role_of(&listed, "Ada@Example.com", none), Role::Admin);
+        assert_eq!(role_of(&listed, "bob@example.com", none), Role::Member);
+        // A group counts only while it is named as an admin group.
+        assert_eq!(role_of(&listed, "bob@example.com", ops), Role::Member);
 
         let grouped = oauth2(&[], &["ops"], "groups");
-        assert_eq!(role_of(&grouped, "bob@example.com", true), Role::Admin);
-        assert_eq!(role_of(&grouped, "bob@example.com", false), Role::Member);
+        assert_eq!(role_of(&grouped, "bob@example.com", ops), Role::Admin);
+        assert_eq!(role_of(&grouped, "bob@example.com", none), Role::Member);
+        let renamed = oauth2(&[], &["platform"], "groups");
+        assert_eq!(role_of(&renamed, "bob@example.com", ops), Role::Member);
     }
 
     #[test]
@@ -127,19 +137,30 @@ mod tests {
         let c = claims(json!({
             "groups": ["ops", "dev", 7],
             "roles": "ops, dev admin",
+            "spaced": ["Gatehouse Admins"],
             "realm_access": {"roles": ["ops"]},
             "a.b": ["exact"]
         }));
         assert_eq!(groups(&c, "groups"), ["ops", "dev"]);
-        assert_eq!(groups(&c, "roles"), ["ops", "dev", "admin"]);
+        assert_eq!(groups(&c, "roles"), ["ops", "dev admin"]);
         assert_eq!(groups(&c, "realm_access.roles"), ["ops"]);
         assert_eq!(groups(&c, "a.b"), ["exact"]);
         assert!(groups(&c, "missing").is_empty());
         assert!(groups(&c, "realm_access.missing").is_empty());
 
         let auth = oauth2(&[], &["ops"], "realm_access.roles");
-        assert!(in_admin_group(&auth, &c));
+        assert_eq!(admin_groups_in(&auth, &c), ["ops"]);
         let auth = oauth2(&[], &["Ops"], "groups");
-        assert!(!in_admin_group(&auth, &c), "group names compare exactly");
+        assert!(
+            admin_groups_in(&auth, &c).is_empty(),
+            "group names compare exactly"
+        );
+        let auth = oauth2(&[], &["Admins", "Gatehouse Admins"], "spaced");
+        assert_eq!(admin_groups_in(&auth, &c), ["Gatehouse Admins"]);
+        let auth = oauth2(&[], &["admin"], "roles");
+        assert!(
+            admin_groups_in(&auth, &c).is_empty(),
+            "\"dev admin\" is one group"
+        );
     }
 }

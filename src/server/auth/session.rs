@@ -31,21 +31,34 @@ pub struct SessionClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
-    /// The identity provider put the person in an admin group at sign-in (`roles`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub admin_group: bool,
+    /// The admin groups the identity provider put the person in at sign-in (`roles`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admin_groups: Vec<String>,
 }
 
 impl SessionClaims {
-    /// Who the session is for, with the role the current settings give them.
+    /// Who the session is for, with the role the current settings give them. A session of
+    /// another login mode (the instance was switched since), or of someone no longer allowed
+    /// in, is no session.
     pub fn identity(&self, auth: &AuthConfig) -> Option<Identity> {
+        let method = AuthMethod::parse(&self.amr)?;
+        if method.as_str() != auth.auth_type().as_str() {
+            return None;
+        }
+        // Someone taken off the allowed users or domains is out at once, not when the
+        // session ends.
+        if let AuthConfig::Oauth2(o) = auth
+            && !o.email_allowed(&self.sub)
+        {
+            return None;
+        }
         Some(Identity {
             subject: self.sub.clone(),
-            method: AuthMethod::parse(&self.amr)?,
+            method,
             session_id: Some(self.jti.clone()),
             expires_at: Some(self.exp),
-            role: roles::role_of(auth, &self.sub, self.admin_group),
-            admin_group: self.admin_group,
+            role: roles::role_of(auth, &self.sub, &self.admin_groups),
+            admin_groups: self.admin_groups.clone(),
         })
     }
 }
@@ -92,7 +105,7 @@ impl SessionKeys {
         &self,
         subject: &str,
         method: AuthMethod,
-        admin_group: bool,
+        admin_groups: Vec<String>,
         now: UnixTime,
     ) -> IssuedSession {
         let claims = SessionClaims {
@@ -103,7 +116,7 @@ impl SessionKeys {
             iat: now,
             exp: now + SESSION_TTL_SECS,
             jti: random_id(),
-            admin_group,
+            admin_groups,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of a small JSON object cannot fail");
@@ -221,19 +234,27 @@ mod tests {
     #[test]
     fn issue_then_verify() {
         let k = keys();
-        let issued = k.issue("admin", AuthMethod::Basic, false, NOW);
+        let issued = k.issue("admin", AuthMethod::Basic, vec![], NOW);
         let claims = k.verify(&issued.token, NOW + 10).unwrap();
         assert_eq!(claims, issued.claims);
         assert_eq!(claims.exp, NOW + SESSION_TTL_SECS);
-        let id = claims.identity(&AuthConfig::None).unwrap();
+        let basic = AuthConfig::Basic(crate::server::config::BasicAuthConfig {
+            username: "admin".into(),
+            password: crate::server::config::PasswordCheck::Plain(
+                crate::server::secrets::SecretString::new("pw"),
+            ),
+        });
+        let id = claims.identity(&basic).unwrap();
         assert_eq!(id.subject, "admin");
         assert_eq!(id.method, AuthMethod::Basic);
+        // Made under another login mode: no identity.
+        assert_eq!(claims.identity(&AuthConfig::None), None);
     }
 
     #[test]
     fn expiry_uses_the_injected_clock() {
         let k = keys();
-        let token = k.issue("admin", AuthMethod::Basic, false, NOW).token;
+        let token = k.issue("admin", AuthMethod::Basic, vec![], NOW).token;
         assert!(k.verify(&token, NOW + SESSION_TTL_SECS - 1).is_ok());
         assert_eq!(
             k.verify(&token, NOW + SESSION_TTL_SECS),
@@ -246,10 +267,10 @@ mod tests {
     #[test]
     fn tampering_is_detected() {
         let k = keys();
-        let token = k.issue("admin", AuthMethod::Basic, false, NOW).token;
+        let token = k.issue("admin", AuthMethod::Basic, vec![], NOW).token;
         let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
         // Swap the payload for one that says someone else, keeping the signature.
-        let forged = k.issue("mallory", AuthMethod::Basic, false, NOW).token;
+        let forged = k.issue("mallory", AuthMethod::Basic, vec![], NOW).token;
         parts[1] = forged.split('.').nth(1).unwrap().to_string();
         assert_eq!(k.verify(&parts.join("."), NOW), Err(SessionError::Invalid));
         // Another key, another issuer.
@@ -272,7 +293,7 @@ mod tests {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let k = keys();
-        let claims = k.issue("admin", AuthMethod::Basic, false, NOW).claims;
+        let claims = k.issue("admin", AuthMethod::Basic, vec![], NOW).claims;
         let token = format!(
             "{}.{}.",
             b64.encode(r#"{"alg":"none","typ":"JWT"}"#),

@@ -314,6 +314,12 @@ async fn finish(
             "This authorization was started by another user of Gatehouse.".into(),
         ));
     }
+    if !identity.is_admin() {
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            "Only an admin can connect this connection, and you are no longer one.".into(),
+        ));
+    }
     let row = state
         .db
         .find_connection(&id)

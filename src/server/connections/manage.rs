@@ -98,6 +98,7 @@ pub async fn overview(
         Vec::new()
     };
     Ok(ConnectionsOverview {
+        can_manage: caller.is_admin(),
         items,
         redirect_uri: state.connections.callback_url.clone(),
         now,

@@ -13,19 +13,20 @@ pub struct ApiTokenRow {
     pub hint: String,
     pub scopes: String,
     pub created_by: String,
-    /// 1 when the creator was in an admin group at sign-in (`auth::roles`).
-    pub creator_admin_group: i64,
+    /// The admin groups the creator's latest sign-in reported, comma-separated
+    /// (`auth::roles`).
+    pub creator_admin_groups: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub expires_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, name, token_hash, hint, scopes, created_by, creator_admin_group, created_at, last_used_at, expires_at";
+const COLUMNS: &str = "id, name, token_hash, hint, scopes, created_by, creator_admin_groups, created_at, last_used_at, expires_at";
 
 impl Db {
     pub async fn insert_api_token(&self, row: &ApiTokenRow) -> Result<(), DbError> {
         sqlx::query(
-            "INSERT INTO api_tokens (id, name, token_hash, hint, scopes, created_by, creator_admin_group, created_at, last_used_at, expires_at) \
+            "INSERT INTO api_tokens (id, name, token_hash, hint, scopes, created_by, creator_admin_groups, created_at, last_used_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&row.id)
@@ -34,7 +35,7 @@ impl Db {
         .bind(&row.hint)
         .bind(&row.scopes)
         .bind(&row.created_by)
-        .bind(row.creator_admin_group)
+        .bind(&row.creator_admin_groups)
         .bind(row.created_at)
         .bind(row.last_used_at)
         .bind(row.expires_at)
@@ -56,6 +57,20 @@ impl Db {
         .fetch_all(self.pool())
         .await?;
         Ok(rows)
+    }
+
+    /// A sign-in reported `groups` for `created_by`: their tokens act with those from now on.
+    pub async fn set_creator_admin_groups(
+        &self,
+        created_by: &str,
+        groups: &str,
+    ) -> Result<(), DbError> {
+        sqlx::query("UPDATE api_tokens SET creator_admin_groups = $2 WHERE created_by = $1")
+            .bind(created_by)
+            .bind(groups)
+            .execute(self.writer())
+            .await?;
+        Ok(())
     }
 
     pub async fn find_api_token(&self, id: &str) -> Result<Option<ApiTokenRow>, DbError> {
@@ -132,7 +147,7 @@ mod tests {
             hint: "gh…abcd".into(),
             scopes: "mcp".into(),
             created_by: "admin".into(),
-            creator_admin_group: 0,
+            creator_admin_groups: String::new(),
             created_at: 100,
             last_used_at: None,
             expires_at: Some(1000),

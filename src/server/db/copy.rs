@@ -100,12 +100,7 @@ fn is_integer_column(column: &str) -> bool {
         || column.ends_with("_until")
         || matches!(
             column,
-            "failures"
-                | "version"
-                | "enabled"
-                | "timeout_secs"
-                | "expires_at"
-                | "creator_admin_group"
+            "failures" | "version" | "enabled" | "timeout_secs" | "expires_at"
         )
 }
 

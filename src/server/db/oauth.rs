@@ -651,16 +651,6 @@ impl Db {
         .await?)
     }
 
-    /// Whose session (family) `id` is.
-    pub async fn family_subject(&self, id: &str) -> Result<Option<String>, DbError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT subject FROM oauth_families WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(row.map(|(s,)| s))
-    }
-
     /// Deletes what can no longer be used: expired pending requests and codes, and families
     /// (with their refresh tokens) that ended more than a day ago.
     pub async fn purge_expired_oauth(&self, now: UnixTime) -> Result<(), DbError> {

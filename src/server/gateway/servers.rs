@@ -386,12 +386,34 @@ async fn find(state: &AppState, id: &str) -> Result<McpServerRow, AppError> {
         .ok_or_else(|| AppError::NotFound("No MCP server with this id.".into()))
 }
 
-pub async fn list(state: &AppState) -> Result<Vec<McpServerView>, AppError> {
+/// Every server, as `caller` may see it (`for_caller`).
+pub async fn list(state: &AppState, caller: &Identity) -> Result<Vec<McpServerView>, AppError> {
     let mut views = Vec::new();
     for upstream in state.upstreams.snapshot().iter() {
-        views.push(view(state, upstream).await?);
+        views.push(for_caller(view(state, upstream).await?, caller));
     }
     Ok(views)
+}
+
+/// A member reads what a server is and whether it works, not how it is reached: the URL
+/// loses any credentials and query, and the headers, vault names, connection and error text
+/// (which may quote the upstream) are left out.
+fn for_caller(mut view: McpServerView, caller: &Identity) -> McpServerView {
+    if caller.is_admin() {
+        return view;
+    }
+    if let Ok(mut url) = Url::parse(&view.url) {
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        url.set_query(None);
+        url.set_fragment(None);
+        view.url = url.to_string();
+    }
+    view.header_names.clear();
+    view.secret_refs.clear();
+    view.connection_id = None;
+    view.last_error = None;
+    view
 }
 
 /// Change topic: the MCP server entries changed.
@@ -404,7 +426,17 @@ async fn reload_everywhere(state: &AppState) -> Result<(), AppError> {
     reloaded
 }
 
-pub async fn get(state: &AppState, id: &str) -> Result<McpServerView, AppError> {
+/// One server, as `caller` may see it (`for_caller`).
+pub async fn read(
+    state: &AppState,
+    id: &str,
+    caller: &Identity,
+) -> Result<McpServerView, AppError> {
+    Ok(for_caller(get(state, id).await?, caller))
+}
+
+/// One server, whole (for the admin operations that answer with it).
+async fn get(state: &AppState, id: &str) -> Result<McpServerView, AppError> {
     let upstream = match state.upstreams.find(id) {
         Some(u) => u,
         None => {
@@ -533,6 +565,39 @@ pub async fn test(state: &AppState, id: &str) -> Result<McpServerTestView, AppEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::session::Role;
+
+    #[test]
+    fn members_read_a_server_without_how_it_is_reached() {
+        let view = McpServerView {
+            id: "s1".into(),
+            name: "linear".into(),
+            url: "https://user:pw@mcp.example.com/mcp?api_key=k#x".into(),
+            transport: "http".into(),
+            auth: "headers".into(),
+            connection_id: Some("c1".into()),
+            connection_name: Some("Linear".into()),
+            header_names: vec!["X-Key".into()],
+            secret_refs: vec!["LINEAR_KEY".into()],
+            timeout_secs: 30,
+            enabled: true,
+            catalog_id: None,
+            status: "failing".into(),
+            last_error: Some("401 from https://mcp.example.com/mcp?api_key=k".into()),
+            latency_ms: None,
+            tools: vec![],
+            created_at: 0,
+            updated_at: 0,
+        };
+        let mut member = Identity::anonymous();
+        member.role = Role::Member;
+        let seen = for_caller(view.clone(), &member);
+        assert_eq!(seen.url, "https://mcp.example.com/mcp");
+        assert!(seen.header_names.is_empty() && seen.secret_refs.is_empty());
+        assert_eq!((seen.connection_id, seen.last_error), (None, None));
+        assert_eq!(seen.status, "failing");
+        assert_eq!(for_caller(view.clone(), &Identity::anonymous()), view);
+    }
 
     #[test]
     fn command_lines_are_told_about_stdio() {

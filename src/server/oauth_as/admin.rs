@@ -119,7 +119,11 @@ pub async fn revoke_session(
 ) -> Result<(), AppError> {
     let missing = || AppError::NotFound(format!("There is no live session {session_id:?}."));
     if !by.is_admin()
-        && state.db.family_subject(session_id).await?.as_deref() != Some(by.subject.as_str())
+        && state
+            .db
+            .find_family(session_id)
+            .await?
+            .is_none_or(|f| f.subject != by.subject)
     {
         return Err(missing());
     }

@@ -461,7 +461,7 @@ mod tests {
             session_id: None,
             expires_at: None,
             role: crate::model::session::Role::Admin,
-            admin_group: false,
+            admin_groups: Vec::new(),
         }
     }
 

@@ -12,10 +12,10 @@ use serde_json::json;
 use super::{Admin, JsonBody};
 use crate::model::connections::{ConnectStart, ConnectionInput, ReauthorizeChanges};
 use crate::model::mcp_settings::TokenScope;
-use crate::server::auth::Identity;
 use crate::server::auth::api_tokens::TOKEN_PREFIX;
 use crate::server::auth::middleware::authenticate;
 use crate::server::auth::session::bearer_token;
+use crate::server::auth::{Identity, verify_api_token};
 use crate::server::connections::manage;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
@@ -166,11 +166,7 @@ pub async fn token(
     };
     match bearer_token(&headers) {
         Ok(Some(presented)) if presented.starts_with(TOKEN_PREFIX) => {
-            let token = match state
-                .api_tokens
-                .verify(&state.db, presented, state.now())
-                .await?
-            {
+            let token = match verify_api_token(&state, presented, state.now()).await? {
                 Ok(token) => token,
                 Err(_) => {
                     return Err(AppError::Unauthorized(

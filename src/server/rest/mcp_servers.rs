@@ -4,12 +4,13 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use http::StatusCode;
 use serde_json::json;
 
 use super::{Admin, JsonBody};
 use crate::model::mcp_servers::{McpServerInput, SecretInput};
+use crate::server::auth::Identity;
 use crate::server::error::AppError;
 use crate::server::gateway::{catalog, servers};
 use crate::server::secrets::vault;
@@ -31,8 +32,11 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-async fn list(State(state): State<AppState>) -> Result<Response, AppError> {
-    Ok(Json(json!({"servers": servers::list(&state).await?})).into_response())
+async fn list(
+    State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
+) -> Result<Response, AppError> {
+    Ok(Json(json!({"servers": servers::list(&state, &identity).await?})).into_response())
 }
 
 async fn create(
@@ -44,8 +48,12 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
-    Ok(Json(servers::get(&state, &id).await?).into_response())
+async fn read(
+    State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    Ok(Json(servers::read(&state, &id, &identity).await?).into_response())
 }
 
 async fn update(

@@ -43,11 +43,16 @@ pub fn AppShell() -> impl IntoView {
                             <A href="/" exact=true attr:class="text-slate-600 hover:text-slate-900 aria-[current=page]:font-medium aria-[current=page]:text-indigo-700">
                                 "Dashboard"
                             </A>
-                            <AdminOnly>
-                                <A href="/connections" attr:class="text-slate-600 hover:text-slate-900 aria-[current=page]:font-medium aria-[current=page]:text-indigo-700">
-                                    "Connections"
-                                </A>
-                            </AdminOnly>
+                            <A href="/connections" attr:class="text-slate-600 hover:text-slate-900 aria-[current=page]:font-medium aria-[current=page]:text-indigo-700">
+                                <Suspense fallback=|| "Connections">
+                                    {move || Suspend::new(async move {
+                                        match session.await {
+                                            Ok(s) if !s.role.is_admin() => "My connections",
+                                            _ => "Connections",
+                                        }
+                                    })}
+                                </Suspense>
+                            </A>
                             <A href="/mcp-servers" attr:class="text-slate-600 hover:text-slate-900 aria-[current=page]:font-medium aria-[current=page]:text-indigo-700">
                                 "MCP Servers"
                             </A>

@@ -14,6 +14,7 @@ use crate::api::connections::{
     list_connections, push_connection_registration, reauthorize_connection,
     sync_connection_registration, update_connection,
 };
+use crate::ui::components::app_shell::AdminOnly;
 use crate::ui::components::confirm_dialog::{BUTTON, BUTTON_PLAIN, ConfirmDialog, INPUT};
 use crate::ui::components::copy_button::CopyButton;
 use crate::ui::components::dialog::Dialog;
@@ -107,9 +108,11 @@ pub fn ConnectionsPage() -> impl IntoView {
                         "OAuth grants Gatehouse holds at other services. Gatehouse keeps the tokens sealed, refreshes them, and hands fresh access tokens to MCP servers and workers."
                     </p>
                 </div>
-                <button type="button" class=BUTTON data-testid="new-connection" on:click=move |_| open.set(Open::Create)>
-                    "New connection"
-                </button>
+                <AdminOnly>
+                    <button type="button" class=BUTTON data-testid="new-connection" on:click=move |_| open.set(Open::Create)>
+                        "New connection"
+                    </button>
+                </AdminOnly>
             </div>
             {move || notice.get().map(|n| match n {
                 Ok(text) => view! {
@@ -128,6 +131,11 @@ pub fn ConnectionsPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match connections.await {
                         Err(e) => view! { <ErrorNotice error=e /> }.into_any(),
+                        Ok(overview) if !overview.can_manage && overview.items.is_empty() => view! {
+                            <p class="rounded-lg border border-slate-200 bg-white px-5 py-6 text-sm text-slate-500" data-testid="no-connections">
+                                "None of the connections needs your own account. The services behind the MCP servers are reached with the accounts your admins connected."
+                            </p>
+                        }.into_any(),
                         Ok(overview) => {
                             let now = overview.now;
                             view! {
