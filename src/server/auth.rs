@@ -108,6 +108,12 @@ impl Identity {
         self.role.is_admin()
     }
 
+    /// Whether the caller may act on something of `owner`'s: an admin on anyone's, a member
+    /// on their own. (`None`: there is no such thing.)
+    pub fn may_act_on(&self, owner: Option<&str>) -> bool {
+        self.is_admin() && owner.is_some() || owner == Some(self.subject.as_str())
+    }
+
     /// Refuses a member: the one check every admin-only operation makes.
     pub fn require_admin(&self) -> Result<(), AppError> {
         if self.is_admin() {

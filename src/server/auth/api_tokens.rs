@@ -198,14 +198,11 @@ pub async fn list_tokens(
 pub async fn delete_token(state: &AppState, id: &str, caller: &Identity) -> Result<(), AppError> {
     let missing = || AppError::NotFound(format!("There is no API token with id {id:?}."));
     // A member's view has only their own tokens: another's is not there for them.
-    if !caller.is_admin()
-        && state
-            .db
-            .find_api_token(id)
-            .await?
-            .is_none_or(|t| t.created_by != caller.subject)
-    {
-        return Err(missing());
+    if !caller.is_admin() {
+        let token = state.db.find_api_token(id).await?;
+        if !caller.may_act_on(token.as_ref().map(|t| t.created_by.as_str())) {
+            return Err(missing());
+        }
     }
     let deleted_by = caller.subject.as_str();
     if !state.db.delete_api_token(id).await? {

@@ -65,11 +65,15 @@ impl Db {
         created_by: &str,
         groups: &str,
     ) -> Result<(), DbError> {
-        sqlx::query("UPDATE api_tokens SET creator_admin_groups = $2 WHERE created_by = $1")
-            .bind(created_by)
-            .bind(groups)
-            .execute(self.writer())
-            .await?;
+        // Most sign-ins change nothing: no write then.
+        sqlx::query(
+            "UPDATE api_tokens SET creator_admin_groups = $2 \
+             WHERE created_by = $1 AND creator_admin_groups <> $2",
+        )
+        .bind(created_by)
+        .bind(groups)
+        .execute(self.writer())
+        .await?;
         Ok(())
     }
 

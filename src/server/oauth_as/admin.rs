@@ -118,14 +118,11 @@ pub async fn revoke_session(
     by: &Identity,
 ) -> Result<(), AppError> {
     let missing = || AppError::NotFound(format!("There is no live session {session_id:?}."));
-    if !by.is_admin()
-        && state
-            .db
-            .find_family(session_id)
-            .await?
-            .is_none_or(|f| f.subject != by.subject)
-    {
-        return Err(missing());
+    if !by.is_admin() {
+        let family = state.db.find_family(session_id).await?;
+        if !by.may_act_on(family.as_ref().map(|f| f.subject.as_str())) {
+            return Err(missing());
+        }
     }
     let by = by.subject.as_str();
     if !state.db.revoke_family(session_id, state.now()).await? {
