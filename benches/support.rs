@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use gatehouse::server::clock::SystemClock;
 use gatehouse::server::config::{Config, RawSettings};
+use gatehouse::server::connections::GrantKey;
 use gatehouse::server::startup::Application;
 use gatehouse::server::state::AppState;
 
@@ -84,7 +85,7 @@ pub async fn seed_connection(http: &reqwest::Client, base: &str, state: &AppStat
     let id = created["id"].as_str().unwrap().to_string();
     let now = state.now();
     let grant = state.sealed_grant(
-        &id,
+        GrantKey::shared(&id),
         TokenResponse {
             access_token: SecretString::new("bench-access-token"),
             refresh_token: Some(SecretString::new("bench-refresh-token")),
@@ -97,7 +98,7 @@ pub async fn seed_connection(http: &reqwest::Client, base: &str, state: &AppStat
     );
     state
         .db
-        .store_connection_grant(&id, &grant, None, None, now)
+        .store_connection_grant(GrantKey::shared(&id), &grant, None, None, now)
         .await
         .unwrap();
     id

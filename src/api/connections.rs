@@ -30,9 +30,9 @@ pub async fn update_connection(
     id: String,
     input: ConnectionInput,
 ) -> Result<ConnectionView, ApiError> {
-    super::require_admin()?;
+    let identity = super::require_admin()?;
     let state = super::app_state();
-    super::respond(crate::server::connections::manage::update(&state, &id, input).await)
+    super::respond(crate::server::connections::manage::update(&state, &identity, &id, input).await)
 }
 
 #[server]
@@ -42,17 +42,26 @@ pub async fn delete_connection(id: String) -> Result<Option<String>, ApiError> {
     super::respond(crate::server::connections::manage::delete(&state, &id).await)
 }
 
+/// Disconnects the shared grant (admins), or of a per-person connection the caller's own
+/// grant, or `person`'s (admins).
 #[server]
-pub async fn disconnect_connection(id: String) -> Result<Option<String>, ApiError> {
-    super::require_admin()?;
+pub async fn disconnect_connection(
+    id: String,
+    person: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let identity = super::require_identity()?;
     let state = super::app_state();
-    super::respond(crate::server::connections::manage::disconnect(&state, &id).await)
+    super::respond(
+        crate::server::connections::manage::disconnect(&state, &identity, &id, person.as_deref())
+            .await,
+    )
 }
 
-/// Starts Connect / Re-authorize: the popup URL, or for client credentials, the token.
+/// Starts Connect / Re-authorize: the popup URL, or for client credentials, the token. A
+/// per-person connection connects the caller's own account.
 #[server]
 pub async fn connect_connection(id: String) -> Result<ConnectStart, ApiError> {
-    let identity = super::require_admin()?;
+    let identity = super::require_identity()?;
     let state = super::app_state();
     super::respond(crate::server::connections::manage::connect(&state, &identity, &id, None).await)
 }
@@ -72,9 +81,9 @@ pub async fn reauthorize_connection(
 
 #[server]
 pub async fn introspect_connection(id: String) -> Result<ProviderAnswerView, ApiError> {
-    super::require_admin()?;
+    let identity = super::require_admin()?;
     let state = super::app_state();
-    super::respond(crate::server::connections::manage::introspect(&state, &id).await)
+    super::respond(crate::server::connections::manage::introspect(&state, &identity, &id).await)
 }
 
 #[server]

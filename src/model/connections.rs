@@ -35,6 +35,9 @@ pub struct ConnectionInput {
     pub extra_auth_params: Vec<(String, String)>,
     /// RFC 8707 resource indicator, sent with the authorization and token requests.
     pub resource: String,
+    /// Each person authorizes their own account (the connection is a template); otherwise one
+    /// shared grant. Chosen at creation; an edit keeps what was chosen.
+    pub per_person: bool,
 }
 
 /// Where a connection stands, for the list.
@@ -62,6 +65,19 @@ impl ConnectionStatus {
             ConnectionStatus::NeedsReauth => "Needs re-authorization",
         }
     }
+}
+
+/// One person's grant of a per-person connection, as its list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonGrantView {
+    pub person: String,
+    pub status: ConnectionStatus,
+    pub scope: Option<String>,
+    pub expires_at: Option<i64>,
+    pub obtained_at: i64,
+    pub refreshed_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
 }
 
 /// What is known about the stored grant; never the tokens themselves.
@@ -100,6 +116,14 @@ pub struct ConnectionView {
     pub instance_fields: Vec<(String, String)>,
     /// Dynamically registered, with RFC 7592 management available.
     pub registered: bool,
+    /// Each person has their own grant. `status`, `last_error` and `grant` are then the
+    /// caller's own.
+    #[serde(default)]
+    pub per_person: bool,
+    /// A per-person connection's grants: every person's for an admin, the caller's own for
+    /// a member; empty for a shared connection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<PersonGrantView>,
     pub status: ConnectionStatus,
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
@@ -134,6 +158,7 @@ impl From<&ConnectionView> for ConnectionInput {
             pkce: c.pkce,
             extra_auth_params: c.extra_auth_params.clone(),
             resource: c.resource.clone().unwrap_or_default(),
+            per_person: c.per_person,
         }
     }
 }

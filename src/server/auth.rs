@@ -101,6 +101,22 @@ impl VerifiedToken {
     pub fn creator_role(&self, auth: &crate::server::config::AuthConfig) -> Role {
         roles::role_of(auth, &self.created_by, &self.creator_admin_groups)
     }
+
+    /// The person the token acts as, with their current role.
+    pub fn creator_identity(&self, auth: &crate::server::config::AuthConfig) -> Identity {
+        Identity {
+            subject: self.created_by.clone(),
+            method: match auth {
+                crate::server::config::AuthConfig::None => AuthMethod::Anonymous,
+                crate::server::config::AuthConfig::Basic(_) => AuthMethod::Basic,
+                crate::server::config::AuthConfig::Oauth2(_) => AuthMethod::Oauth2,
+            },
+            session_id: None,
+            expires_at: self.expires_at,
+            role: self.creator_role(auth),
+            admin_groups: self.creator_admin_groups.clone(),
+        }
+    }
 }
 
 impl Identity {

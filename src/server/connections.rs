@@ -17,18 +17,46 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use crate::server::db::connections::GrantKey;
 use crate::server::http::Outbound;
 use crate::server::secrets::{Sealer, SecretString, random_id};
 
-/// Where providers send the browser back to.
 /// Change topic: a connection's grant or definition changed (key: its id): connected again,
 /// edited, disconnected or deleted. Who holds sessions opened with its tokens starts anew.
 pub const CONNECTION_CHANGED: &str = "connection_changed";
 
+/// Change topic: one person's grant of a per-person connection arrived, was replaced or was
+/// revoked (key: `grant_change_key`). Only that person's upstream sessions start anew.
+pub const CONNECTION_GRANT_CHANGED: &str = "connection_grant_changed";
+
+/// The key of a `CONNECTION_GRANT_CHANGED` change: the connection and the person.
+pub fn grant_change_key(connection: &str, person: &str) -> String {
+    format!("{connection}\n{person}")
+}
+
+/// The connection and the person a `CONNECTION_GRANT_CHANGED` key names.
+pub fn parse_grant_change_key(key: &str) -> Option<(&str, &str)> {
+    key.split_once('\n')
+}
+
+/// Where providers send the browser back to.
 pub const CALLBACK_PATH: &str = "/connections/oauth/callback";
 
 /// How long an authorization request may take at the provider (`state` lifetime).
 pub const STATE_TTL: i64 = 600;
+
+/// The associated data of a grant's sealed column. People are named by a hash: the context
+/// is not stored, but it need not spell out an email either.
+fn grant_context(key: GrantKey<'_>, column: &str) -> String {
+    match key.person {
+        None => format!("connection/{}/{column}", key.connection),
+        Some(person) => format!(
+            "connection/{}/person/{}/{column}",
+            key.connection,
+            crate::server::secrets::sha256_hex(person)
+        ),
+    }
+}
 
 #[derive(Clone)]
 pub struct ConnectionsEngine {
@@ -72,15 +100,19 @@ impl ConnectionsEngine {
         }
     }
 
-    /// The connection's in-process lock: refreshes, and writes that replace the grant
+    /// The grant's in-process lock: refreshes, and writes that replace the grant
     /// (callback, disconnect), take it.
-    pub(crate) fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn lock_for(&self, key: GrantKey<'_>) -> Arc<tokio::sync::Mutex<()>> {
+        let id = match key.person {
+            None => key.connection.to_string(),
+            Some(person) => format!("{}\n{person}", key.connection),
+        };
         let mut locks = self.locks.lock().expect("the lock table is never poisoned");
         // Forget locks nobody holds or waits for, so the table does not grow forever.
         if locks.len() > 256 {
             locks.retain(|_, l| Arc::strong_count(l) > 1);
         }
-        locks.entry(id.to_string()).or_default().clone()
+        locks.entry(id).or_default().clone()
     }
 
     pub fn provider_client(&self) -> provider_client::ProviderClient<'_> {
@@ -95,6 +127,28 @@ impl ConnectionsEngine {
     pub fn seal(&self, connection_id: &str, column: &str, value: &str) -> String {
         self.sealer
             .seal(value, &format!("connection/{connection_id}/{column}"))
+    }
+
+    /// Seals a grant's secret: a person's is bound to the person too, so a value copied to
+    /// another person's row does not open. The shared grant's binding is the connection's.
+    pub fn seal_grant(&self, key: GrantKey<'_>, column: &str, value: &str) -> String {
+        self.sealer.seal(value, &grant_context(key, column))
+    }
+
+    pub fn open_grant(
+        &self,
+        key: GrantKey<'_>,
+        column: &str,
+        sealed: &str,
+    ) -> Result<SecretString, crate::server::error::AppError> {
+        self.sealer
+            .open(sealed, &grant_context(key, column))
+            .map_err(|e| {
+                crate::server::error::AppError::internal(format!(
+                    "cannot open {column} of a grant of connection {}: {e}",
+                    key.connection
+                ))
+            })
     }
 
     pub fn open(

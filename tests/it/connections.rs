@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use gatehouse::server::connections::GrantKey;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -127,7 +128,7 @@ impl Ctx {
             .app
             .state
             .db
-            .find_connection_tokens(id)
+            .find_connection_tokens(GrantKey::shared(id))
             .await
             .unwrap()
             .unwrap();
@@ -210,7 +211,7 @@ pub(crate) async fn refresh_at_provider(issuer: &str, refresh_token: &str) -> re
         .unwrap()
 }
 
-async fn introspect_at_provider(issuer: &str, token: &str) -> Value {
+pub(crate) async fn introspect_at_provider(issuer: &str, token: &str) -> Value {
     client()
         .post(format!("{issuer}/token/introspection"))
         .form(&[
@@ -600,7 +601,7 @@ async fn popup_errors_are_shown_and_nothing_is_half_saved() {
         ctx.app
             .state
             .db
-            .find_connection_tokens(&id)
+            .find_connection_tokens(GrantKey::shared(&id))
             .await
             .unwrap()
             .is_none()
@@ -772,7 +773,7 @@ async fn token_endpoint_faults_lose_nothing_and_show_the_status() {
             ctx.app
                 .state
                 .db
-                .find_connection_tokens(&id)
+                .find_connection_tokens(GrantKey::shared(&id))
                 .await
                 .unwrap()
                 .is_some(),

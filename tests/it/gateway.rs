@@ -6,6 +6,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use gatehouse::server::connections::GrantKey;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -187,7 +188,7 @@ async fn stored_access_token(ctx: &Ctx, id: &str) -> String {
         .app
         .state
         .db
-        .find_connection_tokens(id)
+        .find_connection_tokens(GrantKey::shared(id))
         .await
         .unwrap()
         .unwrap();

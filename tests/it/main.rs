@@ -19,6 +19,7 @@ mod mcp;
 mod mcp_clients;
 mod oauth_as;
 mod oauth_clients;
+mod people;
 mod rebinding;
 mod replicas;
 mod roles;

@@ -151,11 +151,9 @@ pub async fn create_token(
 ) -> Result<CreatedTokenView, AppError> {
     let now = state.now();
     let new = request.validate(now)?;
-    if !creator.is_admin() && new.scopes.iter().any(|s| *s != TokenScope::Mcp) {
-        return Err(AppError::Forbidden(
-            "Members may create API tokens with the mcp scope only.".into(),
-        ));
-    }
+    // Members may hold either scope: a token acts as its creator, so a member's
+    // connections:token reaches their own grants of per-person connections and nothing else
+    // (the token route checks the role at each use).
     let created_by = creator.subject.as_str();
     let generated = generate();
     let row = ApiTokenRow {

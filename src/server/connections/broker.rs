@@ -7,12 +7,15 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use url::Url;
 
 use super::provider::GRANT_CLIENT_CREDENTIALS;
 use super::provider_client::{ClientAuth, ProviderError, TokenResponse};
 use crate::server::clock::UnixTime;
-use crate::server::db::connections::{ConnectionRow, ConnectionState, NewGrant, TokenRow};
+use crate::server::db::connections::{
+    ConnectionRow, ConnectionState, GrantKey, NewGrant, TokenRow,
+};
 use crate::server::error::AppError;
 use crate::server::secrets::{SecretString, random_id};
 use crate::server::state::AppState;
@@ -30,6 +33,9 @@ pub struct FreshToken {
 pub enum BrokerError {
     #[error("No connection with this id.")]
     NotFound,
+    /// A per-person connection asked for without a person, or a shared one with a person.
+    #[error("{0}")]
+    WrongKind(String),
     #[error("The connection {0:?} is not connected yet: connect it first.")]
     NotConnected(String),
     #[error("The connection {name:?} needs re-authorization: {reason}")]
@@ -63,6 +69,7 @@ impl From<BrokerError> for AppError {
     fn from(e: BrokerError) -> Self {
         match e {
             BrokerError::NotFound => AppError::NotFound(e.to_string()),
+            BrokerError::WrongKind(_) => AppError::BadRequest(e.to_string()),
             BrokerError::NotConnected(_) | BrokerError::NeedsReauth { .. } => {
                 AppError::Conflict(e.to_string())
             }
@@ -71,6 +78,9 @@ impl From<BrokerError> for AppError {
         }
     }
 }
+
+/// How many grants the background pass renews at once.
+const RENEWALS_AT_ONCE: usize = 8;
 
 /// Transient failures back off: 5 s, 10 s, 20 s … up to 10 minutes.
 pub fn backoff(failures: i64) -> i64 {
@@ -93,13 +103,11 @@ fn not_expired(tokens: &TokenRow, now: UnixTime) -> bool {
 }
 
 impl AppState {
-    fn fresh(&self, tokens: &TokenRow) -> Result<FreshToken, BrokerError> {
+    fn fresh(&self, key: GrantKey<'_>, tokens: &TokenRow) -> Result<FreshToken, BrokerError> {
         Ok(FreshToken {
-            access_token: self.connections.open(
-                &tokens.connection_id,
-                "access_token",
-                &tokens.access_token,
-            )?,
+            access_token: self
+                .connections
+                .open_grant(key, "access_token", &tokens.access_token)?,
             token_type: tokens.token_type.clone(),
             expires_at: tokens.expires_at,
             scope: tokens.scope.clone(),
@@ -138,10 +146,14 @@ impl AppState {
     /// Someone the connection's token is for (an upstream MCP server) refused a token this
     /// Gatehouse had just refreshed: the grant is of no use there, and only a new authorization
     /// helps. The connection says so from now on (`needs_reauth`).
-    pub async fn report_refused_token(&self, id: &str, reason: &str) -> Result<(), AppError> {
+    pub async fn report_refused_token(
+        &self,
+        key: GrantKey<'_>,
+        reason: &str,
+    ) -> Result<(), AppError> {
         self.db
             .record_connection_failure(
-                id,
+                key,
                 ConnectionState::NeedsReauth,
                 reason,
                 None,
@@ -152,43 +164,62 @@ impl AppState {
         Ok(())
     }
 
-    /// A usable access token for a connection, refreshed first when it expires within the
-    /// refresh skew. `force`: refresh even so (the caller just got a 401 with this token),
-    /// unless someone refreshed since the caller last looked.
-    pub async fn connection_token(&self, id: &str, force: bool) -> Result<FreshToken, BrokerError> {
-        self.ensure_fresh(id, self.connections.refresh_skew, force)
+    /// A usable access token of a grant (the shared one, or a person's own), refreshed first
+    /// when it expires within the refresh skew. `force`: refresh even so (the caller just got
+    /// a 401 with this token), unless someone refreshed since the caller last looked.
+    pub async fn connection_token(
+        &self,
+        key: GrantKey<'_>,
+        force: bool,
+    ) -> Result<FreshToken, BrokerError> {
+        self.ensure_fresh(key, self.connections.refresh_skew, force)
             .await
     }
 
     pub(crate) async fn ensure_fresh(
         &self,
-        id: &str,
+        key: GrantKey<'_>,
         min_validity: i64,
         force: bool,
     ) -> Result<FreshToken, BrokerError> {
-        let seen = self.db.find_connection_tokens(id).await?;
+        let seen = self.db.find_connection_tokens(key).await?;
         if let Some(tokens) = &seen
             && !force
             && usable(tokens, self.now(), min_validity)
         {
-            return self.fresh(tokens);
+            return self.fresh(key, tokens);
         }
         let seen_version = seen.as_ref().map(|t| t.version);
 
-        let lock = self.connections.lock_for(id);
+        let lock = self.connections.lock_for(key);
         let _guard = lock.lock().await;
         // Someone may have refreshed while we queued.
         let row = self
             .db
-            .find_connection(id)
+            .find_connection_for(key)
             .await?
             .ok_or(BrokerError::NotFound)?;
-        let tokens = self.db.find_connection_tokens(id).await?;
+        match (row.is_per_person(), key.person) {
+            (true, None) => {
+                return Err(BrokerError::WrongKind(format!(
+                    "The connection {:?} is per person: each person has their own grant, so say whose token you want.",
+                    row.name
+                )));
+            }
+            (false, Some(_)) => {
+                return Err(BrokerError::WrongKind(format!(
+                    "The connection {:?} is shared: it has one grant, not one per person.",
+                    row.name
+                )));
+            }
+            _ => {}
+        }
+        let tokens = self.db.find_connection_tokens(key).await?;
         let now = self.now();
         if let Some(t) = &tokens {
             let refreshed_meanwhile = seen_version.is_some_and(|v| v != t.version);
             if refreshed_meanwhile || (!force && usable(t, now, min_validity)) {
-                return self.fresh(t);
+                return self.fresh(key, t);
             }
         }
         if row.status == ConnectionState::NeedsReauth {
@@ -197,10 +228,10 @@ impl AppState {
         let client_credentials = row.grant_type == GRANT_CLIENT_CREDENTIALS;
         match tokens {
             Some(t) if (t.refresh_token.is_some() && self.connections.providers.refreshes(&row.provider)) || client_credentials => {
-                self.renew(&row, Some(t), now, force).await
+                self.renew(key, &row, Some(t), now, force).await
             }
             // Nothing to refresh with: hand out what there is while it lasts.
-            Some(t) if not_expired(&t, now) && !force => self.fresh(&t),
+            Some(t) if not_expired(&t, now) && !force => self.fresh(key, &t),
             Some(t) if not_expired(&t, now) => Err(BrokerError::NeedsReauth {
                 name: row.name.clone(),
                 reason: "the provider gave no refresh token, so the access token cannot be renewed; connect again for a new one".into(),
@@ -208,14 +239,14 @@ impl AppState {
             Some(_) => {
                 let reason = "the access token expired and the provider gave no refresh token";
                 self.db
-                    .record_connection_failure(id, ConnectionState::NeedsReauth, reason, None, None, now)
+                    .record_connection_failure(key, ConnectionState::NeedsReauth, reason, None, None, now)
                     .await?;
                 Err(BrokerError::NeedsReauth {
                     name: row.name.clone(),
                     reason: reason.into(),
                 })
             }
-            None if client_credentials => self.renew(&row, None, now, force).await,
+            None if client_credentials => self.renew(key, &row, None, now, force).await,
             None => Err(BrokerError::NotConnected(row.name.clone())),
         }
     }
@@ -223,6 +254,7 @@ impl AppState {
     /// Runs the refresh (or client-credentials fetch) under the cross-replica lease.
     async fn renew(
         &self,
+        key: GrantKey<'_>,
         row: &ConnectionRow,
         tokens: Option<TokenRow>,
         now: UnixTime,
@@ -232,7 +264,7 @@ impl AppState {
             && retry_at > now
         {
             return match tokens.filter(|t| not_expired(t, now)) {
-                Some(t) => self.fresh(&t),
+                Some(t) => self.fresh(key, &t),
                 None => Err(BrokerError::Failing {
                     name: row.name.clone(),
                     reason: format!(
@@ -252,7 +284,7 @@ impl AppState {
         let deadline = std::time::Instant::now() + Duration::from_secs(lease as u64);
         while !self
             .db
-            .try_connection_lease(&row.id, &owner, self.now(), self.now() + lease)
+            .try_connection_lease(key, &owner, self.now(), self.now() + lease)
             .await?
         {
             if std::time::Instant::now() > deadline {
@@ -263,24 +295,28 @@ impl AppState {
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-            if let Some(t) = self.db.find_connection_tokens(&row.id).await?
+            if let Some(t) = self.db.find_connection_tokens(key).await?
                 && Some(t.version) != seen_version
             {
-                return self.fresh(&t);
+                return self.fresh(key, &t);
+            }
+            if key.person.is_some() && self.db.find_connection_tokens(key).await?.is_none() {
+                // A person's lease lives on their grant: revoked meanwhile, nothing to lease.
+                return Err(BrokerError::NotConnected(row.name.clone()));
             }
         }
         // Between our read and the lease, another replica may have finished.
-        let current = self.db.find_connection_tokens(&row.id).await?;
+        let current = self.db.find_connection_tokens(key).await?;
         if let Some(t) = &current
             && Some(t.version) != seen_version
         {
-            self.db.release_connection_lease(&row.id, &owner).await?;
-            return self.fresh(t);
+            self.db.release_connection_lease(key, &owner).await?;
+            return self.fresh(key, t);
         }
         // What another replica recorded while we waited (a dead grant, a back-off) holds.
         let row = &self
             .db
-            .find_connection(&row.id)
+            .find_connection_for(key)
             .await?
             .ok_or(BrokerError::NotFound)?;
         let now = self.now();
@@ -301,50 +337,50 @@ impl AppState {
             None
         };
         if let Some(e) = blocked {
-            self.db.release_connection_lease(&row.id, &owner).await?;
+            self.db.release_connection_lease(key, &owner).await?;
             return match current
                 .filter(|t| not_expired(t, now) && !matches!(e, BrokerError::NeedsReauth { .. }))
             {
-                Some(t) => self.fresh(&t),
+                Some(t) => self.fresh(key, &t),
                 None => Err(e),
             };
         }
 
-        let result = self.call_token_endpoint(row, current.as_ref()).await;
+        let result = self.call_token_endpoint(key, row, current.as_ref()).await;
         let now = self.now();
         match result {
             Ok(answer) => {
                 let old_refresh = current.as_ref().and_then(|t| t.refresh_token.clone());
-                let grant = self.sealed_grant(&row.id, answer, old_refresh, now);
+                let grant = self.sealed_grant(key, answer, old_refresh, now);
                 let replaces = current.as_ref().map(|t| t.version);
                 let stored = self
                     .db
-                    .store_connection_grant(&row.id, &grant, replaces, Some(&owner), now)
+                    .store_connection_grant(key, &grant, replaces, Some(&owner), now)
                     .await?;
                 if !stored {
                     // Disconnected or re-authorized while we refreshed: the newer state wins.
-                    self.db.release_connection_lease(&row.id, &owner).await?;
-                    return match self.db.find_connection_tokens(&row.id).await? {
-                        Some(t) => self.fresh(&t),
+                    self.db.release_connection_lease(key, &owner).await?;
+                    return match self.db.find_connection_tokens(key).await? {
+                        Some(t) => self.fresh(key, &t),
                         None => Err(BrokerError::NotConnected(row.name.clone())),
                     };
                 }
-                tracing::info!(connection = %row.id, "connection token renewed");
+                tracing::info!(connection = %row.id, per_person = key.person.is_some(), "connection token renewed");
                 let stored = self
                     .db
-                    .find_connection_tokens(&row.id)
+                    .find_connection_tokens(key)
                     .await?
                     .ok_or_else(|| AppError::internal("the grant just stored is gone"))?;
-                self.fresh(&stored)
+                self.fresh(key, &stored)
             }
             Err(e)
                 if e.is_dead_grant(self.connections.providers.dead_grant_errors(&row.provider)) =>
             {
                 let reason = e.to_string();
-                tracing::warn!(connection = %row.id, error = %reason, "connection grant refused by the provider");
+                tracing::warn!(connection = %row.id, per_person = key.person.is_some(), error = %reason, "connection grant refused by the provider");
                 self.db
                     .record_connection_failure(
-                        &row.id,
+                        key,
                         ConnectionState::NeedsReauth,
                         &reason,
                         None,
@@ -360,10 +396,10 @@ impl AppState {
             Err(e) => {
                 let reason = e.to_string();
                 let retry_at = now + backoff(row.failures);
-                tracing::warn!(connection = %row.id, error = %reason, retry_at, "connection refresh failed");
+                tracing::warn!(connection = %row.id, per_person = key.person.is_some(), error = %reason, retry_at, "connection refresh failed");
                 self.db
                     .record_connection_failure(
-                        &row.id,
+                        key,
                         ConnectionState::Failing,
                         &reason,
                         Some(retry_at),
@@ -372,7 +408,7 @@ impl AppState {
                     )
                     .await?;
                 match current.filter(|t| not_expired(t, now) && !force) {
-                    Some(t) => self.fresh(&t),
+                    Some(t) => self.fresh(key, &t),
                     None => Err(BrokerError::Failing {
                         name: row.name.clone(),
                         reason,
@@ -384,6 +420,7 @@ impl AppState {
 
     async fn call_token_endpoint(
         &self,
+        key: GrantKey<'_>,
         row: &ConnectionRow,
         current: Option<&TokenRow>,
     ) -> Result<TokenResponse, ProviderError> {
@@ -397,7 +434,7 @@ impl AppState {
             Some(sealed) => {
                 let refresh = self
                     .connections
-                    .open(&row.id, "refresh_token", sealed)
+                    .open_grant(key, "refresh_token", sealed)
                     .map_err(|e| ProviderError::Refused(e.to_string()))?;
                 form.push(("grant_type", "refresh_token".into()));
                 form.push(("refresh_token", refresh.expose().to_string()));
@@ -428,17 +465,17 @@ impl AppState {
     /// refresh keeps the old one valid: keep it.
     pub fn sealed_grant(
         &self,
-        id: &str,
+        key: GrantKey<'_>,
         answer: TokenResponse,
         old_refresh_sealed: Option<String>,
         now: UnixTime,
     ) -> NewGrant {
         let engine = &self.connections;
         NewGrant {
-            access_token: engine.seal(id, "access_token", answer.access_token.expose()),
+            access_token: engine.seal_grant(key, "access_token", answer.access_token.expose()),
             refresh_token: answer
                 .refresh_token
-                .map(|r| engine.seal(id, "refresh_token", r.expose()))
+                .map(|r| engine.seal_grant(key, "refresh_token", r.expose()))
                 .or(old_refresh_sealed),
             token_type: answer.token_type,
             scope: answer.scope,
@@ -454,15 +491,24 @@ impl AppState {
         self.db.purge_connection_states(now).await?;
         let min_validity = self.connections.refresh_skew + window;
         let due = self.db.connections_due(now, now + min_validity).await?;
-        let mut renewed = 0;
-        for id in due {
-            match self.ensure_fresh(&id, min_validity, false).await {
-                Ok(_) => renewed += 1,
-                Err(e) => {
-                    tracing::debug!(connection = %id, error = %e, "background renewal skipped")
+        // People's grants multiply the calls to one provider: a few at a time, not all.
+        let renewed = futures::stream::iter(due)
+            .map(|(id, person)| async move {
+                let key = GrantKey {
+                    connection: &id,
+                    person: person.as_deref(),
+                };
+                match self.ensure_fresh(key, min_validity, false).await {
+                    Ok(_) => 1,
+                    Err(e) => {
+                        tracing::debug!(connection = %id, error = %e, "background renewal skipped");
+                        0
+                    }
                 }
-            }
-        }
+            })
+            .buffer_unordered(RENEWALS_AT_ONCE)
+            .fold(0, |sum, n| async move { sum + n })
+            .await;
         Ok(renewed)
     }
 }

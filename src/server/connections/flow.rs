@@ -20,7 +20,7 @@ use super::builtin::BuiltinProvider;
 use super::provider::{AUTH_BASIC, AUTH_NONE, AUTH_POST};
 use super::provider_client::ProviderError;
 use crate::server::auth::Identity;
-use crate::server::db::connections::{ConnectionRow, Registration, StateRow};
+use crate::server::db::connections::{ConnectionRow, GrantKey, Registration, StateRow};
 use crate::server::error::AppError;
 use crate::server::html::{Part, page, script_json};
 use crate::server::secrets::{random_token, sha256_hex};
@@ -35,7 +35,22 @@ pub async fn authorization_url(
 ) -> Result<String, AppError> {
     let engine = &state.connections;
     let row = if row.registration == "dynamic" && row.client_id.is_none() {
-        register_client(state, row).await?
+        // People connecting a per-person connection for the first time at once register one
+        // client between them: the first registers, the others find its client.
+        let lock = engine.lock_for(GrantKey::shared(&row.id));
+        let _guard = lock.lock().await;
+        match state
+            .db
+            .find_connection(&row.id)
+            .await?
+            .filter(|stored| stored.client_id.is_some())
+        {
+            Some(stored) => ConnectionRow {
+                scopes: row.scopes.clone(),
+                ..stored
+            },
+            None => register_client(state, row).await?,
+        }
     } else {
         row.clone()
     };
@@ -314,12 +329,6 @@ async fn finish(
             "This authorization was started by another user of Gatehouse.".into(),
         ));
     }
-    if !identity.is_admin() {
-        return Err(fail(
-            StatusCode::FORBIDDEN,
-            "Only an admin can connect this connection, and you are no longer one.".into(),
-        ));
-    }
     let row = state
         .db
         .find_connection(&id)
@@ -332,6 +341,19 @@ async fn finish(
             )
         })?;
 
+    // A shared grant, and changes to the template, are an admin's: someone who stopped being
+    // one while at the provider stores nothing.
+    if (!row.is_per_person() || pending.pending_changes.is_some()) && !identity.is_admin() {
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            "Only an admin can connect this connection, and you are no longer one.".into(),
+        ));
+    }
+    let key = if row.is_per_person() {
+        GrantKey::person(&id, &pending.subject)
+    } else {
+        GrantKey::shared(&id)
+    };
     // A re-authorization with a new client or scopes runs with them; they are saved with the
     // new grant, and only if it is obtained.
     let row = match &pending.pending_changes {
@@ -343,6 +365,7 @@ async fn finish(
     let outcome = exchange(
         state,
         &row,
+        key,
         &pending,
         query.code,
         query.error,
@@ -355,7 +378,7 @@ async fn finish(
             // Shown in the list too; a grant that worked before stays as it was.
             if let Err(e) = state
                 .db
-                .note_connection_error(&id, &message, state.now())
+                .note_connection_error(key, &message, state.now())
                 .await
             {
                 tracing::warn!(error = %e, "cannot record a connection error");
@@ -368,6 +391,7 @@ async fn finish(
 async fn exchange(
     state: &AppState,
     row: &ConnectionRow,
+    key: GrantKey<'_>,
     pending: &StateRow,
     code: Option<String>,
     error: Option<String>,
@@ -417,7 +441,7 @@ async fn exchange(
         .map_err(|e| format!("The token exchange failed: {e}."))?;
     // A refresh of the old grant running now must not overwrite the new one (it stores
     // only over the version it refreshed; the lock keeps this process's in order).
-    let lock = engine.lock_for(&row.id);
+    let lock = engine.lock_for(key);
     let _guard = lock.lock().await;
     if pending.pending_changes.is_some() {
         let mut changed = row.clone();
@@ -429,17 +453,14 @@ async fn exchange(
             .map_err(|e| AppError::from(e).into_api_error().message().to_string())?;
     }
     let now = state.now();
-    let grant = state.sealed_grant(&row.id, answer, None, now);
+    let grant = state.sealed_grant(key, answer, None, now);
     state
         .db
-        .store_connection_grant(&row.id, &grant, None, None, now)
+        .store_connection_grant(key, &grant, None, None, now)
         .await
         .map_err(|e| AppError::from(e).into_api_error().message().to_string())?;
-    state
-        .db
-        .announce(super::CONNECTION_CHANGED, Some(&row.id))
-        .await;
-    tracing::info!(connection = %row.id, "connection authorized");
+    super::manage::announce_grant(state, key).await;
+    tracing::info!(connection = %row.id, per_person = key.person.is_some(), "connection authorized");
     Ok(())
 }
 
@@ -550,6 +571,7 @@ mod tests {
             created_by: "t".into(),
             created_at: 0,
             updated_at: 0,
+            per_person: 0,
         };
         let mut url = Url::parse(row.authorization_url.as_deref().unwrap()).unwrap();
         let verifier = (row.pkce == "s256").then_some("verifier-verifier-verifier-verifier-0123");

@@ -7,10 +7,12 @@ use super::provider::{Definition, GRANT_CLIENT_CREDENTIALS, validate};
 use super::provider_client::masked;
 use crate::model::connections::{
     ConnectStart, ConnectionInput, ConnectionStatus, ConnectionView, ConnectionsOverview,
-    GrantView, ProviderAnswerView, ReauthorizeChanges,
+    GrantView, PersonGrantView, ProviderAnswerView, ReauthorizeChanges,
 };
 use crate::server::auth::Identity;
-use crate::server::db::connections::{ConnectionRow, ConnectionState, TokenRow};
+use crate::server::db::connections::{
+    ConnectionRow, ConnectionState, GrantKey, PersonGrantRow, TokenRow,
+};
 use crate::server::error::AppError;
 use crate::server::secrets::random_id;
 use crate::server::state::AppState;
@@ -21,10 +23,16 @@ const EXPIRING_WINDOW: i64 = 15 * 60;
 /// The message of the reference product, so users searching for it find the cause.
 const NO_REGISTRATION: &str = "No registration_client_uri or registration_access_token found: Sync AS and Push AS need a dynamically registered client, which is registered on the first Connect.";
 
-pub fn view(row: &ConnectionRow, tokens: Option<&TokenRow>, now: i64) -> ConnectionView {
-    let refreshable = tokens.is_some_and(|t| t.refresh_token.is_some())
-        || row.grant_type == GRANT_CLIENT_CREDENTIALS;
-    let status = match (row.status, tokens) {
+/// Where a grant stands, from its recorded health and its tokens.
+fn status_of(
+    health: ConnectionState,
+    grant_type: &str,
+    tokens: Option<&TokenRow>,
+    now: i64,
+) -> ConnectionStatus {
+    let refreshable =
+        tokens.is_some_and(|t| t.refresh_token.is_some()) || grant_type == GRANT_CLIENT_CREDENTIALS;
+    match (health, tokens) {
         (ConnectionState::NeedsReauth, _) => ConnectionStatus::NeedsReauth,
         (ConnectionState::Failing, _) => ConnectionStatus::Failing,
         (_, None) => ConnectionStatus::NotConnected,
@@ -37,7 +45,38 @@ pub fn view(row: &ConnectionRow, tokens: Option<&TokenRow>, now: i64) -> Connect
             ConnectionStatus::Expiring
         }
         _ => ConnectionStatus::Connected,
-    };
+    }
+}
+
+fn person_grant_view(grant: &PersonGrantRow, now: i64) -> PersonGrantView {
+    PersonGrantView {
+        person: grant.person.clone(),
+        status: status_of(grant.status, "", Some(&grant.tokens()), now),
+        scope: grant.scope.clone(),
+        expires_at: grant.expires_at,
+        obtained_at: grant.obtained_at,
+        refreshed_at: grant.refreshed_at,
+        last_error: grant.last_error.clone(),
+        last_error_at: grant.last_error_at,
+    }
+}
+
+/// A per-person connection seen by one person: the template with that person's grant and
+/// health in place of the shared ones.
+fn as_seen_by(
+    row: &ConnectionRow,
+    own: Option<&PersonGrantRow>,
+) -> (ConnectionRow, Option<TokenRow>) {
+    let mut seen = row.clone();
+    seen.status = own.map_or(ConnectionState::New, |g| g.status);
+    seen.last_error = own.and_then(|g| g.last_error.clone());
+    seen.last_error_at = own.and_then(|g| g.last_error_at);
+    seen.failures = own.map_or(0, |g| g.failures);
+    (seen, own.map(PersonGrantRow::tokens))
+}
+
+pub fn view(row: &ConnectionRow, tokens: Option<&TokenRow>, now: i64) -> ConnectionView {
+    let status = status_of(row.status, &row.grant_type, tokens, now);
     ConnectionView {
         id: row.id.clone(),
         name: row.name.clone(),
@@ -61,6 +100,8 @@ pub fn view(row: &ConnectionRow, tokens: Option<&TokenRow>, now: i64) -> Connect
         instance_fields: serde_json::from_str(&row.instance_fields).unwrap_or_default(),
         registered: row.registration_client_uri.is_some()
             && row.registration_access_token.is_some(),
+        per_person: row.is_per_person(),
+        grants: Vec::new(),
         status,
         last_error: row.last_error.clone(),
         last_error_at: row.last_error_at,
@@ -78,37 +119,117 @@ pub fn view(row: &ConnectionRow, tokens: Option<&TokenRow>, now: i64) -> Connect
     }
 }
 
-/// Every connection for an admin. A member's list is "my connections": those that need
-/// their own account, none until connections can be per person; the shared ones, their
-/// clients and grants are for admins.
+/// Every connection for an admin, each per-person one with everyone's grants. A member's
+/// list is "my connections": the per-person connections, each with their own grant and
+/// nothing of the client or the endpoints; shared connections are for admins.
 pub async fn overview(
     state: &AppState,
     caller: &Identity,
 ) -> Result<ConnectionsOverview, AppError> {
     let now = state.now();
-    let items = if caller.is_admin() {
-        state
-            .db
-            .list_connections()
-            .await?
-            .iter()
-            .map(|(row, tokens)| view(row, tokens.as_ref(), now))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let admin = caller.is_admin();
+    let grants = state
+        .db
+        .list_person_grants(None, (!admin).then_some(caller.subject.as_str()))
+        .await?;
+    let mut items = Vec::new();
+    for (row, tokens) in state.db.list_connections().await? {
+        if row.is_per_person() {
+            let mine: Vec<&PersonGrantRow> = grants
+                .iter()
+                .filter(|g| g.connection_id == row.id)
+                .collect();
+            items.push(per_person_view(&row, &mine, caller, now));
+        } else if admin {
+            items.push(view(&row, tokens.as_ref(), now));
+        }
+    }
     Ok(ConnectionsOverview {
-        can_manage: caller.is_admin(),
+        can_manage: admin,
         items,
         redirect_uri: state.connections.callback_url.clone(),
         now,
     })
 }
 
-pub async fn get(state: &AppState, id: &str) -> Result<ConnectionView, AppError> {
+/// A per-person connection for `caller`: their own grant's status, and the grants they may
+/// see (`grants`: everyone's for an admin, their own for a member, who sees no client and
+/// no endpoint either).
+fn per_person_view(
+    row: &ConnectionRow,
+    grants: &[&PersonGrantRow],
+    caller: &Identity,
+    now: i64,
+) -> ConnectionView {
+    let own = grants.iter().copied().find(|g| g.person == caller.subject);
+    let (seen, tokens) = as_seen_by(row, own);
+    let mut v = view(&seen, tokens.as_ref(), now);
+    v.grants = grants
+        .iter()
+        .filter(|g| caller.is_admin() || g.person == caller.subject)
+        .map(|g| person_grant_view(g, now))
+        .collect();
+    if !caller.is_admin() {
+        v.client_id = None;
+        v.has_client_secret = false;
+        v.authorization_url = None;
+        v.token_url = String::new();
+        v.revocation_url = None;
+        v.introspection_url = None;
+        v.provider_domain_url = None;
+        v.token_auth_method = String::new();
+        v.extra_auth_params = Vec::new();
+        v.resource = None;
+        v.instance_fields = Vec::new();
+        v.registered = false;
+    }
+    v
+}
+
+/// One connection as `caller` sees it (an admin; see `overview`).
+pub async fn get(
+    state: &AppState,
+    caller: &Identity,
+    id: &str,
+) -> Result<ConnectionView, AppError> {
     let row = find(state, id).await?;
-    let tokens = state.db.find_connection_tokens(id).await?;
-    Ok(view(&row, tokens.as_ref(), state.now()))
+    let now = state.now();
+    if row.is_per_person() {
+        let grants = state.db.list_person_grants(Some(id), None).await?;
+        let grants: Vec<&PersonGrantRow> = grants.iter().collect();
+        return Ok(per_person_view(&row, &grants, caller, now));
+    }
+    let tokens = state
+        .db
+        .find_connection_tokens(GrantKey::shared(id))
+        .await?;
+    Ok(view(&row, tokens.as_ref(), now))
+}
+
+/// The grant a caller means: the shared one, or on a per-person connection, `person`'s
+/// (only an admin may name someone else) or else the caller's own.
+pub fn grant_key<'a>(
+    row: &'a ConnectionRow,
+    caller: &'a Identity,
+    person: Option<&'a str>,
+) -> Result<GrantKey<'a>, AppError> {
+    if !row.is_per_person() {
+        if person.is_some() {
+            return Err(AppError::BadRequest(format!(
+                "The connection {:?} is shared: it has one grant, not one per person, so do not name a person.",
+                row.name
+            )));
+        }
+        caller.require_admin()?;
+        return Ok(GrantKey::shared(&row.id));
+    }
+    match person {
+        Some(p) if p != caller.subject => {
+            caller.require_admin()?;
+            Ok(GrantKey::person(&row.id, p))
+        }
+        _ => Ok(GrantKey::person(&row.id, &caller.subject)),
+    }
 }
 
 async fn find(state: &AppState, id: &str) -> Result<ConnectionRow, AppError> {
@@ -197,7 +318,13 @@ pub async fn create(
     identity: &Identity,
     input: ConnectionInput,
 ) -> Result<ConnectionView, AppError> {
+    let per_person = input.per_person;
     let d = checked(state, input, false)?;
+    if per_person && d.grant_type == GRANT_CLIENT_CREDENTIALS {
+        return Err(AppError::BadRequest(
+            "A per-person connection needs the authorization code grant: each person signs in to their own account. Client credentials give one grant for the whole Gatehouse, so make it shared.".into(),
+        ));
+    }
     if state.db.connection_name_taken(&d.name, "").await? {
         return Err(AppError::Conflict(format!(
             "A connection named {:?} already exists.",
@@ -243,6 +370,7 @@ pub async fn create(
         created_by: identity.subject.clone(),
         created_at: now,
         updated_at: now,
+        per_person: i64::from(per_person),
     };
     let notices = d.notices.clone();
     apply(state, &mut row, d);
@@ -253,18 +381,23 @@ pub async fn create(
         let state = state.clone();
         let id = row.id.clone();
         tokio::spawn(async move {
-            if let Err(e) = state.connection_token(&id, false).await {
+            if let Err(e) = state.connection_token(GrantKey::shared(&id), false).await {
                 tracing::warn!(connection = %id, error = %e, "first client credentials token failed");
             }
         });
     }
-    let mut view = view(&row, None, now);
+    let mut view = if row.is_per_person() {
+        per_person_view(&row, &[], identity, now)
+    } else {
+        view(&row, None, now)
+    };
     view.notices = notices;
     Ok(view)
 }
 
 pub async fn update(
     state: &AppState,
+    caller: &Identity,
     id: &str,
     input: ConnectionInput,
 ) -> Result<ConnectionView, AppError> {
@@ -302,9 +435,13 @@ pub async fn update(
         .await;
     if moved {
         // Tokens of the old host are of no use at the new one.
-        state.db.delete_connection_tokens(id, state.now()).await?;
+        state
+            .db
+            .delete_connection_tokens(GrantKey::shared(id), state.now())
+            .await?;
+        state.db.delete_person_grants(id).await?;
     }
-    let mut view = get(state, id).await?;
+    let mut view = get(state, caller, id).await?;
     view.notices = notices;
     Ok(view)
 }
@@ -330,6 +467,8 @@ fn endpoints_moved(row: &ConnectionRow, d: &Definition) -> bool {
 }
 
 /// Connect or re-authorize: the popup URL, or (client credentials) a token fetched now.
+/// A shared connection is an admin's to connect; a per-person one, everyone's for their own
+/// account. Changes to the client or the scopes are an admin's either way.
 pub async fn connect(
     state: &AppState,
     identity: &Identity,
@@ -337,6 +476,9 @@ pub async fn connect(
     changes: Option<ReauthorizeChanges>,
 ) -> Result<ConnectStart, AppError> {
     let row = find(state, id).await?;
+    if !row.is_per_person() || changes.is_some() {
+        identity.require_admin()?;
+    }
     let (effective, pending) = match changes {
         None => (row.clone(), None),
         Some(changes) => {
@@ -351,8 +493,9 @@ pub async fn connect(
             state.db.update_connection_definition(&effective).await?;
         }
         // The operator asks for a new attempt: past failures no longer hold it back.
-        state.db.clear_connection_failure(id, state.now()).await?;
-        state.connection_token(id, true).await?;
+        let key = GrantKey::shared(id);
+        state.db.clear_connection_failure(key, state.now()).await?;
+        state.connection_token(key, true).await?;
         return Ok(ConnectStart::Connected);
     }
     let pending = pending.map(|p| p.seal(state, id));
@@ -432,27 +575,63 @@ impl PendingChanges {
     }
 }
 
-/// Revokes the grant at the provider (RFC 7009) when it has a revocation URL, then forgets
-/// it here. Returns a warning when the provider could not be told.
-pub async fn disconnect(state: &AppState, id: &str) -> Result<Option<String>, AppError> {
+/// Revokes a grant at the provider (RFC 7009) when it has a revocation URL, then forgets it
+/// here. Returns a warning when the provider could not be told. The shared grant is an
+/// admin's to disconnect; a person's grant, that person's or an admin's (`person`).
+pub async fn disconnect(
+    state: &AppState,
+    caller: &Identity,
+    id: &str,
+    person: Option<&str>,
+) -> Result<Option<String>, AppError> {
     let row = find(state, id).await?;
+    let key = grant_key(&row, caller, person)?;
+    if key.person.is_some() && state.db.find_connection_tokens(key).await?.is_none() {
+        return Err(AppError::NotFound(match key.person {
+            Some(p) if p != caller.subject => format!("{p} has no grant of {:?}.", row.name),
+            _ => format!("You have not connected {:?}.", row.name),
+        }));
+    }
     // Not in the middle of a refresh here: it would store tokens that were never revoked.
-    let lock = state.connections.lock_for(id);
+    let lock = state.connections.lock_for(key);
     let _guard = lock.lock().await;
-    let warning = revoke_at_provider(state, &row).await?;
-    state.db.delete_connection_tokens(id, state.now()).await?;
-    state.db.announce(super::CONNECTION_CHANGED, Some(id)).await;
-    tracing::info!(connection = %id, "connection disconnected");
+    let warning = revoke_at_provider(state, &row, key).await?;
+    state.db.delete_connection_tokens(key, state.now()).await?;
+    announce_grant(state, key).await;
+    tracing::info!(connection = %id, per_person = key.person.is_some(), by = %caller.subject, "connection disconnected");
     Ok(warning)
+}
+
+/// Tells this process and the other replicas that a grant changed: a person's grant ends
+/// only that person's upstream sessions.
+pub async fn announce_grant(state: &AppState, key: GrantKey<'_>) {
+    match key.person {
+        None => {
+            state
+                .db
+                .announce(super::CONNECTION_CHANGED, Some(key.connection))
+                .await
+        }
+        Some(person) => {
+            state
+                .db
+                .announce(
+                    super::CONNECTION_GRANT_CHANGED,
+                    Some(&super::grant_change_key(key.connection, person)),
+                )
+                .await
+        }
+    }
 }
 
 async fn revoke_at_provider(
     state: &AppState,
     row: &ConnectionRow,
+    key: GrantKey<'_>,
 ) -> Result<Option<String>, AppError> {
     let (Some(url), Some(tokens)) = (
         &row.revocation_url,
-        state.db.find_connection_tokens(&row.id).await?,
+        state.db.find_connection_tokens(key).await?,
     ) else {
         return Ok(None);
     };
@@ -463,12 +642,12 @@ async fn revoke_at_provider(
     // The refresh token first: revoking it ends the whole grant at most providers.
     let mut failures = Vec::new();
     if let Some(sealed) = &tokens.refresh_token {
-        let token = engine.open(&row.id, "refresh_token", sealed)?;
+        let token = engine.open_grant(key, "refresh_token", sealed)?;
         if let Err(e) = client.revoke(&url, &auth, &token, "refresh_token").await {
             failures.push(format!("refresh token: {e}"));
         }
     }
-    let token = engine.open(&row.id, "access_token", &tokens.access_token)?;
+    let token = engine.open_grant(key, "access_token", &tokens.access_token)?;
     if let Err(e) = client.revoke(&url, &auth, &token, "access_token").await {
         failures.push(format!("access token: {e}"));
     }
@@ -497,8 +676,25 @@ pub async fn delete(state: &AppState, id: &str) -> Result<Option<String>, AppErr
         )));
     }
     let mut warnings = Vec::new();
-    if let Some(w) = revoke_at_provider(state, &row).await? {
+    if let Some(w) = revoke_at_provider(state, &row, GrantKey::shared(id)).await? {
         warnings.push(w);
+    }
+    // Every person's grant ends with the template; the provider hears of each.
+    let grants = state.db.list_person_grants(Some(id), None).await?;
+    let mut unconfirmed = 0;
+    for grant in &grants {
+        if revoke_at_provider(state, &row, GrantKey::person(id, &grant.person))
+            .await?
+            .is_some()
+        {
+            unconfirmed += 1;
+        }
+    }
+    if unconfirmed > 0 {
+        warnings.push(format!(
+            "The provider did not confirm the revocation of {unconfirmed} of {} people's grants.",
+            grants.len()
+        ));
     }
     if let (Some(uri), Some(sealed)) =
         (&row.registration_client_uri, &row.registration_access_token)
@@ -528,21 +724,27 @@ pub async fn delete(state: &AppState, id: &str) -> Result<Option<String>, AppErr
     Ok((!warnings.is_empty()).then(|| warnings.join(" ")))
 }
 
-/// RFC 7662 introspection of the current access token.
-pub async fn introspect(state: &AppState, id: &str) -> Result<ProviderAnswerView, AppError> {
+/// RFC 7662 introspection of the current access token (of a per-person connection: the
+/// caller's own).
+pub async fn introspect(
+    state: &AppState,
+    caller: &Identity,
+    id: &str,
+) -> Result<ProviderAnswerView, AppError> {
     let row = find(state, id).await?;
+    let key = grant_key(&row, caller, None)?;
     let url = row.introspection_url.as_deref().ok_or_else(|| {
         AppError::BadRequest(
             "This connection has no introspection URL; add one under Advanced.".into(),
         )
     })?;
     let url = Url::parse(url).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let tokens = state.db.find_connection_tokens(id).await?.ok_or_else(|| {
+    let tokens = state.db.find_connection_tokens(key).await?.ok_or_else(|| {
         AppError::Conflict("The connection has no token to introspect: connect it first.".into())
     })?;
     let token = state
         .connections
-        .open(id, "access_token", &tokens.access_token)?;
+        .open_grant(key, "access_token", &tokens.access_token)?;
     let auth = state.client_auth(&row)?;
     let body = state
         .connections

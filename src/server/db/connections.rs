@@ -44,7 +44,80 @@ pub struct ConnectionRow {
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// 1: a template whose grants are each person's own (`connection_grants`); 0: shared.
+    pub per_person: i64,
 }
+
+impl ConnectionRow {
+    pub fn is_per_person(&self) -> bool {
+        self.per_person != 0
+    }
+}
+
+/// Whose grant of a connection: the shared one, or a person's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantKey<'a> {
+    pub connection: &'a str,
+    pub person: Option<&'a str>,
+}
+
+impl<'a> GrantKey<'a> {
+    pub fn shared(connection: &'a str) -> Self {
+        GrantKey {
+            connection,
+            person: None,
+        }
+    }
+
+    pub fn person(connection: &'a str, person: &'a str) -> Self {
+        GrantKey {
+            connection,
+            person: Some(person),
+        }
+    }
+}
+
+/// A person's grant with its health, for the lists.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct PersonGrantRow {
+    pub connection_id: String,
+    pub person: String,
+    /// Sealed.
+    pub access_token: String,
+    /// Sealed.
+    pub refresh_token: Option<String>,
+    pub token_type: String,
+    pub scope: Option<String>,
+    pub expires_at: Option<i64>,
+    pub obtained_at: i64,
+    pub refreshed_at: Option<i64>,
+    pub version: i64,
+    #[sqlx(try_from = "String")]
+    pub status: ConnectionState,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub failures: i64,
+}
+
+impl PersonGrantRow {
+    pub fn tokens(&self) -> TokenRow {
+        TokenRow {
+            connection_id: self.connection_id.clone(),
+            access_token: self.access_token.clone(),
+            refresh_token: self.refresh_token.clone(),
+            token_type: self.token_type.clone(),
+            scope: self.scope.clone(),
+            expires_at: self.expires_at,
+            obtained_at: self.obtained_at,
+            refreshed_at: self.refreshed_at,
+            version: self.version,
+        }
+    }
+}
+
+const PERSON_GRANT_COLUMNS: &str = "connection_id, person, access_token, refresh_token, \
+     token_type, scope, expires_at, obtained_at, refreshed_at, version, status, last_error, \
+     last_error_at, failures";
 
 /// A connection's `status` column, typed; the strings exist only here, at the storage edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +160,20 @@ const CONNECTION_COLUMNS: &str = "id, name, description, provider, provider_type
      registration, client_id, client_secret, authorization_url, token_url, scopes, revocation_url, \
      introspection_url, provider_domain_url, token_auth_method, pkce, extra_auth_params, resource, \
      instance_fields, registration_client_uri, registration_access_token, registered_at, status, last_error, \
-     last_error_at, failures, retry_at, lease_owner, lease_until, created_by, created_at, updated_at";
+     last_error_at, failures, retry_at, lease_owner, lease_until, created_by, created_at, updated_at, \
+     per_person";
+
+/// The connection's columns with a person's health in place of the shared one's: what the
+/// broker reads for that person's grant ($1 the connection, $2 the person).
+const CONNECTION_FOR_PERSON: &str = "SELECT c.id, c.name, c.description, c.provider, \
+     c.provider_type, c.grant_type, c.registration, c.client_id, c.client_secret, \
+     c.authorization_url, c.token_url, c.scopes, c.revocation_url, c.introspection_url, \
+     c.provider_domain_url, c.token_auth_method, c.pkce, c.extra_auth_params, c.resource, \
+     c.instance_fields, c.registration_client_uri, c.registration_access_token, c.registered_at, \
+     COALESCE(g.status, 'new') AS status, g.last_error, g.last_error_at, \
+     COALESCE(g.failures, 0) AS failures, g.retry_at, g.lease_owner, g.lease_until, c.created_by, \
+     c.created_at, c.updated_at, c.per_person FROM connections c LEFT JOIN connection_grants g \
+     ON g.connection_id = c.id AND g.person = $2 WHERE c.id = $1";
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct TokenRow {
@@ -141,12 +227,22 @@ pub struct Registration {
     pub registration_access_token: Option<String>,
 }
 
+/// The table and row filter holding a grant's health and lease: the connection row for the
+/// shared grant, the person's grant row otherwise ($1 the connection, $2 the person, bound
+/// either way so that both texts take the same parameters).
+fn grant_target(key: GrantKey<'_>) -> (&'static str, &'static str) {
+    match key.person {
+        None => ("connections", "id = $1 AND $2 = ''"),
+        Some(_) => ("connection_grants", "connection_id = $1 AND person = $2"),
+    }
+}
+
 impl Db {
     pub async fn insert_connection(&self, row: &ConnectionRow) -> Result<(), DbError> {
         sqlx::query(&format!(
             "INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
              $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
-             $26, $27, $28, $29, $30, $31, $32, $33)"
+             $26, $27, $28, $29, $30, $31, $32, $33, $34)"
         ))
         .bind(&row.id)
         .bind(&row.name)
@@ -181,6 +277,7 @@ impl Db {
         .bind(&row.created_by)
         .bind(row.created_at)
         .bind(row.updated_at)
+        .bind(row.per_person)
         .execute(self.writer())
         .await?;
         Ok(())
@@ -284,18 +381,58 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
-    pub async fn find_connection_tokens(&self, id: &str) -> Result<Option<TokenRow>, DbError> {
+    /// The connection as the broker sees it for one grant: a person's grant brings its own
+    /// health and lease (`new` when the person has none yet).
+    pub async fn find_connection_for(
+        &self,
+        key: GrantKey<'_>,
+    ) -> Result<Option<ConnectionRow>, DbError> {
+        let Some(person) = key.person else {
+            return self.find_connection(key.connection).await;
+        };
+        Ok(sqlx::query_as::<_, ConnectionRow>(CONNECTION_FOR_PERSON)
+            .bind(key.connection)
+            .bind(person)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    pub async fn find_connection_tokens(
+        &self,
+        key: GrantKey<'_>,
+    ) -> Result<Option<TokenRow>, DbError> {
+        let (table, filter) = match key.person {
+            None => ("connection_tokens", "$2 = ''"),
+            Some(_) => ("connection_grants", "person = $2"),
+        };
         Ok(sqlx::query_as::<_, TokenRow>(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM connection_tokens WHERE connection_id = $1"
+            "SELECT {TOKEN_COLUMNS} FROM {table} WHERE connection_id = $1 AND {filter}"
         ))
-        .bind(id)
+        .bind(key.connection)
+        .bind(key.person.unwrap_or(""))
         .fetch_optional(self.pool())
         .await?)
     }
 
-    /// Stores a grant and marks the connection healthy, in one transaction: nobody reads a
-    /// new access token whose rotated refresh token is not stored yet. Releases `owner`'s
-    /// refresh lease.
+    /// People's grants: of one connection, or of one person, or all.
+    pub async fn list_person_grants(
+        &self,
+        connection: Option<&str>,
+        person: Option<&str>,
+    ) -> Result<Vec<PersonGrantRow>, DbError> {
+        Ok(sqlx::query_as::<_, PersonGrantRow>(&format!(
+            "SELECT {PERSON_GRANT_COLUMNS} FROM connection_grants \
+             WHERE ($1 IS NULL OR connection_id = $1) AND ($2 IS NULL OR person = $2) \
+             ORDER BY connection_id, person"
+        ))
+        .bind(connection)
+        .bind(person)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Stores a grant and marks it healthy, in one transaction: nobody reads a new access
+    /// token whose rotated refresh token is not stored yet. Releases `owner`'s refresh lease.
     ///
     /// `replaces`: for a refresh, the version of the grant that was refreshed. When the
     /// stored grant is no longer that one (disconnected, or replaced by a new authorization
@@ -303,12 +440,18 @@ impl Db {
     /// (an authorization), replacing whatever was there.
     pub async fn store_connection_grant(
         &self,
-        id: &str,
+        key: GrantKey<'_>,
         grant: &NewGrant,
         replaces: Option<i64>,
         owner: Option<&str>,
         now: UnixTime,
     ) -> Result<bool, DbError> {
+        if let Some(person) = key.person {
+            return self
+                .store_person_grant(key.connection, person, grant, replaces, owner, now)
+                .await;
+        }
+        let id = key.connection;
         let mut tx = self.writer().begin().await?;
         let stored = match replaces {
             Some(version) => {
@@ -376,8 +519,79 @@ impl Db {
         Ok(true)
     }
 
+    /// A person's grant and its health are one row: one statement stores both.
+    async fn store_person_grant(
+        &self,
+        id: &str,
+        person: &str,
+        grant: &NewGrant,
+        replaces: Option<i64>,
+        owner: Option<&str>,
+        now: UnixTime,
+    ) -> Result<bool, DbError> {
+        let done = match replaces {
+            Some(version) => sqlx::query(
+                "UPDATE connection_grants SET access_token = $4, refresh_token = $5, token_type = $6, \
+                 scope = $7, expires_at = $8, refreshed_at = $9, version = version + 1, \
+                 status = 'connected', last_error = NULL, last_error_at = NULL, failures = 0, \
+                 retry_at = NULL, \
+                 lease_owner = CASE WHEN lease_owner = $10 THEN NULL ELSE lease_owner END, \
+                 lease_until = CASE WHEN lease_owner = $10 THEN NULL ELSE lease_until END \
+                 WHERE connection_id = $1 AND person = $2 AND version = $3",
+            )
+            .bind(id)
+            .bind(person)
+            .bind(version)
+            .bind(&grant.access_token)
+            .bind(&grant.refresh_token)
+            .bind(&grant.token_type)
+            .bind(&grant.scope)
+            .bind(grant.expires_at)
+            .bind(now)
+            .bind(owner.unwrap_or("")),
+            // A new authorization replaces whatever the person had, lease included: a refresh
+            // of the old grant then finds another version and stores nothing.
+            None => sqlx::query(
+                "INSERT INTO connection_grants (connection_id, person, access_token, refresh_token, \
+                 token_type, scope, expires_at, obtained_at, refreshed_at, version, status, failures) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 1, 'connected', 0) \
+                 ON CONFLICT (connection_id, person) DO UPDATE SET access_token = excluded.access_token, \
+                 refresh_token = excluded.refresh_token, token_type = excluded.token_type, \
+                 scope = excluded.scope, expires_at = excluded.expires_at, \
+                 obtained_at = excluded.obtained_at, refreshed_at = NULL, \
+                 version = connection_grants.version + 1, status = 'connected', last_error = NULL, \
+                 last_error_at = NULL, failures = 0, retry_at = NULL, lease_owner = NULL, \
+                 lease_until = NULL",
+            )
+            .bind(id)
+            .bind(person)
+            .bind(&grant.access_token)
+            .bind(&grant.refresh_token)
+            .bind(&grant.token_type)
+            .bind(&grant.scope)
+            .bind(grant.expires_at)
+            .bind(now),
+        }
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Forgets the grant (after revocation at the provider, or to start over).
-    pub async fn delete_connection_tokens(&self, id: &str, now: UnixTime) -> Result<(), DbError> {
+    pub async fn delete_connection_tokens(
+        &self,
+        key: GrantKey<'_>,
+        now: UnixTime,
+    ) -> Result<(), DbError> {
+        if let Some(person) = key.person {
+            sqlx::query("DELETE FROM connection_grants WHERE connection_id = $1 AND person = $2")
+                .bind(key.connection)
+                .bind(person)
+                .execute(self.writer())
+                .await?;
+            return Ok(());
+        }
+        let id = key.connection;
         let mut tx = self.writer().begin().await?;
         sqlx::query("DELETE FROM connection_tokens WHERE connection_id = $1")
             .bind(id)
@@ -395,19 +609,31 @@ impl Db {
         Ok(())
     }
 
-    /// Takes the connection's refresh lease unless another owner holds a live one.
+    /// Forgets every person's grant of a connection (its endpoints moved elsewhere).
+    pub async fn delete_person_grants(&self, id: &str) -> Result<u64, DbError> {
+        let done = sqlx::query("DELETE FROM connection_grants WHERE connection_id = $1")
+            .bind(id)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Takes the grant's refresh lease unless another owner holds a live one. A person
+    /// without a grant has nothing to lease: `false`.
     pub async fn try_connection_lease(
         &self,
-        id: &str,
+        key: GrantKey<'_>,
         owner: &str,
         now: UnixTime,
         until: UnixTime,
     ) -> Result<bool, DbError> {
-        let done = sqlx::query(
-            "UPDATE connections SET lease_owner = $2, lease_until = $4 WHERE id = $1 \
-             AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= $3 OR lease_owner = $2)",
-        )
-        .bind(id)
+        let (table, filter) = grant_target(key);
+        let done = sqlx::query(&format!(
+            "UPDATE {table} SET lease_owner = $3, lease_until = $5 WHERE {filter} \
+             AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= $4 OR lease_owner = $3)"
+        ))
+        .bind(key.connection)
+        .bind(key.person.unwrap_or(""))
         .bind(owner)
         .bind(now)
         .bind(until)
@@ -419,20 +645,30 @@ impl Db {
     /// Drops every refresh lease: at start-up on SQLite, where no other process can hold one
     /// (a process killed during a refresh leaves its lease behind).
     pub async fn clear_connection_leases(&self) -> Result<u64, DbError> {
-        let done = sqlx::query(
-            "UPDATE connections SET lease_owner = NULL, lease_until = NULL \
-             WHERE lease_owner IS NOT NULL",
-        )
-        .execute(self.writer())
-        .await?;
-        Ok(done.rows_affected())
+        let mut cleared = 0;
+        for table in ["connections", "connection_grants"] {
+            cleared += sqlx::query(&format!(
+                "UPDATE {table} SET lease_owner = NULL, lease_until = NULL \
+                 WHERE lease_owner IS NOT NULL"
+            ))
+            .execute(self.writer())
+            .await?
+            .rows_affected();
+        }
+        Ok(cleared)
     }
 
-    pub async fn release_connection_lease(&self, id: &str, owner: &str) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE connections SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
-        )
-        .bind(id)
+    pub async fn release_connection_lease(
+        &self,
+        key: GrantKey<'_>,
+        owner: &str,
+    ) -> Result<(), DbError> {
+        let (table, filter) = grant_target(key);
+        sqlx::query(&format!(
+            "UPDATE {table} SET lease_owner = NULL, lease_until = NULL WHERE {filter} AND lease_owner = $3"
+        ))
+        .bind(key.connection)
+        .bind(key.person.unwrap_or(""))
         .bind(owner)
         .execute(self.writer())
         .await?;
@@ -443,38 +679,56 @@ impl Db {
     /// `NeedsReauth` (the grant is dead: no more retries).
     pub async fn record_connection_failure(
         &self,
-        id: &str,
+        key: GrantKey<'_>,
         status: ConnectionState,
         message: &str,
         retry_at: Option<UnixTime>,
         owner: Option<&str>,
         now: UnixTime,
     ) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE connections SET status = $2, last_error = $3, last_error_at = $5, \
-             failures = failures + 1, retry_at = $4, updated_at = $5, \
+        let (table, filter) = grant_target(key);
+        let touched = if key.person.is_none() {
+            ", updated_at = $7"
+        } else {
+            ""
+        };
+        sqlx::query(&format!(
+            "UPDATE {table} SET status = $3, last_error = $4, last_error_at = $7, \
+             failures = failures + 1, retry_at = $5{touched}, \
              lease_owner = CASE WHEN lease_owner = $6 THEN NULL ELSE lease_owner END, \
              lease_until = CASE WHEN lease_owner = $6 THEN NULL ELSE lease_until END \
-             WHERE id = $1",
-        )
-        .bind(id)
+             WHERE {filter}"
+        ))
+        .bind(key.connection)
+        .bind(key.person.unwrap_or(""))
         .bind(status.as_str())
         .bind(message)
         .bind(retry_at)
-        .bind(now)
         .bind(owner.unwrap_or(""))
+        .bind(now)
         .execute(self.writer())
         .await?;
         Ok(())
     }
 
     /// Forgets past failures before an attempt the operator asked for.
-    pub async fn clear_connection_failure(&self, id: &str, now: UnixTime) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE connections SET status = CASE WHEN status IN ('failing', 'needs_reauth') THEN 'new' ELSE status END, \
-             failures = 0, retry_at = NULL, updated_at = $2 WHERE id = $1",
-        )
-        .bind(id)
+    pub async fn clear_connection_failure(
+        &self,
+        key: GrantKey<'_>,
+        now: UnixTime,
+    ) -> Result<(), DbError> {
+        let (table, filter) = grant_target(key);
+        let touched = if key.person.is_none() {
+            ", updated_at = $3"
+        } else {
+            ""
+        };
+        sqlx::query(&format!(
+            "UPDATE {table} SET status = CASE WHEN status IN ('failing', 'needs_reauth') THEN 'new' ELSE status END, \
+             failures = 0, retry_at = NULL{touched} WHERE {filter} AND $3 = $3"
+        ))
+        .bind(key.connection)
+        .bind(key.person.unwrap_or(""))
         .bind(now)
         .execute(self.writer())
         .await?;
@@ -482,17 +736,25 @@ impl Db {
     }
 
     /// Notes an error from an interactive step (the popup flow) without touching a working
-    /// grant: the list shows it, the tokens stay.
+    /// grant: the list shows it, the tokens stay. A person with no grant yet has no row to
+    /// note it on; the page that started the step shows the error.
     pub async fn note_connection_error(
         &self,
-        id: &str,
+        key: GrantKey<'_>,
         message: &str,
         now: UnixTime,
     ) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE connections SET last_error = $2, last_error_at = $3, updated_at = $3 WHERE id = $1",
-        )
-        .bind(id)
+        let (table, filter) = grant_target(key);
+        let touched = if key.person.is_none() {
+            ", updated_at = $4"
+        } else {
+            ""
+        };
+        sqlx::query(&format!(
+            "UPDATE {table} SET last_error = $3, last_error_at = $4{touched} WHERE {filter}"
+        ))
+        .bind(key.connection)
+        .bind(key.person.unwrap_or(""))
         .bind(message)
         .bind(now)
         .execute(self.writer())
@@ -523,27 +785,31 @@ impl Db {
         Ok(())
     }
 
-    /// Connections whose grant should be renewed now: tokens expiring before `horizon`, and
+    /// Grants that should be renewed now: tokens expiring before `horizon`, and
     /// client-credentials connections without a token; not those waiting for a retry or
-    /// for the user.
+    /// for the user. Shared connections' keys have no person.
     pub async fn connections_due(
         &self,
         now: UnixTime,
         horizon: UnixTime,
-    ) -> Result<Vec<String>, DbError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT c.id FROM connections c LEFT JOIN connection_tokens t ON t.connection_id = c.id \
-             WHERE c.status <> 'needs_reauth' AND (c.retry_at IS NULL OR c.retry_at <= $1) \
+    ) -> Result<Vec<(String, Option<String>)>, DbError> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT c.id, NULL FROM connections c LEFT JOIN connection_tokens t ON t.connection_id = c.id \
+             WHERE c.per_person = 0 AND c.status <> 'needs_reauth' AND (c.retry_at IS NULL OR c.retry_at <= $1) \
              AND ((t.connection_id IS NOT NULL AND t.expires_at IS NOT NULL AND t.expires_at <= $2 \
                    AND (t.refresh_token IS NOT NULL OR c.grant_type = 'client_credentials')) \
                OR (t.connection_id IS NULL AND c.grant_type = 'client_credentials' AND c.client_id IS NOT NULL)) \
-             ORDER BY c.id",
+             UNION ALL \
+             SELECT g.connection_id, g.person FROM connection_grants g \
+             WHERE g.status <> 'needs_reauth' AND (g.retry_at IS NULL OR g.retry_at <= $1) \
+             AND g.expires_at IS NOT NULL AND g.expires_at <= $2 AND g.refresh_token IS NOT NULL \
+             ORDER BY 1, 2",
         )
         .bind(now)
         .bind(horizon)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        Ok(rows)
     }
 
     // Authorization requests in flight.

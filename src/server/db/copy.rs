@@ -8,7 +8,7 @@ use super::{Db, DbError};
 
 /// Every table, parents before the tables that reference them. Transient tables (background
 /// pass leases) are not copied.
-pub const TABLES: [&str; 16] = [
+pub const TABLES: [&str; 17] = [
     "settings",
     "api_tokens",
     "login_states",
@@ -21,6 +21,7 @@ pub const TABLES: [&str; 16] = [
     "oauth_refresh_tokens",
     "connections",
     "connection_tokens",
+    "connection_grants",
     "connection_states",
     "vault_secrets",
     "mcp_servers",
@@ -100,7 +101,7 @@ fn is_integer_column(column: &str) -> bool {
         || column.ends_with("_until")
         || matches!(
             column,
-            "failures" | "version" | "enabled" | "timeout_secs" | "expires_at"
+            "failures" | "version" | "enabled" | "timeout_secs" | "expires_at" | "per_person"
         )
 }
 

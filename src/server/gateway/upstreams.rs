@@ -23,7 +23,7 @@ use super::tools::{ToolContext, ToolFuture, ToolSource, tool_error};
 use super::upstream_client::{ChangeFlag, Transport, UpstreamError, UpstreamSession};
 use crate::model::mcp_servers::ToolSummaryView;
 use crate::server::clock::{Clock, UnixTime};
-use crate::server::connections::BrokerError;
+use crate::server::connections::{BrokerError, GrantKey};
 use crate::server::db::gateway::McpServerRow;
 use crate::server::error::AppError;
 use crate::server::secrets::vault;
@@ -362,7 +362,7 @@ async fn credentials(
         "connection" => {
             let id = row.connection_id.as_deref().unwrap_or_default();
             let token = state
-                .connection_token(id, force_refresh)
+                .connection_token(GrantKey::shared(id), force_refresh)
                 .await
                 .map_err(|e| broker_failure(id, e))?;
             let mut value = HeaderValue::from_str(&format!(
@@ -486,7 +486,10 @@ where
                     row.name
                 );
                 let id = row.connection_id.as_deref().unwrap_or_default();
-                if let Err(e) = state.report_refused_token(id, &reason).await {
+                if let Err(e) = state
+                    .report_refused_token(GrantKey::shared(id), &reason)
+                    .await
+                {
                     tracing::error!(error = %e, "cannot mark the connection");
                 }
                 tracing::warn!(server = %row.name, connection = id, "upstream refused a refreshed token");

@@ -30,6 +30,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v0/connections/{id}/connect", post(connect))
         .route("/api/v0/connections/{id}/disconnect", post(disconnect))
+        .route("/api/v0/connections/{id}/grants", get(grants))
+        .route(
+            "/api/v0/connections/{id}/grants/{person}",
+            axum::routing::delete(revoke_grant),
+        )
         .route("/api/v0/connections/{id}/introspect", post(introspect))
         .route("/api/v0/connections/{id}/registration/sync", post(sync))
         .route("/api/v0/connections/{id}/registration/push", post(push))
@@ -60,19 +65,45 @@ async fn create(
 
 async fn read(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(identity): Admin,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    Ok(Json(manage::get(&state, &id).await?).into_response())
+    Ok(Json(manage::get(&state, &identity, &id).await?).into_response())
 }
 
 async fn update(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(identity): Admin,
     Path(id): Path<String>,
     JsonBody(input): JsonBody<ConnectionInput>,
 ) -> Result<Response, AppError> {
-    Ok(Json(manage::update(&state, &id, input).await?).into_response())
+    Ok(Json(manage::update(&state, &identity, &id, input).await?).into_response())
+}
+
+/// Every person's grant of a per-person connection (an admin's view).
+async fn grants(
+    State(state): State<AppState>,
+    Admin(identity): Admin,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let view = manage::get(&state, &identity, &id).await?;
+    if !view.per_person {
+        return Err(AppError::BadRequest(format!(
+            "The connection {:?} is shared: it has one grant, not one per person.",
+            view.name
+        )));
+    }
+    Ok(Json(json!({"grants": view.grants})).into_response())
+}
+
+/// Revokes one person's grant: an admin's, or that person's own.
+async fn revoke_grant(
+    State(state): State<AppState>,
+    Extension(identity): Extension<Identity>,
+    Path((id, person)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let warning = manage::disconnect(&state, &identity, &id, Some(&person)).await?;
+    Ok(Json(json!({"disconnected": true, "warning": warning})).into_response())
 }
 
 async fn remove(
@@ -85,10 +116,11 @@ async fn remove(
 }
 
 /// Body optional: `{"client_id", "client_secret", "scopes"}` to re-authorize with changes,
-/// applied once the new authorization succeeds.
+/// applied once the new authorization succeeds. A per-person connection connects the
+/// caller's own account; a shared one, and changes, need an admin (`manage::connect`).
 async fn connect(
     State(state): State<AppState>,
-    Admin(identity): Admin,
+    Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
     body: Option<Json<ReauthorizeChanges>>,
 ) -> Result<Response, AppError> {
@@ -102,21 +134,29 @@ async fn connect(
     )
 }
 
+#[derive(Debug, Deserialize)]
+struct PersonQuery {
+    person: Option<String>,
+}
+
+/// The shared grant (admins), or of a per-person connection the caller's own grant, or an
+/// admin's choice of `?person=`.
 async fn disconnect(
     State(state): State<AppState>,
-    _admin: Admin,
+    Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
+    Query(query): Query<PersonQuery>,
 ) -> Result<Response, AppError> {
-    let warning = manage::disconnect(&state, &id).await?;
+    let warning = manage::disconnect(&state, &identity, &id, query.person.as_deref()).await?;
     Ok(Json(json!({"disconnected": true, "warning": warning})).into_response())
 }
 
 async fn introspect(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(identity): Admin,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    Ok(answer(manage::introspect(&state, &id).await?))
+    Ok(answer(manage::introspect(&state, &identity, &id).await?))
 }
 
 async fn sync(
@@ -144,11 +184,16 @@ fn answer(view: crate::model::connections::ProviderAnswerView) -> Response {
 pub struct TokenQuery {
     #[serde(default)]
     force: Option<String>,
+    /// Of a per-person connection: whose grant (an admin's choice; default the caller's).
+    #[serde(default)]
+    person: Option<String>,
 }
 
-/// `POST /api/v0/connections/{id}/token[?force=true]`: a fresh access token for a worker,
-/// never the refresh token. Callers: an API token with the `connections:token` scope, or
-/// an app session. Mounted outside the session middleware, which knows only sessions.
+/// `POST /api/v0/connections/{id}/token[?force=true][&person=…]`: a fresh access token for a
+/// worker, never the refresh token. Callers: an API token with the `connections:token` scope
+/// (acting as its creator), or an app session. A shared connection's token is for admins; of
+/// a per-person connection, everyone gets their own grant's, and an admin may name the
+/// person. Mounted outside the session middleware, which knows only sessions.
 pub async fn token(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -164,7 +209,7 @@ pub async fn token(
             )));
         }
     };
-    match bearer_token(&headers) {
+    let caller = match bearer_token(&headers) {
         Ok(Some(presented)) if presented.starts_with(TOKEN_PREFIX) => {
             let token = match verify_api_token(&state, presented, state.now()).await? {
                 Ok(token) => token,
@@ -179,23 +224,24 @@ pub async fn token(
                     "insufficient_scope: this API token lacks the connections:token scope.".into(),
                 ));
             }
-            if !token.creator_role(&state.config.auth).is_admin() {
-                return Err(AppError::Forbidden(format!(
-                    "This API token acts as {}, who is no longer an admin.",
-                    token.created_by
-                )));
-            }
+            token.creator_identity(&state.config.auth)
         }
         _ => match authenticate(&state, &headers).await? {
-            Ok(identity) => identity.require_admin()?,
+            Ok(identity) => identity,
             Err(_) => {
                 return Err(AppError::Unauthorized(
                     "Send an API token with the connections:token scope (Authorization: Bearer gatehouse_at_…) or a session.".into(),
                 ));
             }
         },
-    }
-    let fresh = state.connection_token(&id, force).await?;
+    };
+    let row = state
+        .db
+        .find_connection(&id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("No connection with this id.".into()))?;
+    let key = manage::grant_key(&row, &caller, query.person.as_deref())?;
+    let fresh = state.connection_token(key, force).await?;
     let now = state.now();
     let mut response = Json(json!({
         "access_token": fresh.access_token.expose(),

@@ -31,6 +31,8 @@ enum Open {
     CreateBuiltin(BuiltinProviderView),
     Edit(ConnectionView),
     Disconnect(ConnectionView),
+    /// An admin revokes one person's grant of a per-person connection.
+    RevokeGrant(ConnectionView, String),
     Delete(ConnectionView),
     Reauthorize(ConnectionView),
     Answer(ProviderAnswerView),
@@ -154,7 +156,7 @@ pub fn ConnectionsPage() -> impl IntoView {
                                 } else {
                                     view! {
                                         <ul class="space-y-3">
-                                            {overview.items.into_iter().map(|c| view! { <ConnectionCard connection=c now open notice reload=Callback::new(move |_| reload()) /> }).collect_view()}
+                                            {overview.items.into_iter().map(|c| view! { <ConnectionCard connection=c now can_manage=overview.can_manage open notice reload=Callback::new(move |_| reload()) /> }).collect_view()}
                                         </ul>
                                     }.into_any()
                                 }}
@@ -179,13 +181,32 @@ pub fn ConnectionsPage() -> impl IntoView {
             }
             Open::Edit(c) => view! { <ConnectionDialog existing=Some(c) close done notice /> }.into_any(),
             Open::Reauthorize(c) => view! { <ReauthorizeDialog connection=c close notice reload=Callback::new(move |_| reload()) /> }.into_any(),
+            Open::RevokeGrant(c, person) => {
+                let id = c.id.clone();
+                view! {
+                    <ConfirmDialog
+                        title=format!("Revoke {person}'s grant of {}?", c.name)
+                        id="revoke-grant-dialog"
+                        body=format!("{person}'s tokens are revoked at the provider (when it has a revocation URL) and deleted here. Their MCP calls through this connection stop until they connect their account again.")
+                        confirm="Revoke"
+                        action=move || {
+                            let (id, person) = (id.clone(), person.clone());
+                            async move { warn(notice, disconnect_connection(id, Some(person)).await) }
+                        }
+                        done
+                        cancel=close
+                    />
+                }.into_any()
+            }
             Open::Disconnect(c) => {
                 let id = c.id.clone();
                 view! {
                     <ConfirmDialog
                         title=format!("Disconnect {}?", c.name)
                         id="disconnect-dialog"
-                        body=if c.revocation_url.is_some() {
+                        body=if c.per_person {
+                            "Your account's tokens are revoked at the provider (when it has a revocation URL) and deleted here. MCP servers you call through this connection stop working for you until you connect again.".to_string()
+                        } else if c.revocation_url.is_some() {
                             "The tokens are revoked at the provider, then deleted here. MCP servers and workers using this connection stop working until it is connected again.".to_string()
                         } else {
                             "The tokens are deleted here. This connection has no revocation URL, so the provider is not told: revoke the app's access there too if it matters.".to_string()
@@ -193,7 +214,7 @@ pub fn ConnectionsPage() -> impl IntoView {
                         confirm="Disconnect"
                         action=move || {
                             let id = id.clone();
-                            async move { warn(notice, disconnect_connection(id).await) }
+                            async move { warn(notice, disconnect_connection(id, None).await) }
                         }
                         done
                         cancel=close
@@ -206,7 +227,9 @@ pub fn ConnectionsPage() -> impl IntoView {
                     <ConfirmDialog
                         title=format!("Delete {}?", c.name)
                         id="delete-connection-dialog"
-                        body=if c.registered {
+                        body=if c.per_person {
+                            "Every person's grant is revoked at the provider (when it has a revocation URL), and the connection is removed here, with its client secret.".to_string()
+                        } else if c.registered {
                             "The tokens are revoked, the client registration is deleted at the provider (RFC 7592), and the connection is removed here.".to_string()
                         } else {
                             "The tokens are revoked (when a revocation URL is set) and the connection is removed here, with its client secret.".to_string()
@@ -259,6 +282,8 @@ type ProviderCall = fn(
 fn ConnectionCard(
     connection: ConnectionView,
     now: i64,
+    /// An admin's card: every action, and every person's grant.
+    can_manage: bool,
     open: RwSignal<Open>,
     notice: RwSignal<Option<Result<String, String>>>,
     reload: Callback<()>,
@@ -272,10 +297,13 @@ fn ConnectionCard(
 
     let for_reauth = c.clone();
     let reauthorize = connected || c.status == ConnectionStatus::NeedsReauth;
+    // The re-authorize dialog changes the client or scopes: an admin's. A person connecting
+    // their own account again goes straight to the provider.
+    let with_dialog = reauthorize && can_manage;
     let connect = {
         let id = id.clone();
         move |_| {
-            if reauthorize {
+            if with_dialog {
                 open.set(Open::Reauthorize(for_reauth.clone()));
             } else if let Some(popup) = popup_for(code_flow, notice) {
                 start_connect(id.clone(), None, popup, notice, reload, busy);
@@ -311,6 +339,13 @@ fn ConnectionCard(
     let for_edit = c.clone();
     let for_disconnect = c.clone();
     let for_delete = c.clone();
+    let for_grants = c.clone();
+    let connect_label = match (c.per_person, reauthorize) {
+        (true, false) => "Connect my account",
+        (true, true) => "Reconnect my account",
+        (false, false) => "Connect",
+        (false, true) => "Re-authorize",
+    };
     let (id_i, id_s, id_p) = (id.clone(), id.clone(), id.clone());
     view! {
         <li class="rounded-lg border border-slate-200 bg-white p-4 shadow-sm" data-testid="connection-card" data-name=name.clone() data-id=id.clone()>
@@ -321,14 +356,27 @@ fn ConnectionCard(
                         <span class=format!("rounded px-1.5 py-0.5 text-xs font-medium {}", status_badge(c.status)) data-testid="connection-status">
                             {c.status.label()}
                         </span>
+                        {c.per_person.then(|| view! {
+                            <span class="rounded bg-indigo-50 px-1.5 py-0.5 text-xs font-medium text-indigo-800" data-testid="per-person-badge"
+                                title="Each person connects their own account; the status is yours.">
+                                "Per person"
+                            </span>
+                        })}
                     </div>
                     {(!c.description.is_empty()).then(|| view! { <p class="text-sm text-slate-600">{c.description.clone()}</p> })}
-                    <p class="mt-1 text-xs text-slate-500">
-                        {if code_flow { "Authorization code" } else { "Client credentials" }}
-                        {c.dynamic_registration.then_some(" · dynamic registration")}
-                        {c.pkce.then_some(" · PKCE")}
-                        " · " {c.token_url.clone()}
-                    </p>
+                    {can_manage.then(|| view! {
+                        <p class="mt-1 text-xs text-slate-500">
+                            {if code_flow { "Authorization code" } else { "Client credentials" }}
+                            {c.dynamic_registration.then_some(" · dynamic registration")}
+                            {c.pkce.then_some(" · PKCE")}
+                            " · " {c.token_url.clone()}
+                        </p>
+                    })}
+                    {(c.per_person && !connected).then(|| view! {
+                        <p class="mt-1 text-xs text-slate-600" data-testid="per-person-hint">
+                            "Calls through this connection act as you: connect your own account to use it."
+                        </p>
+                    })}
                     {expires.map(|e| view! { <p class="text-xs text-slate-500" data-testid="connection-expiry">"Token " {e}</p> })}
                     {c.last_error.clone().map(|e| view! {
                         <p class="mt-1 text-xs text-red-700" data-testid="connection-error">
@@ -338,15 +386,15 @@ fn ConnectionCard(
                 </div>
                 <div class="flex flex-wrap items-center gap-2">
                     <button type="button" class=BUTTON disabled=move || busy.get() on:click=connect aria-label=format!("Connect {name}")>
-                        {if reauthorize { "Re-authorize" } else { "Connect" }}
+                        {connect_label}
                     </button>
-                    {(connected && c.introspection_url.is_some()).then(|| view! {
+                    {(can_manage && connected && c.introspection_url.is_some()).then(|| view! {
                         <button type="button" class=BUTTON_PLAIN disabled=move || busy.get()
                             on:click=move |_| ask_provider(id_i.clone(), |id| Box::pin(introspect_connection(id)))>
                             "Introspect"
                         </button>
                     })}
-                    {c.dynamic_registration.then(|| view! {
+                    {(can_manage && c.dynamic_registration).then(|| view! {
                         <button type="button" class=BUTTON_PLAIN disabled=move || busy.get()
                             on:click=move |_| ask_provider(id_s.clone(), |id| Box::pin(sync_connection_registration(id)))>
                             "Sync AS"
@@ -356,15 +404,74 @@ fn ConnectionCard(
                             "Push AS"
                         </button>
                     })}
-                    <button type="button" class=BUTTON_PLAIN on:click=move |_| open.set(Open::Edit(for_edit.clone()))>"Edit"</button>
-                    {connected.then(|| view! {
-                        <button type="button" class=BUTTON_PLAIN on:click=move |_| open.set(Open::Disconnect(for_disconnect.clone()))>"Disconnect"</button>
+                    {can_manage.then(|| view! {
+                        <button type="button" class=BUTTON_PLAIN on:click=move |_| open.set(Open::Edit(for_edit.clone()))>"Edit"</button>
                     })}
-                    <button type="button" class="text-sm font-medium text-red-700 hover:text-red-900" on:click=move |_| open.set(Open::Delete(for_delete.clone()))>"Delete"</button>
+                    {connected.then(|| view! {
+                        <button type="button" class=BUTTON_PLAIN on:click=move |_| open.set(Open::Disconnect(for_disconnect.clone()))>
+                            {if c.per_person { "Disconnect my account" } else { "Disconnect" }}
+                        </button>
+                    })}
+                    {can_manage.then(|| view! {
+                        <button type="button" class="text-sm font-medium text-red-700 hover:text-red-900" on:click=move |_| open.set(Open::Delete(for_delete.clone()))>"Delete"</button>
+                    })}
                 </div>
             </div>
+            {(can_manage && c.per_person).then(|| view! { <PersonGrants connection=for_grants now open /> })}
         </li>
     }
+}
+
+/// Who has connected their own account to a per-person connection (an admin's view), with
+/// Revoke for each.
+#[component]
+fn PersonGrants(connection: ConnectionView, now: i64, open: RwSignal<Open>) -> impl IntoView {
+    if connection.grants.is_empty() {
+        return view! {
+            <p class="mt-3 border-t border-slate-100 pt-3 text-xs text-slate-500" data-testid="person-grants-empty">
+                "Nobody has connected their account yet."
+            </p>
+        }
+        .into_any();
+    }
+    let rows = connection.grants.clone();
+    view! {
+        <table class="mt-3 w-full border-t border-slate-100 text-left text-xs" data-testid="person-grants">
+            <caption class="sr-only">{format!("People's grants of {}", connection.name)}</caption>
+            <thead class="text-slate-500">
+                <tr>
+                    <th scope="col" class="py-1 pr-3 font-medium">"Person"</th>
+                    <th scope="col" class="py-1 pr-3 font-medium">"Status"</th>
+                    <th scope="col" class="py-1 pr-3 font-medium">"Connected"</th>
+                    <th scope="col" class="py-1 font-medium"><span class="sr-only">"Actions"</span></th>
+                </tr>
+            </thead>
+            <tbody>
+                {rows.into_iter().map(|g| {
+                    let c = connection.clone();
+                    let person = g.person.clone();
+                    view! {
+                        <tr data-testid="person-grant" data-person=g.person.clone()>
+                            <td class="py-1 pr-3 text-slate-900">{g.person.clone()}</td>
+                            <td class="py-1 pr-3">
+                                <span class=format!("rounded px-1.5 py-0.5 font-medium {}", status_badge(g.status))>{g.status.label()}</span>
+                                {g.last_error.clone().map(|e| view! { <span class="ml-2 text-red-700">{e}</span> })}
+                            </td>
+                            <td class="py-1 pr-3 text-slate-600">{ago(g.obtained_at, now)}</td>
+                            <td class="py-1 text-right">
+                                <button type="button" class="font-medium text-red-700 hover:text-red-900"
+                                    aria-label=format!("Revoke {}'s grant", g.person)
+                                    on:click=move |_| open.set(Open::RevokeGrant(c.clone(), person.clone()))>
+                                    "Revoke"
+                                </button>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
 }
 
 type Notice = RwSignal<Option<Result<String, String>>>;
@@ -570,6 +677,7 @@ fn BuiltinConnectionDialog(
         .collect();
     let error = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
+    let per_person = RwSignal::new(false);
     let slug = p.slug.clone();
     let scopeless = p.scopeless;
     let (fields_for_submit, selected_for_submit) = (fields.clone(), selected.clone());
@@ -593,6 +701,7 @@ fn BuiltinConnectionDialog(
                     .map(|(s, _, _)| s.clone())
                     .collect()
             },
+            per_person: per_person.get(),
             ..ConnectionInput::default()
         };
         busy.set(true);
@@ -665,6 +774,7 @@ fn BuiltinConnectionDialog(
                         </fieldset>
                     }.into_any()
                 }}
+                <PerPersonChoice per_person />
                 {move || {
                     warnings
                         .iter()
@@ -683,6 +793,20 @@ fn BuiltinConnectionDialog(
                 </div>
             </form>
         </Dialog>
+    }
+}
+
+/// Shared or per person, asked once: at creation.
+#[component]
+fn PerPersonChoice(per_person: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <label class="flex items-start gap-2 text-sm">
+            <input type="checkbox" class="mt-1" data-testid="per-person"
+                prop:checked=move || per_person.get() on:change=move |ev| per_person.set(event_target_checked(&ev)) />
+            <span>
+                "Each person connects their own account. MCP calls and worker tokens then act as the person who makes them; otherwise one shared account serves everyone. This cannot be changed later."
+            </span>
+        </label>
     }
 }
 
@@ -727,6 +851,8 @@ fn ConnectionDialog(
             .join("\n"),
     );
     let resource = RwSignal::new(base.resource);
+    let per_person = RwSignal::new(base.per_person);
+    let creating = e.is_none();
     // The create dialog offers custom providers; a built-in connection keeps its provider and
     // instance fields on edit (their picker comes with the built-in providers' dialog).
     let provider = base.provider.clone();
@@ -767,6 +893,7 @@ fn ConnectionDialog(
             pkce: pkce.get(),
             extra_auth_params: crate::util::parse_pairs(&params.get(), '='),
             resource: resource.get(),
+            per_person: per_person.get() && grant_type.get() == "authorization_code",
         };
         busy.set(true);
         error.set(None);
@@ -850,6 +977,9 @@ fn ConnectionDialog(
                 </Show>
                 <Show when=move || custom>
                     {field("connection-token-url", "Token URL", token_url, "url", "https://provider.example/oauth/token")}
+                </Show>
+                <Show when=move || creating && code_flow()>
+                    <PerPersonChoice per_person />
                 </Show>
                 <div>
                     <label for="connection-scopes" class="mb-1 block text-sm font-medium text-slate-700">"Default scopes (one per line)"</label>

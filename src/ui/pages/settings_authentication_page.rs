@@ -11,7 +11,6 @@ use crate::api::mcp_settings::{
     delete_api_token, get_mcp_settings, set_mcp_protection,
 };
 use crate::api::session::AuthType;
-use crate::ui::components::app_shell::AdminOnly;
 use crate::ui::components::confirm_dialog::{BUTTON, BUTTON_PLAIN, ConfirmDialog, INPUT};
 use crate::ui::components::copy_button::CopyButton;
 use crate::ui::components::dialog::Dialog;
@@ -299,13 +298,14 @@ fn CreateTokenDialog(open: RwSignal<Open>, refresh: RwSignal<u32>) -> impl IntoV
                         <input type="checkbox" class="mt-1" prop:checked=move || mcp.get() on:change=move |ev| mcp.set(event_target_checked(&ev)) />
                         <span><code>"mcp"</code>" — " {TokenScope::Mcp.description()}</span>
                     </label>
-                    // Members may create `mcp` tokens only (the server refuses the rest).
-                    <AdminOnly>
-                        <label class="mt-1 flex items-start gap-2 text-sm">
-                            <input type="checkbox" class="mt-1" prop:checked=move || connections.get() on:change=move |ev| connections.set(event_target_checked(&ev)) />
-                            <span><code>"connections:token"</code>" — " {TokenScope::ConnectionsToken.description()}</span>
-                        </label>
-                    </AdminOnly>
+                    // A member's token reaches their own accounts of per-person connections only.
+                    <label class="mt-1 flex items-start gap-2 text-sm">
+                        <input type="checkbox" class="mt-1" prop:checked=move || connections.get() on:change=move |ev| connections.set(event_target_checked(&ev)) />
+                        <span>
+                            <code>"connections:token"</code>" — " {TokenScope::ConnectionsToken.description()}
+                            " A member's token reaches only their own accounts of per-person connections."
+                        </span>
+                    </label>
                 </fieldset>
                 <div>
                     <label for="token-expiry" class="mb-1 block text-sm font-medium text-slate-700">"Expires"</label>

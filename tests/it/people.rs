@@ -1,0 +1,531 @@
+//! Each person's own upstream account: per-person connections against a real authorization
+//! server. One oidc-provider (`--connections`) signs people in to Gatehouse and is the
+//! provider the connection authorizes at; each person signs in there as themselves.
+
+use gatehouse::server::auth::AuthMethod;
+use gatehouse::server::clock::Clock;
+use gatehouse::server::config::RawSettings;
+use gatehouse::server::connections::GrantKey;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::connections::{custom, introspect_at_provider, reset_stats, stats};
+use crate::helpers::*;
+
+pub(crate) const ADA: &str = "ada@example.com";
+pub(crate) const BOB: &str = "bob@example.com";
+pub(crate) const CAROL: &str = "carol@example.com";
+
+pub(crate) struct Team {
+    pub(crate) app: TestApp,
+    pub(crate) idp: OidcProvider,
+}
+
+/// A person's view of the team's Gatehouse: their session and what they can do with it.
+pub(crate) struct Person<'a> {
+    pub(crate) app: &'a TestApp,
+    pub(crate) email: &'static str,
+    pub(crate) session: String,
+}
+
+impl Team {
+    /// `oauth2` mode at the provider, Ada an admin, Bob and Carol members.
+    pub(crate) async fn start() -> Team {
+        let idp = OidcProvider::start(&["--connections", "--access-token-format", "opaque"]).await;
+        let app = spawn_app(RawSettings {
+            auth_admin_users: Some(ADA.into()),
+            outbound_allow_private_networks: Some("true".into()),
+            connections_refresh_interval: Some("0".into()),
+            outbound_timeout: Some("2".into()),
+            ..oauth2_settings(&idp.issuer)
+        })
+        .await;
+        Team { app, idp }
+    }
+
+    pub(crate) fn person(&self, email: &'static str) -> Person<'_> {
+        Person {
+            app: &self.app,
+            email,
+            session: self
+                .app
+                .state
+                .sessions
+                .issue(email, AuthMethod::Oauth2, vec![], self.app.clock.now())
+                .token,
+        }
+    }
+
+    /// A per-person connection at the team's provider, created by Ada.
+    pub(crate) async fn per_person_connection(&self, name: &str) -> String {
+        let mut body = custom(&self.idp.issuer, name);
+        body["per_person"] = json!(true);
+        body["scopes"] = json!(["openid", "offline_access", "read"]);
+        let (status, created) = self
+            .person(ADA)
+            .send(Method::POST, "/api/v0/connections", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["per_person"], true);
+        created["id"].as_str().unwrap().to_string()
+    }
+}
+
+impl Person<'_> {
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .app
+            .client
+            .request(method, self.app.url(path))
+            .bearer_auth(&self.session);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Connects their own account: the popup flow, signing in at the provider as `as_whom`.
+    pub(crate) async fn connect_as(&self, id: &str, as_whom: &str) -> (StatusCode, String) {
+        let (status, started) = self
+            .send(
+                Method::POST,
+                &format!("/api/v0/connections/{id}/connect"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{started}");
+        let url = started["authorization_url"].as_str().unwrap();
+        let mut browser = Browser::default();
+        let back = walk_provider(
+            &mut browser,
+            url,
+            &self.app.url("/connections/oauth/callback"),
+            Some(as_whom),
+        )
+        .await;
+        let page = self
+            .app
+            .client
+            .get(back)
+            .bearer_auth(&self.session)
+            .send()
+            .await
+            .unwrap();
+        (page.status(), page.text().await.unwrap())
+    }
+
+    pub(crate) async fn connect(&self, id: &str) {
+        let (status, page) = self.connect_as(id, self.email).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+    }
+
+    /// The worker token API with their session.
+    pub(crate) async fn token(&self, id: &str, query: &str) -> (StatusCode, Value) {
+        self.send(
+            Method::POST,
+            &format!("/api/v0/connections/{id}/token{query}"),
+            None,
+        )
+        .await
+    }
+
+    pub(crate) async fn listed(&self, id: &str) -> Value {
+        let (status, list) = self.send(Method::GET, "/api/v0/connections", None).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        list["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// Whose account an access token is for, as the provider says.
+async fn subject_of(issuer: &str, token: &Value) -> String {
+    let answer = introspect_at_provider(issuer, token["access_token"].as_str().unwrap()).await;
+    assert_eq!(answer["active"], true, "{answer}");
+    answer["sub"].as_str().unwrap().to_string()
+}
+
+fn people_listed(view: &Value) -> Vec<String> {
+    view["grants"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .map(|g| g["person"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn each_person_connects_and_uses_their_own_account() {
+    let team = Team::start().await;
+    let (ada, bob, carol) = (team.person(ADA), team.person(BOB), team.person(CAROL));
+    let id = team.per_person_connection("Tracker").await;
+
+    // A member connects their own account; so does the admin.
+    bob.connect(&id).await;
+    ada.connect(&id).await;
+
+    // Each gets a token of their own account.
+    let (status, bobs) = bob.token(&id, "").await;
+    assert_eq!(status, StatusCode::OK, "{bobs}");
+    assert_eq!(subject_of(&team.idp.issuer, &bobs).await, BOB);
+    let (status, adas) = ada.token(&id, "").await;
+    assert_eq!(status, StatusCode::OK, "{adas}");
+    assert_eq!(subject_of(&team.idp.issuer, &adas).await, ADA);
+    assert_ne!(bobs["access_token"], adas["access_token"]);
+
+    // Carol has not connected: told so, and handed nobody else's token.
+    let (status, answer) = carol.token(&id, "").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("not connected"),
+        "{answer}"
+    );
+
+    // What each sees: their own status; the admin, everyone's grants; members nothing of
+    // the client or the endpoints.
+    let seen = bob.listed(&id).await;
+    assert_eq!(seen["status"], "connected", "{seen}");
+    assert_eq!(people_listed(&seen), vec![BOB.to_string()]);
+    assert_eq!(seen["client_id"], Value::Null);
+    assert_eq!(seen["token_url"], "");
+    let seen = carol.listed(&id).await;
+    assert_eq!(seen["status"], "not_connected", "{seen}");
+    assert!(people_listed(&seen).is_empty());
+    let seen = ada.listed(&id).await;
+    assert_eq!(seen["status"], "connected");
+    assert_eq!(people_listed(&seen), vec![ADA.to_string(), BOB.to_string()]);
+    let (status, grants) = ada
+        .send(
+            Method::GET,
+            &format!("/api/v0/connections/{id}/grants"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{grants}");
+    assert_eq!(grants["grants"].as_array().unwrap().len(), 2);
+    let text = grants.to_string();
+    assert!(!text.contains(bobs["access_token"].as_str().unwrap()));
+
+    // Nobody but an admin names another person, or revokes their grant.
+    let (status, _) = bob.token(&id, &format!("?person={}", enc(ADA))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = bob
+        .send(
+            Method::DELETE,
+            &format!("/api/v0/connections/{id}/grants/{}", enc(ADA)),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = bob
+        .send(
+            Method::GET,
+            &format!("/api/v0/connections/{id}/grants"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The admin may fetch a named person's token (the worker token API's `person`).
+    let (status, named) = ada.token(&id, &format!("?person={}", enc(BOB))).await;
+    assert_eq!(status, StatusCode::OK, "{named}");
+    assert_eq!(subject_of(&team.idp.issuer, &named).await, BOB);
+
+    // The admin revokes Bob's grant: revoked at the provider, gone here, Ada's untouched.
+    let (status, answer) = ada
+        .send(
+            Method::DELETE,
+            &format!("/api/v0/connections/{id}/grants/{}", enc(BOB)),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["warning"], Value::Null, "{answer}");
+    let revoked =
+        introspect_at_provider(&team.idp.issuer, bobs["access_token"].as_str().unwrap()).await;
+    assert_eq!(revoked["active"], false, "{revoked}");
+    let (status, _) = bob.token(&id, "").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, still) = ada.token(&id, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(subject_of(&team.idp.issuer, &still).await, ADA);
+
+    // Bob connects again and disconnects himself.
+    bob.connect(&id).await;
+    let (status, _) = bob
+        .send(
+            Method::POST,
+            &format!("/api/v0/connections/{id}/disconnect"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(bob.listed(&id).await["status"], "not_connected");
+    assert_eq!(ada.listed(&id).await["status"], "connected");
+
+    // Deleting the connection revokes every remaining grant at the provider.
+    let (status, answer) = ada
+        .send(Method::DELETE, &format!("/api/v0/connections/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let revoked =
+        introspect_at_provider(&team.idp.issuer, still["access_token"].as_str().unwrap()).await;
+    assert_eq!(revoked["active"], false, "{revoked}");
+}
+
+#[tokio::test]
+async fn who_may_do_what_with_shared_and_per_person_connections() {
+    let team = Team::start().await;
+    let (ada, bob) = (team.person(ADA), team.person(BOB));
+    let per_person = team.per_person_connection("Mine").await;
+    let (status, created) = ada
+        .send(
+            Method::POST,
+            "/api/v0/connections",
+            Some(custom(&team.idp.issuer, "Shared")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let shared = created["id"].as_str().unwrap().to_string();
+
+    // A member's list has the per-person connection only.
+    let (_, list) = bob.send(Method::GET, "/api/v0/connections", None).await;
+    let ids: Vec<&str> = list["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![per_person.as_str()]);
+
+    // A member may start connecting the per-person one, not the shared one, and may not
+    // change the template while re-authorizing.
+    let (status, _) = bob
+        .send(
+            Method::POST,
+            &format!("/api/v0/connections/{per_person}/connect"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, body) in [
+        (format!("/api/v0/connections/{shared}/connect"), None),
+        (
+            format!("/api/v0/connections/{per_person}/connect"),
+            Some(json!({"scopes": ["openid", "write"]})),
+        ),
+        (format!("/api/v0/connections/{shared}/disconnect"), None),
+    ] {
+        let (status, answer) = bob.send(Method::POST, &path, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {answer}");
+    }
+    let (status, _) = bob.token(&shared, "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Naming a person on a shared connection, or none (as a worker's admin token with no
+    // grant of its own would) on a per-person one, is answered plainly.
+    let (status, answer) = ada.token(&shared, &format!("?person={}", enc(BOB))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    // Client credentials cannot be per person.
+    let mut body = custom(&team.idp.issuer, "Machine");
+    body["grant_type"] = json!("client_credentials");
+    body["per_person"] = json!(true);
+    let (status, answer) = ada
+        .send(Method::POST, "/api/v0/connections", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer.to_string().contains("authorization code"),
+        "{answer}"
+    );
+
+    // An edit keeps the choice made at creation.
+    let mut edit = custom(&team.idp.issuer, "Mine, renamed");
+    edit["per_person"] = json!(false);
+    let (status, edited) = ada
+        .send(
+            Method::PUT,
+            &format!("/api/v0/connections/{per_person}"),
+            Some(edit),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(edited["per_person"], true);
+
+    // A member's API token with connections:token reaches their own grant only.
+    bob.connect(&per_person).await;
+    let (status, created) = bob
+        .send(
+            Method::POST,
+            "/api/v0/settings/mcp/tokens",
+            Some(json!({"name": "worker", "scopes": ["connections:token"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let worker = created["token"].as_str().unwrap().to_string();
+    let fetch = |id: String, query: &'static str| {
+        let (app, worker) = (&team.app, worker.clone());
+        async move {
+            let response = app
+                .client
+                .post(app.url(&format!("/api/v0/connections/{id}/token{query}")))
+                .bearer_auth(worker)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, token) = fetch(per_person.clone(), "").await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    assert_eq!(subject_of(&team.idp.issuer, &token).await, BOB);
+    let (status, _) = fetch(per_person.clone(), "?person=ada%40example.com").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = fetch(shared.clone(), "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_persons_grant_refreshes_once_and_fails_alone() {
+    let team = Team::start().await;
+    let (ada, bob) = (team.person(ADA), team.person(BOB));
+    let id = team.per_person_connection("Tracker").await;
+    ada.connect(&id).await;
+    bob.connect(&id).await;
+
+    // Bob's access token expires; twenty callers at once: one refresh at the provider.
+    let (_, before) = bob.token(&id, "").await;
+    team.app.clock.advance(3600 + 5);
+    reset_stats(&team.idp.issuer).await;
+    let answers = futures::future::join_all((0..20).map(|_| bob.token(&id, ""))).await;
+    let mut tokens: Vec<String> = answers
+        .iter()
+        .map(|(status, t)| {
+            assert_eq!(*status, StatusCode::OK, "{t}");
+            t["access_token"].as_str().unwrap().to_string()
+        })
+        .collect();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 1, "every caller got the one new token");
+    assert_ne!(tokens[0], before["access_token"].as_str().unwrap());
+    let s = stats(&team.idp.issuer).await;
+    assert_eq!(s["grants"]["refresh_token"], 1, "{s}");
+
+    // Bob's grant dies at the provider (revoked there); only Bob's grant says so.
+    let state = &team.app.state;
+    let key = GrantKey::person(&id, BOB);
+    let stored = state.db.find_connection_tokens(key).await.unwrap().unwrap();
+    let refresh = state
+        .connections
+        .open_grant(
+            key,
+            "refresh_token",
+            stored.refresh_token.as_deref().unwrap(),
+        )
+        .unwrap();
+    let revoked = client()
+        .post(format!("{}/token/revocation", team.idp.issuer))
+        .form(&[
+            ("token", refresh.expose()),
+            ("client_id", crate::connections::CLIENT_ID),
+            ("client_secret", crate::connections::CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success());
+    let (status, answer) = bob.token(&id, "?force=true").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    let seen = bob.listed(&id).await;
+    assert_eq!(seen["status"], "needs_reauth", "{seen}");
+    assert_eq!(ada.listed(&id).await["status"], "connected");
+    let (status, _) = ada.token(&id, "?force=true").await;
+    assert_eq!(status, StatusCode::OK);
+    let admin_view = ada.listed(&id).await;
+    let bobs = admin_view["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["person"] == BOB)
+        .unwrap();
+    assert_eq!(bobs["status"], "needs_reauth", "{admin_view}");
+    assert!(bobs["last_error"].as_str().is_some());
+
+    // Connecting again heals it.
+    bob.connect(&id).await;
+    assert_eq!(bob.listed(&id).await["status"], "connected");
+
+    // A grant sealed for one person does not open as another's.
+    let stored = state.db.find_connection_tokens(key).await.unwrap().unwrap();
+    assert!(
+        state
+            .connections
+            .open_grant(
+                GrantKey::person(&id, ADA),
+                "access_token",
+                &stored.access_token
+            )
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn the_callback_stores_the_grant_for_whoever_started_it() {
+    let team = Team::start().await;
+    let (bob, carol) = (team.person(BOB), team.person(CAROL));
+    let id = team.per_person_connection("Tracker").await;
+    // Bob starts; the answer arrives in Carol's browser: nothing is stored for anyone.
+    let (status, started) = bob
+        .send(
+            Method::POST,
+            &format!("/api/v0/connections/{id}/connect"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut browser = Browser::default();
+    let back = walk_provider(
+        &mut browser,
+        started["authorization_url"].as_str().unwrap(),
+        &team.app.url("/connections/oauth/callback"),
+        Some(BOB),
+    )
+    .await;
+    let page = team
+        .app
+        .client
+        .get(&back)
+        .bearer_auth(&carol.session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    let grants = team
+        .app
+        .state
+        .db
+        .list_person_grants(Some(&id), None)
+        .await
+        .unwrap();
+    assert!(grants.is_empty());
+}
