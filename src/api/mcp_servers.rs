@@ -57,9 +57,9 @@ pub async fn delete_mcp_server(id: String) -> Result<(), ApiError> {
 
 #[server]
 pub async fn test_mcp_server(id: String) -> Result<McpServerTestView, ApiError> {
-    super::require_admin()?;
+    let identity = super::require_admin()?;
     let state = super::app_state();
-    super::respond(crate::server::gateway::servers::test(&state, &id).await)
+    super::respond(crate::server::gateway::servers::test(&state, &id, &identity).await)
 }
 
 /// Creates or replaces a vault secret; the value is never sent back.

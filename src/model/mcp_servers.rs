@@ -58,6 +58,18 @@ pub struct McpServerView {
     pub tools: Vec<ToolSummaryView>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Reached through a per-person connection: each caller uses their own account, and this
+    /// says whether the viewer has connected theirs.
+    #[serde(default)]
+    pub personal: Option<PersonalAccountView>,
+}
+
+/// The viewer's own account of a per-person server's connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonalAccountView {
+    pub connection_id: String,
+    pub connection_name: String,
+    pub status: crate::model::connections::ConnectionStatus,
 }
 
 /// What "Test" found: the tools, or the precise error.

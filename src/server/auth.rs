@@ -70,6 +70,9 @@ pub struct Identity {
     pub admin_groups: Vec<String>,
 }
 
+/// Who everyone is when app login is off (`AUTH_TYPE=none`).
+pub const ANONYMOUS: &str = "anonymous";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
     /// `AUTH_TYPE=none`: everyone is let in.
@@ -143,7 +146,7 @@ impl Identity {
 
     pub fn anonymous() -> Self {
         Identity {
-            subject: "anonymous".into(),
+            subject: ANONYMOUS.into(),
             method: AuthMethod::Anonymous,
             session_id: None,
             expires_at: None,

@@ -19,7 +19,9 @@ pub mod upstreams;
 pub const SUPPORTED_PROTOCOL_VERSIONS: [&str; 4] =
     ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"];
 
-use crate::server::connections::CONNECTION_CHANGED;
+use crate::server::connections::{
+    CONNECTION_CHANGED, CONNECTION_GRANT_CHANGED, parse_grant_change_key,
+};
 use crate::server::db::changes::Change;
 use crate::server::state::AppState;
 
@@ -32,6 +34,20 @@ pub async fn on_change(state: &AppState, change: &Change) {
         && let Err(e) = state.upstreams.reload(state).await
     {
         tracing::warn!(error = %e, "cannot read the MCP servers again after a change");
+    }
+    if change.is(CONNECTION_GRANT_CHANGED)
+        && let Some((connection, person)) = change.key.as_deref().and_then(parse_grant_change_key)
+    {
+        // Only this person's sessions were opened with that grant; their list changes.
+        for upstream in state.upstreams.snapshot().iter() {
+            if upstream.per_person && upstream.row.connection_id.as_deref() == Some(connection) {
+                upstream.forget_person(person);
+            }
+        }
+        state
+            .mcp
+            .events
+            .send(events::McpEvent::ToolsChangedFor(person.to_string()));
     }
     if change.is(CONNECTION_CHANGED) {
         // Sessions opened with the old grant (perhaps another account) end; the next call

@@ -26,8 +26,8 @@ fn free_port() -> u16 {
 }
 
 /// An upstream MCP server process, killed on drop.
-struct Upstream {
-    url: String,
+pub(crate) struct Upstream {
+    pub(crate) url: String,
     _child: Child,
 }
 
@@ -61,7 +61,7 @@ impl Upstream {
 
     /// The Python upstream as a resource server of `issuer`: tokens must introspect active
     /// there and carry `resource` as their audience.
-    async fn resource_server(issuer: &str, resource: &str) -> Upstream {
+    pub(crate) async fn resource_server(issuer: &str, resource: &str) -> Upstream {
         Upstream::python(
             &[
                 "--issuer",
@@ -111,7 +111,7 @@ impl Upstream {
 }
 
 /// Runs tests/clients/ts_gateway_client.mjs: lists tools and makes the calls.
-async fn sdk_client(app: &TestApp, token: &str, calls: Value) -> Value {
+pub(crate) async fn sdk_client(app: &TestApp, token: &str, calls: Value) -> Value {
     let output = Command::new("node")
         .arg(format!("{ROOT}/tests/clients/ts_gateway_client.mjs"))
         .arg(app.url("/mcp"))
@@ -128,7 +128,7 @@ async fn sdk_client(app: &TestApp, token: &str, calls: Value) -> Value {
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
 
-fn text(result: &Value) -> String {
+pub(crate) fn text(result: &Value) -> String {
     result["content"][0]["text"]
         .as_str()
         .unwrap_or_default()

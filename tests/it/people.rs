@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::connections::{custom, introspect_at_provider, reset_stats, stats};
+use crate::gateway::{Upstream, sdk_client, text};
 use crate::helpers::*;
 
 pub(crate) const ADA: &str = "ada@example.com";
@@ -528,4 +529,145 @@ async fn the_callback_stores_the_grant_for_whoever_started_it() {
         .await
         .unwrap();
     assert!(grants.is_empty());
+}
+
+/// An MCP token of the person's own, with protection on.
+async fn mcp_token(person: &Person<'_>) -> String {
+    let (status, created) = person
+        .send(
+            Method::POST,
+            "/api/v0/settings/mcp/tokens",
+            Some(json!({"name": "laptop", "scopes": ["mcp"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["token"].as_str().unwrap().to_string()
+}
+
+fn tool_names(out: &Value) -> Vec<String> {
+    out["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// What the upstream's `whoami` said, through the gateway.
+fn upstream_subject(result: &Value) -> String {
+    let who: Value = serde_json::from_str(&text(result)).unwrap_or_else(|_| panic!("{result}"));
+    assert_eq!(who["authenticated"], true, "{who}");
+    who["subject"].as_str().unwrap().to_string()
+}
+
+/// The "done when": two people call the same upstream through one Gatehouse, each as
+/// themselves, and a third who has not connected is told how, by the official TS SDK client.
+#[tokio::test]
+async fn each_caller_reaches_the_upstream_as_themselves() {
+    let team = Team::start().await;
+    let (ada, bob, carol) = (team.person(ADA), team.person(BOB), team.person(CAROL));
+    let id = team.per_person_connection("Tracker").await;
+    let resource = format!("{}/api", team.idp.issuer);
+    let py = Upstream::resource_server(&team.idp.issuer, &resource).await;
+    let (status, created) = ada
+        .send(
+            Method::POST,
+            "/api/v0/mcp-servers",
+            Some(json!({"name": "tracker", "url": py.url, "auth": "connection", "connection_id": id, "timeout_secs": 10})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let server = created["id"].as_str().unwrap().to_string();
+    let (status, _) = ada
+        .send(
+            Method::PUT,
+            "/api/v0/settings/mcp",
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    ada.connect(&id).await;
+    bob.connect(&id).await;
+
+    // Ada and Bob each reach the upstream as themselves.
+    let calls = json!([["tracker__whoami", {}], ["whoami", {}]]);
+    for person in [&ada, &bob] {
+        let out = sdk_client(&team.app, &mcp_token(person).await, calls.clone()).await;
+        let names = tool_names(&out);
+        assert!(names.contains(&"tracker__echo".to_string()), "{names:?}");
+        assert!(
+            !names.contains(&"tracker__connect".to_string()),
+            "{names:?}"
+        );
+        let results = out["results"].as_array().unwrap();
+        assert_eq!(upstream_subject(&results[0]), person.email);
+        assert_eq!(
+            results[1]["structuredContent"]["person"], person.email,
+            "{}",
+            results[1]
+        );
+    }
+
+    // Carol has not connected: one tool tells her how, and a call says the same.
+    let carols = mcp_token(&carol).await;
+    let out = sdk_client(
+        &team.app,
+        &carols,
+        json!([["tracker__connect", {}], ["tracker__whoami", {}]]),
+    )
+    .await;
+    let names = tool_names(&out);
+    assert!(names.contains(&"tracker__connect".to_string()), "{names:?}");
+    assert!(!names.iter().any(|n| n == "tracker__echo"), "{names:?}");
+    let results = out["results"].as_array().unwrap();
+    for result in results {
+        assert_eq!(result["isError"], true, "{result}");
+        let said = text(result);
+        assert!(
+            said.contains(&team.app.url("/connections")) && said.contains("Connect my account"),
+            "{said}"
+        );
+    }
+    let (_, seen) = carol
+        .send(Method::GET, &format!("/api/v0/mcp-servers/{server}"), None)
+        .await;
+    assert_eq!(seen["personal"]["status"], "not_connected", "{seen}");
+    assert_eq!(
+        seen["connection_id"],
+        Value::Null,
+        "members see no connection"
+    );
+
+    // She connects; her next session lists the upstream's tools and calls it as her.
+    carol.connect(&id).await;
+    let out = sdk_client(&team.app, &carols, json!([["tracker__whoami", {}]])).await;
+    assert!(tool_names(&out).contains(&"tracker__echo".to_string()));
+    assert_eq!(upstream_subject(&out["results"][0]), CAROL);
+    let (_, seen) = carol
+        .send(Method::GET, &format!("/api/v0/mcp-servers/{server}"), None)
+        .await;
+    assert_eq!(seen["personal"]["status"], "connected", "{seen}");
+
+    // Bob's grant revoked by the admin: his list is the connect tool again, Ada's is whole.
+    let (status, _) = ada
+        .send(
+            Method::DELETE,
+            &format!("/api/v0/connections/{id}/grants/{}", enc(BOB)),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let out = sdk_client(&team.app, &mcp_token(&bob).await, json!([])).await;
+    assert!(tool_names(&out).contains(&"tracker__connect".to_string()));
+    let out = sdk_client(
+        &team.app,
+        &mcp_token(&ada).await,
+        json!([["tracker__whoami", {}]]),
+    )
+    .await;
+    assert_eq!(upstream_subject(&out["results"][0]), ADA);
+
+    // A person without a grant is not the server's failure: its breaker stays closed.
+    let (_, servers) = ada.send(Method::GET, "/api/v0/mcp-servers", None).await;
+    assert_eq!(servers["servers"][0]["status"], "healthy", "{servers}");
 }

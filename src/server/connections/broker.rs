@@ -138,6 +138,27 @@ impl AppState {
             .map(|p| p.name.clone())
     }
 
+    /// Where a grant stands (a person's, for the pages that offer them Connect).
+    pub async fn grant_status(
+        &self,
+        key: GrantKey<'_>,
+    ) -> Result<crate::model::connections::ConnectionStatus, AppError> {
+        let row = self
+            .db
+            .find_connection_for(key)
+            .await?
+            .ok_or_else(|| AppError::NotFound("No connection with this id.".into()))?;
+        let tokens = self.db.find_connection_tokens(key).await?;
+        Ok(super::manage::view(&row, tokens.as_ref(), self.now()).status)
+    }
+
+    /// The ids of the per-person connections (fixed at creation).
+    pub async fn per_person_connections(
+        &self,
+    ) -> Result<std::collections::HashSet<String>, AppError> {
+        Ok(self.db.per_person_connection_ids().await?)
+    }
+
     /// A connection's name, for messages about it (its id when there is no such connection).
     pub async fn connection_name(&self, id: &str) -> Result<Option<String>, AppError> {
         Ok(self.db.find_connection(id).await?.map(|c| c.name))

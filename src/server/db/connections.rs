@@ -332,6 +332,16 @@ impl Db {
         .await?)
     }
 
+    pub async fn per_person_connection_ids(
+        &self,
+    ) -> Result<std::collections::HashSet<String>, DbError> {
+        let ids: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM connections WHERE per_person <> 0")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
     pub async fn connection_name_taken(
         &self,
         name: &str,

@@ -7,8 +7,11 @@ use std::collections::BTreeSet;
 use http::HeaderMap;
 
 use crate::model::mcp_settings::TokenScope;
-use crate::server::auth::{TOKEN_PREFIX, TokenRejection, bearer_token, verify_api_token};
+use crate::server::auth::{
+    ANONYMOUS, TOKEN_PREFIX, TokenRejection, bearer_token, verify_api_token,
+};
 use crate::server::clock::UnixTime;
+use crate::server::config::AuthConfig;
 use crate::server::db::DbError;
 use crate::server::oauth_as::{AccessRefusal, verify_access_token};
 use crate::server::state::AppState;
@@ -38,13 +41,21 @@ pub enum Principal {
 pub struct McpCaller {
     pub principal: Principal,
     pub scopes: BTreeSet<TokenScope>,
+    /// The Gatehouse user the call acts as: an API token's creator, the subject who approved
+    /// the OAuth client, or `anonymous` when app login is off (`AUTH_TYPE=none`, where the
+    /// pages are used as `anonymous` too). `None`: a caller without a token on an instance
+    /// with app login, which is nobody in particular. Per-person connections use this
+    /// person's grant.
+    pub person: Option<String>,
 }
 
 impl McpCaller {
+    /// No token, with MCP protection off: nobody in particular.
     pub fn anonymous() -> Self {
         McpCaller {
             principal: Principal::Anonymous,
             scopes: BTreeSet::from([TokenScope::Mcp]),
+            person: None,
         }
     }
 
@@ -116,7 +127,12 @@ pub async fn authenticate(
             if state.mcp.protection.require_auth(&state.db, now).await? {
                 Err(McpAuthFailure::Missing)
             } else {
-                Ok(McpCaller::anonymous())
+                Ok(McpCaller {
+                    // Without app login, everyone is `anonymous`, on the pages and here.
+                    person: matches!(state.config.auth, AuthConfig::None)
+                        .then(|| ANONYMOUS.to_string()),
+                    ..McpCaller::anonymous()
+                })
             },
         );
     };
@@ -144,6 +160,7 @@ pub async fn authenticate(
             expires_at: verified.expires_at,
         },
         scopes: verified.scopes,
+        person: Some(verified.created_by),
     }))
 }
 
@@ -177,6 +194,7 @@ async fn oauth_caller(
         return Ok(Err(McpAuthFailure::InsufficientScope));
     }
     Ok(Ok(McpCaller {
+        person: Some(grant.subject.clone()),
         principal: Principal::OAuth {
             subject: grant.subject,
             client_id: grant.client_id,

@@ -15,17 +15,30 @@ const CAPACITY: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum McpEvent {
     ToolsChanged,
+    /// One person's tool list changed (their grant of a per-person server arrived or went):
+    /// only their streams are told.
+    ToolsChangedFor(String),
     PromptsChanged,
     ResourcesChanged,
     ResourceUpdated(String),
 }
 
 impl McpEvent {
+    /// Whether a stream of `person`'s should hear of it.
+    pub fn is_for(&self, person: Option<&str>) -> bool {
+        match self {
+            McpEvent::ToolsChangedFor(p) => person == Some(p.as_str()),
+            _ => true,
+        }
+    }
+
     pub fn notification(&self) -> ServerNotification {
         match self {
-            McpEvent::ToolsChanged => ServerNotification::ToolListChangedNotification(
-                ToolListChangedNotification::default(),
-            ),
+            McpEvent::ToolsChanged | McpEvent::ToolsChangedFor(_) => {
+                ServerNotification::ToolListChangedNotification(
+                    ToolListChangedNotification::default(),
+                )
+            }
             McpEvent::PromptsChanged => ServerNotification::PromptListChangedNotification(
                 PromptListChangedNotification::default(),
             ),

@@ -107,7 +107,7 @@ impl ServerHandler for GatehouseMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let (state, caller) = request_scope(&context)?;
-        state.upstreams.prepare_list(&state).await;
+        state.upstreams.prepare_list(&state, &caller).await;
         let mut result = ListToolsResult::with_all_items(state.mcp.tools.list(&caller));
         result.result_type.get_or_insert(ResultType::COMPLETE);
         Ok(result)
@@ -124,7 +124,7 @@ impl ServerHandler for GatehouseMcp {
 
     /// Forwards change events to the stream until the client cancels it or the server stops.
     async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
-        let (state, _caller) = request_scope(subscription.request_context())?;
+        let (state, caller) = request_scope(subscription.request_context())?;
         let mut events = state.mcp.events.subscribe();
         loop {
             let event = tokio::select! {
@@ -133,6 +133,7 @@ impl ServerHandler for GatehouseMcp {
                 event = events.recv() => event,
             };
             let notifications = match event {
+                Ok(event) if !event.is_for(caller.person.as_deref()) => continue,
                 Ok(event) => vec![event.notification()],
                 // Fell behind: whatever was missed, the lists may all have changed.
                 Err(RecvError::Lagged(_)) => [
@@ -205,10 +206,11 @@ impl ServerHandler for GatehouseMcp {
         })
     }
 
-    /// rmcp reads the schema to check `Mcp-Param-*` headers (SEP-2243) against the body.
-    /// Lists do not depend on the caller, so any caller finds the tool.
+    /// rmcp reads the schema to check `Mcp-Param-*` headers (SEP-2243) against the body,
+    /// before the caller is known here: any caller's tool of that name (a per-person
+    /// server's schemas are the upstream's, whoever listed them).
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tools.find(&McpCaller::anonymous(), name)
+        self.tools.find_any(name)
     }
 
     // Resources, prompts, completion and logging exist only as conformance fixtures.

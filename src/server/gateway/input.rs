@@ -566,6 +566,7 @@ mod tests {
                 expires_at: None,
             },
             scopes: alice.scopes.clone(),
+            person: Some("bob".into()),
         };
         let for_bob = binding(&bob, json!({"a": 1, "b": [1, {"y": 2, "x": 1}]}));
         assert!(s.open(&sealed, &for_bob, 1001).is_err());

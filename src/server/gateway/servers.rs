@@ -9,8 +9,11 @@ use url::Url;
 
 use super::upstream_client::UpstreamSession;
 use super::upstreams::{Upstream, headers_context, prefixed_tools, refresh_tools, summaries};
-use crate::model::mcp_servers::{McpServerInput, McpServerTestView, McpServerView};
+use crate::model::mcp_servers::{
+    McpServerInput, McpServerTestView, McpServerView, PersonalAccountView,
+};
 use crate::server::auth::Identity;
+use crate::server::connections::GrantKey;
 use crate::server::db::gateway::McpServerRow;
 use crate::server::error::AppError;
 use crate::server::http::check_outbound_url;
@@ -390,9 +393,32 @@ async fn find(state: &AppState, id: &str) -> Result<McpServerRow, AppError> {
 pub async fn list(state: &AppState, caller: &Identity) -> Result<Vec<McpServerView>, AppError> {
     let mut views = Vec::new();
     for upstream in state.upstreams.snapshot().iter() {
-        views.push(for_caller(view(state, upstream).await?, caller));
+        let mut v = view(state, upstream).await?;
+        v.personal = personal(state, upstream, caller).await?;
+        views.push(for_caller(v, caller));
     }
     Ok(views)
+}
+
+/// Of a per-person server: the caller's own account of its connection.
+async fn personal(
+    state: &AppState,
+    upstream: &Upstream,
+    caller: &Identity,
+) -> Result<Option<PersonalAccountView>, AppError> {
+    let (true, Some(id)) = (upstream.per_person, upstream.row.connection_id.as_deref()) else {
+        return Ok(None);
+    };
+    Ok(Some(PersonalAccountView {
+        connection_id: id.to_string(),
+        connection_name: state
+            .connection_name(id)
+            .await?
+            .unwrap_or_else(|| id.to_string()),
+        status: state
+            .grant_status(GrantKey::person(id, &caller.subject))
+            .await?,
+    }))
 }
 
 /// A member reads what a server is and whether it works, not how it is reached: the URL
@@ -432,7 +458,11 @@ pub async fn read(
     id: &str,
     caller: &Identity,
 ) -> Result<McpServerView, AppError> {
-    Ok(for_caller(get(state, id).await?, caller))
+    let mut v = get(state, id).await?;
+    if let Some(upstream) = state.upstreams.find(id) {
+        v.personal = personal(state, &upstream, caller).await?;
+    }
+    Ok(for_caller(v, caller))
 }
 
 /// One server, whole (for the admin operations that answer with it).
@@ -496,12 +526,19 @@ async fn view(state: &AppState, upstream: &Arc<Upstream>) -> Result<McpServerVie
         tools: summaries(&health.tools),
         created_at: row.created_at,
         updated_at: row.updated_at,
+        personal: None,
     })
 }
 
 /// "Test": a new session (replacing the kept one), the tool list, and how long it took; the
-/// cached list is refreshed too when it works.
-pub async fn test(state: &AppState, id: &str) -> Result<McpServerTestView, AppError> {
+/// cached list is refreshed too when it works. A per-person server is tested with the
+/// admin's own grant.
+pub async fn test(
+    state: &AppState,
+    id: &str,
+    caller: &Identity,
+) -> Result<McpServerTestView, AppError> {
+    let person = Some(caller.subject.as_str());
     find(state, id).await?;
     let upstream = state
         .upstreams
@@ -511,7 +548,7 @@ pub async fn test(state: &AppState, id: &str) -> Result<McpServerTestView, AppEr
     let started = Instant::now();
     let outcome = tokio::time::timeout(
         Duration::from_secs(upstream.row.timeout_secs as u64),
-        super::upstreams::with_session(state, &upstream, |session, headers| async move {
+        super::upstreams::with_session(state, &upstream, person, |session, headers| async move {
             let tools = session.list_tools(&headers).await?;
             Ok((session, tools))
         }),
@@ -527,12 +564,14 @@ pub async fn test(state: &AppState, id: &str) -> Result<McpServerTestView, AppEr
             upstream.row.timeout_secs
         )),
     };
-    if let Some(reason) = &failed {
+    // The admin's own account missing is not the server's failure.
+    let personal = matches!(outcome, Ok(Err(super::upstreams::Failure::Connect { .. })));
+    if let Some(reason) = failed.as_ref().filter(|_| !personal) {
         upstream.record_failure(reason, state.now());
     }
     Ok(match outcome {
         Ok(Ok((session, tools))) => {
-            let _ = refresh_tools(state, &upstream).await;
+            let _ = refresh_tools(state, &upstream, person).await;
             let session: Arc<UpstreamSession> = session;
             McpServerTestView {
                 ok: true,
@@ -588,6 +627,7 @@ mod tests {
             tools: vec![],
             created_at: 0,
             updated_at: 0,
+            personal: None,
         };
         let mut member = Identity::anonymous();
         member.role = Role::Member;

@@ -37,6 +37,13 @@ pub struct ToolContext<'a> {
 pub trait ToolSource: Send + Sync + 'static {
     /// The tools this source offers to `caller`.
     fn list(&self, caller: &McpCaller) -> Vec<Tool>;
+    /// A tool of this name as any caller may see it (for schema checks that run before the
+    /// caller's list is known).
+    fn find_any(&self, name: &str) -> Option<Tool> {
+        self.list(&McpCaller::anonymous())
+            .into_iter()
+            .find(|t| t.name == name)
+    }
     /// Runs `name` if this source owns it; `None` when it does not.
     fn call<'a>(
         &'a self,
@@ -65,6 +72,11 @@ impl ToolRegistry {
         self.sources
             .iter()
             .find_map(|s| s.list(caller).into_iter().find(|t| t.name == name))
+    }
+
+    /// Any caller's tool of that name.
+    pub fn find_any(&self, name: &str) -> Option<Tool> {
+        self.sources.iter().find_map(|s| s.find_any(name))
     }
 
     /// `None` when no source has a tool of that name.
@@ -240,7 +252,7 @@ impl ToolSource for BuiltinTools {
 fn whoami(ctx: &ToolContext<'_>) -> CallToolResult {
     let caller = ctx.caller;
     let scopes: Vec<&str> = caller.scopes.iter().map(|s| s.as_str()).collect();
-    let value = match &caller.principal {
+    let mut value = match &caller.principal {
         Principal::Anonymous => json!({
             "identity": "anonymous",
             "authenticated_by": "none",
@@ -271,6 +283,8 @@ fn whoami(ctx: &ToolContext<'_>) -> CallToolResult {
             "scopes": scopes,
         }),
     };
+    // Whose own accounts the per-person MCP servers use for this caller.
+    value["person"] = json!(caller.person);
     CallToolResult::structured(value)
 }
 

@@ -3,11 +3,17 @@
 //! `notifications/tools/list_changed`, on a timer, and when a list is older than
 //! `TOOLS_TTL`), a circuit breaker per server, and credentials injected per request.
 //!
+//! A server reached through a per-person connection acts as each caller: every person has
+//! their own session and tool list with it (a `Slot`), opened with their own grant. Someone
+//! without a grant sees one tool, `<server>__connect`, that tells them how to connect.
+//!
 //! A slow or failing upstream never holds up the others: each list refresh runs concurrently
 //! under that server's own timeout, and a server whose breaker is open is answered from
 //! memory at once. No header of the MCP client is ever sent upstream: requests carry only
 //! what Gatehouse chose (a connection's token, or the entry's headers).
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -38,14 +44,71 @@ pub const TOOLS_TTL: i64 = 300;
 const BREAKER_AFTER: u32 = 3;
 const BREAKER_FIRST_SECS: i64 = 15;
 const BREAKER_MAX_SECS: i64 = 300;
+/// A person's session with a server ends after this long unused.
+const PERSON_IDLE_SECS: i64 = 600;
+/// People with a live session per server; beyond it, the least recently active one's ends.
+const PEOPLE_PER_SERVER: usize = 1000;
+/// The tool a person without a grant of a per-person server sees: `<server>__connect`.
+pub const CONNECT_TOOL: &str = "connect";
 
-/// One upstream server: its entry, its session and what is known of its health.
+/// One upstream server: its entry, its sessions and what is known of its health.
 pub struct Upstream {
     pub row: McpServerRow,
+    /// Reached through a per-person connection: each caller with their own grant.
+    pub per_person: bool,
+    /// The session and tools of a shared server.
+    shared: Arc<Slot>,
+    /// Of a per-person server: each person's.
+    people: Mutex<HashMap<String, Arc<Slot>>>,
+    health: Mutex<Health>,
+}
+
+/// A caller's share of a server: its session, and the tools it lists for them.
+struct Slot {
     session: tokio::sync::Mutex<Option<Arc<UpstreamSession>>>,
     /// One tool-list refresh at a time.
     refreshing: tokio::sync::Mutex<()>,
-    health: Mutex<Health>,
+    listed: Mutex<Listed>,
+    last_used: AtomicI64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Listed {
+    tools: Arc<Vec<Tool>>,
+    listed_at: Option<UnixTime>,
+    /// The person's grant is missing or dead (why): their list is the connect tool alone.
+    needs_connect: Option<String>,
+}
+
+impl Slot {
+    fn new(now: UnixTime) -> Self {
+        Slot {
+            session: tokio::sync::Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+            listed: Mutex::new(Listed::default()),
+            last_used: AtomicI64::new(now),
+        }
+    }
+
+    fn listed(&self) -> Listed {
+        self.listed.lock().expect("listed lock").clone()
+    }
+
+    /// Whether a `tools/list` must wait for this slot's list.
+    fn list_need(&self, now: UnixTime) -> ListNeed {
+        let changed = self
+            .session
+            .try_lock()
+            .ok()
+            .and_then(|s| s.as_ref().map(|s| s.tools_changed.is_raised()))
+            .unwrap_or(false);
+        match self.listed().listed_at {
+            None => ListNeed::Now,
+            Some(_) if changed => ListNeed::Now,
+            Some(at) if now - at >= TOOLS_TTL => ListNeed::Stale,
+            Some(_) => ListNeed::Fresh,
+        }
+    }
 }
 
 /// Whether a `tools/list` must wait for a server's list: never listed, or the server said
@@ -72,6 +135,13 @@ pub struct Health {
 pub enum Failure {
     /// The attached connection needs the user: "re-authorize connection X".
     Reauthorize { connection: String, reason: String },
+    /// The caller's own grant of a per-person connection is missing or dead: they must
+    /// connect their account. Not the server's fault: no breaker counts it.
+    Connect {
+        connection: String,
+        connection_id: String,
+        reason: String,
+    },
     /// The server (or the way to it) failed; counts towards the breaker.
     Unavailable(String),
     /// The server answered, with an error about this request.
@@ -79,18 +149,88 @@ pub enum Failure {
 }
 
 impl Upstream {
-    fn new(row: McpServerRow) -> Self {
+    fn new(row: McpServerRow, per_person: bool) -> Self {
         Upstream {
             row,
-            session: tokio::sync::Mutex::new(None),
-            refreshing: tokio::sync::Mutex::new(()),
+            per_person,
+            shared: Arc::new(Slot::new(0)),
+            people: Mutex::new(HashMap::new()),
             health: Mutex::new(Health::default()),
         }
     }
 
-    /// Ends the kept session; the next request opens a new one.
+    /// The slot `person` uses: the shared one, or on a per-person server their own (made on
+    /// first use). `None`: a per-person server and a caller who is nobody in particular.
+    fn slot(&self, person: Option<&str>, now: UnixTime) -> Option<Arc<Slot>> {
+        if !self.per_person {
+            return Some(self.shared.clone());
+        }
+        let person = person?;
+        let mut people = self.people.lock().expect("people lock");
+        if let Some(slot) = people.get(person) {
+            slot.last_used.store(now, Ordering::Relaxed);
+            return Some(slot.clone());
+        }
+        if people.len() >= PEOPLE_PER_SERVER
+            && let Some(oldest) = people
+                .iter()
+                .min_by_key(|(_, s)| s.last_used.load(Ordering::Relaxed))
+                .map(|(p, _)| p.clone())
+        {
+            people.remove(&oldest);
+        }
+        let slot = Arc::new(Slot::new(now));
+        people.insert(person.to_string(), slot.clone());
+        Some(slot)
+    }
+
+    /// A person's slot if they have one (listing does not make one).
+    fn existing_slot(&self, person: Option<&str>) -> Option<Arc<Slot>> {
+        if !self.per_person {
+            return Some(self.shared.clone());
+        }
+        self.people
+            .lock()
+            .expect("people lock")
+            .get(person?)
+            .cloned()
+    }
+
+    /// The grant this server's requests for `person` carry.
+    fn grant_key<'a>(&self, id: &'a str, person: Option<&'a str>) -> GrantKey<'a> {
+        match person.filter(|_| self.per_person) {
+            Some(p) => GrantKey::person(id, p),
+            None => GrantKey::shared(id),
+        }
+    }
+
+    /// Ends the kept sessions, everyone's; the next request opens a new one.
     pub async fn reset_session(&self) {
-        self.session.lock().await.take();
+        self.shared.session.lock().await.take();
+        self.people.lock().expect("people lock").clear();
+    }
+
+    /// Ends one person's session and forgets their list (their grant changed).
+    pub fn forget_person(&self, person: &str) {
+        self.people.lock().expect("people lock").remove(person);
+    }
+
+    /// Ends the sessions of people who have not called for a while.
+    fn drop_idle(&self, now: UnixTime) {
+        self.people
+            .lock()
+            .expect("people lock")
+            .retain(|_, s| now - s.last_used.load(Ordering::Relaxed) < PERSON_IDLE_SECS);
+    }
+
+    /// Every person with a slot, and the slot.
+    fn people(&self) -> Vec<(String, Arc<Slot>)> {
+        self.people
+            .lock()
+            .expect("people lock")
+            .iter()
+            .map(|(p, s)| (p.clone(), s.clone()))
+            .collect()
     }
 
     pub fn enabled(&self) -> bool {
@@ -145,22 +285,6 @@ impl Upstream {
             h.open_until = Some(now + secs);
         }
     }
-
-    fn list_need(&self, now: UnixTime) -> ListNeed {
-        let changed = self
-            .session
-            .try_lock()
-            .ok()
-            .and_then(|s| s.as_ref().map(|s| s.tools_changed.is_raised()))
-            .unwrap_or(false);
-        let h = self.health.lock().expect("health lock");
-        match h.listed_at {
-            None => ListNeed::Now,
-            Some(_) if changed => ListNeed::Now,
-            Some(at) if now - at >= TOOLS_TTL => ListNeed::Stale,
-            Some(_) => ListNeed::Fresh,
-        }
-    }
 }
 
 /// The registry of upstreams, rebuilt from the database when entries change.
@@ -193,9 +317,11 @@ impl Upstreams {
     }
 
     /// Reads the entries again. An unchanged entry keeps its session, tools and health; a
-    /// changed or removed one is dropped (its session ends with it).
+    /// changed or removed one is dropped (its session ends with it). Whether a connection is
+    /// per person never changes, so an unchanged entry keeps that too.
     pub async fn reload(&self, state: &AppState) -> Result<(), AppError> {
         let rows = state.db.list_mcp_servers().await?;
+        let personal = state.per_person_connections().await?;
         let current = self.snapshot();
         let next: Vec<Arc<Upstream>> = rows
             .into_iter()
@@ -204,7 +330,14 @@ impl Upstreams {
                     .iter()
                     .find(|u| u.row == row)
                     .cloned()
-                    .unwrap_or_else(|| Arc::new(Upstream::new(row)))
+                    .unwrap_or_else(|| {
+                        let per_person = row.auth == "connection"
+                            && row
+                                .connection_id
+                                .as_ref()
+                                .is_some_and(|id| personal.contains(id));
+                        Arc::new(Upstream::new(row, per_person))
+                    })
             })
             .collect();
         let changed = next.len() != current.len()
@@ -219,45 +352,62 @@ impl Upstreams {
         Ok(())
     }
 
-    /// Before a `tools/list`: lists the servers never listed yet or whose list changed and
-    /// waits for them (each under its own timeout, all at once); refreshes lists that are
-    /// only old in the background.
-    pub async fn prepare_list(&self, state: &AppState) {
+    /// Before a `tools/list` by `caller`: lists the servers never listed yet for them or
+    /// whose list changed and waits for them (each under its own timeout, all at once);
+    /// refreshes lists that are only old in the background.
+    pub async fn prepare_list(&self, state: &AppState, caller: &McpCaller) {
         let now = state.now();
+        let person = caller.person.as_deref();
         let mut waits = tokio::task::JoinSet::new();
         for upstream in self.snapshot().iter().filter(|u| u.enabled()) {
-            let need = upstream.list_need(now);
+            let Some(slot) = upstream.slot(person, now) else {
+                continue;
+            };
+            let need = slot.list_need(now);
             if upstream.breaker_open(now).is_some() || need == ListNeed::Fresh {
                 continue;
             }
             let upstream = upstream.clone();
             let state = state.clone();
+            let person = person.map(str::to_string);
+            let refresh = async move {
+                let _ = refresh_tools(&state, &upstream, person.as_deref()).await;
+            };
             if need == ListNeed::Stale {
-                tokio::spawn(async move {
-                    let _ = refresh_tools(&state, &upstream).await;
-                });
+                tokio::spawn(refresh);
             } else {
-                waits.spawn(async move {
-                    let _ = refresh_tools(&state, &upstream).await;
-                });
+                waits.spawn(refresh);
             }
         }
         waits.join_all().await;
     }
 
-    /// The timer: every enabled server whose list is stale is listed again.
+    /// The timer: every enabled server's stale lists (the shared one, or those of the people
+    /// still using it) are listed again; people idle for long lose their sessions.
     pub async fn refresh_stale(&self, state: &AppState) {
         let now = state.now();
         let mut due = tokio::task::JoinSet::new();
         for upstream in self.snapshot().iter() {
-            if upstream.enabled()
-                && upstream.list_need(now) != ListNeed::Fresh
-                && upstream.breaker_open(now).is_none()
-            {
-                let (state, upstream) = (state.clone(), upstream.clone());
-                due.spawn(async move {
-                    let _ = refresh_tools(&state, &upstream).await;
-                });
+            upstream.drop_idle(now);
+            if !upstream.enabled() || upstream.breaker_open(now).is_some() {
+                continue;
+            }
+            let slots: Vec<(Option<String>, Arc<Slot>)> = if upstream.per_person {
+                upstream
+                    .people()
+                    .into_iter()
+                    .map(|(p, s)| (Some(p), s))
+                    .collect()
+            } else {
+                vec![(None, upstream.shared.clone())]
+            };
+            for (person, slot) in slots {
+                if slot.list_need(now) != ListNeed::Fresh {
+                    let (state, upstream) = (state.clone(), upstream.clone());
+                    due.spawn(async move {
+                        let _ = refresh_tools(&state, &upstream, person.as_deref()).await;
+                    });
+                }
             }
         }
         due.join_all().await;
@@ -268,14 +418,21 @@ impl Upstreams {
     }
 }
 
-/// Lists a server's tools (one refresh at a time per server, bounded by its timeout) and
-/// records the outcome.
-pub async fn refresh_tools(state: &AppState, upstream: &Arc<Upstream>) -> Result<(), String> {
-    let _one = upstream.refreshing.lock().await;
+/// Lists a server's tools for `person` (one refresh at a time per slot, bounded by the
+/// server's timeout) and records the outcome.
+pub async fn refresh_tools(
+    state: &AppState,
+    upstream: &Arc<Upstream>,
+    person: Option<&str>,
+) -> Result<(), String> {
+    let Some(slot) = upstream.slot(person, state.now()) else {
+        return Err(NO_PERSON.into());
+    };
+    let _one = slot.refreshing.lock().await;
     let started = Instant::now();
     let listed = tokio::time::timeout(
         upstream.timeout(),
-        with_session(state, upstream, |session, headers| async move {
+        with_session(state, upstream, person, |session, headers| async move {
             session.list_tools(&headers).await
         }),
     )
@@ -289,19 +446,44 @@ pub async fn refresh_tools(state: &AppState, upstream: &Arc<Upstream>) -> Result
     let now = state.now();
     match listed {
         Ok(tools) => {
-            let tools = prefixed_tools(&upstream.row.name, tools);
+            let tools = Arc::new(prefixed_tools(&upstream.row.name, tools));
             let changed = {
-                let mut h = upstream.health.lock().expect("health lock");
-                let changed = h.listed_at.is_some() && *h.tools != tools;
-                h.tools = Arc::new(tools);
-                h.listed_at = Some(now);
+                let mut l = slot.listed.lock().expect("listed lock");
+                let changed =
+                    l.listed_at.is_some() && (*l.tools != *tools || l.needs_connect.is_some());
+                *l = Listed {
+                    tools: tools.clone(),
+                    listed_at: Some(now),
+                    needs_connect: None,
+                };
                 changed
             };
+            {
+                // The server's card shows the latest list anyone got.
+                let mut h = upstream.health.lock().expect("health lock");
+                h.tools = tools;
+                h.listed_at = Some(now);
+            }
             if changed {
-                state.mcp.events.send(McpEvent::ToolsChanged);
+                state.mcp.events.send(tools_changed_for(upstream, person));
             }
             upstream.record_success(started.elapsed());
             Ok(())
+        }
+        Err(Failure::Connect { reason, .. }) => {
+            // The person's to fix, not the server's: their list becomes the connect tool.
+            let mut l = slot.listed.lock().expect("listed lock");
+            let changed = l.needs_connect.is_none() && l.listed_at.is_some();
+            *l = Listed {
+                tools: Arc::new(Vec::new()),
+                listed_at: Some(now),
+                needs_connect: Some(reason.clone()),
+            };
+            drop(l);
+            if changed {
+                state.mcp.events.send(tools_changed_for(upstream, person));
+            }
+            Err(reason)
         }
         Err(failure) => {
             let reason = failure_text(&failure);
@@ -313,10 +495,26 @@ pub async fn refresh_tools(state: &AppState, upstream: &Arc<Upstream>) -> Result
     }
 }
 
+/// Who is told that a list changed: everyone, or for a person's own list, that person.
+fn tools_changed_for(upstream: &Upstream, person: Option<&str>) -> McpEvent {
+    match person.filter(|_| upstream.per_person) {
+        Some(p) => McpEvent::ToolsChangedFor(p.to_string()),
+        None => McpEvent::ToolsChanged,
+    }
+}
+
+/// Why a per-person server cannot be called without a person.
+const NO_PERSON: &str = "it acts as each person who calls it, and this MCP client calls without a token, as nobody in particular: use an API token or sign in with OAuth";
+
 pub fn failure_text(f: &Failure) -> String {
     match f {
         Failure::Reauthorize { connection, reason } => {
             format!("re-authorize connection {connection}: {reason}")
+        }
+        Failure::Connect {
+            connection, reason, ..
+        } => {
+            format!("connect your account of {connection}: {reason}")
         }
         Failure::Unavailable(m) | Failure::Refused(m) => m.clone(),
     }
@@ -351,20 +549,23 @@ pub fn summaries(tools: &[Tool]) -> Vec<ToolSummaryView> {
         .collect()
 }
 
-/// The headers a request to this server carries: its credential, nothing else.
+/// The headers a request to this server carries for `person`: its credential, nothing else.
 async fn credentials(
     state: &AppState,
-    row: &McpServerRow,
+    upstream: &Upstream,
+    person: Option<&str>,
     force_refresh: bool,
 ) -> Result<HeaderMap, Failure> {
+    let row = &upstream.row;
     let mut headers = HeaderMap::new();
     match row.auth.as_str() {
         "connection" => {
             let id = row.connection_id.as_deref().unwrap_or_default();
+            let key = upstream.grant_key(id, person);
             let token = state
-                .connection_token(GrantKey::shared(id), force_refresh)
+                .connection_token(key, force_refresh)
                 .await
-                .map_err(|e| broker_failure(id, e))?;
+                .map_err(|e| broker_failure(id, key, e))?;
             let mut value = HeaderValue::from_str(&format!(
                 "Bearer {}",
                 token.access_token.expose()
@@ -422,8 +623,18 @@ pub fn headers_context(server_id: &str) -> String {
     format!("mcp_server/{server_id}/headers")
 }
 
-fn broker_failure(id: &str, e: BrokerError) -> Failure {
+fn broker_failure(id: &str, key: GrantKey<'_>, e: BrokerError) -> Failure {
     match e {
+        BrokerError::NeedsReauth { name, reason } if key.person.is_some() => Failure::Connect {
+            connection: name,
+            connection_id: id.to_string(),
+            reason,
+        },
+        BrokerError::NotConnected(name) if key.person.is_some() => Failure::Connect {
+            connection: name,
+            connection_id: id.to_string(),
+            reason: "you have not connected your account yet".into(),
+        },
         BrokerError::NeedsReauth { name, reason } => Failure::Reauthorize {
             connection: name,
             reason,
@@ -447,12 +658,14 @@ async fn connection_name(state: &AppState, row: &McpServerRow) -> String {
     }
 }
 
-/// Runs `op` on the server's session, with the recoveries the protocol allows: a session the
-/// server ended is opened again once; a 401 with a connection refreshes its token once and
-/// retries, and a second 401 marks the connection for re-authorization.
+/// Runs `op` on `person`'s session with the server (the shared one unless the server is per
+/// person), with the recoveries the protocol allows: a session the server ended is opened
+/// again once; a 401 with a connection refreshes its token once and retries, and a second
+/// 401 marks the grant for re-authorization.
 pub async fn with_session<T, F, Fut>(
     state: &AppState,
     upstream: &Upstream,
+    person: Option<&str>,
     op: F,
 ) -> Result<T, Failure>
 where
@@ -460,24 +673,27 @@ where
     Fut: std::future::Future<Output = Result<T, UpstreamError>>,
 {
     let row = &upstream.row;
+    let Some(slot) = upstream.slot(person, state.now()) else {
+        return Err(Failure::Refused(NO_PERSON.into()));
+    };
     let mut forced = false;
     let mut reopened = false;
     loop {
-        let headers = credentials(state, row, forced).await?;
+        let headers = credentials(state, upstream, person, forced).await?;
         let attempt = async {
-            let session = session(state, upstream, &headers).await?;
+            let session = session(state, upstream, &slot, person, &headers).await?;
             op(session, headers.clone()).await
         };
         match attempt.await {
             Ok(v) => return Ok(v),
             Err(UpstreamError::SessionExpired) if !reopened => {
                 reopened = true;
-                upstream.session.lock().await.take();
+                slot.session.lock().await.take();
             }
             Err(UpstreamError::Unauthorized) if row.auth == "connection" && !forced => {
                 forced = true;
                 // The session may be bound to the old token: start a new one with the new.
-                upstream.session.lock().await.take();
+                slot.session.lock().await.take();
             }
             Err(UpstreamError::Unauthorized) if row.auth == "connection" => {
                 let name = connection_name(state, row).await;
@@ -486,16 +702,22 @@ where
                     row.name
                 );
                 let id = row.connection_id.as_deref().unwrap_or_default();
-                if let Err(e) = state
-                    .report_refused_token(GrantKey::shared(id), &reason)
-                    .await
-                {
+                let key = upstream.grant_key(id, person);
+                if let Err(e) = state.report_refused_token(key, &reason).await {
                     tracing::error!(error = %e, "cannot mark the connection");
                 }
-                tracing::warn!(server = %row.name, connection = id, "upstream refused a refreshed token");
-                return Err(Failure::Reauthorize {
-                    connection: name,
-                    reason,
+                tracing::warn!(server = %row.name, connection = id, per_person = key.person.is_some(), "upstream refused a refreshed token");
+                return Err(if key.person.is_some() {
+                    Failure::Connect {
+                        connection: name,
+                        connection_id: id.to_string(),
+                        reason,
+                    }
+                } else {
+                    Failure::Reauthorize {
+                        connection: name,
+                        reason,
+                    }
                 });
             }
             Err(UpstreamError::Unauthorized) => {
@@ -510,7 +732,7 @@ where
             }
             Err(e) => {
                 if !matches!(e, UpstreamError::Forbidden) {
-                    upstream.session.lock().await.take();
+                    slot.session.lock().await.take();
                 }
                 return Err(Failure::Unavailable(e.to_string()));
             }
@@ -518,19 +740,21 @@ where
     }
 }
 
-/// Tells `subscriptions/listen` streams that the tools changed.
-fn tools_changed_callback(state: &AppState) -> Arc<dyn Fn() + Send + Sync> {
+/// Tells `subscriptions/listen` streams that the tools changed (a person's own list: them).
+fn tools_changed_callback(state: &AppState, event: McpEvent) -> Arc<dyn Fn() + Send + Sync> {
     let events = state.mcp.events.clone();
-    Arc::new(move || events.send(McpEvent::ToolsChanged))
+    Arc::new(move || events.send(event.clone()))
 }
 
-/// The server's live session, opened with `headers` when there is none.
+/// The slot's live session, opened with `headers` when there is none.
 async fn session(
     state: &AppState,
     upstream: &Upstream,
+    slot: &Slot,
+    person: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Arc<UpstreamSession>, UpstreamError> {
-    let mut slot = upstream.session.lock().await;
+    let mut slot = slot.session.lock().await;
     if let Some(s) = slot.as_ref().filter(|s| s.alive()) {
         return Ok(s.clone());
     }
@@ -542,7 +766,10 @@ async fn session(
             upstream.transport(),
             upstream.timeout(),
             headers,
-            ChangeFlag::new(tools_changed_callback(state)),
+            ChangeFlag::new(tools_changed_callback(
+                state,
+                tools_changed_for(upstream, person),
+            )),
         )
         .await?,
     );
@@ -550,10 +777,12 @@ async fn session(
     Ok(session)
 }
 
-/// Calls a tool of an upstream; every failure comes back as a tool error naming the server.
+/// Calls a tool of an upstream as `person`; every failure comes back as a tool error naming
+/// the server.
 pub async fn call_tool(
     state: &AppState,
     upstream: &Upstream,
+    person: Option<&str>,
     tool: &str,
     arguments: JsonObject,
 ) -> CallToolResult {
@@ -566,7 +795,7 @@ pub async fn call_tool(
     }
     let started = Instant::now();
     let arguments = Value::Object(arguments);
-    let outcome = with_session(state, upstream, |session, headers| {
+    let outcome = with_session(state, upstream, person, |session, headers| {
         let arguments = arguments.clone();
         async move { session.call_tool(tool, arguments, &headers).await }
     })
@@ -586,6 +815,9 @@ pub async fn call_tool(
         Err(Failure::Reauthorize { connection, reason }) => tool_error(format!(
             "The MCP server {server} needs the connection {connection:?} to be re-authorized: {reason}. Re-authorize connection {connection} on Gatehouse's Connections page, then try again."
         )),
+        Err(Failure::Connect {
+            connection, reason, ..
+        }) => tool_error(connect_text(state, server, &connection, &reason)),
         Err(Failure::Refused(m)) => {
             tool_error(format!("The MCP server {server} refused the call: {m}."))
         }
@@ -622,21 +854,111 @@ fn unavailable(tool: &Tool, reason: &str) -> Tool {
     t
 }
 
+/// `<server>__connect`: what someone without a grant of a per-person server sees instead of
+/// its tools.
+fn connect_tool(upstream: &Upstream, reason: &str) -> Tool {
+    Tool::new(
+        format!("{}{SEPARATOR}{CONNECT_TOOL}", upstream.row.name),
+        format!(
+            "The MCP server {} acts as each person who calls it, and needs your own account: {reason}. Call this tool for the link that connects it; its tools appear once you have.",
+            upstream.row.name
+        ),
+        Arc::new(
+            serde_json::json!({"type": "object", "properties": {}, "additionalProperties": false})
+                .as_object()
+                .cloned()
+                .expect("an object"),
+        ),
+    )
+    .with_title(format!("Connect your account to {}", upstream.row.name))
+    .with_annotations(
+        rmcp::model::ToolAnnotations::new()
+            .read_only(true)
+            .destructive(false)
+            .idempotent(true)
+            .open_world(false),
+    )
+}
+
+/// What someone is told to do to connect their account of `connection`.
+fn connect_text(state: &AppState, server: &str, connection: &str, reason: &str) -> String {
+    format!(
+        "The MCP server {server} acts as each person who calls it, and your account of {connection:?} is not usable ({reason}). Open {}/connections, sign in to Gatehouse as yourself, and press \"Connect my account\" on {connection}; then call the tool again.",
+        state.connections.public_origin
+    )
+}
+
+/// The answer of `<server>__connect`.
+async fn connect_answer(
+    state: &AppState,
+    upstream: &Upstream,
+    person: Option<&str>,
+) -> CallToolResult {
+    let server = &upstream.row.name;
+    let Some(person) = person else {
+        return tool_error(format!("The MCP server {server} {NO_PERSON}."));
+    };
+    let id = upstream.row.connection_id.as_deref().unwrap_or_default();
+    let connection = state
+        .connection_name(id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| id.to_string());
+    match state
+        .connection_token(GrantKey::person(id, person), false)
+        .await
+    {
+        Ok(_) => CallToolResult::success(vec![rmcp::model::ContentBlock::text(format!(
+            "Your account of {connection:?} is connected: list the tools again to see those of {server}."
+        ))]),
+        Err(e) => tool_error(connect_text(state, server, &connection, &e.to_string())),
+    }
+}
+
 impl ToolSource for UpstreamTools {
-    fn list(&self, _caller: &McpCaller) -> Vec<Tool> {
+    fn list(&self, caller: &McpCaller) -> Vec<Tool> {
         let now = self.0.clock.now();
+        let person = caller.person.as_deref();
         let mut tools = Vec::new();
         for upstream in self.0.snapshot().iter().filter(|u| u.enabled()) {
+            let listed = match upstream.existing_slot(person) {
+                Some(slot) => slot.listed(),
+                None if upstream.per_person && person.is_none() => {
+                    tools.push(connect_tool(upstream, NO_PERSON));
+                    continue;
+                }
+                None => Listed::default(),
+            };
+            if let Some(reason) = &listed.needs_connect {
+                tools.push(connect_tool(upstream, reason));
+                continue;
+            }
             let health = upstream.health();
             let down = upstream
                 .breaker_open(now)
                 .or_else(|| health.last_error.clone().filter(|_| health.failures > 0));
             match down {
-                Some(reason) => tools.extend(health.tools.iter().map(|t| unavailable(t, &reason))),
-                None => tools.extend(health.tools.iter().cloned()),
+                Some(reason) => tools.extend(listed.tools.iter().map(|t| unavailable(t, &reason))),
+                None => tools.extend(listed.tools.iter().cloned()),
             }
         }
         tools
+    }
+
+    /// Any caller's tool of that name: schemas are the upstream's, whoever listed them.
+    fn find_any(&self, name: &str) -> Option<Tool> {
+        let (server, _) = name.split_once(SEPARATOR)?;
+        let upstream = self.0.by_name(server)?;
+        let mut slots = vec![upstream.shared.clone()];
+        slots.extend(upstream.people().into_iter().map(|(_, s)| s));
+        slots
+            .iter()
+            .find_map(|s| s.listed().tools.iter().find(|t| t.name == name).cloned())
+            .or_else(|| {
+                (upstream.per_person && name.ends_with(&format!("{SEPARATOR}{CONNECT_TOOL}")))
+                    .then(|| connect_tool(&upstream, "you have not connected your account yet"))
+            })
     }
 
     fn call<'a>(
@@ -648,8 +970,21 @@ impl ToolSource for UpstreamTools {
         let (server, tool) = name.split_once(SEPARATOR)?;
         let upstream = self.0.by_name(server).filter(|u| u.enabled())?;
         let state = ctx.state;
+        let person = ctx.caller.person.as_deref();
         Some(Box::pin(async move {
-            call_tool(state, &upstream, tool, arguments).await.into()
+            // `<server>__connect` is Gatehouse's unless the person's list has the upstream's
+            // own tool of that name.
+            let own_connect = upstream.per_person
+                && tool == CONNECT_TOOL
+                && !upstream
+                    .existing_slot(person)
+                    .is_some_and(|s| s.listed().tools.iter().any(|t| t.name == name));
+            if own_connect {
+                return connect_answer(state, &upstream, person).await.into();
+            }
+            call_tool(state, &upstream, person, tool, arguments)
+                .await
+                .into()
         }))
     }
 }
@@ -724,7 +1059,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
         };
-        let u = Upstream::new(row);
+        let u = Upstream::new(row, false);
         u.record_failure("down", 100);
         u.record_failure("down", 100);
         assert!(u.breaker_open(100).is_none());

@@ -76,10 +76,10 @@ async fn remove(
 
 async fn test(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(identity): Admin,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    Ok(Json(servers::test(&state, &id).await?).into_response())
+    Ok(Json(servers::test(&state, &id, &identity).await?).into_response())
 }
 
 async fn list_catalog(State(state): State<AppState>, _admin: Admin) -> Result<Response, AppError> {

@@ -8,10 +8,12 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::ApiError;
-use crate::api::connections::{ConnectionStatus, ConnectionView, list_connections};
+use crate::api::connections::{
+    ConnectStart, ConnectionStatus, ConnectionView, connect_connection, list_connections,
+};
 use crate::api::mcp_servers::{
-    CatalogEntryView, McpServerInput, McpServerTestView, McpServerView, SecretView,
-    create_mcp_server, delete_mcp_server, delete_secret, list_mcp_servers, put_secret,
+    CatalogEntryView, McpServerInput, McpServerTestView, McpServerView, PersonalAccountView,
+    SecretView, create_mcp_server, delete_mcp_server, delete_secret, list_mcp_servers, put_secret,
     test_mcp_server, update_mcp_server,
 };
 use crate::ui::components::app_shell::AdminOnly;
@@ -48,6 +50,14 @@ pub fn McpServersPage() -> impl IntoView {
     let close = Callback::new(move |_| open.set(Open::None));
     let done = Callback::new(move |_| {
         open.set(Open::None);
+        reload.run(());
+    });
+    // The popup of "Connect my account" reports here when it is done.
+    crate::ui::components::popup::listen(move |message| {
+        notice.set(Some(match (message.ok, message.error) {
+            (true, _) => Ok("Your account is connected.".to_string()),
+            (false, e) => Err(e.unwrap_or_else(|| "The connection failed.".into())),
+        }));
         reload.run(());
     });
     let connection_list = Signal::derive(move || {
@@ -205,6 +215,56 @@ fn input_of(s: &McpServerView) -> McpServerInput {
     }
 }
 
+/// A per-person server's line about the viewer's own account, with Connect when it is not
+/// usable.
+#[component]
+fn PersonalAccount(account: PersonalAccountView, notice: Notice) -> impl IntoView {
+    let busy = RwSignal::new(false);
+    let usable = matches!(
+        account.status,
+        ConnectionStatus::Connected | ConnectionStatus::Expiring | ConnectionStatus::Failing
+    );
+    let id = account.connection_id.clone();
+    let connect = move |_| {
+        // Opened inside the click: a popup opened after an await is blocked.
+        let Some(popup) = crate::ui::components::popup::Popup::open() else {
+            notice.set(Some(Err(
+                "The browser blocked the popup. Allow popups for this site and try again.".into(),
+            )));
+            return;
+        };
+        busy.set(true);
+        let id = id.clone();
+        spawn_local(async move {
+            match connect_connection(id).await {
+                Ok(ConnectStart::Popup { url }) => popup.navigate(&url),
+                Ok(ConnectStart::Connected) => popup.close(),
+                Err(e) => {
+                    popup.close();
+                    notice.set(Some(Err(e.message().to_string())));
+                }
+            }
+            busy.try_set(false);
+        });
+    };
+    view! {
+        <p class="mt-1 flex flex-wrap items-center gap-2 text-sm text-slate-600" data-testid="personal-account" data-status=format!("{:?}", account.status)>
+            <span>
+                "Acts as each person who calls it, with their own account of "
+                <span class="font-medium text-slate-800">{account.connection_name.clone()}</span>
+                ". Yours: "
+                <span data-testid="personal-account-status">{account.status.label()}</span>
+            </span>
+            {(!usable).then(|| view! {
+                <button type="button" class=BUTTON disabled=move || busy.get() on:click=connect data-testid="connect-my-account">
+                    "Connect my account"
+                </button>
+                <a href="/connections" class="text-xs text-indigo-700 underline">"My connections"</a>
+            })}
+        </p>
+    }
+}
+
 #[component]
 fn ServerCard(
     server: McpServerView,
@@ -275,6 +335,7 @@ fn ServerCard(
                     <p class="mt-1 break-all font-mono text-xs text-slate-600">{s.url.clone()} " · " {if s.transport == "sse" { "legacy SSE" } else { "Streamable HTTP" }}</p>
                     <p class="mt-1 text-sm text-slate-600" data-testid="server-auth">{auth}</p>
                     {s.last_error.clone().map(|e| view! { <p class="mt-1 text-sm text-red-700" data-testid="server-error">{e}</p> })}
+                    {s.personal.clone().map(|p| view! { <PersonalAccount account=p notice /> })}
                 </div>
                 {manage.then(|| view! {
                     <div class="flex flex-wrap gap-2">
