@@ -103,3 +103,55 @@ pub async fn seed_connection(http: &reqwest::Client, base: &str, state: &AppStat
         .unwrap();
     id
 }
+
+/// A connection (`per_person`: one grant per person) to a provider nobody calls: its id.
+#[allow(dead_code)]
+pub async fn seed_bare_connection(
+    http: &reqwest::Client,
+    base: &str,
+    name: &str,
+    per_person: bool,
+) -> String {
+    let created: serde_json::Value = http
+        .post(format!("{base}/api/v0/connections"))
+        .json(&serde_json::json!({
+            "name": name,
+            "client_id": "c",
+            "client_secret": "s",
+            "authorization_url": "https://provider.example/authorize",
+            "token_url": "https://provider.example/token",
+            "per_person": per_person,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["id"].as_str().unwrap().to_string()
+}
+
+/// Stores `access_token` as a grant that never expires (as a callback stores one).
+#[allow(dead_code)]
+pub async fn seed_grant(state: &AppState, key: GrantKey<'_>, access_token: &str) {
+    use gatehouse::server::connections::provider_client::TokenResponse;
+    use gatehouse::server::secrets::SecretString;
+    let now = state.now();
+    let grant = state.sealed_grant(
+        key,
+        TokenResponse {
+            access_token: SecretString::new(access_token),
+            refresh_token: None,
+            token_type: "Bearer".into(),
+            scope: None,
+            expires_in: None,
+        },
+        None,
+        now,
+    );
+    state
+        .db
+        .store_connection_grant(key, &grant, None, None, now)
+        .await
+        .unwrap();
+}

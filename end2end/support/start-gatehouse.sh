@@ -67,6 +67,8 @@ JSON
     export AUTH_OAUTH2_ALLOWED_DOMAINS="example.com"
     # The test provider puts "ada+admins@example.com" in the group "admins".
     export AUTH_OAUTH2_ADMIN_GROUPS="admins"
+    # Per-person connections at the test provider, on loopback (people.spec.ts).
+    export OUTBOUND_ALLOW_PRIVATE_NETWORKS=true
     ;;
   *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac

@@ -27,3 +27,7 @@ CREATE TABLE connection_grants (
 );
 CREATE INDEX connection_grants_person ON connection_grants (person);
 CREATE INDEX connection_grants_expires_at ON connection_grants (expires_at);
+
+-- An authorization started from a "connect your account" link sent to an MCP client: the
+-- URL elicitation it completes (2025-11-25 `notifications/elicitation/complete`).
+ALTER TABLE connection_states ADD COLUMN elicitation_id TEXT;

@@ -6,12 +6,14 @@
 pub mod broker;
 pub mod builtin;
 pub mod flow;
+pub mod link;
 pub mod manage;
 pub mod provider;
 pub mod provider_client;
 
 pub use broker::BrokerError;
 pub use builtin::{BuiltinProvider, Providers};
+pub use link::LINK_PATH;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,14 +31,19 @@ pub const CONNECTION_CHANGED: &str = "connection_changed";
 /// revoked (key: `grant_change_key`). Only that person's upstream sessions start anew.
 pub const CONNECTION_GRANT_CHANGED: &str = "connection_grant_changed";
 
-/// The key of a `CONNECTION_GRANT_CHANGED` change: the connection and the person.
-pub fn grant_change_key(connection: &str, person: &str) -> String {
-    format!("{connection}\n{person}")
+/// The key of a `CONNECTION_GRANT_CHANGED` change: the connection, the person, and the URL
+/// elicitation the grant completes, if any.
+pub fn grant_change_key(connection: &str, person: &str, elicitation: Option<&str>) -> String {
+    match elicitation {
+        Some(id) => format!("{connection}\n{person}\n{id}"),
+        None => format!("{connection}\n{person}"),
+    }
 }
 
-/// The connection and the person a `CONNECTION_GRANT_CHANGED` key names.
-pub fn parse_grant_change_key(key: &str) -> Option<(&str, &str)> {
-    key.split_once('\n')
+/// What a `CONNECTION_GRANT_CHANGED` key names (`grant_change_key`).
+pub fn parse_grant_change_key(key: &str) -> Option<(&str, &str, Option<&str>)> {
+    let mut parts = key.splitn(3, '\n');
+    Some((parts.next()?, parts.next()?, parts.next()))
 }
 
 /// Where providers send the browser back to.

@@ -36,7 +36,8 @@ pub async fn on_change(state: &AppState, change: &Change) {
         tracing::warn!(error = %e, "cannot read the MCP servers again after a change");
     }
     if change.is(CONNECTION_GRANT_CHANGED)
-        && let Some((connection, person)) = change.key.as_deref().and_then(parse_grant_change_key)
+        && let Some((connection, person, elicitation)) =
+            change.key.as_deref().and_then(parse_grant_change_key)
     {
         // Only this person's sessions were opened with that grant; their list changes.
         for upstream in state.upstreams.snapshot().iter() {
@@ -48,6 +49,15 @@ pub async fn on_change(state: &AppState, change: &Change) {
             .mcp
             .events
             .send(events::McpEvent::ToolsChangedFor(person.to_string()));
+        if let Some(id) = elicitation {
+            state
+                .mcp
+                .events
+                .send(events::McpEvent::ElicitationComplete {
+                    person: person.to_string(),
+                    id: id.to_string(),
+                });
+        }
     }
     if change.is(CONNECTION_CHANGED) {
         // Sessions opened with the old grant (perhaps another account) end; the next call

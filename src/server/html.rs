@@ -26,6 +26,11 @@ pub enum Part<'a> {
     /// A value from the request, shown verbatim (escaped) in monospace.
     Value(&'a str, &'a str),
     Code(&'a str),
+    /// A button that POSTs to `action` (a same-origin path): a real form, without JavaScript.
+    Button {
+        action: &'a str,
+        label: &'a str,
+    },
 }
 
 pub fn error_page(status: StatusCode, title: &str, parts: &[Part<'_>]) -> Response {
@@ -43,6 +48,12 @@ pub fn page(status: StatusCode, title: &str, parts: &[Part<'_>], script: Option<
                 "<p class=\"mb-3 text-sm text-slate-700\">{}: <code class=\"break-all rounded bg-slate-100 px-1\">{}</code></p>",
                 escape(label),
                 escape(v)
+            )),
+            Part::Button { action, label } => body.push_str(&format!(
+                "<form method=\"post\" action=\"{}\" class=\"mt-4\"><button type=\"submit\" \
+                 class=\"rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700\">{}</button></form>",
+                escape(action),
+                escape(label)
             )),
             Part::Code(c) => body.push_str(&format!(
                 "<pre class=\"mb-3 overflow-x-auto rounded-md bg-slate-900 p-3 text-xs text-slate-100\">{}</pre>",

@@ -26,7 +26,7 @@ use crate::app::{App, shell};
 use crate::model::ApiError;
 use crate::server::assets;
 use crate::server::auth::{handlers, middleware};
-use crate::server::connections::{CALLBACK_PATH, flow};
+use crate::server::connections::{CALLBACK_PATH, LINK_PATH, flow, link};
 use crate::server::error::api_error_response;
 use crate::server::gateway::endpoint::{jsonrpc_error, mcp_handler};
 use crate::server::oauth_as::http as oauth_http;
@@ -67,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/callback", get(handlers::oauth2_callback))
         .route("/mcp/oauth/consent", post(oauth_http::decide))
         .route(CALLBACK_PATH, get(flow::callback))
+        .route(LINK_PATH, get(link::show).post(link::start))
         .merge(rest::routes())
         .route("/assets/{version}/pkg/{*file}", get(versioned_asset))
         .leptos_routes(&state, routes, {

@@ -6,12 +6,17 @@ use gatehouse::server::auth::AuthMethod;
 use gatehouse::server::clock::Clock;
 use gatehouse::server::config::RawSettings;
 use gatehouse::server::connections::GrantKey;
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use crate::connections::{custom, introspect_at_provider, reset_stats, stats};
 use crate::gateway::{Upstream, sdk_client, text};
 use crate::helpers::*;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 pub(crate) const ADA: &str = "ada@example.com";
 pub(crate) const BOB: &str = "bob@example.com";
@@ -624,7 +629,8 @@ async fn each_caller_reaches_the_upstream_as_themselves() {
         assert_eq!(result["isError"], true, "{result}");
         let said = text(result);
         assert!(
-            said.contains(&team.app.url("/connections")) && said.contains("Connect my account"),
+            said.contains(&team.app.url("/connections/link/"))
+                && said.contains("connect your own account of Tracker"),
             "{said}"
         );
     }
@@ -670,4 +676,256 @@ async fn each_caller_reaches_the_upstream_as_themselves() {
     // A person without a grant is not the server's failure: its breaker stays closed.
     let (_, servers) = ada.send(Method::GET, "/api/v0/mcp-servers", None).await;
     assert_eq!(servers["servers"][0]["status"], "healthy", "{servers}");
+}
+
+impl Person<'_> {
+    /// Opens a "connect your account" link signed in as this person, presses its button, signs
+    /// in at the provider as themselves, and lands on the callback: what a browser does.
+    pub(crate) async fn complete_link(&self, link: &str) {
+        let page = self
+            .app
+            .client
+            .get(link)
+            .bearer_auth(&self.session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("<form method=\"post\""), "{html}");
+        let started = self
+            .app
+            .client
+            .post(link)
+            .bearer_auth(&self.session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(started.status(), StatusCode::SEE_OTHER);
+        let mut browser = Browser::default();
+        let back = walk_provider(
+            &mut browser,
+            &location(&started),
+            &self.app.url("/connections/oauth/callback"),
+            Some(self.email),
+        )
+        .await;
+        let done = self
+            .app
+            .client
+            .get(back)
+            .bearer_auth(&self.session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), StatusCode::OK);
+    }
+}
+
+/// A team with a per-person connection and the Python upstream behind it as `tracker`, MCP
+/// protection on.
+async fn team_with_tracker() -> (Team, String, Upstream) {
+    let team = Team::start().await;
+    let id = team.per_person_connection("Tracker").await;
+    let resource = format!("{}/api", team.idp.issuer);
+    let py = Upstream::resource_server(&team.idp.issuer, &resource).await;
+    let ada = team.person(ADA);
+    let (status, created) = ada
+        .send(
+            Method::POST,
+            "/api/v0/mcp-servers",
+            Some(json!({"name": "tracker", "url": py.url, "auth": "connection", "connection_id": id, "timeout_secs": 10})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, _) = ada
+        .send(
+            Method::PUT,
+            "/api/v0/settings/mcp",
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    (team, id, py)
+}
+
+/// The link in a tool error's text.
+fn link_in(text: &str) -> String {
+    let start = text
+        .find("http")
+        .unwrap_or_else(|| panic!("no link in {text}"));
+    text[start..].split_whitespace().next().unwrap().to_string()
+}
+
+async fn states_in_flight(team: &Team) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM connection_states")
+        .fetch_one(team.app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_connect_link_is_for_its_person_alone() {
+    let (team, id, _py) = team_with_tracker().await;
+    let (bob, carol) = (team.person(BOB), team.person(CAROL));
+
+    // A client without URL elicitation gets the link in the tool error.
+    let token = mcp_token(&carol).await;
+    let mut mcp = RawMcp::with_token(&team.app, &token);
+    mcp.initialize(LATEST_SESSION_VERSION).await;
+    let answer = mcp
+        .call(
+            1,
+            "tools/call",
+            json!({"name": "tracker__whoami", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let said = answer["result"]["content"][0]["text"].as_str().unwrap();
+    let link = link_in(said);
+    assert!(
+        link.starts_with(&team.app.url("/connections/link/")),
+        "{said}"
+    );
+    assert!(
+        !link.contains(CAROL) && !link.contains("carol"),
+        "no one is named in {link}"
+    );
+
+    // Someone else signed in: told so, nobody named, nothing started.
+    for method in [Method::GET, Method::POST] {
+        let response = team
+            .app
+            .client
+            .request(method.clone(), &link)
+            .bearer_auth(&bob.session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{method}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("made for another Gatehouse user"), "{html}");
+        assert!(html.contains(BOB) && !html.contains(CAROL), "{html}");
+    }
+    assert_eq!(states_in_flight(&team).await, 0);
+    // Nobody signed in: the login page, to come back here.
+    let response = team.app.client.get(&link).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&response).starts_with("/login?next="),
+        "{}",
+        location(&response)
+    );
+    // Altered: refused.
+    let altered = format!("{}x", &link[..link.len() - 1]);
+    let response = team
+        .app
+        .client
+        .get(&altered)
+        .bearer_auth(&carol.session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // Carol herself connects through it, and the call works.
+    carol.complete_link(&link).await;
+    assert_eq!(carol.listed(&id).await["status"], "connected");
+    let answer = mcp
+        .call(
+            2,
+            "tools/call",
+            json!({"name": "tracker__whoami", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(upstream_subject(&answer["result"]), CAROL);
+
+    // A link lasts 15 minutes.
+    let (status, _) = carol
+        .send(
+            Method::POST,
+            &format!("/api/v0/connections/{id}/disconnect"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = mcp
+        .call(
+            3,
+            "tools/call",
+            json!({"name": "tracker__connect", "arguments": {}}),
+        )
+        .await;
+    let link = link_in(answer["result"]["content"][0]["text"].as_str().unwrap());
+    team.app.clock.advance(15 * 60 + 1);
+    let response = team
+        .app
+        .client
+        .get(&link)
+        .bearer_auth(&carol.session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("expired"));
+}
+
+/// The next JSON line a client prints.
+async fn next_json(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+) -> Value {
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the client answers")
+            .unwrap()
+            .expect("the client prints a result");
+        if line.starts_with('{') {
+            return serde_json::from_str(&line).unwrap();
+        }
+    }
+}
+
+/// The official Python SDK client, declaring URL elicitation, in both eras: it is sent the
+/// link, the person completes it, and the call it retries succeeds.
+#[tokio::test]
+async fn the_python_sdk_client_is_sent_the_link_in_both_eras() {
+    let (team, _id, _py) = team_with_tracker().await;
+    for (mode, who) in [("legacy", CAROL), ("2026-07-28", BOB)] {
+        let person = team.person(who);
+        let token = mcp_token(&person).await;
+        let mut child = tokio::process::Command::new(format!("{ROOT}/.venv/bin/python"))
+            .arg(format!("{ROOT}/tests/clients/py_connect_client.py"))
+            .args([&team.app.url("/mcp"), "--token", &token, "--mode", mode])
+            .args(["--tool", "tracker__whoami"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("scripts/setup.sh creates .venv with the mcp SDK");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let shown = next_json(&mut lines).await;
+        let link = shown["link"].as_str().unwrap().to_string();
+        person.complete_link(&link).await;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"back\n").await.unwrap();
+        let out = next_json(&mut lines).await;
+        assert_eq!(out["isError"], false, "{mode}: {out}");
+        let who_said: Value = serde_json::from_str(out["texts"][0].as_str().unwrap()).unwrap();
+        assert_eq!(who_said["subject"], who, "{mode}: {out}");
+        assert_eq!(out["links"][0]["mode"], "url", "{mode}: {out}");
+        if mode == "legacy" {
+            assert_eq!(out["protocolVersion"], LATEST_SESSION_VERSION);
+            let heard = out["notifications"].to_string();
+            assert!(
+                heard.contains("notifications/elicitation/complete")
+                    && heard.contains("notifications/tools/list_changed"),
+                "{out}"
+            );
+        } else {
+            assert_eq!(out["protocolVersion"], "2026-07-28");
+        }
+        assert!(child.wait().await.unwrap().success());
+    }
 }

@@ -26,12 +26,14 @@ use crate::server::html::{Part, page, script_json};
 use crate::server::secrets::{random_token, sha256_hex};
 use crate::server::state::AppState;
 
-/// Builds the provider's authorization URL for a new request by `subject`.
+/// Builds the provider's authorization URL for a new request by `subject`. `elicitation`:
+/// the URL elicitation of an MCP client's "connect your account" link this completes.
 pub async fn authorization_url(
     state: &AppState,
     row: &ConnectionRow,
     subject: &str,
     pending_changes: Option<String>,
+    elicitation: Option<&str>,
 ) -> Result<String, AppError> {
     let engine = &state.connections;
     let row = if row.registration == "dynamic" && row.client_id.is_none() {
@@ -80,6 +82,7 @@ pub async fn authorization_url(
             redirect_uri: engine.callback_url.clone(),
             created_at: now,
             expires_at: now + STATE_TTL,
+            elicitation_id: elicitation.map(str::to_string),
         })
         .await?;
 
@@ -459,7 +462,7 @@ async fn exchange(
         .store_connection_grant(key, &grant, None, None, now)
         .await
         .map_err(|e| AppError::from(e).into_api_error().message().to_string())?;
-    super::manage::announce_grant(state, key).await;
+    super::manage::announce_grant(state, key, pending.elicitation_id.as_deref()).await;
     tracing::info!(connection = %row.id, per_person = key.person.is_some(), "connection authorized");
     Ok(())
 }
@@ -494,7 +497,9 @@ fn popup_page(
             Part::Text(e),
             Part::Text("You can close this window and try again from the Connections page."),
         ],
-        None => vec![Part::Text("You can close this window.")],
+        None => vec![Part::Text(
+            "You can close this window. If your MCP client sent you here, go back to it: the call it was making works now.",
+        )],
     };
     page(status, title, &parts, Some(&script))
 }

@@ -499,7 +499,8 @@ pub async fn connect(
         return Ok(ConnectStart::Connected);
     }
     let pending = pending.map(|p| p.seal(state, id));
-    let url = super::flow::authorization_url(state, &effective, &identity.subject, pending).await?;
+    let url =
+        super::flow::authorization_url(state, &effective, &identity.subject, pending, None).await?;
     Ok(ConnectStart::Popup { url })
 }
 
@@ -597,14 +598,14 @@ pub async fn disconnect(
     let _guard = lock.lock().await;
     let warning = revoke_at_provider(state, &row, key).await?;
     state.db.delete_connection_tokens(key, state.now()).await?;
-    announce_grant(state, key).await;
+    announce_grant(state, key, None).await;
     tracing::info!(connection = %id, per_person = key.person.is_some(), by = %caller.subject, "connection disconnected");
     Ok(warning)
 }
 
 /// Tells this process and the other replicas that a grant changed: a person's grant ends
-/// only that person's upstream sessions.
-pub async fn announce_grant(state: &AppState, key: GrantKey<'_>) {
+/// only that person's upstream sessions (and completes the URL elicitation it came from).
+pub async fn announce_grant(state: &AppState, key: GrantKey<'_>, elicitation: Option<&str>) {
     match key.person {
         None => {
             state
@@ -617,7 +618,11 @@ pub async fn announce_grant(state: &AppState, key: GrantKey<'_>) {
                 .db
                 .announce(
                     super::CONNECTION_GRANT_CHANGED,
-                    Some(&super::grant_change_key(key.connection, person)),
+                    Some(&super::grant_change_key(
+                        key.connection,
+                        person,
+                        elicitation,
+                    )),
                 )
                 .await
         }

@@ -205,6 +205,8 @@ pub struct StateRow {
     pub redirect_uri: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Started from a link sent to an MCP client: the URL elicitation it completes.
+    pub elicitation_id: Option<String>,
 }
 
 /// A grant to store: sealed values, as the token endpoint gave them.
@@ -827,7 +829,8 @@ impl Db {
     pub async fn insert_connection_state(&self, row: &StateRow) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO connection_states (state_hash, connection_id, subject, code_verifier, \
-             pending_changes, redirect_uri, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             pending_changes, redirect_uri, created_at, expires_at, elicitation_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&row.state_hash)
         .bind(&row.connection_id)
@@ -837,6 +840,7 @@ impl Db {
         .bind(&row.redirect_uri)
         .bind(row.created_at)
         .bind(row.expires_at)
+        .bind(&row.elicitation_id)
         .execute(self.writer())
         .await?;
         Ok(())
@@ -850,7 +854,7 @@ impl Db {
         let mut tx = self.writer().begin().await?;
         let row = sqlx::query_as::<_, StateRow>(
             "SELECT state_hash, connection_id, subject, code_verifier, pending_changes, redirect_uri, \
-             created_at, expires_at FROM connection_states WHERE state_hash = $1",
+             created_at, expires_at, elicitation_id FROM connection_states WHERE state_hash = $1",
         )
         .bind(state_hash)
         .fetch_optional(&mut *tx)

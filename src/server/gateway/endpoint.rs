@@ -7,6 +7,7 @@
 //! error codes, and finally the session: an `Mcp-Session-Id` must name a live session opened
 //! by the same caller, or the answer is 404. rmcp does the protocol (both eras, sessions, SSE).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::Full;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{Peer, RoleServer};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -39,7 +41,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// A session quiet for this long leaves memory (its row stays; the next request restores it).
 const SESSION_IN_MEMORY: Duration = Duration::from_secs(60);
 
-const SESSION_HEADER: &str = "mcp-session-id";
+pub const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
 pub struct McpEndpoint {
@@ -58,6 +60,9 @@ pub struct McpEndpoint {
     pub request_states: RequestStates,
     /// What changed, for `subscriptions/listen` streams.
     pub events: McpEvents,
+    /// The 2025-era sessions whose worker has a change forwarder here (`on_initialized`):
+    /// one per live worker.
+    pub(crate) forwarders: std::sync::Mutex<HashMap<String, Peer<RoleServer>>>,
 }
 
 impl McpEndpoint {
@@ -100,6 +105,7 @@ impl McpEndpoint {
             hosts,
             request_states,
             events: McpEvents::default(),
+            forwarders: std::sync::Mutex::new(HashMap::new()),
         }
     }
 

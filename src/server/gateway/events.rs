@@ -4,8 +4,9 @@
 //! subscription id).
 
 use rmcp::model::{
-    PromptListChangedNotification, ResourceListChangedNotification, ResourceUpdatedNotification,
-    ResourceUpdatedNotificationParam, ServerNotification, ToolListChangedNotification,
+    CustomNotification, PromptListChangedNotification, ResourceListChangedNotification,
+    ResourceUpdatedNotification, ResourceUpdatedNotificationParam, ServerNotification,
+    ToolListChangedNotification,
 };
 use tokio::sync::broadcast;
 
@@ -18,6 +19,13 @@ pub enum McpEvent {
     /// One person's tool list changed (their grant of a per-person server arrived or went):
     /// only their streams are told.
     ToolsChangedFor(String),
+    /// A person's grant arrived from a "connect your account" link: the URL elicitation with
+    /// this id is complete (2025-11-25 `notifications/elicitation/complete`; the 2026-07-28
+    /// revision has no such notification, its clients retry instead).
+    ElicitationComplete {
+        person: String,
+        id: String,
+    },
     PromptsChanged,
     ResourcesChanged,
     ResourceUpdated(String),
@@ -27,7 +35,9 @@ impl McpEvent {
     /// Whether a stream of `person`'s should hear of it.
     pub fn is_for(&self, person: Option<&str>) -> bool {
         match self {
-            McpEvent::ToolsChangedFor(p) => person == Some(p.as_str()),
+            McpEvent::ToolsChangedFor(p) | McpEvent::ElicitationComplete { person: p, .. } => {
+                person == Some(p.as_str())
+            }
             _ => true,
         }
     }
@@ -38,6 +48,12 @@ impl McpEvent {
                 ServerNotification::ToolListChangedNotification(
                     ToolListChangedNotification::default(),
                 )
+            }
+            McpEvent::ElicitationComplete { id, .. } => {
+                ServerNotification::CustomNotification(CustomNotification::new(
+                    "notifications/elicitation/complete",
+                    Some(serde_json::json!({"elicitationId": id})),
+                ))
             }
             McpEvent::PromptsChanged => ServerNotification::PromptListChangedNotification(
                 PromptListChangedNotification::default(),

@@ -15,7 +15,9 @@ use rmcp::model::{
     UnsubscribeRequestMethod, UnsubscribeRequestParams,
 };
 use rmcp::model::{ResultType, SubscriptionFilter};
-use rmcp::service::{RequestContext, SubscriptionContext, SubscriptionSendError};
+use rmcp::service::{
+    NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError,
+};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -113,6 +115,67 @@ impl ServerHandler for GatehouseMcp {
         Ok(result)
     }
 
+    /// A 2025-era session hears of changes on its stream: a forwarder per session worker, for
+    /// as long as the worker lives. rmcp replays `initialized` (with the request that woke the
+    /// session) whenever it restores a session, on whichever replica, so a restored session
+    /// gets its forwarder too. What a person is told: list changes, theirs and everyone's,
+    /// and the completion of their URL elicitations.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let Some(parts) = context.extensions.get::<http::request::Parts>() else {
+            return;
+        };
+        let (Some(state), Some(caller)) = (
+            parts.extensions.get::<AppState>().cloned(),
+            parts.extensions.get::<McpCaller>().cloned(),
+        ) else {
+            return;
+        };
+        let peer = context.peer.clone();
+        // rmcp may run this twice for one worker (the replayed `initialized` and the
+        // client's own): one forwarder per live worker.
+        if let Some(id) = parts
+            .headers
+            .get(super::endpoint::SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            let mut live = state.mcp.forwarders.lock().expect("forwarders lock");
+            live.retain(|_, p| !p.is_transport_closed());
+            if live.contains_key(id) {
+                return;
+            }
+            live.insert(id.to_string(), peer.clone());
+        }
+        let mut events = state.mcp.events.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    _ = state.mcp.shutdown.cancelled() => return,
+                    event = events.recv() => event,
+                };
+                let event = match event {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(_)) => McpEvent::ToolsChanged,
+                    Err(RecvError::Closed) => return,
+                };
+                if peer.is_transport_closed() {
+                    return;
+                }
+                let relevant = matches!(
+                    event,
+                    McpEvent::ToolsChanged
+                        | McpEvent::ToolsChangedFor(_)
+                        | McpEvent::ElicitationComplete { .. }
+                );
+                if !relevant || !event.is_for(caller.person.as_deref()) {
+                    continue;
+                }
+                if peer.send_notification(event.notification()).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
     /// 2026-07-28 `subscriptions/listen`: every kind Gatehouse advertises may be asked for;
     /// rmcp narrows the filter to what `get_info` advertises and acknowledges it.
     fn accepted_subscription_filter(
@@ -134,6 +197,8 @@ impl ServerHandler for GatehouseMcp {
             };
             let notifications = match event {
                 Ok(event) if !event.is_for(caller.person.as_deref()) => continue,
+                // 2026-07-28 has no completion notification: its clients retry instead.
+                Ok(McpEvent::ElicitationComplete { .. }) => continue,
                 Ok(event) => vec![event.notification()],
                 // Fell behind: whatever was missed, the lists may all have changed.
                 Err(RecvError::Lagged(_)) => [

@@ -161,10 +161,48 @@ impl InputNeeded {
     }
 }
 
-/// A handler's answer: done, or not before the client has answered some requests.
+/// A handler's answer: done, or not before the client has answered some requests, or not
+/// before the user has opened a link.
 pub enum Outcome<T> {
     Complete(T),
     NeedInput(InputNeeded),
+    UrlRequired(UrlRequired),
+}
+
+/// JSON-RPC error of the 2025-11-25 revision: the request needs the user to open a link first.
+pub const URL_ELICITATION_REQUIRED: i32 = -32042;
+
+/// A link the user must open before the request can succeed (URL elicitation). In the
+/// 2026-07-28 era an input request of `mode: "url"`, the retry carrying the sealed state; in
+/// the 2025 era the error -32042 carrying the elicitation (what both official SDKs read as
+/// `UrlElicitationRequiredError`), the client retrying when it likes, typically after
+/// `notifications/elicitation/complete`. Only for clients that declared `elicitation.url`.
+#[derive(Debug, Clone)]
+pub struct UrlRequired {
+    /// The input request's key in the 2026 era.
+    pub key: String,
+    pub message: String,
+    pub url: String,
+    pub elicitation_id: String,
+}
+
+impl UrlRequired {
+    fn as_needed(&self) -> InputNeeded {
+        InputNeeded::new().elicit_url(&self.key, &self.message, &self.url, &self.elicitation_id)
+    }
+
+    fn into_error(self) -> ErrorData {
+        ErrorData::new(
+            rmcp::model::ErrorCode(URL_ELICITATION_REQUIRED),
+            self.message.clone(),
+            Some(json!({"elicitations": [{
+                "mode": "url",
+                "url": self.url,
+                "message": self.message,
+                "elicitationId": self.elicitation_id,
+            }]})),
+        )
+    }
 }
 
 impl<T> From<T> for Outcome<T> {
@@ -400,8 +438,13 @@ where
 {
     if is_2026(context) {
         let (round, input) = first_round_2026(states, binding, retry, now)?;
-        return match handler(input).await? {
+        let outcome = match handler(input).await? {
+            Outcome::UrlRequired(url) => Outcome::NeedInput(url.as_needed()),
+            other => other,
+        };
+        return match outcome {
             Outcome::Complete(value) => Ok(Driven::Complete(value)),
+            Outcome::UrlRequired(_) => unreachable!("turned into an input request above"),
             Outcome::NeedInput(needed) => {
                 check_needed(&needed, client, round + 1)?;
                 let requests = needed.typed()?;
@@ -419,6 +462,11 @@ where
         let needed = match handler(input.take()).await? {
             Outcome::Complete(value) => return Ok(Driven::Complete(value)),
             Outcome::NeedInput(needed) => needed,
+            Outcome::UrlRequired(url) => {
+                // Never an error naming a capability the client lacks: checked as a request.
+                check_needed(&url.as_needed(), client, round)?;
+                return Err(url.into_error());
+            }
         };
         check_needed(&needed, client, round)?;
         let mut responses = BTreeMap::new();

@@ -25,7 +25,8 @@ use url::Url;
 use super::caller::McpCaller;
 use super::catalog::Catalog;
 use super::events::McpEvent;
-use super::tools::{ToolContext, ToolFuture, ToolSource, tool_error};
+use super::input::{Outcome, UrlRequired};
+use super::tools::{ToolContext, ToolFuture, ToolOutcome, ToolSource, tool_error};
 use super::upstream_client::{ChangeFlag, Transport, UpstreamError, UpstreamSession};
 use crate::model::mcp_servers::ToolSummaryView;
 use crate::server::clock::{Clock, UnixTime};
@@ -777,21 +778,24 @@ async fn session(
     Ok(session)
 }
 
-/// Calls a tool of an upstream as `person`; every failure comes back as a tool error naming
-/// the server.
+/// Calls a tool of an upstream as the caller; every failure comes back as a tool error naming
+/// the server, except a missing grant of the caller's own, which sends them the link to
+/// connect it (`connect_outcome`).
 pub async fn call_tool(
-    state: &AppState,
+    ctx: &ToolContext<'_>,
     upstream: &Upstream,
-    person: Option<&str>,
     tool: &str,
     arguments: JsonObject,
-) -> CallToolResult {
+) -> ToolOutcome {
+    let state = ctx.state;
+    let person = ctx.caller.person.as_deref();
     let server = &upstream.row.name;
     let now = state.now();
     if let Some(reason) = upstream.breaker_open(now) {
         return tool_error(format!(
             "The MCP server {server} is unavailable ({reason})."
-        ));
+        ))
+        .into();
     }
     let started = Instant::now();
     let arguments = Value::Object(arguments);
@@ -800,6 +804,24 @@ pub async fn call_tool(
         async move { session.call_tool(tool, arguments, &headers).await }
     })
     .await;
+    match outcome {
+        Err(Failure::Connect {
+            connection,
+            connection_id,
+            reason,
+        }) => connect_outcome(ctx, upstream, &connection_id, &connection, &reason),
+        other => finish_call(state, upstream, started, other).into(),
+    }
+}
+
+/// A call's result as the client gets it.
+fn finish_call(
+    state: &AppState,
+    upstream: &Upstream,
+    started: Instant,
+    outcome: Result<Value, Failure>,
+) -> CallToolResult {
+    let server = &upstream.row.name;
     match outcome {
         Ok(result) => {
             upstream.record_success(started.elapsed());
@@ -817,7 +839,9 @@ pub async fn call_tool(
         )),
         Err(Failure::Connect {
             connection, reason, ..
-        }) => tool_error(connect_text(state, server, &connection, &reason)),
+        }) => tool_error(format!(
+            "The MCP server {server} acts as each person who calls it, and your account of {connection:?} is not usable ({reason})."
+        )),
         Err(Failure::Refused(m)) => {
             tool_error(format!("The MCP server {server} refused the call: {m}."))
         }
@@ -880,23 +904,61 @@ fn connect_tool(upstream: &Upstream, reason: &str) -> Tool {
     )
 }
 
-/// What someone is told to do to connect their account of `connection`.
-fn connect_text(state: &AppState, server: &str, connection: &str, reason: &str) -> String {
-    format!(
-        "The MCP server {server} acts as each person who calls it, and your account of {connection:?} is not usable ({reason}). Open {}/connections, sign in to Gatehouse as yourself, and press \"Connect my account\" on {connection}; then call the tool again.",
-        state.connections.public_origin
-    )
+/// The input request's key of the link in the 2026 era.
+const CONNECT_KEY: &str = "connect_account";
+
+/// What someone whose own grant is missing or dead gets: the link to connect it, as a URL
+/// elicitation when their client declared `elicitation.url`, else in a tool error's text. The
+/// link is a page of Gatehouse's for this person alone (`connections::link`).
+fn connect_outcome(
+    ctx: &ToolContext<'_>,
+    upstream: &Upstream,
+    connection_id: &str,
+    connection: &str,
+    reason: &str,
+) -> ToolOutcome {
+    let server = &upstream.row.name;
+    let Some(person) = ctx.caller.person.as_deref() else {
+        return tool_error(format!("The MCP server {server} {NO_PERSON}.")).into();
+    };
+    // The user turned the link down in the previous round: say so instead of asking again.
+    if let Some(action) = ctx
+        .input
+        .and_then(|round| round.action(CONNECT_KEY))
+        .filter(|a| *a != "accept")
+    {
+        return tool_error(format!(
+            "Not connected: the link to connect your account of {connection:?} was answered {action:?}, so {server} cannot act as you. Call the tool again when you want to connect it."
+        ))
+        .into();
+    }
+    let elicitation_id = crate::server::secrets::random_id();
+    let url = ctx
+        .state
+        .connect_link(connection_id, person, &elicitation_id);
+    let message = format!(
+        "{server} acts as each person who calls it: connect your own account of {connection} to use it ({}).",
+        reason.trim_end_matches('.')
+    );
+    if !ctx.client.elicitation_url() {
+        return tool_error(format!(
+            "{message} Open this link in a browser, signed in to Gatehouse as yourself, then call the tool again: {url}"
+        ))
+        .into();
+    }
+    Outcome::UrlRequired(UrlRequired {
+        key: CONNECT_KEY.into(),
+        message,
+        url,
+        elicitation_id,
+    })
 }
 
-/// The answer of `<server>__connect`.
-async fn connect_answer(
-    state: &AppState,
-    upstream: &Upstream,
-    person: Option<&str>,
-) -> CallToolResult {
-    let server = &upstream.row.name;
-    let Some(person) = person else {
-        return tool_error(format!("The MCP server {server} {NO_PERSON}."));
+/// The answer of `<server>__connect`: connected already, or the link.
+async fn connect_answer(ctx: &ToolContext<'_>, upstream: &Upstream) -> ToolOutcome {
+    let (state, server) = (ctx.state, &upstream.row.name);
+    let Some(person) = ctx.caller.person.as_deref() else {
+        return tool_error(format!("The MCP server {server} {NO_PERSON}.")).into();
     };
     let id = upstream.row.connection_id.as_deref().unwrap_or_default();
     let connection = state
@@ -911,8 +973,19 @@ async fn connect_answer(
     {
         Ok(_) => CallToolResult::success(vec![rmcp::model::ContentBlock::text(format!(
             "Your account of {connection:?} is connected: list the tools again to see those of {server}."
-        ))]),
-        Err(e) => tool_error(connect_text(state, server, &connection, &e.to_string())),
+        ))])
+        .into(),
+        Err(BrokerError::NotConnected(_)) => connect_outcome(
+            ctx,
+            upstream,
+            id,
+            &connection,
+            "you have not connected your account yet",
+        ),
+        Err(BrokerError::NeedsReauth { reason, .. }) => {
+            connect_outcome(ctx, upstream, id, &connection, &reason)
+        }
+        Err(e) => tool_error(format!("The MCP server {server} cannot be reached as you: {e}")).into(),
     }
 }
 
@@ -969,7 +1042,6 @@ impl ToolSource for UpstreamTools {
     ) -> Option<ToolFuture<'a>> {
         let (server, tool) = name.split_once(SEPARATOR)?;
         let upstream = self.0.by_name(server).filter(|u| u.enabled())?;
-        let state = ctx.state;
         let person = ctx.caller.person.as_deref();
         Some(Box::pin(async move {
             // `<server>__connect` is Gatehouse's unless the person's list has the upstream's
@@ -980,11 +1052,9 @@ impl ToolSource for UpstreamTools {
                     .existing_slot(person)
                     .is_some_and(|s| s.listed().tools.iter().any(|t| t.name == name));
             if own_connect {
-                return connect_answer(state, &upstream, person).await.into();
+                return connect_answer(&ctx, &upstream).await;
             }
-            call_tool(state, &upstream, person, tool, arguments)
-                .await
-                .into()
+            call_tool(&ctx, &upstream, tool, arguments).await
         }))
     }
 }

@@ -323,9 +323,9 @@ fn ServerCard(
     let for_delete = s.clone();
     let tool_count = s.tools.len();
     let open_tools = tool_count > 0 && tool_count <= 12;
-    view! {
-        <li class="rounded-lg border border-slate-200 bg-white p-4" data-testid="server-card" data-name=s.name.clone() data-id=s.id.clone()>
-            <div class="flex flex-wrap items-start justify-between gap-3">
+    // The card's parts are views of their own (`into_any`): one nested type for the whole
+    // card is deeper than the release build of the browser bundle allows.
+    let summary = view! {
                 <div class="min-w-0">
                     <div class="flex items-center gap-2">
                         <h2 class="font-medium">{s.name.clone()}</h2>
@@ -337,14 +337,21 @@ fn ServerCard(
                     {s.last_error.clone().map(|e| view! { <p class="mt-1 text-sm text-red-700" data-testid="server-error">{e}</p> })}
                     {s.personal.clone().map(|p| view! { <PersonalAccount account=p notice /> })}
                 </div>
-                {manage.then(|| view! {
+    }
+    .into_any();
+    let actions = manage.then(|| view! {
                     <div class="flex flex-wrap gap-2">
                         <button type="button" class=BUTTON_PLAIN disabled=move || busy.get() on:click=test aria-label=format!("Test {name}")>"Test"</button>
                         <button type="button" class=BUTTON_PLAIN disabled=move || busy.get() on:click=toggle>{if s.enabled { "Disable" } else { "Enable" }}</button>
                         <button type="button" class=BUTTON_PLAIN on:click=move |_| open.set(Open::Edit(for_edit.clone()))>"Edit"</button>
                         <button type="button" class=BUTTON_PLAIN on:click=move |_| open.set(Open::Delete(for_delete.clone()))>"Delete"</button>
                     </div>
-                })}
+                }.into_any());
+    view! {
+        <li class="rounded-lg border border-slate-200 bg-white p-4" data-testid="server-card" data-name=s.name.clone() data-id=s.id.clone()>
+            <div class="flex flex-wrap items-start justify-between gap-3">
+                {summary}
+                {actions}
             </div>
             <details class="mt-3" open=open_tools>
                 <summary class="cursor-pointer text-sm text-slate-700">{format!("{tool_count} tools")}</summary>
