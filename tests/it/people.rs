@@ -37,31 +37,48 @@ pub(crate) struct Person<'a> {
 impl Team {
     /// `oauth2` mode at the provider, Ada an admin, Bob and Carol members.
     pub(crate) async fn start() -> Team {
-        let idp = OidcProvider::start(&["--connections", "--access-token-format", "opaque"]).await;
-        let app = spawn_app(RawSettings {
-            auth_admin_users: Some(ADA.into()),
-            outbound_allow_private_networks: Some("true".into()),
-            connections_refresh_interval: Some("0".into()),
-            outbound_timeout: Some("2".into()),
-            ..oauth2_settings(&idp.issuer)
-        })
-        .await;
+        let idp = team_provider().await;
+        let app = spawn_app(team_settings(&idp.issuer)).await;
         Team { app, idp }
     }
 
     pub(crate) fn person(&self, email: &'static str) -> Person<'_> {
+        Person::of(&self.app, email)
+    }
+}
+
+/// The provider people sign in at, and connect their accounts at.
+pub(crate) async fn team_provider() -> OidcProvider {
+    OidcProvider::start(&["--connections", "--access-token-format", "opaque"]).await
+}
+
+/// `oauth2` mode at `issuer`, Ada an admin.
+pub(crate) fn team_settings(issuer: &str) -> RawSettings {
+    RawSettings {
+        auth_admin_users: Some(ADA.into()),
+        outbound_allow_private_networks: Some("true".into()),
+        connections_refresh_interval: Some("0".into()),
+        outbound_timeout: Some("2".into()),
+        ..oauth2_settings(issuer)
+    }
+}
+
+impl<'a> Person<'a> {
+    /// Signed in to `app` (a session made with its key, as the sign-in would).
+    pub(crate) fn of(app: &'a TestApp, email: &'static str) -> Person<'a> {
         Person {
-            app: &self.app,
+            app,
             email,
-            session: self
-                .app
+            session: app
                 .state
                 .sessions
-                .issue(email, AuthMethod::Oauth2, vec![], self.app.clock.now())
+                .issue(email, AuthMethod::Oauth2, vec![], app.clock.now())
                 .token,
         }
     }
+}
 
+impl Team {
     /// A per-person connection at the team's provider, created by Ada.
     pub(crate) async fn per_person_connection(&self, name: &str) -> String {
         let mut body = custom(&self.idp.issuer, name);
@@ -682,10 +699,20 @@ impl Person<'_> {
     /// Opens a "connect your account" link signed in as this person, presses its button, signs
     /// in at the provider as themselves, and lands on the callback: what a browser does.
     pub(crate) async fn complete_link(&self, link: &str) {
+        self.complete_link_at(link, None).await
+    }
+
+    /// The same, every request to Gatehouse sent to `base` (one replica) instead of the
+    /// public address.
+    pub(crate) async fn complete_link_at(&self, link: &str, base: Option<&str>) {
+        let at = |url: &str| match base {
+            Some(base) => url.replacen(&self.app.address, base, 1),
+            None => url.to_string(),
+        };
         let page = self
             .app
             .client
-            .get(link)
+            .get(at(link))
             .bearer_auth(&self.session)
             .send()
             .await
@@ -696,7 +723,7 @@ impl Person<'_> {
         let started = self
             .app
             .client
-            .post(link)
+            .post(at(link))
             .bearer_auth(&self.session)
             .send()
             .await
@@ -713,7 +740,7 @@ impl Person<'_> {
         let done = self
             .app
             .client
-            .get(back)
+            .get(at(&back))
             .bearer_auth(&self.session)
             .send()
             .await
@@ -749,8 +776,20 @@ async fn team_with_tracker() -> (Team, String, Upstream) {
     (team, id, py)
 }
 
+/// The link `tracker__connect` answers a client without URL elicitation with.
+pub(crate) async fn connect_link(mcp: &RawMcp<'_>, id: i64) -> String {
+    let answer = mcp
+        .call(
+            id,
+            "tools/call",
+            json!({"name": "tracker__connect", "arguments": {}}),
+        )
+        .await;
+    link_in(answer["result"]["content"][0]["text"].as_str().unwrap())
+}
+
 /// The link in a tool error's text.
-fn link_in(text: &str) -> String {
+pub(crate) fn link_in(text: &str) -> String {
     let start = text
         .find("http")
         .unwrap_or_else(|| panic!("no link in {text}"));
@@ -849,14 +888,7 @@ async fn a_connect_link_is_for_its_person_alone() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let answer = mcp
-        .call(
-            3,
-            "tools/call",
-            json!({"name": "tracker__connect", "arguments": {}}),
-        )
-        .await;
-    let link = link_in(answer["result"]["content"][0]["text"].as_str().unwrap());
+    let link = connect_link(&mcp, 3).await;
     team.app.clock.advance(15 * 60 + 1);
     let response = team
         .app
@@ -886,46 +918,90 @@ async fn next_json(
     }
 }
 
-/// The official Python SDK client, declaring URL elicitation, in both eras: it is sent the
-/// link, the person completes it, and the call it retries succeeds.
+/// The official SDK clients, declaring URL elicitation, in both eras: each is sent the link,
+/// its person completes it, and the call it retries succeeds; the 2025-era session heard
+/// `elicitation/complete` and `tools/list_changed`.
 #[tokio::test]
-async fn the_python_sdk_client_is_sent_the_link_in_both_eras() {
-    let (team, _id, _py) = team_with_tracker().await;
-    for (mode, who) in [("legacy", CAROL), ("2026-07-28", BOB)] {
+async fn the_sdk_clients_are_sent_the_link_in_both_eras() {
+    let (team, id, _py) = team_with_tracker().await;
+    let python = format!("{ROOT}/.venv/bin/python");
+    let py_client = format!("{ROOT}/tests/clients/py_connect_client.py");
+    let ts_client = format!("{ROOT}/tests/clients/ts_connect_client.mjs");
+    let runs: [(&str, &str, [&str; 4], bool); 4] = [
+        (
+            "python, legacy",
+            CAROL,
+            [&python, &py_client, "--mode", "legacy"],
+            true,
+        ),
+        (
+            "python, 2026",
+            BOB,
+            [&python, &py_client, "--mode", "2026-07-28"],
+            false,
+        ),
+        (
+            "typescript, legacy",
+            CAROL,
+            ["node", &ts_client, "--era", "legacy"],
+            true,
+        ),
+        (
+            "typescript, 2026",
+            BOB,
+            ["node", &ts_client, "--era", "modern"],
+            false,
+        ),
+    ];
+    for (label, who, [program, script, era_flag, era], legacy) in runs {
         let person = team.person(who);
         let token = mcp_token(&person).await;
-        let mut child = tokio::process::Command::new(format!("{ROOT}/.venv/bin/python"))
-            .arg(format!("{ROOT}/tests/clients/py_connect_client.py"))
-            .args([&team.app.url("/mcp"), "--token", &token, "--mode", mode])
+        let mut child = tokio::process::Command::new(program)
+            .arg(script)
+            .args([&team.app.url("/mcp"), "--token", &token, era_flag, era])
             .args(["--tool", "tracker__whoami"])
+            .current_dir(ROOT)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .expect("scripts/setup.sh creates .venv with the mcp SDK");
+            .expect("scripts/setup.sh installs the SDKs");
         let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
         let shown = next_json(&mut lines).await;
         let link = shown["link"].as_str().unwrap().to_string();
+        assert!(
+            link.starts_with(&team.app.url("/connections/link/")),
+            "{label}: {shown}"
+        );
         person.complete_link(&link).await;
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(b"back\n").await.unwrap();
         let out = next_json(&mut lines).await;
-        assert_eq!(out["isError"], false, "{mode}: {out}");
+        assert_eq!(out["isError"], false, "{label}: {out}");
         let who_said: Value = serde_json::from_str(out["texts"][0].as_str().unwrap()).unwrap();
-        assert_eq!(who_said["subject"], who, "{mode}: {out}");
-        assert_eq!(out["links"][0]["mode"], "url", "{mode}: {out}");
-        if mode == "legacy" {
-            assert_eq!(out["protocolVersion"], LATEST_SESSION_VERSION);
+        assert_eq!(who_said["subject"], who, "{label}: {out}");
+        assert_eq!(out["links"][0]["mode"], "url", "{label}: {out}");
+        if legacy {
+            assert_eq!(out["protocolVersion"], LATEST_SESSION_VERSION, "{label}");
             let heard = out["notifications"].to_string();
             assert!(
                 heard.contains("notifications/elicitation/complete")
                     && heard.contains("notifications/tools/list_changed"),
-                "{out}"
+                "{label}: {out}"
             );
         } else {
-            assert_eq!(out["protocolVersion"], "2026-07-28");
+            assert_eq!(out["protocolVersion"], "2026-07-28", "{label}");
         }
-        assert!(child.wait().await.unwrap().success());
+        assert!(child.wait().await.unwrap().success(), "{label}");
+        // The next run starts without a grant again.
+        let (status, _) = person
+            .send(
+                Method::POST,
+                &format!("/api/v0/connections/{id}/disconnect"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{label}");
     }
 }

@@ -324,3 +324,81 @@ async fn an_mcp_server_added_on_one_replica_is_in_the_others_registry_within_a_s
     )
     .await;
 }
+
+/// A person's grant made through one replica reaches a 2025-era session on the other: its
+/// stream hears `tools/list_changed` and `elicitation/complete`, and its next call works.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test.sh starts one"]
+async fn a_grant_made_on_one_replica_is_announced_to_a_session_on_the_other() {
+    use crate::people::{ADA, CAROL, Person, connect_link, team_provider, team_settings};
+    use futures::StreamExt;
+
+    let idp = team_provider().await;
+    let r = Replicas::start(team_settings(&idp.issuer)).await;
+    let (ada, carol) = (Person::of(&r.via, ADA), Person::of(&r.via, CAROL));
+    let mut body = custom(&idp.issuer, "Tracker");
+    body["per_person"] = json!(true);
+    let (status, created) = ada
+        .send(reqwest::Method::POST, "/api/v0/connections", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let py = crate::gateway::Upstream::resource_server(&idp.issuer, &format!("{}/api", idp.issuer))
+        .await;
+    let (status, _) = ada
+        .send(
+            reqwest::Method::POST,
+            "/api/v0/mcp-servers",
+            Some(json!({"name": "tracker", "url": py.url, "auth": "connection", "connection_id": id})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, token) = carol
+        .send(
+            reqwest::Method::POST,
+            "/api/v0/settings/mcp/tokens",
+            Some(json!({"name": "laptop"})),
+        )
+        .await;
+    let token = token["token"].as_str().unwrap().to_string();
+
+    // Carol's session lives on replica B, its stream open there.
+    let mut mcp = RawMcp::with_token(&r.b, &token);
+    mcp.initialize(LATEST_SESSION_VERSION).await;
+    let stream = mcp.request(reqwest::Method::GET).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let (heard_tx, mut heard) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        let mut chunks = stream.bytes_stream();
+        while let Some(Ok(chunk)) = chunks.next().await {
+            let _ = heard_tx.send(String::from_utf8_lossy(&chunk).into_owned());
+        }
+    });
+    let link = connect_link(&mcp, 1).await;
+
+    // She completes it on replica A, directly.
+    carol.complete_link_at(&link, Some(&r.direct[0])).await;
+
+    // Replica B's stream hears both, within seconds.
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(seen.contains("notifications/tools/list_changed")
+        && seen.contains("notifications/elicitation/complete"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, heard.recv()).await {
+            Ok(Some(chunk)) => seen.push_str(&chunk),
+            _ => panic!("replica B's stream heard only: {seen}"),
+        }
+    }
+    let answer = mcp
+        .call(
+            2,
+            "tools/call",
+            json!({"name": "tracker__whoami", "arguments": {}}),
+        )
+        .await;
+    let who: Value =
+        serde_json::from_str(answer["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(who["subject"], CAROL, "{answer}");
+}
