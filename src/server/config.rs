@@ -329,6 +329,9 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Settings given that this configuration does not use (named, for a start-up warning):
+    /// the roles' settings outside `AUTH_TYPE=oauth2`.
+    pub ignored_settings: Vec<&'static str>,
     pub listen_addr: SocketAddr,
     /// `PUBLIC_URL` when set; otherwise derived from the bound address at start-up.
     pub public_url: Option<Url>,
@@ -788,7 +791,22 @@ impl Config {
             }
         }
 
+        // Roles exist with several people only: elsewhere the one user is an admin.
+        let ignored_settings = if matches!(auth, AuthConfig::Oauth2(_)) {
+            Vec::new()
+        } else {
+            [
+                ("AUTH_ADMIN_USERS", &raw.auth_admin_users),
+                ("AUTH_OAUTH2_ADMIN_GROUPS", &raw.auth_oauth2_admin_groups),
+                ("AUTH_OAUTH2_GROUPS_CLAIM", &raw.auth_oauth2_groups_claim),
+            ]
+            .into_iter()
+            .filter(|(_, value)| present(value).is_some())
+            .map(|(name, _)| name)
+            .collect()
+        };
         Ok(Config {
+            ignored_settings,
             listen_addr,
             public_url,
             database,
@@ -1085,6 +1103,21 @@ mod tests {
         assert!(!c.outbound_allow_http);
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.site_root, "target/site");
+    }
+
+    #[test]
+    fn roles_settings_outside_oauth2_are_named_as_ignored() {
+        let c = Config::parse(&RawSettings {
+            auth_admin_users: Some("ada@example.com".into()),
+            auth_oauth2_groups_claim: Some("roles".into()),
+            ..raw()
+        })
+        .unwrap();
+        assert_eq!(
+            c.ignored_settings,
+            vec!["AUTH_ADMIN_USERS", "AUTH_OAUTH2_GROUPS_CLAIM"]
+        );
+        assert!(Config::parse(&raw()).unwrap().ignored_settings.is_empty());
     }
 
     #[test]

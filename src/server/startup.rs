@@ -136,6 +136,13 @@ impl Application {
                 (None, Some(login))
             }
         };
+        if !config.ignored_settings.is_empty() {
+            tracing::warn!(
+                settings = %config.ignored_settings.join(", "),
+                auth_type = config.auth.auth_type().as_str(),
+                "roles apply with AUTH_TYPE=oauth2 only (here the one user is an admin): these settings are ignored"
+            );
+        }
         if crate::server::auth::everyone_is_admin(&config.auth) {
             tracing::warn!(
                 "everyone the identity provider lets in is an admin: set AUTH_ADMIN_USERS or AUTH_OAUTH2_ADMIN_GROUPS to make the others members"
