@@ -209,6 +209,13 @@ pub async fn verify_access_token(
         Err(access_token::AccessTokenError::Expired) => return Ok(Err(AccessRefusal::Expired)),
         Err(_) => return Ok(Err(AccessRefusal::Invalid)),
     };
+    // The token acts as the person who approved the client: someone who may no longer sign
+    // in (`AUTH_OAUTH2_ALLOWED_*`) is refused at once, as their sessions and API tokens are.
+    if let crate::server::config::AuthConfig::Oauth2(o) = &state.config.auth
+        && !o.email_allowed(&claims.sub)
+    {
+        return Ok(Err(AccessRefusal::Revoked));
+    }
     match oauth.liveness.check(&state.db, &claims, now).await? {
         Ok(client_name) => Ok(Ok(AccessGrant {
             subject: claims.sub,

@@ -520,14 +520,40 @@ async fn sessions_and_tokens_end_with_the_mode_or_the_permission() {
         mcp_initialize(&p.app.address, Some(&token)).await.status(),
         StatusCode::OK
     );
+    // MCP clients signed in through the authorization server, by each of them.
+    let mut access = Vec::new();
+    for session in [&p.member, &p.admin] {
+        let mut browser = Browser::default();
+        browser
+            .cookies
+            .insert("gatehouse_session".into(), session.clone());
+        let client = crate::oauth_as::register_public(&p.app).await;
+        let tokens = crate::oauth_as::sign_in(&p.app, &mut browser, &client).await;
+        access.push(tokens["access_token"].as_str().unwrap().to_string());
+    }
     let database_url = p.app.database_url.clone();
+    let public_url = p.app.address.clone();
     p.app.stop().await;
     let narrowed = spawn_app(RawSettings {
         database_url: Some(database_url),
+        public_url: Some(public_url),
         auth_oauth2_allowed_users: Some(ADMIN.into()),
+        mcp_oauth_enabled: Some("true".into()),
         ..oauth2_settings(&p.idp.issuer)
     })
     .await;
+    // The member's MCP client is refused at once; the admin's goes on.
+    for (token, expected) in access
+        .iter()
+        .zip([StatusCode::UNAUTHORIZED, StatusCode::OK])
+    {
+        assert_eq!(
+            mcp_initialize(&narrowed.address, Some(token))
+                .await
+                .status(),
+            expected
+        );
+    }
     let session = narrowed
         .state
         .sessions

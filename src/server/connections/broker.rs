@@ -249,7 +249,7 @@ impl AppState {
         let client_credentials = row.grant_type == GRANT_CLIENT_CREDENTIALS;
         match tokens {
             Some(t) if (t.refresh_token.is_some() && self.connections.providers.refreshes(&row.provider)) || client_credentials => {
-                self.renew(key, &row, Some(t), now, force).await
+                self.renew_detached(key, &row, Some(t), now, force).await
             }
             // Nothing to refresh with: hand out what there is while it lasts.
             Some(t) if not_expired(&t, now) && !force => self.fresh(key, &t),
@@ -267,9 +267,36 @@ impl AppState {
                     reason: reason.into(),
                 })
             }
-            None if client_credentials => self.renew(key, &row, None, now, force).await,
+            None if client_credentials => {
+                self.renew_detached(key, &row, None, now, force).await
+            }
             None => Err(BrokerError::NotConnected(row.name.clone())),
         }
+    }
+
+    /// `renew` in a task of its own: a caller that gives up (a tool call cancelled, an
+    /// upstream's timeout) must not cancel a refresh between the provider's answer and
+    /// storing it, which would lose a rotated refresh token. The refresh finishes and is
+    /// stored; the caller just stops waiting.
+    async fn renew_detached(
+        &self,
+        key: GrantKey<'_>,
+        row: &ConnectionRow,
+        tokens: Option<TokenRow>,
+        now: UnixTime,
+        force: bool,
+    ) -> Result<FreshToken, BrokerError> {
+        let (state, row) = (self.clone(), row.clone());
+        let (connection, person) = (key.connection.to_string(), key.person.map(str::to_string));
+        tokio::spawn(async move {
+            let key = GrantKey {
+                connection: &connection,
+                person: person.as_deref(),
+            };
+            state.renew(key, &row, tokens, now, force).await
+        })
+        .await
+        .map_err(|e| BrokerError::Internal(AppError::internal(e)))?
     }
 
     /// Runs the refresh (or client-credentials fetch) under the cross-replica lease.

@@ -463,6 +463,13 @@ async fn exchange(
         .await
         .map_err(|e| AppError::from(e).into_api_error().message().to_string())?;
     super::manage::announce_grant(state, key, pending.elicitation_id.as_deref()).await;
+    if pending.pending_changes.is_some() && key.person.is_some() {
+        // The template's client or scopes changed: everyone's sessions start anew with it.
+        state
+            .db
+            .announce(super::CONNECTION_CHANGED, Some(&row.id))
+            .await;
+    }
     tracing::info!(connection = %row.id, per_person = key.person.is_some(), "connection authorized");
     Ok(())
 }

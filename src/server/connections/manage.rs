@@ -420,6 +420,11 @@ pub async fn update(
             d.name
         )));
     }
+    if row.is_per_person() && d.grant_type == GRANT_CLIENT_CREDENTIALS {
+        return Err(AppError::BadRequest(
+            "This connection is per person: it needs the authorization code grant, each person signing in to their own account.".into(),
+        ));
+    }
     let notices = d.notices.clone();
     let dynamic = d.dynamic_registration;
     apply(state, &mut row, d);
@@ -688,11 +693,14 @@ pub async fn delete(state: &AppState, id: &str) -> Result<Option<String>, AppErr
     let grants = state.db.list_person_grants(Some(id), None).await?;
     let mut unconfirmed = 0;
     for grant in &grants {
-        if revoke_at_provider(state, &row, GrantKey::person(id, &grant.person))
-            .await?
-            .is_some()
-        {
-            unconfirmed += 1;
+        // One person's grant that cannot be revoked must not keep the others' from it.
+        match revoke_at_provider(state, &row, GrantKey::person(id, &grant.person)).await {
+            Ok(None) => {}
+            Ok(Some(_)) => unconfirmed += 1,
+            Err(e) => {
+                tracing::warn!(connection = %id, error = %e, "a person's grant could not be revoked");
+                unconfirmed += 1;
+            }
         }
     }
     if unconfirmed > 0 {

@@ -56,6 +56,9 @@ pub fn request_scope(ctx: &RequestContext<RoleServer>) -> Result<(AppState, McpC
     }
 }
 
+/// How often a 2025-era session's change forwarder looks whether its worker is gone.
+const FORWARDER_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub fn supported_versions() -> Vec<ProtocolVersion> {
     vec![
         ProtocolVersion::V_2026_07_28,
@@ -147,32 +150,50 @@ impl ServerHandler for GatehouseMcp {
         }
         let mut events = state.mcp.events.subscribe();
         tokio::spawn(async move {
-            loop {
-                let event = tokio::select! {
-                    _ = state.mcp.shutdown.cancelled() => return,
-                    event = events.recv() => event,
-                };
-                let event = match event {
-                    Ok(event) => event,
-                    Err(RecvError::Lagged(_)) => McpEvent::ToolsChanged,
-                    Err(RecvError::Closed) => return,
-                };
-                if peer.is_transport_closed() {
-                    return;
+            let forwarded = async {
+                // A worker released while nothing happens is noticed here, not at the next event.
+                let mut check = tokio::time::interval(FORWARDER_CHECK);
+                loop {
+                    let event = tokio::select! {
+                        _ = state.mcp.shutdown.cancelled() => return,
+                        _ = check.tick() => {
+                            if peer.is_transport_closed() {
+                                return;
+                            }
+                            continue;
+                        }
+                        event = events.recv() => event,
+                    };
+                    let event = match event {
+                        Ok(event) => event,
+                        Err(RecvError::Lagged(_)) => McpEvent::ToolsChanged,
+                        Err(RecvError::Closed) => return,
+                    };
+                    if peer.is_transport_closed() {
+                        return;
+                    }
+                    let relevant = matches!(
+                        event,
+                        McpEvent::ToolsChanged
+                            | McpEvent::ToolsChangedFor(_)
+                            | McpEvent::ElicitationComplete { .. }
+                    );
+                    if !relevant || !event.is_for(caller.person.as_deref()) {
+                        continue;
+                    }
+                    if peer.send_notification(event.notification()).await.is_err() {
+                        return;
+                    }
                 }
-                let relevant = matches!(
-                    event,
-                    McpEvent::ToolsChanged
-                        | McpEvent::ToolsChangedFor(_)
-                        | McpEvent::ElicitationComplete { .. }
-                );
-                if !relevant || !event.is_for(caller.person.as_deref()) {
-                    continue;
-                }
-                if peer.send_notification(event.notification()).await.is_err() {
-                    return;
-                }
-            }
+            };
+            forwarded.await;
+            // Gone with its worker: so is its entry.
+            state
+                .mcp
+                .forwarders
+                .lock()
+                .expect("forwarders lock")
+                .retain(|_, p| !p.is_transport_closed());
         });
     }
 

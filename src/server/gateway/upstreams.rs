@@ -384,10 +384,12 @@ impl Upstreams {
     }
 
     /// The timer: every enabled server's stale lists (the shared one, or those of the people
-    /// still using it) are listed again; people idle for long lose their sessions.
+    /// still using it) are listed again, a few at a time; people idle for long lose their
+    /// sessions (the timer's own listing does not count as use).
     pub async fn refresh_stale(&self, state: &AppState) {
+        use futures::StreamExt;
         let now = state.now();
-        let mut due = tokio::task::JoinSet::new();
+        let mut due = Vec::new();
         for upstream in self.snapshot().iter() {
             upstream.drop_idle(now);
             if !upstream.enabled() || upstream.breaker_open(now).is_some() {
@@ -404,20 +406,27 @@ impl Upstreams {
             };
             for (person, slot) in slots {
                 if slot.list_need(now) != ListNeed::Fresh {
-                    let (state, upstream) = (state.clone(), upstream.clone());
-                    due.spawn(async move {
-                        let _ = refresh_tools(&state, &upstream, person.as_deref()).await;
-                    });
+                    due.push((upstream.clone(), person, slot));
                 }
             }
         }
-        due.join_all().await;
+        futures::stream::iter(due)
+            .for_each_concurrent(
+                TIMER_LISTINGS_AT_ONCE,
+                |(upstream, person, slot)| async move {
+                    let _ = list_into(state, &upstream, person.as_deref(), slot).await;
+                },
+            )
+            .await;
     }
 
     pub fn tool_source(self: &Arc<Self>) -> UpstreamTools {
         UpstreamTools(self.clone())
     }
 }
+
+/// How many lists the timer refreshes at once.
+const TIMER_LISTINGS_AT_ONCE: usize = 16;
 
 /// Lists a server's tools for `person` (one refresh at a time per slot, bounded by the
 /// server's timeout) and records the outcome.
@@ -429,13 +438,27 @@ pub async fn refresh_tools(
     let Some(slot) = upstream.slot(person, state.now()) else {
         return Err(NO_PERSON.into());
     };
+    list_into(state, upstream, person, slot).await
+}
+
+/// `refresh_tools` into a given slot.
+async fn list_into(
+    state: &AppState,
+    upstream: &Arc<Upstream>,
+    person: Option<&str>,
+    slot: Arc<Slot>,
+) -> Result<(), String> {
     let _one = slot.refreshing.lock().await;
     let started = Instant::now();
     let listed = tokio::time::timeout(
         upstream.timeout(),
-        with_session(state, upstream, person, |session, headers| async move {
-            session.list_tools(&headers).await
-        }),
+        in_slot(
+            state,
+            upstream,
+            person,
+            &slot,
+            |session, headers| async move { session.list_tools(&headers).await },
+        ),
     )
     .await
     .unwrap_or_else(|_| {
@@ -489,7 +512,10 @@ pub async fn refresh_tools(
         Err(failure) => {
             let reason = failure_text(&failure);
             tracing::warn!(server = %upstream.row.name, error = %reason, "upstream tool list failed");
-            upstream.record_failure(&reason, now);
+            // On a server that acts as each caller, a refusal is about that person's account.
+            if !(upstream.per_person && matches!(failure, Failure::Refused(_))) {
+                upstream.record_failure(&reason, now);
+            }
             // Keep the last list (shown as unavailable) but look again soon.
             Err(reason)
         }
@@ -647,6 +673,8 @@ fn broker_failure(id: &str, key: GrantKey<'_>, e: BrokerError) -> Failure {
         BrokerError::NotFound => {
             Failure::Unavailable(format!("its connection {id} no longer exists"))
         }
+        // A person's grant failing at the provider is theirs, not the server's: no breaker.
+        other if key.person.is_some() => Failure::Refused(other.to_string()),
         other => Failure::Unavailable(other.to_string()),
     }
 }
@@ -673,16 +701,31 @@ where
     F: Fn(Arc<UpstreamSession>, HeaderMap) -> Fut,
     Fut: std::future::Future<Output = Result<T, UpstreamError>>,
 {
-    let row = &upstream.row;
     let Some(slot) = upstream.slot(person, state.now()) else {
         return Err(Failure::Refused(NO_PERSON.into()));
     };
+    in_slot(state, upstream, person, &slot, op).await
+}
+
+/// `with_session` in a given slot.
+async fn in_slot<T, F, Fut>(
+    state: &AppState,
+    upstream: &Upstream,
+    person: Option<&str>,
+    slot: &Slot,
+    op: F,
+) -> Result<T, Failure>
+where
+    F: Fn(Arc<UpstreamSession>, HeaderMap) -> Fut,
+    Fut: std::future::Future<Output = Result<T, UpstreamError>>,
+{
+    let row = &upstream.row;
     let mut forced = false;
     let mut reopened = false;
     loop {
         let headers = credentials(state, upstream, person, forced).await?;
         let attempt = async {
-            let session = session(state, upstream, &slot, person, &headers).await?;
+            let session = session(state, upstream, slot, person, &headers).await?;
             op(session, headers.clone()).await
         };
         match attempt.await {
@@ -730,6 +773,14 @@ where
             }
             Err(UpstreamError::Rpc { code, message }) => {
                 return Err(Failure::Refused(format!("error {code}: {message}")));
+            }
+            // Refused to this person's account, on a server that acts as each caller: about
+            // them, not the server, so no breaker.
+            Err(UpstreamError::Forbidden) if upstream.per_person => {
+                return Err(Failure::Refused(format!(
+                    "{} for your account",
+                    UpstreamError::Forbidden
+                )));
             }
             Err(e) => {
                 if !matches!(e, UpstreamError::Forbidden) {
@@ -1109,6 +1160,58 @@ mod tests {
         assert_eq!(tools.len(), 1);
         assert_eq!(tools[0].name, "echo__say");
         assert_eq!(summaries(&tools)[0].description, "Says");
+    }
+
+    fn row() -> McpServerRow {
+        McpServerRow {
+            id: "s".into(),
+            name: "s".into(),
+            url: "https://x".into(),
+            transport: "http".into(),
+            auth: "connection".into(),
+            connection_id: Some("c".into()),
+            headers: None,
+            secret_refs: "[]".into(),
+            timeout_secs: 5,
+            enabled: 1,
+            catalog_id: None,
+            created_by: "t".into(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn people_have_their_own_slots_which_end_when_idle_or_crowded_out() {
+        let u = Upstream::new(row(), true);
+        assert!(u.slot(None, 0).is_none(), "nobody in particular has none");
+        let ada = u.slot(Some("ada"), 0).unwrap();
+        assert!(!Arc::ptr_eq(&ada, &u.slot(Some("bob"), 0).unwrap()));
+        assert!(Arc::ptr_eq(&ada, &u.slot(Some("ada"), 100).unwrap()));
+        // Looking (the timer, a list) is not using.
+        assert!(u.existing_slot(Some("ada")).is_some());
+        u.drop_idle(100 + PERSON_IDLE_SECS - 1);
+        assert!(u.existing_slot(Some("ada")).is_some());
+        assert!(
+            u.existing_slot(Some("bob")).is_none(),
+            "bob was idle since 0"
+        );
+        u.drop_idle(100 + PERSON_IDLE_SECS);
+        assert!(u.existing_slot(Some("ada")).is_none());
+        // At the cap, the least recently active person's slot goes.
+        for i in 0..PEOPLE_PER_SERVER {
+            u.slot(Some(&format!("p{i}")), 1000 + i as i64);
+        }
+        u.slot(Some("late"), 5000);
+        assert_eq!(u.people().len(), PEOPLE_PER_SERVER);
+        assert!(u.existing_slot(Some("p0")).is_none());
+        assert!(u.existing_slot(Some("p1")).is_some());
+        // A shared server has one slot for everyone.
+        let shared = Upstream::new(row(), false);
+        assert!(Arc::ptr_eq(
+            &shared.slot(None, 0).unwrap(),
+            &shared.slot(Some("ada"), 0).unwrap()
+        ));
     }
 
     #[test]

@@ -241,6 +241,10 @@ pub async fn token(
         .await?
         .ok_or_else(|| AppError::NotFound("No connection with this id.".into()))?;
     let key = manage::grant_key(&row, &caller, query.person.as_deref())?;
+    if let Some(person) = key.person.filter(|p| *p != caller.subject) {
+        // Someone else's account at a provider, handed to an admin: worth a line in the log.
+        tracing::warn!(connection = %row.id, person, by = %caller.subject, "an admin fetched another person's connection token");
+    }
     let fresh = state.connection_token(key, force).await?;
     let now = state.now();
     let mut response = Json(json!({
