@@ -1216,23 +1216,14 @@ mod tests {
 
     #[test]
     fn the_breaker_opens_after_failures_and_closes_on_success() {
-        let row = McpServerRow {
-            id: "s".into(),
-            name: "s".into(),
-            url: "https://x".into(),
-            transport: "http".into(),
-            auth: "none".into(),
-            connection_id: None,
-            headers: None,
-            secret_refs: "[]".into(),
-            timeout_secs: 5,
-            enabled: 1,
-            catalog_id: None,
-            created_by: "t".into(),
-            created_at: 0,
-            updated_at: 0,
-        };
-        let u = Upstream::new(row, false);
+        let u = Upstream::new(
+            McpServerRow {
+                auth: "none".into(),
+                connection_id: None,
+                ..row()
+            },
+            false,
+        );
         u.record_failure("down", 100);
         u.record_failure("down", 100);
         assert!(u.breaker_open(100).is_none());
