@@ -77,3 +77,48 @@ export async function callTool(request: APIRequestContext, token: string, name: 
   const result = (await answer.json()).result;
   return { isError: result.isError === true, text: result.content[0].text as string };
 }
+
+/**
+ * A 2025-11-25 MCP session of the token's person with its stream open: `heard()` is what the
+ * stream has carried so far.
+ */
+export async function openSessionStream(token: string) {
+  const base = {
+    authorization: `Bearer ${token}`,
+    accept: 'application/json, text/event-stream',
+    'content-type': 'application/json',
+  };
+  const init = await fetch(`${urls.oauth2}/mcp`, {
+    method: 'POST',
+    headers: base,
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'e2e', version: '1' } },
+    }),
+  });
+  expect(init.status).toBe(200);
+  const session = init.headers.get('mcp-session-id')!;
+  const headers = { ...base, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' };
+  const initialized = await fetch(`${urls.oauth2}/mcp`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  });
+  expect(initialized.status).toBe(202);
+  const controller = new AbortController();
+  const stream = await fetch(`${urls.oauth2}/mcp`, { headers, signal: controller.signal });
+  expect(stream.status).toBe(200);
+  let text = '';
+  const reader = stream.body!.getReader();
+  const decoder = new TextDecoder();
+  (async () => {
+    for (;;) {
+      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+      if (done) return;
+      text += decoder.decode(value);
+    }
+  })();
+  return { heard: () => text, close: () => controller.abort() };
+}

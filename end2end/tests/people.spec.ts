@@ -1,5 +1,5 @@
 import { test, expect, hydrated } from '../support/fixtures';
-import { callTool, mcpToken, nav, perPersonServer, signInAs } from '../support/people';
+import { callTool, mcpToken, nav, openSessionStream, perPersonServer, signInAs } from '../support/people';
 
 // Each person's own upstream account: per-person connections on the oauth2 instance, the test
 // provider as both the sign-in and the connection's provider, the Python upstream behind it.
@@ -103,6 +103,9 @@ test.describe('A "connect your account" link, with JavaScript off', () => {
     await expect(other.getByText(carol)).toHaveCount(0);
     await other.close();
 
+    // Her other MCP client has a 2025-era session open, listening.
+    const listening = await openSessionStream(token);
+
     // Carol opens it, signed in as herself: a real form, then the provider, in the page.
     await page.goto(link);
     await expect(page.getByRole('heading')).toHaveText(`Connect your account of ${name}`);
@@ -110,9 +113,13 @@ test.describe('A "connect your account" link, with JavaScript off', () => {
     await expect(page.getByRole('heading')).toHaveText(`${name} is connected`);
     await expect(page.getByText('go back to it')).toBeVisible();
 
-    // The call her client retries now works, as her.
+    // The call her client retries now works, as her, and her session heard that her tools
+    // changed and that the link was followed.
     const who = await callTool(page.request, token, `${server}__whoami`);
     expect(who.isError).toBe(false);
     expect(JSON.parse(who.text).subject).toBe(carol);
+    await expect.poll(listening.heard).toContain('notifications/tools/list_changed');
+    await expect.poll(listening.heard).toContain('notifications/elicitation/complete');
+    listening.close();
   });
 });
