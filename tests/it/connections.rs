@@ -992,3 +992,90 @@ async fn reauthorize_changes_apply_only_when_the_new_grant_arrives() {
     assert_eq!(view["scopes"], json!(["read"]), "{view}");
     assert_eq!(view["grant"]["refreshed_at"], Value::Null, "a new grant");
 }
+
+/// A disconnect waits for a refresh that another replica is running (it holds the lease), so
+/// the tokens it revokes at the provider are the ones that refresh stored, not the ones it
+/// replaced.
+#[tokio::test]
+async fn a_disconnect_revokes_what_a_refresh_elsewhere_just_stored() {
+    use gatehouse::server::connections::provider_client::TokenResponse;
+    use gatehouse::server::secrets::SecretString;
+
+    let idp = provider("opaque").await;
+    let ctx = Ctx::new().await;
+    let id = ctx.create(custom(&idp.issuer, "Acme")).await;
+    let (status, page) = ctx.connect(&id, Some("ops@example.com")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let state = &ctx.app.state;
+    let key = GrantKey::shared(&id);
+    let now = state.now();
+    // "Another replica" takes the lease and refreshes at the provider.
+    assert!(
+        state
+            .db
+            .try_connection_lease(key, "replica-b", now, now + 60)
+            .await
+            .unwrap()
+    );
+    let refreshed: Value = refresh_at_provider(&idp.issuer, &ctx.stored_refresh_token(&id).await)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new_access = refreshed["access_token"].as_str().unwrap().to_string();
+    // The disconnect starts meanwhile, and waits for the lease.
+    let disconnect = tokio::spawn(
+        ctx.app
+            .client
+            .post(ctx.app.url(&format!("/api/v0/connections/{id}/disconnect")))
+            .bearer_auth(&ctx.session)
+            .send(),
+    );
+    // Time for it to reach the lease (no expiry is waited for: nothing here expires).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !disconnect.is_finished(),
+        "it waits while replica B refreshes"
+    );
+    {
+        let version = state
+            .db
+            .find_connection_tokens(key)
+            .await
+            .unwrap()
+            .unwrap()
+            .version;
+        let grant = state.sealed_grant(
+            key,
+            TokenResponse {
+                access_token: SecretString::new(&new_access),
+                refresh_token: refreshed["refresh_token"].as_str().map(SecretString::new),
+                token_type: "Bearer".into(),
+                scope: None,
+                expires_in: Some(3600),
+            },
+            None,
+            now,
+        );
+        // Stored over the version it refreshed, releasing "replica B"'s lease.
+        assert!(
+            state
+                .db
+                .store_connection_grant(key, &grant, Some(version), Some("replica-b"), now)
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(disconnect.await.unwrap().unwrap().status(), StatusCode::OK);
+    // The tokens that refresh stored were revoked at the provider, and are gone here.
+    let answer = introspect_at_provider(&idp.issuer, &new_access).await;
+    assert_eq!(answer["active"], false, "{answer}");
+    assert!(
+        state
+            .db
+            .find_connection_tokens(key)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -274,6 +274,37 @@ impl AppState {
         }
     }
 
+    /// Takes a grant's refresh lease for something that must not run beside a refresh (a
+    /// disconnect), waiting for a refresh in flight on another replica to finish. Returns the
+    /// owner name to release it with.
+    pub(crate) async fn hold_refresh_lease(
+        &self,
+        key: GrantKey<'_>,
+    ) -> Result<String, BrokerError> {
+        let owner = format!("{}:{}", self.connections.instance, random_id());
+        let lease = lease_seconds(self.connections.call_timeout);
+        let deadline = std::time::Instant::now() + Duration::from_secs(lease as u64);
+        while !self
+            .db
+            .try_connection_lease(key, &owner, self.now(), self.now() + lease)
+            .await?
+        {
+            if key.person.is_some() && self.db.find_connection_tokens(key).await?.is_none() {
+                // A person's lease lives on their grant: gone meanwhile, nothing to hold.
+                return Err(BrokerError::NotConnected(key.connection.to_string()));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(BrokerError::Failing {
+                    name: key.connection.to_string(),
+                    reason: "another Gatehouse replica is refreshing it and has not finished"
+                        .into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(owner)
+    }
+
     /// `renew` in a task of its own: a caller that gives up (a tool call cancelled, an
     /// upstream's timeout) must not cancel a refresh between the provider's answer and
     /// storing it, which would lose a rotated refresh token. The refresh finishes and is

@@ -598,11 +598,20 @@ pub async fn disconnect(
             _ => format!("You have not connected {:?}.", row.name),
         }));
     }
-    // Not in the middle of a refresh here: it would store tokens that were never revoked.
+    // Not in the middle of a refresh, here or on another replica: it would store tokens that
+    // were never revoked.
     let lock = state.connections.lock_for(key);
     let _guard = lock.lock().await;
-    let warning = revoke_at_provider(state, &row, key).await?;
-    state.db.delete_connection_tokens(key, state.now()).await?;
+    let owner = state.hold_refresh_lease(key).await?;
+    let revoked = revoke_at_provider(state, &row, key).await;
+    let deleted = match &revoked {
+        Ok(_) => state.db.delete_connection_tokens(key, state.now()).await,
+        Err(_) => Ok(()),
+    };
+    // A person's lease went with their grant's row; the shared one is on the connection.
+    state.db.release_connection_lease(key, &owner).await?;
+    let warning = revoked?;
+    deleted?;
     announce_grant(state, key, None).await;
     tracing::info!(connection = %id, per_person = key.person.is_some(), by = %caller.subject, "connection disconnected");
     Ok(warning)
