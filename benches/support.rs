@@ -65,42 +65,15 @@ pub fn report(
 /// A connection with a stored day-long grant (as a callback stores it): its id.
 #[allow(dead_code)]
 pub async fn seed_connection(http: &reqwest::Client, base: &str, state: &AppState) -> String {
-    use gatehouse::server::connections::provider_client::TokenResponse;
-    use gatehouse::server::secrets::SecretString;
-    let created: serde_json::Value = http
-        .post(format!("{base}/api/v0/connections"))
-        .json(&serde_json::json!({
-            "name": "bench",
-            "client_id": "c",
-            "client_secret": "s",
-            "authorization_url": "https://provider.example/authorize",
-            "token_url": "https://provider.example/token",
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_string();
-    let now = state.now();
-    let grant = state.sealed_grant(
+    let id = seed_bare_connection(http, base, "bench", false).await;
+    store_grant(
+        state,
         GrantKey::shared(&id),
-        TokenResponse {
-            access_token: SecretString::new("bench-access-token"),
-            refresh_token: Some(SecretString::new("bench-refresh-token")),
-            token_type: "Bearer".into(),
-            scope: None,
-            expires_in: Some(86_400),
-        },
-        None,
-        now,
-    );
-    state
-        .db
-        .store_connection_grant(GrantKey::shared(&id), &grant, None, None, now)
-        .await
-        .unwrap();
+        "bench-access-token",
+        Some("bench-refresh-token"),
+        Some(86_400),
+    )
+    .await;
     id
 }
 
@@ -134,6 +107,17 @@ pub async fn seed_bare_connection(
 /// Stores `access_token` as a grant that never expires (as a callback stores one).
 #[allow(dead_code)]
 pub async fn seed_grant(state: &AppState, key: GrantKey<'_>, access_token: &str) {
+    store_grant(state, key, access_token, None, None).await
+}
+
+/// Stores a grant as a callback stores one.
+async fn store_grant(
+    state: &AppState,
+    key: GrantKey<'_>,
+    access_token: &str,
+    refresh_token: Option<&str>,
+    expires_in: Option<i64>,
+) {
     use gatehouse::server::connections::provider_client::TokenResponse;
     use gatehouse::server::secrets::SecretString;
     let now = state.now();
@@ -141,10 +125,10 @@ pub async fn seed_grant(state: &AppState, key: GrantKey<'_>, access_token: &str)
         key,
         TokenResponse {
             access_token: SecretString::new(access_token),
-            refresh_token: None,
+            refresh_token: refresh_token.map(SecretString::new),
             token_type: "Bearer".into(),
             scope: None,
-            expires_in: None,
+            expires_in,
         },
         None,
         now,

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { APIRequestContext, Page } from '@playwright/test';
+import { postToolCall } from './mcp';
 import { basicCredentials, urls } from './servers';
 
 export const CALLBACK = 'http://127.0.0.1:47999/callback';
@@ -74,24 +75,7 @@ export async function exchange(request: APIRequestContext, clientId: string, cod
 
 /** Calls the whoami tool with a Bearer token (2026-07-28, stateless). */
 export async function whoami(request: APIRequestContext, token: string) {
-  return request.post(`${urls.basic}/mcp`, {
-    headers: {
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'tools/call',
-      'mcp-name': 'whoami',
-      authorization: `Bearer ${token}`,
-    },
-    data: {
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'tools/call',
-      params: {
-        name: 'whoami',
-        _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
-      },
-    },
-  });
+  return postToolCall(request, urls.basic, token, 'whoami');
 }
 
 /** The whole flow, consenting in the page: returns the token response. */

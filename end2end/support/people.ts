@@ -1,4 +1,5 @@
 import { expect, type APIRequestContext, type Page } from '@playwright/test';
+import { postToolCall } from './mcp';
 import { urls } from './servers';
 
 // The oauth2 instance names its admins by group (AUTH_OAUTH2_ADMIN_GROUPS=admins); the test
@@ -54,25 +55,7 @@ export async function mcpToken(request: APIRequestContext) {
 
 /** A 2026-07-28 `tools/call` through the gateway, from a client without URL elicitation. */
 export async function callTool(request: APIRequestContext, token: string, name: string) {
-  const answer = await request.post(`${urls.oauth2}/mcp`, {
-    headers: {
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'tools/call',
-      'mcp-name': name,
-      authorization: `Bearer ${token}`,
-    },
-    data: {
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'tools/call',
-      params: {
-        name,
-        arguments: {},
-        _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
-      },
-    },
-  });
+  const answer = await postToolCall(request, urls.oauth2, token, name);
   expect(answer.status()).toBe(200);
   const result = (await answer.json()).result;
   return { isError: result.isError === true, text: result.content[0].text as string };

@@ -53,21 +53,7 @@ impl Ctx {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut r = self
-            .app
-            .client
-            .request(method, self.app.url(path))
-            .bearer_auth(&self.session);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let response = r.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        send_json(&self.app, &self.session, method, path, body).await
     }
 
     pub(crate) async fn post(&self, path: &str, body: Option<Value>) -> (StatusCode, Value) {
@@ -86,28 +72,7 @@ impl Ctx {
 
     /// Connect through the popup flow as a browser would, returning the callback page.
     pub(crate) async fn connect(&self, id: &str, email: Option<&str>) -> (StatusCode, String) {
-        let (status, started) = self
-            .post(&format!("/api/v0/connections/{id}/connect"), None)
-            .await;
-        assert_eq!(status, StatusCode::OK, "{started}");
-        let url = started["authorization_url"].as_str().unwrap();
-        let mut browser = Browser::default();
-        let back = walk_provider(
-            &mut browser,
-            url,
-            &self.app.url("/connections/oauth/callback"),
-            email,
-        )
-        .await;
-        let page = self
-            .app
-            .client
-            .get(back)
-            .bearer_auth(&self.session)
-            .send()
-            .await
-            .unwrap();
-        (page.status(), page.text().await.unwrap())
+        connect_in_popup(&self.app, &self.session, id, email).await
     }
 
     pub(crate) async fn token(&self, id: &str, force: bool) -> (StatusCode, Value) {
@@ -144,6 +109,42 @@ impl Ctx {
             .expose()
             .to_string()
     }
+}
+
+/// Connect started with `session` and walked through the provider as a browser would,
+/// signing in as `email` (or denying): the callback page.
+pub(crate) async fn connect_in_popup(
+    app: &TestApp,
+    session: &str,
+    id: &str,
+    email: Option<&str>,
+) -> (StatusCode, String) {
+    let (status, started) = send_json(
+        app,
+        session,
+        reqwest::Method::POST,
+        &format!("/api/v0/connections/{id}/connect"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let url = started["authorization_url"].as_str().unwrap();
+    let mut browser = Browser::default();
+    let back = walk_provider(
+        &mut browser,
+        url,
+        &app.url("/connections/oauth/callback"),
+        email,
+    )
+    .await;
+    let page = app
+        .client
+        .get(back)
+        .bearer_auth(session)
+        .send()
+        .await
+        .unwrap();
+    (page.status(), page.text().await.unwrap())
 }
 
 pub(crate) fn custom(issuer: &str, name: &str) -> Value {

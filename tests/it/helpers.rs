@@ -252,6 +252,31 @@ impl TestApp {
     }
 }
 
+/// A request with a bearer token and an optional JSON body: the status, and the answer as
+/// JSON (a JSON string when it is not JSON).
+pub async fn send_json(
+    app: &TestApp,
+    bearer: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .bearer_auth(bearer);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
 pub fn enc(value: &str) -> String {
     gatehouse::util::encode_query_value(value)
 }

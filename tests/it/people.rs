@@ -101,56 +101,38 @@ impl Person<'_> {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self
-            .app
-            .client
-            .request(method, self.app.url(path))
-            .bearer_auth(&self.session);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        send_json(self.app, &self.session, method, path, body).await
     }
 
-    /// Connects their own account: the popup flow, signing in at the provider as `as_whom`.
-    pub(crate) async fn connect_as(&self, id: &str, as_whom: &str) -> (StatusCode, String) {
-        let (status, started) = self
-            .send(
-                Method::POST,
-                &format!("/api/v0/connections/{id}/connect"),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{started}");
-        let url = started["authorization_url"].as_str().unwrap();
-        let mut browser = Browser::default();
-        let back = walk_provider(
-            &mut browser,
-            url,
-            &self.app.url("/connections/oauth/callback"),
-            Some(as_whom),
-        )
-        .await;
-        let page = self
-            .app
+    /// A request to a whole URL (a link, a callback) with their session, as their browser
+    /// would send it.
+    pub(crate) async fn open(&self, method: Method, url: &str) -> reqwest::Response {
+        self.app
             .client
-            .get(back)
+            .request(method, url)
             .bearer_auth(&self.session)
             .send()
             .await
-            .unwrap();
-        (page.status(), page.text().await.unwrap())
+            .unwrap()
     }
 
+    /// Connects their own account: the popup flow, signing in at the provider as themselves.
     pub(crate) async fn connect(&self, id: &str) {
-        let (status, page) = self.connect_as(id, self.email).await;
+        let (status, page) =
+            crate::connections::connect_in_popup(self.app, &self.session, id, Some(self.email))
+                .await;
         assert_eq!(status, StatusCode::OK, "{page}");
+    }
+
+    /// Disconnects their own account.
+    pub(crate) async fn disconnect(&self, id: &str) -> StatusCode {
+        self.send(
+            Method::POST,
+            &format!("/api/v0/connections/{id}/disconnect"),
+            None,
+        )
+        .await
+        .0
     }
 
     /// The worker token API with their session.
@@ -294,14 +276,7 @@ async fn each_person_connects_and_uses_their_own_account() {
 
     // Bob connects again and disconnects himself.
     bob.connect(&id).await;
-    let (status, _) = bob
-        .send(
-            Method::POST,
-            &format!("/api/v0/connections/{id}/disconnect"),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(bob.disconnect(&id).await, StatusCode::OK);
     assert_eq!(bob.listed(&id).await["status"], "not_connected");
     assert_eq!(ada.listed(&id).await["status"], "connected");
 
@@ -534,14 +509,7 @@ async fn the_callback_stores_the_grant_for_whoever_started_it() {
         Some(BOB),
     )
     .await;
-    let page = team
-        .app
-        .client
-        .get(&back)
-        .bearer_auth(&carol.session)
-        .send()
-        .await
-        .unwrap();
+    let page = carol.open(Method::GET, &back).await;
     assert_eq!(page.status(), StatusCode::FORBIDDEN);
     let grants = team
         .app
@@ -709,25 +677,11 @@ impl Person<'_> {
             Some(base) => url.replacen(&self.app.address, base, 1),
             None => url.to_string(),
         };
-        let page = self
-            .app
-            .client
-            .get(at(link))
-            .bearer_auth(&self.session)
-            .send()
-            .await
-            .unwrap();
+        let page = self.open(Method::GET, &at(link)).await;
         assert_eq!(page.status(), StatusCode::OK);
         let html = page.text().await.unwrap();
         assert!(html.contains("<form method=\"post\""), "{html}");
-        let started = self
-            .app
-            .client
-            .post(at(link))
-            .bearer_auth(&self.session)
-            .send()
-            .await
-            .unwrap();
+        let started = self.open(Method::POST, &at(link)).await;
         assert_eq!(started.status(), StatusCode::SEE_OTHER);
         let mut browser = Browser::default();
         let back = walk_provider(
@@ -737,14 +691,7 @@ impl Person<'_> {
             Some(self.email),
         )
         .await;
-        let done = self
-            .app
-            .client
-            .get(at(&back))
-            .bearer_auth(&self.session)
-            .send()
-            .await
-            .unwrap();
+        let done = self.open(Method::GET, &at(&back)).await;
         assert_eq!(done.status(), StatusCode::OK);
     }
 }
@@ -833,14 +780,7 @@ async fn a_connect_link_is_for_its_person_alone() {
 
     // Someone else signed in: told so, nobody named, nothing started.
     for method in [Method::GET, Method::POST] {
-        let response = team
-            .app
-            .client
-            .request(method.clone(), &link)
-            .bearer_auth(&bob.session)
-            .send()
-            .await
-            .unwrap();
+        let response = bob.open(method.clone(), &link).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{method}");
         let html = response.text().await.unwrap();
         assert!(html.contains("made for another Gatehouse user"), "{html}");
@@ -857,14 +797,7 @@ async fn a_connect_link_is_for_its_person_alone() {
     );
     // Altered: refused.
     let altered = format!("{}x", &link[..link.len() - 1]);
-    let response = team
-        .app
-        .client
-        .get(&altered)
-        .bearer_auth(&carol.session)
-        .send()
-        .await
-        .unwrap();
+    let response = carol.open(Method::GET, &altered).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 
     // Carol herself connects through it, and the call works.
@@ -880,24 +813,10 @@ async fn a_connect_link_is_for_its_person_alone() {
     assert_eq!(upstream_subject(&answer["result"]), CAROL);
 
     // A link lasts 15 minutes.
-    let (status, _) = carol
-        .send(
-            Method::POST,
-            &format!("/api/v0/connections/{id}/disconnect"),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(carol.disconnect(&id).await, StatusCode::OK);
     let link = connect_link(&mcp, 3).await;
     team.app.clock.advance(15 * 60 + 1);
-    let response = team
-        .app
-        .client
-        .get(&link)
-        .bearer_auth(&carol.session)
-        .send()
-        .await
-        .unwrap();
+    let response = carol.open(Method::GET, &link).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("expired"));
 }
@@ -995,13 +914,6 @@ async fn the_sdk_clients_are_sent_the_link_in_both_eras() {
         }
         assert!(child.wait().await.unwrap().success(), "{label}");
         // The next run starts without a grant again.
-        let (status, _) = person
-            .send(
-                Method::POST,
-                &format!("/api/v0/connections/{id}/disconnect"),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{label}");
+        assert_eq!(person.disconnect(&id).await, StatusCode::OK, "{label}");
     }
 }

@@ -462,33 +462,15 @@ async fn members_see_and_end_only_their_own_mcp_sessions() {
     assert_eq!(users(text).len(), 3);
 
     // Another's session is not there for a member; their own they may end.
-    let (status, _) = call(
-        &p.app,
-        &p.member,
-        Method::DELETE,
-        "/api/v0/oauth/sessions/family-0",
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(
-        &p.app,
-        &p.member,
-        Method::DELETE,
-        "/api/v0/oauth/sessions/family-1",
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = call(
-        &p.app,
-        &p.admin,
-        Method::DELETE,
-        "/api/v0/oauth/sessions/family-2",
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    for (session, family, expected) in [
+        (&p.member, "family-0", StatusCode::NOT_FOUND),
+        (&p.member, "family-1", StatusCode::NO_CONTENT),
+        (&p.admin, "family-2", StatusCode::NO_CONTENT),
+    ] {
+        let path = format!("/api/v0/oauth/sessions/{family}");
+        let (status, _) = call(&p.app, session, Method::DELETE, &path, None).await;
+        assert_eq!(status, expected, "{family}");
+    }
 }
 
 /// A session from before the instance changed its login mode, or of someone since taken off

@@ -79,6 +79,14 @@ impl From<BrokerError> for AppError {
     }
 }
 
+/// What waiting for a grant's refresh lease came to.
+enum Lease {
+    /// Taken, under this owner name.
+    Held(String),
+    /// Someone else stored a newer grant meanwhile.
+    Refreshed(TokenRow),
+}
+
 /// How many grants the background pass renews at once.
 const RENEWALS_AT_ONCE: usize = 8;
 
@@ -149,7 +157,12 @@ impl AppState {
             .await?
             .ok_or_else(|| AppError::NotFound("No connection with this id.".into()))?;
         let tokens = self.db.find_connection_tokens(key).await?;
-        Ok(super::manage::view(&row, tokens.as_ref(), self.now()).status)
+        Ok(super::manage::status_of(
+            row.status,
+            &row.grant_type,
+            tokens.as_ref(),
+            self.now(),
+        ))
     }
 
     /// The ids of the per-person connections (fixed at creation).
@@ -281,6 +294,21 @@ impl AppState {
         &self,
         key: GrantKey<'_>,
     ) -> Result<String, BrokerError> {
+        match self.take_lease(key, key.connection, None).await? {
+            Lease::Held(owner) => Ok(owner),
+            Lease::Refreshed(_) => unreachable!("nothing was watched"),
+        }
+    }
+
+    /// Takes a grant's refresh lease, waiting while another owner holds a live one. `watch`:
+    /// the grant version the caller saw; a grant stored since then ends the wait
+    /// (`Refreshed`), its refresh being the one the caller wanted.
+    async fn take_lease(
+        &self,
+        key: GrantKey<'_>,
+        name: &str,
+        watch: Option<Option<i64>>,
+    ) -> Result<Lease, BrokerError> {
         let owner = format!("{}:{}", self.connections.instance, random_id());
         let lease = lease_seconds(self.connections.call_timeout);
         let deadline = std::time::Instant::now() + Duration::from_secs(lease as u64);
@@ -289,20 +317,26 @@ impl AppState {
             .try_connection_lease(key, &owner, self.now(), self.now() + lease)
             .await?
         {
-            if key.person.is_some() && self.db.find_connection_tokens(key).await?.is_none() {
-                // A person's lease lives on their grant: gone meanwhile, nothing to hold.
-                return Err(BrokerError::NotConnected(key.connection.to_string()));
-            }
             if std::time::Instant::now() > deadline {
                 return Err(BrokerError::Failing {
-                    name: key.connection.to_string(),
+                    name: name.to_string(),
                     reason: "another Gatehouse replica is refreshing it and has not finished"
                         .into(),
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+            match (self.db.find_connection_tokens(key).await?, watch) {
+                (Some(t), Some(seen)) if Some(t.version) != seen => {
+                    return Ok(Lease::Refreshed(t));
+                }
+                // A person's lease lives on their grant: revoked meanwhile, nothing to lease.
+                (None, _) if key.person.is_some() => {
+                    return Err(BrokerError::NotConnected(name.to_string()));
+                }
+                _ => {}
+            }
         }
-        Ok(owner)
+        Ok(Lease::Held(owner))
     }
 
     /// `renew` in a task of its own: a caller that gives up (a tool call cancelled, an
@@ -356,34 +390,12 @@ impl AppState {
                 }),
             };
         }
-        let owner = format!("{}:{}", self.connections.instance, random_id());
-        let lease = lease_seconds(self.connections.call_timeout);
         let seen_version = tokens.as_ref().map(|t| t.version);
         // Another replica may hold the lease: wait for its result rather than racing it.
-        let deadline = std::time::Instant::now() + Duration::from_secs(lease as u64);
-        while !self
-            .db
-            .try_connection_lease(key, &owner, self.now(), self.now() + lease)
-            .await?
-        {
-            if std::time::Instant::now() > deadline {
-                return Err(BrokerError::Failing {
-                    name: row.name.clone(),
-                    reason: "another Gatehouse replica is refreshing it and has not finished"
-                        .into(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            if let Some(t) = self.db.find_connection_tokens(key).await?
-                && Some(t.version) != seen_version
-            {
-                return self.fresh(key, &t);
-            }
-            if key.person.is_some() && self.db.find_connection_tokens(key).await?.is_none() {
-                // A person's lease lives on their grant: revoked meanwhile, nothing to lease.
-                return Err(BrokerError::NotConnected(row.name.clone()));
-            }
-        }
+        let owner = match self.take_lease(key, &row.name, Some(seen_version)).await? {
+            Lease::Held(owner) => owner,
+            Lease::Refreshed(t) => return self.fresh(key, &t),
+        };
         // Between our read and the lease, another replica may have finished.
         let current = self.db.find_connection_tokens(key).await?;
         if let Some(t) = &current

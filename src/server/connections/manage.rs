@@ -24,7 +24,7 @@ const EXPIRING_WINDOW: i64 = 15 * 60;
 const NO_REGISTRATION: &str = "No registration_client_uri or registration_access_token found: Sync AS and Push AS need a dynamically registered client, which is registered on the first Connect.";
 
 /// Where a grant stands, from its recorded health and its tokens.
-fn status_of(
+pub(super) fn status_of(
     health: ConnectionState,
     grant_type: &str,
     tokens: Option<&TokenRow>,
@@ -51,11 +51,11 @@ fn status_of(
 fn person_grant_view(grant: &PersonGrantRow, now: i64) -> PersonGrantView {
     PersonGrantView {
         person: grant.person.clone(),
-        status: status_of(grant.status, "", Some(&grant.tokens()), now),
-        scope: grant.scope.clone(),
-        expires_at: grant.expires_at,
-        obtained_at: grant.obtained_at,
-        refreshed_at: grant.refreshed_at,
+        status: status_of(grant.status, "", Some(&grant.tokens), now),
+        scope: grant.tokens.scope.clone(),
+        expires_at: grant.tokens.expires_at,
+        obtained_at: grant.tokens.obtained_at,
+        refreshed_at: grant.tokens.refreshed_at,
         last_error: grant.last_error.clone(),
         last_error_at: grant.last_error_at,
     }
@@ -72,7 +72,7 @@ fn as_seen_by(
     seen.last_error = own.and_then(|g| g.last_error.clone());
     seen.last_error_at = own.and_then(|g| g.last_error_at);
     seen.failures = own.map_or(0, |g| g.failures);
-    (seen, own.map(PersonGrantRow::tokens))
+    (seen, own.map(|g| g.tokens.clone()))
 }
 
 pub fn view(row: &ConnectionRow, tokens: Option<&TokenRow>, now: i64) -> ConnectionView {
@@ -137,7 +137,7 @@ pub async fn overview(
         if row.is_per_person() {
             let mine: Vec<&PersonGrantRow> = grants
                 .iter()
-                .filter(|g| g.connection_id == row.id)
+                .filter(|g| g.tokens.connection_id == row.id)
                 .collect();
             items.push(per_person_view(&row, &mine, caller, now));
         } else if admin {

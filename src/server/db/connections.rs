@@ -80,18 +80,9 @@ impl<'a> GrantKey<'a> {
 /// A person's grant with its health, for the lists.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct PersonGrantRow {
-    pub connection_id: String,
     pub person: String,
-    /// Sealed.
-    pub access_token: String,
-    /// Sealed.
-    pub refresh_token: Option<String>,
-    pub token_type: String,
-    pub scope: Option<String>,
-    pub expires_at: Option<i64>,
-    pub obtained_at: i64,
-    pub refreshed_at: Option<i64>,
-    pub version: i64,
+    #[sqlx(flatten)]
+    pub tokens: TokenRow,
     #[sqlx(try_from = "String")]
     pub status: ConnectionState,
     pub last_error: Option<String>,
@@ -99,25 +90,8 @@ pub struct PersonGrantRow {
     pub failures: i64,
 }
 
-impl PersonGrantRow {
-    pub fn tokens(&self) -> TokenRow {
-        TokenRow {
-            connection_id: self.connection_id.clone(),
-            access_token: self.access_token.clone(),
-            refresh_token: self.refresh_token.clone(),
-            token_type: self.token_type.clone(),
-            scope: self.scope.clone(),
-            expires_at: self.expires_at,
-            obtained_at: self.obtained_at,
-            refreshed_at: self.refreshed_at,
-            version: self.version,
-        }
-    }
-}
-
-const PERSON_GRANT_COLUMNS: &str = "connection_id, person, access_token, refresh_token, \
-     token_type, scope, expires_at, obtained_at, refreshed_at, version, status, last_error, \
-     last_error_at, failures";
+/// Besides `TOKEN_COLUMNS`.
+const PERSON_GRANT_COLUMNS: &str = "person, status, last_error, last_error_at, failures";
 
 /// A connection's `status` column, typed; the strings exist only here, at the storage edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +210,15 @@ fn grant_target(key: GrantKey<'_>) -> (&'static str, &'static str) {
     match key.person {
         None => ("connections", "id = $1 AND $2 = ''"),
         Some(_) => ("connection_grants", "connection_id = $1 AND person = $2"),
+    }
+}
+
+/// The shared grant's health is on the connection row, whose `updated_at` follows it (the
+/// time is parameter `$now`); a person's grant row has no such column.
+fn touched(key: GrantKey<'_>, now: u8) -> String {
+    match key.person {
+        None => format!(", updated_at = ${now}"),
+        Some(_) => String::new(),
     }
 }
 
@@ -433,7 +416,7 @@ impl Db {
         person: Option<&str>,
     ) -> Result<Vec<PersonGrantRow>, DbError> {
         Ok(sqlx::query_as::<_, PersonGrantRow>(&format!(
-            "SELECT {PERSON_GRANT_COLUMNS} FROM connection_grants \
+            "SELECT {PERSON_GRANT_COLUMNS}, {TOKEN_COLUMNS} FROM connection_grants \
              WHERE ($1 IS NULL OR connection_id = $1) AND ($2 IS NULL OR person = $2) \
              ORDER BY connection_id, person"
         ))
@@ -699,11 +682,7 @@ impl Db {
         now: UnixTime,
     ) -> Result<(), DbError> {
         let (table, filter) = grant_target(key);
-        let touched = if key.person.is_none() {
-            ", updated_at = $7"
-        } else {
-            ""
-        };
+        let touched = touched(key, 7);
         sqlx::query(&format!(
             "UPDATE {table} SET status = $3, last_error = $4, last_error_at = $7, \
              failures = failures + 1, retry_at = $5{touched}, \
@@ -730,11 +709,8 @@ impl Db {
         now: UnixTime,
     ) -> Result<(), DbError> {
         let (table, filter) = grant_target(key);
-        let touched = if key.person.is_none() {
-            ", updated_at = $3"
-        } else {
-            ""
-        };
+        let touched = touched(key, 3);
+        // `$3 = $3`: the time is bound for both kinds of grant, so the text must use it for both.
         sqlx::query(&format!(
             "UPDATE {table} SET status = CASE WHEN status IN ('failing', 'needs_reauth') THEN 'new' ELSE status END, \
              failures = 0, retry_at = NULL{touched} WHERE {filter} AND $3 = $3"
@@ -757,11 +733,7 @@ impl Db {
         now: UnixTime,
     ) -> Result<(), DbError> {
         let (table, filter) = grant_target(key);
-        let touched = if key.person.is_none() {
-            ", updated_at = $4"
-        } else {
-            ""
-        };
+        let touched = touched(key, 4);
         sqlx::query(&format!(
             "UPDATE {table} SET last_error = $3, last_error_at = $4{touched} WHERE {filter}"
         ))

@@ -394,16 +394,17 @@ pub async fn list(state: &AppState, caller: &Identity) -> Result<Vec<McpServerVi
     let mut views = Vec::new();
     for upstream in state.upstreams.snapshot().iter() {
         let mut v = view(state, upstream).await?;
-        v.personal = personal(state, upstream, caller).await?;
+        v.personal = personal(state, upstream, &v, caller).await?;
         views.push(for_caller(v, caller));
     }
     Ok(views)
 }
 
-/// Of a per-person server: the caller's own account of its connection.
+/// Of a per-person server (seen as `view`): the caller's own account of its connection.
 async fn personal(
     state: &AppState,
     upstream: &Upstream,
+    view: &McpServerView,
     caller: &Identity,
 ) -> Result<Option<PersonalAccountView>, AppError> {
     let (true, Some(id)) = (upstream.per_person, upstream.row.connection_id.as_deref()) else {
@@ -411,9 +412,10 @@ async fn personal(
     };
     Ok(Some(PersonalAccountView {
         connection_id: id.to_string(),
-        connection_name: state
-            .connection_name(id)
-            .await?
+        // Read already for the view.
+        connection_name: view
+            .connection_name
+            .clone()
             .unwrap_or_else(|| id.to_string()),
         status: state
             .grant_status(GrantKey::person(id, &caller.subject))
@@ -460,7 +462,7 @@ pub async fn read(
 ) -> Result<McpServerView, AppError> {
     let mut v = get(state, id).await?;
     if let Some(upstream) = state.upstreams.find(id) {
-        v.personal = personal(state, &upstream, caller).await?;
+        v.personal = personal(state, &upstream, &v, caller).await?;
     }
     Ok(for_caller(v, caller))
 }
