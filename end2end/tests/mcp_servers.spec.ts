@@ -105,6 +105,38 @@ test.describe('MCP Servers', () => {
     const secrets = await page.request.get(`${urls.basic}/api/v0/secrets`);
     expect(await secrets.text()).not.toContain(secretValue);
   });
+
+  test('a policy hides tools: set in the dialog, shown on the card, kept on edit', async ({ page }) => {
+    const serverName = `policy-${Date.now()}`;
+    await signIn(page, '/mcp-servers');
+    await hydrated(page);
+    await page.getByTestId('add-server').click();
+    const dialog = page.getByTestId('server-dialog');
+    await dialog.getByLabel('Name').fill(serverName);
+    await dialog.getByLabel('URL').fill(`${urls.upstream}/mcp`);
+    await dialog.getByText('What /mcp offers of it').click();
+    await dialog.getByLabel('Tools').selectOption('deny');
+    await dialog.locator('#server-tools-filter').fill('add_tool\nseen_*');
+    await dialog.getByLabel('Prompts').selectOption('allow');
+    await dialog.locator('#server-prompts-filter').fill('summarize');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    const card = page.locator(`[data-testid="server-card"][data-name="${serverName}"]`);
+    await expect(card.getByTestId('server-policy')).toHaveText('Tools: all but add_tool, seen_*. Prompts: only summarize.');
+
+    // The edit dialog opens with the policy as saved; back to all tools.
+    await card.getByRole('button', { name: 'Edit' }).click();
+    const edit = page.getByTestId('server-dialog');
+    await expect(edit.getByLabel('Tools')).toHaveValue('deny');
+    await expect(edit.locator('#server-tools-filter')).toHaveValue('add_tool\nseen_*');
+    await edit.getByLabel('Tools').selectOption('all');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await expect(card.getByTestId('server-policy')).toHaveText('Prompts: only summarize.');
+    const { servers } = await (await page.request.get(`${urls.basic}/api/v0/mcp-servers`)).json();
+    const saved = servers.find((s: { name: string }) => s.name === serverName);
+    expect(saved.policy.tools).toEqual({ mode: 'all', patterns: [] });
+    expect(saved.policy.prompts).toEqual({ mode: 'allow', patterns: ['summarize'] });
+    expect((await page.request.delete(`${urls.basic}/api/v0/mcp-servers/${saved.id}`)).ok()).toBe(true);
+  });
 });
 
 test.describe('MCP Servers with JavaScript off', () => {

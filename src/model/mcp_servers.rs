@@ -26,6 +26,9 @@ pub struct McpServerInput {
     pub enabled: Option<bool>,
     /// The catalog entry this came from.
     pub catalog_id: Option<String>,
+    /// What of the server `/mcp` offers; `None` on an edit keeps the stored policy, on a
+    /// creation means everything.
+    pub policy: Option<ServerPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +65,9 @@ pub struct McpServerView {
     /// says whether the viewer has connected theirs.
     #[serde(default)]
     pub personal: Option<PersonalAccountView>,
+    /// Which tools, prompts and resources `/mcp` offers.
+    #[serde(default)]
+    pub policy: ServerPolicy,
 }
 
 /// The viewer's own account of a per-person server's connection.
@@ -124,4 +130,201 @@ pub struct McpServersOverview {
     pub servers: Vec<McpServerView>,
     pub catalog: Vec<CatalogEntryView>,
     pub secrets: Vec<SecretView>,
+}
+
+/// Which of an upstream's tools, prompts and resources `/mcp` offers. Hidden ones are neither
+/// listed nor reachable by name: a call answers as for a name that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerPolicy {
+    /// Matched against the upstream's own tool names (without the `<server>__` prefix).
+    pub tools: NameFilter,
+    /// Matched against the upstream's own prompt names.
+    pub prompts: NameFilter,
+    /// Matched against a resource's URI (or a template's URI template) and its name: a
+    /// resource is allowed when either matches an allow pattern, hidden when either matches
+    /// a deny pattern.
+    pub resources: NameFilter,
+}
+
+impl ServerPolicy {
+    pub fn is_open(&self) -> bool {
+        self.tools.is_open() && self.prompts.is_open() && self.resources.is_open()
+    }
+}
+
+/// `all` (the default), `allow` (only what matches a pattern) or `deny` (all but what
+/// matches). A pattern is a name in which `*` stands for any run of characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct NameFilter {
+    pub mode: FilterMode,
+    pub patterns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FilterMode {
+    #[default]
+    All,
+    Allow,
+    Deny,
+}
+
+pub const MAX_FILTER_PATTERNS: usize = 100;
+pub const MAX_PATTERN_LEN: usize = 256;
+
+impl NameFilter {
+    pub fn allow(patterns: &[&str]) -> Self {
+        Self {
+            mode: FilterMode::Allow,
+            patterns: patterns.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    pub fn deny(patterns: &[&str]) -> Self {
+        Self {
+            mode: FilterMode::Deny,
+            patterns: patterns.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.mode == FilterMode::All
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        self.patterns.iter().any(|p| glob_match(p, name))
+    }
+
+    /// Whether something known by any of `names` is offered.
+    pub fn allows_any(&self, names: &[&str]) -> bool {
+        match self.mode {
+            FilterMode::All => true,
+            FilterMode::Allow => names.iter().any(|n| self.matches(n)),
+            FilterMode::Deny => !names.iter().any(|n| self.matches(n)),
+        }
+    }
+
+    pub fn allows(&self, name: &str) -> bool {
+        self.allows_any(&[name])
+    }
+
+    /// The filter in words, for a card: `None` when everything is offered.
+    pub fn describe(&self) -> Option<String> {
+        let list = self.patterns.join(", ");
+        match self.mode {
+            FilterMode::All => None,
+            FilterMode::Allow if self.patterns.is_empty() => Some("none".into()),
+            FilterMode::Allow => Some(format!("only {list}")),
+            FilterMode::Deny if self.patterns.is_empty() => None,
+            FilterMode::Deny => Some(format!("all but {list}")),
+        }
+    }
+
+    /// Patterns trimmed, blank ones dropped; an error names what is wrong.
+    pub fn normalized(&self, what: &str) -> Result<Self, String> {
+        let patterns: Vec<String> = self
+            .patterns
+            .iter()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+        if patterns.len() > MAX_FILTER_PATTERNS {
+            return Err(format!(
+                "The {what} filter has {} patterns; at most {MAX_FILTER_PATTERNS} are allowed.",
+                patterns.len()
+            ));
+        }
+        for p in &patterns {
+            if p.len() > MAX_PATTERN_LEN || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!(
+                    "The {what} pattern {p:?} is not valid: a pattern is a name (at most {MAX_PATTERN_LEN} characters, no spaces) in which * stands for any characters."
+                ));
+            }
+        }
+        Ok(Self {
+            mode: self.mode,
+            patterns: if self.mode == FilterMode::All {
+                Vec::new()
+            } else {
+                patterns
+            },
+        })
+    }
+}
+
+/// `*` matches any run of characters (none included); everything else matches itself.
+/// Iterative with one backtrack point, so no pattern costs more than O(len²).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == n[ni] {
+            pi += 1;
+            ni += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        for (p, n, want) in [
+            ("create_*", "create_issue", true),
+            ("create_*", "create_", true),
+            ("create_*", "delete_issue", false),
+            ("*_issue", "create_issue", true),
+            ("*", "", true),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+            ("file:///docs/*", "file:///docs/a.md", true),
+            ("**", "x", true),
+        ] {
+            assert_eq!(glob_match(p, n), want, "{p} vs {n}");
+        }
+    }
+
+    #[test]
+    fn filters() {
+        let all = NameFilter::default();
+        assert!(all.allows("anything") && all.describe().is_none());
+        let allow = NameFilter::allow(&["get_*", "search"]);
+        assert!(allow.allows("get_me") && allow.allows("search") && !allow.allows("delete_repo"));
+        assert_eq!(allow.describe().unwrap(), "only get_*, search");
+        let deny = NameFilter::deny(&["delete_*"]);
+        assert!(!deny.allows("delete_repo") && deny.allows("get_me"));
+        assert!(!deny.allows_any(&["file:///x", "delete_me"]));
+        assert_eq!(deny.describe().unwrap(), "all but delete_*");
+        assert_eq!(NameFilter::allow(&[]).describe().unwrap(), "none");
+        let messy = NameFilter::deny(&[" a* ", "", "b"])
+            .normalized("tool")
+            .unwrap();
+        assert_eq!(messy.patterns, ["a*", "b"]);
+        let err = NameFilter::deny(&["two words"])
+            .normalized("tool")
+            .unwrap_err();
+        assert!(err.contains("\"two words\""), "{err}");
+        let cleared = NameFilter {
+            mode: FilterMode::All,
+            patterns: vec!["x".into()],
+        };
+        assert!(cleared.normalized("tool").unwrap().patterns.is_empty());
+    }
 }

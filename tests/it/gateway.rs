@@ -724,3 +724,125 @@ async fn a_token_the_upstream_keeps_refusing_asks_for_re_authorization() {
         "{view}"
     );
 }
+
+#[tokio::test]
+async fn a_tool_the_policy_hides_is_neither_listed_nor_callable_by_name() {
+    let ctx = Ctx::new().await;
+    let py = Upstream::python(&[], "/mcp").await;
+    let created = add_server(
+        &ctx,
+        json!({"name": "py", "url": py.url,
+               "policy": {"tools": {"mode": "deny", "patterns": [" seen_* ", "add_tool"]}}}),
+    )
+    .await;
+    assert_eq!(
+        created["policy"]["tools"],
+        json!({"mode": "deny", "patterns": ["seen_*", "add_tool"]})
+    );
+    let token = mcp_token(&ctx).await;
+    let mut mcp = RawMcp::with_token(&ctx.app, &token);
+    mcp.initialize(LATEST_SESSION_VERSION).await;
+    let names = |list: &Value| -> Vec<String> {
+        list["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let listed = names(&mcp.call(1, "tools/list", json!({})).await);
+    assert!(listed.contains(&"py__echo".to_string()), "{listed:?}");
+    assert!(listed.contains(&"py__whoami".to_string()), "{listed:?}");
+    assert!(
+        !listed
+            .iter()
+            .any(|n| n == "py__seen_headers" || n == "py__add_tool"),
+        "{listed:?}"
+    );
+
+    // Called by name anyway: the answer of a tool that does not exist, and the upstream is
+    // never asked (add_tool would have added a tool).
+    for (id, hidden) in [(2, "py__seen_headers"), (3, "py__add_tool")] {
+        let refused = mcp
+            .call(
+                id,
+                "tools/call",
+                json!({"name": hidden, "arguments": {"name": "sneaky"}}),
+            )
+            .await;
+        assert_eq!(refused["error"]["code"], -32602, "{refused}");
+        assert_eq!(
+            refused["error"]["message"],
+            format!("Unknown tool: {hidden}")
+        );
+    }
+    let echoed = mcp
+        .call(
+            4,
+            "tools/call",
+            json!({"name": "py__echo", "arguments": {"text": "hi"}}),
+        )
+        .await;
+    assert_eq!(text(&echoed["result"]), "py-upstream: hi");
+
+    // An allow-list instead, by edit: only what it names is offered.
+    let id = created["id"].as_str().unwrap();
+    let mut edit = created.clone();
+    for k in [
+        "id",
+        "connection_name",
+        "header_names",
+        "secret_refs",
+        "status",
+        "last_error",
+        "latency_ms",
+        "tools",
+        "created_at",
+        "updated_at",
+        "personal",
+    ] {
+        edit.as_object_mut().unwrap().remove(k);
+    }
+    edit["policy"] = json!({"tools": {"mode": "allow", "patterns": ["echo"]}});
+    let (status, saved) = ctx
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v0/mcp-servers/{id}"),
+            Some(edit.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let listed = names(&mcp.call(5, "tools/list", json!({})).await);
+    let ours: Vec<&String> = listed.iter().filter(|n| n.starts_with("py__")).collect();
+    assert_eq!(ours, ["py__echo"], "{listed:?}");
+    let refused = mcp
+        .call(
+            6,
+            "tools/call",
+            json!({"name": "py__whoami", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    // The card says what is offered.
+    let (_, list) = ctx.get("/api/v0/mcp-servers").await;
+    assert_eq!(
+        list["servers"][0]["policy"]["tools"]["patterns"],
+        json!(["echo"])
+    );
+    assert_eq!(list["servers"][0]["tools"].as_array().unwrap().len(), 1);
+
+    // A pattern that is no name is refused, saying which.
+    edit["policy"] = json!({"tools": {"mode": "deny", "patterns": ["two words"]}});
+    let (status, err) = ctx
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v0/mcp-servers/{id}"),
+            Some(edit),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("\"two words\""),
+        "{err}"
+    );
+}

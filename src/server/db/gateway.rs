@@ -20,13 +20,15 @@ pub struct McpServerRow {
     pub timeout_secs: i64,
     pub enabled: i64,
     pub catalog_id: Option<String>,
+    /// JSON of `model::mcp_servers::ServerPolicy`.
+    pub policy: String,
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const SERVER_COLUMNS: &str = "id, name, url, transport, auth, connection_id, headers, secret_refs, \
-     timeout_secs, enabled, catalog_id, created_by, created_at, updated_at";
+     timeout_secs, enabled, catalog_id, policy, created_by, created_at, updated_at";
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct VaultSecretRow {
@@ -60,7 +62,7 @@ impl Db {
     pub async fn insert_mcp_server(&self, row: &McpServerRow) -> Result<bool, DbError> {
         let done = sqlx::query(&format!(
             "INSERT INTO mcp_servers ({SERVER_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14 WHERE NOT EXISTS (SELECT 1 FROM mcp_servers WHERE name = $2)"
+             $10, $11, $12, $13, $14, $15 WHERE NOT EXISTS (SELECT 1 FROM mcp_servers WHERE name = $2)"
         ))
         .bind(&row.id)
         .bind(&row.name)
@@ -73,6 +75,7 @@ impl Db {
         .bind(row.timeout_secs)
         .bind(row.enabled)
         .bind(&row.catalog_id)
+        .bind(&row.policy)
         .bind(&row.created_by)
         .bind(row.created_at)
         .bind(row.updated_at)
@@ -86,7 +89,7 @@ impl Db {
         let done = sqlx::query(
             "UPDATE mcp_servers SET name = $2, url = $3, transport = $4, auth = $5, \
              connection_id = $6, headers = $7, secret_refs = $8, timeout_secs = $9, enabled = $10, \
-             updated_at = $11 WHERE id = $1 \
+             updated_at = $11, policy = $12 WHERE id = $1 \
              AND NOT EXISTS (SELECT 1 FROM mcp_servers WHERE name = $2 AND id <> $1)",
         )
         .bind(&row.id)
@@ -100,6 +103,7 @@ impl Db {
         .bind(row.timeout_secs)
         .bind(row.enabled)
         .bind(row.updated_at)
+        .bind(&row.policy)
         .execute(self.writer())
         .await?;
         Ok(done.rows_affected() > 0)

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 use super::upstream_client::UpstreamSession;
-use super::upstreams::{Upstream, headers_context, prefixed_tools, refresh_tools, summaries};
+use super::upstreams::{Upstream, headers_context, refresh_tools, summaries};
 use crate::model::mcp_servers::{
-    McpServerInput, McpServerTestView, McpServerView, PersonalAccountView,
+    McpServerInput, McpServerTestView, McpServerView, PersonalAccountView, ServerPolicy,
 };
 use crate::server::auth::Identity;
 use crate::server::connections::GrantKey;
@@ -95,6 +95,17 @@ struct Checked {
     secret_refs: BTreeSet<String>,
     timeout_secs: i64,
     enabled: bool,
+    /// `None`: keep the stored one.
+    policy: Option<ServerPolicy>,
+}
+
+/// The policy with its patterns checked and trimmed.
+fn check_policy(policy: &ServerPolicy) -> Result<ServerPolicy, String> {
+    Ok(ServerPolicy {
+        tools: policy.tools.normalized("tool")?,
+        prompts: policy.prompts.normalized("prompt")?,
+        resources: policy.resources.normalized("resource")?,
+    })
 }
 
 async fn check(
@@ -170,7 +181,14 @@ async fn check(
         },
         _ => {}
     }
+    let policy = input
+        .policy
+        .as_ref()
+        .map(check_policy)
+        .transpose()
+        .map_err(AppError::BadRequest)?;
     Ok(Checked {
+        policy,
         name,
         url: url.to_string(),
         transport,
@@ -256,6 +274,9 @@ fn apply(state: &AppState, row: &mut McpServerRow, checked: Checked) {
     row.secret_refs = serde_json::to_string(&checked.secret_refs).expect("names serialize");
     row.timeout_secs = checked.timeout_secs;
     row.enabled = i64::from(checked.enabled);
+    if let Some(policy) = checked.policy {
+        row.policy = serde_json::to_string(&policy).expect("policy serializes");
+    }
 }
 
 fn taken(name: &str) -> AppError {
@@ -286,6 +307,7 @@ pub async fn create(
         timeout_secs: DEFAULT_TIMEOUT_SECS,
         enabled: 1,
         catalog_id,
+        policy: "{}".into(),
         created_by: identity.subject.clone(),
         created_at: now,
         updated_at: now,
@@ -529,6 +551,7 @@ async fn view(state: &AppState, upstream: &Arc<Upstream>) -> Result<McpServerVie
         created_at: row.created_at,
         updated_at: row.updated_at,
         personal: None,
+        policy: upstream.policy.clone(),
     })
 }
 
@@ -580,7 +603,7 @@ pub async fn test(
                 latency_ms,
                 server_name: Some(session.server_name.clone()),
                 protocol_version: Some(session.protocol_version.clone()),
-                tools: summaries(&prefixed_tools(&upstream.row.name, tools)),
+                tools: summaries(&upstream.offered_tools(tools)),
                 error: None,
             }
         }
@@ -630,6 +653,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             personal: None,
+            policy: ServerPolicy::default(),
         };
         let mut member = Identity::anonymous();
         member.role = Role::Member;

@@ -28,7 +28,7 @@ use super::events::McpEvent;
 use super::input::{Outcome, UrlRequired};
 use super::tools::{ToolContext, ToolFuture, ToolOutcome, ToolSource, tool_error};
 use super::upstream_client::{ChangeFlag, Transport, UpstreamError, UpstreamSession};
-use crate::model::mcp_servers::ToolSummaryView;
+use crate::model::mcp_servers::{NameFilter, ServerPolicy, ToolSummaryView};
 use crate::server::clock::{Clock, UnixTime};
 use crate::server::connections::{BrokerError, GrantKey};
 use crate::server::db::gateway::McpServerRow;
@@ -55,6 +55,8 @@ pub const CONNECT_TOOL: &str = "connect";
 /// One upstream server: its entry, its sessions and what is known of its health.
 pub struct Upstream {
     pub row: McpServerRow,
+    /// What of it `/mcp` offers (from `row.policy`).
+    pub policy: ServerPolicy,
     /// Reached through a per-person connection: each caller with their own grant.
     pub per_person: bool,
     /// The session and tools of a shared server.
@@ -152,12 +154,23 @@ pub enum Failure {
 impl Upstream {
     fn new(row: McpServerRow, per_person: bool) -> Self {
         Upstream {
+            policy: parse_policy(&row),
             row,
             per_person,
             shared: Arc::new(Slot::new(0)),
             people: Mutex::new(HashMap::new()),
             health: Mutex::new(Health::default()),
         }
+    }
+
+    /// The tools of an upstream's list that `/mcp` offers, prefixed with the server's name.
+    pub fn offered_tools(&self, mut tools: Vec<Value>) -> Vec<Tool> {
+        tools.retain(|t| {
+            t.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| self.policy.tools.allows(n))
+        });
+        prefixed_tools(&self.row.name, tools)
     }
 
     /// The slot `person` uses: the shared one, or on a per-person server their own (made on
@@ -470,7 +483,7 @@ async fn list_into(
     let now = state.now();
     match listed {
         Ok(tools) => {
-            let tools = Arc::new(prefixed_tools(&upstream.row.name, tools));
+            let tools = Arc::new(upstream.offered_tools(tools));
             let changed = {
                 let mut l = slot.listed.lock().expect("listed lock");
                 let changed =
@@ -520,6 +533,20 @@ async fn list_into(
             Err(reason)
         }
     }
+}
+
+/// A stored policy that does not read (it was written by Gatehouse, so this is damage)
+/// hides everything rather than offering what the operator meant to hide.
+fn parse_policy(row: &McpServerRow) -> ServerPolicy {
+    serde_json::from_str(&row.policy).unwrap_or_else(|e| {
+        tracing::error!(server = %row.name, error = %e, "the server's policy does not read; offering nothing of it");
+        let none = NameFilter::allow(&[]);
+        ServerPolicy {
+            tools: none.clone(),
+            prompts: none.clone(),
+            resources: none,
+        }
+    })
 }
 
 /// Who is told that a list changed: everyone, or for a person's own list, that person.
@@ -1094,6 +1121,12 @@ impl ToolSource for UpstreamTools {
         let (server, tool) = name.split_once(SEPARATOR)?;
         let upstream = self.0.by_name(server).filter(|u| u.enabled())?;
         let person = ctx.caller.person.as_deref();
+        // A hidden tool is, to callers, no tool at all; Gatehouse's own connect tool is not
+        // the upstream's to hide.
+        let ours = upstream.per_person && tool == CONNECT_TOOL;
+        if !ours && !upstream.policy.tools.allows(tool) {
+            return None;
+        }
         Some(Box::pin(async move {
             // `<server>__connect` is Gatehouse's unless the person's list has the upstream's
             // own tool of that name.
@@ -1175,6 +1208,7 @@ mod tests {
             timeout_secs: 5,
             enabled: 1,
             catalog_id: None,
+            policy: "{}".into(),
             created_by: "t".into(),
             created_at: 0,
             updated_at: 0,

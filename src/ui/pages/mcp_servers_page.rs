@@ -12,9 +12,9 @@ use crate::api::connections::{
     ConnectStart, ConnectionStatus, ConnectionView, connect_connection, list_connections,
 };
 use crate::api::mcp_servers::{
-    CatalogEntryView, McpServerInput, McpServerTestView, McpServerView, PersonalAccountView,
-    SecretView, create_mcp_server, delete_mcp_server, delete_secret, list_mcp_servers, put_secret,
-    test_mcp_server, update_mcp_server,
+    CatalogEntryView, FilterMode, McpServerInput, McpServerTestView, McpServerView, NameFilter,
+    PersonalAccountView, SecretView, ServerPolicy, create_mcp_server, delete_mcp_server,
+    delete_secret, list_mcp_servers, put_secret, test_mcp_server, update_mcp_server,
 };
 use crate::ui::components::app_shell::AdminOnly;
 use crate::ui::components::confirm_dialog::{BUTTON, BUTTON_PLAIN, ConfirmDialog, INPUT};
@@ -200,6 +200,19 @@ fn status_label(status: &str) -> &'static str {
     }
 }
 
+/// "Tools: only get_*. Resources: all but file:///private/*", or nothing when all is offered.
+fn policy_line(policy: &ServerPolicy) -> Option<String> {
+    let parts: Vec<String> = [
+        ("Tools", &policy.tools),
+        ("Prompts", &policy.prompts),
+        ("Resources", &policy.resources),
+    ]
+    .into_iter()
+    .filter_map(|(what, f)| f.describe().map(|d| format!("{what}: {d}")))
+    .collect();
+    (!parts.is_empty()).then(|| format!("{}.", parts.join(". ")))
+}
+
 /// The entry as an edit would send it back: headers kept, the rest as shown.
 fn input_of(s: &McpServerView) -> McpServerInput {
     McpServerInput {
@@ -212,6 +225,7 @@ fn input_of(s: &McpServerView) -> McpServerInput {
         timeout_secs: Some(s.timeout_secs),
         enabled: Some(s.enabled),
         catalog_id: None,
+        policy: Some(s.policy.clone()),
     }
 }
 
@@ -334,6 +348,7 @@ fn ServerCard(
                     </div>
                     <p class="mt-1 break-all font-mono text-xs text-slate-600">{s.url.clone()} " · " {if s.transport == "sse" { "legacy SSE" } else { "Streamable HTTP" }}</p>
                     <p class="mt-1 text-sm text-slate-600" data-testid="server-auth">{auth}</p>
+                    {policy_line(&s.policy).map(|line| view! { <p class="mt-1 text-sm text-amber-800" data-testid="server-policy">{line}</p> })}
                     {s.last_error.clone().map(|e| view! { <p class="mt-1 text-sm text-red-700" data-testid="server-error">{e}</p> })}
                     {s.personal.clone().map(|p| view! { <PersonalAccount account=p notice /> })}
                 </div>
@@ -395,6 +410,10 @@ fn ServerDialog(
     let headers = RwSignal::new(String::new());
     let timeout = RwSignal::new(base.timeout_secs.unwrap_or(30).to_string());
     let enabled = RwSignal::new(base.enabled.unwrap_or(true));
+    let policy = base.policy.unwrap_or_default();
+    let tool_filter = RwSignal::new(policy.tools);
+    let prompt_filter = RwSignal::new(policy.prompts);
+    let resource_filter = RwSignal::new(policy.resources);
     let error = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
     let id = existing.as_ref().map(|s| s.id.clone());
@@ -416,6 +435,11 @@ fn ServerDialog(
             timeout_secs: timeout.get_untracked().trim().parse().ok(),
             enabled: Some(enabled.get_untracked()),
             catalog_id: None,
+            policy: Some(ServerPolicy {
+                tools: tool_filter.get_untracked(),
+                prompts: prompt_filter.get_untracked(),
+                resources: resource_filter.get_untracked(),
+            }),
         };
         busy.set(true);
         let id = id.clone();
@@ -437,6 +461,19 @@ fn ServerDialog(
             busy.try_set(false);
         });
     };
+    // Its own view (`into_any`): with it inline the form's type is deeper than the compiler allows.
+    let policy_part = view! {
+                <details class="rounded-md border border-slate-200 p-3" open=!(tool_filter.get_untracked().is_open() && prompt_filter.get_untracked().is_open() && resource_filter.get_untracked().is_open())>
+                    <summary class="cursor-pointer text-sm font-medium text-slate-700">"What /mcp offers of it"</summary>
+                    <p class="mt-2 text-xs text-slate-500">"Patterns are names in which * stands for any characters, one per line; a resource matches by its URI or its name. A hidden tool, prompt or resource is not listed and cannot be used by name."</p>
+                    <div class="mt-3 space-y-3">
+                        <FilterField id="server-tools-filter" label="Tools" filter=tool_filter placeholder="delete_*" />
+                        <FilterField id="server-prompts-filter" label="Prompts" filter=prompt_filter placeholder="draft_*" />
+                        <FilterField id="server-resources-filter" label="Resources" filter=resource_filter placeholder="file:///private/*" />
+                    </div>
+                </details>
+    }
+    .into_any();
     view! {
         <Dialog title id="server-dialog">
             <form on:submit=submit class="space-y-4">
@@ -498,6 +535,7 @@ fn ServerDialog(
                         "Enabled"
                     </label>
                 </div>
+                {policy_part}
                 {move || error.get().map(|e| view! { <ErrorNotice error=e /> })}
                 <div class="flex justify-end gap-3">
                     <button type="button" class=BUTTON_PLAIN on:click=move |_| close.run(())>"Cancel"</button>
@@ -506,6 +544,59 @@ fn ServerDialog(
             </form>
         </Dialog>
     }
+}
+
+/// One filter of a server's policy: a mode and its patterns.
+#[component]
+fn FilterField(
+    id: &'static str,
+    label: &'static str,
+    filter: RwSignal<NameFilter>,
+    placeholder: &'static str,
+) -> impl IntoView {
+    let mode_id = format!("{id}-mode");
+    let mode_value = move || match filter.get().mode {
+        FilterMode::All => "all",
+        FilterMode::Allow => "allow",
+        FilterMode::Deny => "deny",
+    };
+    let set_mode = move |ev| {
+        let mode = match event_target_value(&ev).as_str() {
+            "allow" => FilterMode::Allow,
+            "deny" => FilterMode::Deny,
+            _ => FilterMode::All,
+        };
+        filter.update(|f| f.mode = mode);
+    };
+    let set_patterns = move |ev| {
+        let text = event_target_value(&ev);
+        filter.update(|f| {
+            f.patterns = text
+                .split(['\n', ','])
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()
+        });
+    };
+    view! {
+        <div class="flex flex-wrap gap-3">
+            <div class="w-44">
+                <label for=mode_id.clone() class=LABEL>{label}</label>
+                <select id=mode_id class=INPUT prop:value=mode_value on:change=set_mode>
+                    <option value="all">"All"</option>
+                    <option value="allow">"Only these"</option>
+                    <option value="deny">"All but these"</option>
+                </select>
+            </div>
+            <Show when=move || !filter.get().is_open()>
+                <div class="min-w-48 flex-1">
+                    <label for=id class=LABEL>"Patterns"</label>
+                    <textarea id=id rows="2" class=INPUT placeholder=placeholder prop:value=move || filter.get_untracked().patterns.join("\n") on:input=set_patterns></textarea>
+                </div>
+            </Show>
+        </div>
+    }
+    .into_any()
 }
 
 #[component]
