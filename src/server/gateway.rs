@@ -12,6 +12,7 @@ pub mod servers;
 pub mod sessions;
 pub mod tools;
 pub mod upstream_client;
+mod upstream_http;
 pub mod upstreams;
 
 /// The protocol revisions `/mcp` speaks: the stateless 2026-07-28 form and the session-based

@@ -1,28 +1,52 @@
-//! A small MCP client for upstream servers: JSON-RPC over Streamable HTTP (a JSON or an SSE
-//! answer per POST, `Mcp-Session-Id` kept) or over the legacy HTTP+SSE transport (a GET event
-//! stream that names the POST endpoint and carries the answers). It is Gatehouse's own so that
-//! every request goes through the outbound guards (`Outbound::guarded_client`: SSRF checks,
-//! no redirects, deadlines), carries exactly the headers Gatehouse chose (never the MCP
-//! client's), and reports a 401 as such, which the gateway turns into one refresh and retry.
+//! Gatehouse's MCP client of upstream servers, on rmcp (the official Rust SDK): rmcp runs the
+//! protocol (the handshake, requests and their answers whether JSON or a stream, the
+//! session's GET stream, resumption, notifications and the server's own requests, which
+//! reach `Relay`); the HTTP is Gatehouse's own (`upstream_http::GuardedHttp`), so that every
+//! request goes through the outbound guards, carries exactly the credential Gatehouse chose
+//! (never the MCP client's), and reports a 401 as such, which the gateway turns into one
+//! refresh and retry.
+//!
+//! rmcp dropped the 2024-11-05 HTTP+SSE transport, so that one is ours (`LegacySse`): an rmcp
+//! `Transport` that POSTs to the endpoint the event stream names and reads the answers from
+//! that stream. Everything above the transport is the same for both.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderValue, StatusCode, header};
-use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use http::{HeaderMap, StatusCode, header};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientConfig,
+    ClientJsonRpcMessage, ClientRequest, Implementation, ListPromptsRequest,
+    ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest, PaginatedRequestParams,
+    Prompt, ProtocolVersion, Resource, ResourceTemplate, ServerCapabilities, ServerJsonRpcMessage,
+    ServerResult,
+};
+use rmcp::service::{
+    NotificationContext, PeerRequestOptions, RoleClient, RunningService, ServiceError,
+};
+use rmcp::transport::common::client_side_sse::ExponentialBackoff;
+use rmcp::transport::streamable_http_client::{
+    HttpStatusError, StreamableHttpClientTransportConfig, StreamableHttpError,
+};
+use rmcp::transport::{StreamableHttpClientTransport, Transport as RmcpTransport};
+use rmcp::{ClientHandler, ServiceExt};
+use serde_json::Value;
+use tokio::sync::mpsc;
 use url::Url;
 
-use crate::server::http::{FetchError, GuardError, Outbound};
+use super::upstream_http::{
+    Credential, GuardedHttp, HttpError, HttpFailure, MAX_ANSWER_BYTES, SseParser, refusal,
+};
+use crate::server::http::{GuardError, Outbound};
 
 /// The revision Gatehouse asks for; servers answer with one they speak.
-pub const CLIENT_PROTOCOL_VERSION: &str = "2025-11-25";
-/// Largest answer read from an upstream (a tools/list of a big server fits easily).
-const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+pub const CLIENT_PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::V_2025_11_25;
 /// Pages of tools/list read at most.
 const MAX_PAGES: usize = 50;
+/// Reconnects of a session's GET stream before it is left closed (the next listing notices
+/// nothing; a session that ended shows as a 404 on the next request).
+const STREAM_RETRIES: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -54,52 +78,81 @@ impl From<GuardError> for UpstreamError {
     fn from(e: GuardError) -> Self {
         match e {
             GuardError::Refused(m) => UpstreamError::Refused(m),
-            GuardError::Fetch(f) => UpstreamError::from(f),
+            GuardError::Fetch(f) => UpstreamError::Transport(f.to_string()),
         }
     }
 }
 
-impl From<FetchError> for UpstreamError {
-    fn from(e: FetchError) -> Self {
-        UpstreamError::Transport(match e {
-            FetchError::TooLarge => "its answer is too large".to_string(),
-            other => describe(&other),
-        })
+impl UpstreamError {
+    /// What the HTTP layer said, in the gateway's terms.
+    fn from_http(e: &HttpError, timeout: Duration) -> Self {
+        match e {
+            StreamableHttpError::AuthRequired(_) => UpstreamError::Unauthorized,
+            StreamableHttpError::InsufficientScope(_) => UpstreamError::Forbidden,
+            StreamableHttpError::HttpStatus(s) if s.status == 403 => UpstreamError::Forbidden,
+            StreamableHttpError::HttpStatus(s) => {
+                UpstreamError::Transport(format!("it answered HTTP {}", s.status))
+            }
+            StreamableHttpError::SessionExpired => UpstreamError::SessionExpired,
+            StreamableHttpError::Client(HttpFailure::Timeout) => {
+                UpstreamError::Timeout(timeout.as_secs())
+            }
+            StreamableHttpError::Client(f) => UpstreamError::Transport(f.to_string()),
+            StreamableHttpError::ResponseBodyTooLarge { .. } => {
+                UpstreamError::Transport("its answer is too large".into())
+            }
+            StreamableHttpError::UnexpectedContentType(kind) => UpstreamError::Transport(format!(
+                "it answered with {}, not JSON or an event stream",
+                kind.as_deref().unwrap_or("no content type")
+            )),
+            StreamableHttpError::UnexpectedServerResponse(m) => {
+                UpstreamError::Transport(m.to_string())
+            }
+            other => UpstreamError::Transport(other.to_string()),
+        }
     }
-}
 
-fn describe(e: &FetchError) -> String {
-    match e {
-        FetchError::Transport(e) if e.is_timeout() => "the request timed out".to_string(),
-        FetchError::Transport(e) if e.is_connect() => "cannot connect to it".to_string(),
-        other => other.to_string(),
-    }
-}
-
-fn http_error(e: reqwest::Error, timeout: Duration) -> UpstreamError {
-    if e.is_timeout() {
-        UpstreamError::Timeout(timeout.as_secs())
-    } else if e.is_connect() {
-        UpstreamError::Transport("cannot connect to it".into())
-    } else {
+    /// Finds the HTTP error under whatever rmcp wrapped it in.
+    fn from_source(e: &(dyn std::error::Error + 'static), timeout: Duration) -> Self {
+        let mut source = Some(e);
+        while let Some(current) = source {
+            if let Some(http) = current.downcast_ref::<HttpError>() {
+                return UpstreamError::from_http(http, timeout);
+            }
+            source = current.source();
+        }
         UpstreamError::Transport(e.to_string())
     }
-}
 
-/// One live session with an upstream server. Cheap to share; requests may run concurrently.
-pub struct UpstreamSession {
-    url: Url,
-    timeout: Duration,
-    client: reqwest::Client,
-    session_id: Option<String>,
-    pub protocol_version: String,
-    pub server_name: String,
-    /// Raised when the server says its tool list changed (or the session ended).
-    pub tools_changed: ChangeFlag,
-    next_id: AtomicI64,
-    sse: Option<SseChannel>,
-    /// Ends the background stream reader with the session.
-    _reader: Option<AbortOnDrop>,
+    fn from_service(e: ServiceError, timeout: Duration) -> Self {
+        match e {
+            ServiceError::McpError(data) => UpstreamError::Rpc {
+                code: i64::from(data.code.0),
+                message: data.message.chars().take(500).collect(),
+            },
+            ServiceError::TransportSend(t) => UpstreamError::from_source(t.error.as_ref(), timeout),
+            ServiceError::TransportClosed => UpstreamError::SessionExpired,
+            ServiceError::Timeout { .. } => UpstreamError::Timeout(timeout.as_secs()),
+            other => UpstreamError::Transport(other.to_string()),
+        }
+    }
+
+    fn from_initialize(e: rmcp::service::ClientInitializeError, timeout: Duration) -> Self {
+        use rmcp::service::ClientInitializeError as E;
+        match e {
+            E::TransportError { error, .. } => {
+                UpstreamError::from_source(error.error.as_ref(), timeout)
+            }
+            E::JsonRpcError(data) => UpstreamError::Rpc {
+                code: i64::from(data.code.0),
+                message: data.message.chars().take(500).collect(),
+            },
+            E::ConnectionClosed(_) => {
+                UpstreamError::Transport("it closed the connection during the handshake".into())
+            }
+            other => UpstreamError::Transport(format!("its handshake failed: {other}")),
+        }
+    }
 }
 
 /// "The tool list changed": a flag the next `tools/list` reads, and a call that tells whoever
@@ -140,24 +193,88 @@ impl ChangeFlag {
     }
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// What an upstream sends Gatehouse that is not an answer.
+#[derive(Clone)]
+struct Relay {
+    tools_changed: ChangeFlag,
+}
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+impl ClientHandler for Relay {
+    fn get_info(&self) -> ClientConfig {
+        let mut info = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("gatehouse", env!("CARGO_PKG_VERSION")),
+        );
+        info.protocol_version = CLIENT_PROTOCOL_VERSION;
+        info
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.tools_changed.announce();
     }
 }
 
-/// The legacy transport: POSTs go to `endpoint`, answers come on the event stream.
-struct SseChannel {
-    endpoint: Url,
-    pending: Arc<Mutex<HashMap<i64, oneshot::Sender<Value>>>>,
-    alive: Arc<AtomicBool>,
+/// One live session with an upstream server. Cheap to share; requests may run concurrently.
+pub struct UpstreamSession {
+    service: RunningService<RoleClient, Relay>,
+    credential: Credential,
+    timeout: Duration,
+    pub protocol_version: String,
+    pub server_name: String,
+    /// What the server said it offers (prompts, resources, completions, …).
+    pub capabilities: ServerCapabilities,
+    /// Raised when the server says its tool list changed (or the session ended).
+    pub tools_changed: ChangeFlag,
 }
+
+/// A list request of one kind, and how its answer reads: (items, next cursor).
+type ListPage<T> = (
+    fn(Option<PaginatedRequestParams>) -> ClientRequest,
+    fn(ServerResult) -> Option<(Vec<T>, Option<String>)>,
+);
+
+pub const PROMPTS: ListPage<Prompt> = (
+    |p| {
+        ClientRequest::ListPromptsRequest(ListPromptsRequest {
+            params: p,
+            ..Default::default()
+        })
+    },
+    |r| match r {
+        ServerResult::ListPromptsResult(r) => Some((r.prompts, r.next_cursor)),
+        _ => None,
+    },
+);
+
+pub const RESOURCES: ListPage<Resource> = (
+    |p| {
+        ClientRequest::ListResourcesRequest(ListResourcesRequest {
+            params: p,
+            ..Default::default()
+        })
+    },
+    |r| match r {
+        ServerResult::ListResourcesResult(r) => Some((r.resources, r.next_cursor)),
+        _ => None,
+    },
+);
+
+pub const RESOURCE_TEMPLATES: ListPage<ResourceTemplate> = (
+    |p| {
+        ClientRequest::ListResourceTemplatesRequest(ListResourceTemplatesRequest {
+            params: p,
+            ..Default::default()
+        })
+    },
+    |r| match r {
+        ServerResult::ListResourceTemplatesResult(r) => Some((r.resource_templates, r.next_cursor)),
+        _ => None,
+    },
+);
 
 impl UpstreamSession {
     /// Connects and runs the `initialize` handshake. `headers`: what Gatehouse sends (the
-    /// credential), on every request of the session.
+    /// credential), until a request brings newer ones.
     pub async fn connect(
         outbound: &Outbound,
         url: &Url,
@@ -166,112 +283,157 @@ impl UpstreamSession {
         headers: &HeaderMap,
         tools_changed: ChangeFlag,
     ) -> Result<UpstreamSession, UpstreamError> {
-        let client = outbound.guarded_client(url, timeout).await?;
-        let mut session = UpstreamSession {
-            url: url.clone(),
-            timeout,
-            client,
-            session_id: None,
-            protocol_version: CLIENT_PROTOCOL_VERSION.into(),
-            server_name: String::new(),
-            tools_changed: tools_changed.clone(),
-            next_id: AtomicI64::new(1),
-            sse: None,
-            _reader: None,
+        let http = GuardedHttp {
+            calls: outbound.guarded_client(url, timeout).await?,
+            streams: outbound.guarded_stream_client(url, timeout).await?,
+            credential: Arc::new(RwLock::new(headers.clone())),
         };
-        if transport == Transport::Sse {
-            let stream_client = outbound.guarded_stream_client(url, timeout).await?;
-            let (channel, reader) =
-                open_sse(&stream_client, url, timeout, headers, tools_changed).await?;
-            session.sse = Some(channel);
-            session._reader = Some(reader);
-        }
-        let params = json!({
-            "protocolVersion": CLIENT_PROTOCOL_VERSION,
-            "capabilities": {},
-            "clientInfo": {"name": "gatehouse", "version": env!("CARGO_PKG_VERSION")}
-        });
-        let (result, session_id) = session.exchange("initialize", params, headers).await?;
-        if let Some(v) = result.get("protocolVersion").and_then(Value::as_str) {
-            session.protocol_version = v.to_string();
-        }
-        session.server_name = result
-            .pointer("/serverInfo/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .chars()
-            .take(100)
-            .collect();
-        session.session_id = session_id;
-        session.notify("notifications/initialized", headers).await?;
-        if transport == Transport::Http {
-            session._reader = Some(session.listen(outbound, headers).await);
-        }
-        Ok(session)
+        let credential = http.credential.clone();
+        let relay = Relay {
+            tools_changed: tools_changed.clone(),
+        };
+        let started = async {
+            match transport {
+                Transport::Http => {
+                    let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
+                        // Gatehouse notices an ended session itself (a request's 404), opens
+                        // a new one with the credential of that moment, and lists again.
+                        .reinit_on_expired_session(false)
+                        .max_json_response_size(MAX_ANSWER_BYTES)
+                        .max_sse_event_size(MAX_ANSWER_BYTES);
+                    let mut backoff = ExponentialBackoff::default();
+                    backoff.max_times = Some(STREAM_RETRIES);
+                    backoff.base_duration = Duration::from_secs(1);
+                    backoff.max_delay = Some(Duration::from_secs(10));
+                    config.retry_config = Arc::new(backoff);
+                    let transport = StreamableHttpClientTransport::with_client(http, config);
+                    relay.serve(transport).await
+                }
+                Transport::Sse => {
+                    let legacy = LegacySse::open(http, url, timeout, tools_changed.clone()).await?;
+                    relay.serve(legacy).await
+                }
+            }
+            .map_err(|e| UpstreamError::from_initialize(e, timeout))
+        };
+        let service = tokio::time::timeout(timeout, started)
+            .await
+            .map_err(|_| UpstreamError::Timeout(timeout.as_secs()))??;
+        let info = service.peer().peer_info();
+        let protocol_version = info
+            .as_ref()
+            .map(|i| i.protocol_version.to_string())
+            .unwrap_or_else(|| CLIENT_PROTOCOL_VERSION.to_string());
+        let server_name = info
+            .as_ref()
+            .and_then(|i| i.server_info.as_ref())
+            .map(|s| s.name.chars().take(100).collect())
+            .unwrap_or_default();
+        let capabilities = info
+            .as_ref()
+            .map(|i| i.capabilities.clone())
+            .unwrap_or_default();
+        Ok(UpstreamSession {
+            service,
+            credential,
+            timeout,
+            protocol_version,
+            server_name,
+            capabilities,
+            tools_changed,
+        })
     }
 
-    /// Streamable HTTP: the GET stream on which a server sends what is not an answer
-    /// (`notifications/tools/list_changed`). A server without one (405) is simply not heard.
-    async fn listen(&self, outbound: &Outbound, headers: &HeaderMap) -> AbortOnDrop {
-        let request = outbound
-            .guarded_stream_client(&self.url, self.timeout)
-            .await
-            .map(|client| {
-                let mut r = client
-                    .get(self.url.clone())
-                    .headers(headers.clone())
-                    .header(header::ACCEPT, "text/event-stream")
-                    .header("mcp-protocol-version", &self.protocol_version);
-                if let Some(id) = &self.session_id {
-                    r = r.header("mcp-session-id", id);
-                }
-                r
-            });
-        let tools_changed = self.tools_changed.clone();
-        AbortOnDrop(tokio::spawn(async move {
-            let Ok(request) = request else { return };
-            let Ok(mut response) = request.send().await else {
-                return;
+    /// The credential this and later requests of the session carry (it may have been
+    /// refreshed since the last).
+    fn use_credential(&self, headers: &HeaderMap) {
+        let mut current = self.credential.write().expect("credential lock");
+        if *current != *headers {
+            *current = headers.clone();
+        }
+    }
+
+    async fn send(&self, request: ClientRequest) -> Result<ServerResult, UpstreamError> {
+        // On expiry rmcp tells the server the request is cancelled.
+        let options = PeerRequestOptions::with_timeout(self.timeout);
+        let sent = async {
+            self.service
+                .peer()
+                .send_request_with_option(request, options)
+                .await?
+                .await_response()
+                .await
+        };
+        sent.await
+            .map_err(|e| UpstreamError::from_service(e, self.timeout))
+    }
+
+    /// One request of any kind, with the credential of this moment.
+    pub async fn request(
+        &self,
+        request: ClientRequest,
+        headers: &HeaderMap,
+    ) -> Result<ServerResult, UpstreamError> {
+        self.use_credential(headers);
+        self.send(request).await
+    }
+
+    /// Everything of one kind the server lists (`PROMPTS`, `RESOURCES`, …), page by page.
+    pub async fn list_all<T>(
+        &self,
+        (ask, read): ListPage<T>,
+        method: &str,
+        headers: &HeaderMap,
+    ) -> Result<Vec<T>, UpstreamError> {
+        self.use_credential(headers);
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let params = cursor
+                .take()
+                .map(|c| PaginatedRequestParams::default().with_cursor(Some(c)));
+            let Some((page, next)) = read(self.send(ask(params)).await?) else {
+                return Err(UpstreamError::Transport(format!(
+                    "its answer to {method} is not a {method} result"
+                )));
             };
-            let is_stream = response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("text/event-stream"));
-            if !response.status().is_success() || !is_stream {
-                return;
+            items.extend(page);
+            cursor = next.filter(|c| !c.is_empty());
+            if cursor.is_none() {
+                break;
             }
-            let mut parser = SseParser::default();
-            while let Ok(Some(chunk)) = response.chunk().await {
-                for event in parser.push(&chunk) {
-                    if let Ok(message) = serde_json::from_str::<Value>(&event.data) {
-                        note_notification(&message, &tools_changed);
-                    }
-                }
-            }
-        }))
+        }
+        Ok(items)
     }
 
     /// All the server's tools, page by page.
     pub async fn list_tools(&self, headers: &HeaderMap) -> Result<Vec<Value>, UpstreamError> {
+        self.use_credential(headers);
         // Cleared first: a change announced while this list runs is listed again next time.
         self.tools_changed.clear();
         let mut tools = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let params = match &cursor {
-                Some(c) => json!({"cursor": c}),
-                None => json!({}),
+            let params = cursor
+                .take()
+                .map(|c| PaginatedRequestParams::default().with_cursor(Some(c)));
+            let page = match self
+                .send(ClientRequest::ListToolsRequest(ListToolsRequest {
+                    method: Default::default(),
+                    params,
+                    extensions: Default::default(),
+                }))
+                .await?
+            {
+                ServerResult::ListToolsResult(page) => page,
+                other => return Err(unexpected("tools/list", &other)),
             };
-            let page = self.request("tools/list", params, headers).await?;
-            if let Some(list) = page.get("tools").and_then(Value::as_array) {
-                tools.extend(list.iter().cloned());
-            }
-            cursor = page
-                .get("nextCursor")
-                .and_then(Value::as_str)
-                .filter(|c| !c.is_empty())
-                .map(str::to_string);
+            tools.extend(
+                page.tools
+                    .iter()
+                    .filter_map(|t| serde_json::to_value(t).ok()),
+            );
+            cursor = page.next_cursor.filter(|c| !c.is_empty());
             if cursor.is_none() {
                 break;
             }
@@ -279,414 +441,252 @@ impl UpstreamSession {
         Ok(tools)
     }
 
+    /// A tool's result as the upstream sent it (a tool error included).
     pub async fn call_tool(
         &self,
         name: &str,
         arguments: Value,
         headers: &HeaderMap,
     ) -> Result<Value, UpstreamError> {
-        self.request(
-            "tools/call",
-            json!({"name": name, "arguments": arguments}),
-            headers,
-        )
-        .await
-    }
-
-    pub async fn request(
-        &self,
-        method: &str,
-        params: Value,
-        headers: &HeaderMap,
-    ) -> Result<Value, UpstreamError> {
-        self.exchange(method, params, headers).await.map(|(r, _)| r)
-    }
-
-    /// Whether the legacy event stream is still open (always true for Streamable HTTP).
-    pub fn alive(&self) -> bool {
-        self.sse
-            .as_ref()
-            .is_none_or(|s| s.alive.load(Ordering::Relaxed))
-    }
-
-    async fn notify(&self, method: &str, headers: &HeaderMap) -> Result<(), UpstreamError> {
-        let message = json!({"jsonrpc": "2.0", "method": method});
-        let target = self.sse.as_ref().map_or(&self.url, |s| &s.endpoint);
-        let response = self.post(target, &message, headers).await?;
-        check_status(response.status(), self.session_id.is_some())?;
-        Ok(())
-    }
-
-    async fn exchange(
-        &self,
-        method: &str,
-        params: Value,
-        headers: &HeaderMap,
-    ) -> Result<(Value, Option<String>), UpstreamError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let work = async {
-            match &self.sse {
-                Some(sse) => {
-                    if !sse.alive.load(Ordering::Relaxed) {
-                        return Err(UpstreamError::SessionExpired);
-                    }
-                    let (tx, rx) = oneshot::channel();
-                    sse.pending.lock().expect("pending lock").insert(id, tx);
-                    let sent = self.post(&sse.endpoint, &message, headers).await;
-                    let sent = sent.and_then(|r| check_status(r.status(), true).map(|_| ()));
-                    if let Err(e) = sent {
-                        sse.pending.lock().expect("pending lock").remove(&id);
-                        return Err(e);
-                    }
-                    let answer = rx.await.map_err(|_| UpstreamError::SessionExpired)?;
-                    Ok((rpc_result(answer)?, None))
-                }
-                None => {
-                    let response = self.post(&self.url, &message, headers).await?;
-                    check_status(response.status(), self.session_id.is_some())?;
-                    let session_id = response
-                        .headers()
-                        .get("mcp-session-id")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string);
-                    let answer = self.read_answer(response, id).await?;
-                    Ok((rpc_result(answer)?, session_id))
-                }
-            }
-        };
-        match tokio::time::timeout_at(deadline, work).await {
-            Ok(r) => r,
-            Err(_) => {
-                if let Some(sse) = &self.sse {
-                    sse.pending.lock().expect("pending lock").remove(&id);
-                }
-                Err(UpstreamError::Timeout(self.timeout.as_secs()))
-            }
+        self.use_credential(headers);
+        let mut params = CallToolRequestParams::new(name.to_string());
+        if let Value::Object(arguments) = arguments {
+            params = params.with_arguments(arguments);
         }
-    }
-
-    async fn post(
-        &self,
-        target: &Url,
-        message: &Value,
-        headers: &HeaderMap,
-    ) -> Result<reqwest::Response, UpstreamError> {
-        let mut request = self
-            .client
-            .post(target.clone())
-            .headers(headers.clone())
-            .header(
-                header::ACCEPT,
-                HeaderValue::from_static("application/json, text/event-stream"),
-            )
-            .json(message);
-        if self.sse.is_none() && message.get("method") != Some(&json!("initialize")) {
-            request = request.header("mcp-protocol-version", &self.protocol_version);
-        }
-        if let Some(id) = &self.session_id {
-            request = request.header("mcp-session-id", id);
-        }
-        request
-            .send()
+        let call = self.service.peer().call_tool_once(params);
+        let answer = tokio::time::timeout(self.timeout, call)
             .await
-            .map_err(|e| http_error(e, self.timeout))
-    }
-
-    /// The JSON-RPC answer to `id`: the body itself, or the matching event of an SSE answer
-    /// (notifications on the way are noted, requests from the server are not answered).
-    async fn read_answer(
-        &self,
-        mut response: reqwest::Response,
-        id: i64,
-    ) -> Result<Value, UpstreamError> {
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        if content_type.starts_with("text/event-stream") {
-            let mut parser = SseParser::default();
-            let mut read = 0usize;
-            while let Some(chunk) = response
-                .chunk()
-                .await
-                .map_err(|e| http_error(e, self.timeout))?
-            {
-                read += chunk.len();
-                if read > MAX_ANSWER_BYTES {
-                    return Err(UpstreamError::Transport("its answer is too large".into()));
-                }
-                for event in parser.push(&chunk) {
-                    let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
-                        continue;
-                    };
-                    if message.get("id").and_then(Value::as_i64) == Some(id)
-                        && message.get("method").is_none()
-                    {
-                        return Ok(message);
-                    }
-                    note_notification(&message, &self.tools_changed);
-                }
-            }
-            Err(UpstreamError::Transport(
-                "its event stream ended without an answer".into(),
-            ))
-        } else if content_type.starts_with("application/json") {
-            let body = crate::server::http::read_capped(response, MAX_ANSWER_BYTES).await?;
-            serde_json::from_slice(&body)
-                .map_err(|e| UpstreamError::Transport(format!("its answer is not JSON: {e}")))
-        } else {
-            Err(UpstreamError::Transport(format!(
-                "it answered with {}, not JSON or an event stream",
-                if content_type.is_empty() {
-                    "no content type"
-                } else {
-                    content_type.split(';').next().unwrap_or_default()
-                }
-            )))
+            .map_err(|_| UpstreamError::Timeout(self.timeout.as_secs()))?
+            .map_err(|e| UpstreamError::from_service(e, self.timeout))?;
+        match answer {
+            CallToolResponse::Complete(result) => serde_json::to_value(result).map_err(|e| {
+                UpstreamError::Transport(format!("its result does not serialize: {e}"))
+            }),
+            CallToolResponse::InputRequired(_) => Err(UpstreamError::Transport(
+                "it asked the client for input, which Gatehouse does not relay yet".into(),
+            )),
+            _ => Err(UpstreamError::Transport(
+                "it answered with a task, which Gatehouse does not relay".into(),
+            )),
         }
     }
-}
 
-fn check_status(status: StatusCode, has_session: bool) -> Result<(), UpstreamError> {
-    match status {
-        s if s.is_success() => Ok(()),
-        StatusCode::UNAUTHORIZED => Err(UpstreamError::Unauthorized),
-        StatusCode::FORBIDDEN => Err(UpstreamError::Forbidden),
-        StatusCode::NOT_FOUND if has_session => Err(UpstreamError::SessionExpired),
-        s => Err(UpstreamError::Transport(format!(
-            "it answered HTTP {}",
-            s.as_u16()
-        ))),
+    /// Whether the session can still carry requests.
+    pub fn alive(&self) -> bool {
+        !self.service.peer().is_transport_closed()
     }
 }
 
-fn rpc_result(message: Value) -> Result<Value, UpstreamError> {
-    if let Some(error) = message.get("error") {
-        return Err(UpstreamError::Rpc {
-            code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
-            message: error
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("no message")
-                .chars()
-                .take(500)
-                .collect(),
-        });
-    }
-    message
-        .get("result")
-        .cloned()
-        .ok_or_else(|| UpstreamError::Transport("its answer has neither result nor error".into()))
-}
-
-fn note_notification(message: &Value, tools_changed: &ChangeFlag) {
-    if message.get("method").and_then(Value::as_str) == Some("notifications/tools/list_changed") {
-        tools_changed.announce();
-    }
-}
-
-/// Opens the legacy transport's event stream and waits for its `endpoint` event. The
-/// endpoint must be on the server's own origin: a server cannot send Gatehouse's POSTs (and
-/// their credential) elsewhere.
-async fn open_sse(
-    client: &reqwest::Client,
-    url: &Url,
-    timeout: Duration,
-    headers: &HeaderMap,
-    tools_changed: ChangeFlag,
-) -> Result<(SseChannel, AbortOnDrop), UpstreamError> {
-    let response = tokio::time::timeout(
-        timeout,
-        client
-            .get(url.clone())
-            .headers(headers.clone())
-            .header(header::ACCEPT, "text/event-stream")
-            .send(),
-    )
-    .await
-    .map_err(|_| UpstreamError::Timeout(timeout.as_secs()))?
-    .map_err(|e| http_error(e, timeout))?;
-    check_status(response.status(), false)?;
-    let pending: Arc<Mutex<HashMap<i64, oneshot::Sender<Value>>>> = Arc::default();
-    let alive = Arc::new(AtomicBool::new(true));
-    let (endpoint_tx, endpoint_rx) = oneshot::channel::<String>();
-    let reader = {
-        let pending = pending.clone();
-        let alive = alive.clone();
-        tokio::spawn(async move {
-            let mut response = response;
-            let mut parser = SseParser::default();
-            let mut endpoint_tx = Some(endpoint_tx);
-            while let Ok(Some(chunk)) = response.chunk().await {
-                for event in parser.push(&chunk) {
-                    if event.event == "endpoint" {
-                        if let Some(tx) = endpoint_tx.take() {
-                            let _ = tx.send(event.data);
-                        }
-                        continue;
-                    }
-                    let Ok(message) = serde_json::from_str::<Value>(&event.data) else {
-                        continue;
-                    };
-                    note_notification(&message, &tools_changed);
-                    if message.get("method").is_none()
-                        && let Some(id) = message.get("id").and_then(Value::as_i64)
-                        && let Some(tx) = pending.lock().expect("pending lock").remove(&id)
-                    {
-                        let _ = tx.send(message);
-                    }
-                }
-            }
-            alive.store(false, Ordering::Relaxed);
-            tools_changed.mark();
-            // Dropping the senders fails whoever still waits.
-            pending.lock().expect("pending lock").clear();
-        })
-    };
-    let reader = AbortOnDrop(reader);
-    let endpoint = tokio::time::timeout(timeout, endpoint_rx)
-        .await
-        .map_err(|_| UpstreamError::Timeout(timeout.as_secs()))?
-        .map_err(|_| {
-            UpstreamError::Transport("its event stream ended before naming an endpoint".into())
-        })?;
-    let endpoint = url
-        .join(endpoint.trim())
-        .map_err(|e| UpstreamError::Transport(format!("its endpoint is not a URL: {e}")))?;
-    if endpoint.origin() != url.origin() {
-        return Err(UpstreamError::Refused(format!(
-            "its endpoint {endpoint} is on another origin than {url}"
-        )));
-    }
-    Ok((
-        SseChannel {
-            endpoint,
-            pending,
-            alive,
-        },
-        reader,
+fn unexpected(method: &str, answer: &ServerResult) -> UpstreamError {
+    let kind = serde_json::to_value(answer)
+        .ok()
+        .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()))
+        .unwrap_or_default();
+    UpstreamError::Transport(format!(
+        "its answer to {method} is not a {method} result (it has {})",
+        if kind.is_empty() {
+            "nothing".to_string()
+        } else {
+            kind.join(", ")
+        }
     ))
 }
 
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct SseEvent {
-    pub event: String,
-    pub data: String,
+/// The 2024-11-05 HTTP+SSE transport: an event stream opened with a GET names the endpoint
+/// to POST messages to; every message from the server, answers included, comes on that
+/// stream. When the stream ends, so does the session.
+struct LegacySse {
+    http: GuardedHttp,
+    endpoint: Url,
+    incoming: mpsc::Receiver<ServerJsonRpcMessage>,
+    _reader: AbortOnDrop,
 }
 
-/// An incremental `text/event-stream` parser (the WHATWG rules that matter here: `event`,
-/// multi-line `data`, comments, CR, LF and CRLF line ends, even split across chunks).
-#[derive(Default)]
-pub struct SseParser {
-    line: Vec<u8>,
-    skip_lf: bool,
-    event: String,
-    data: Vec<String>,
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
-impl SseParser {
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
-        let mut events = Vec::new();
-        for &b in chunk {
-            if std::mem::take(&mut self.skip_lf) && b == b'\n' {
-                continue;
+impl LegacySse {
+    /// Opens the event stream and waits for its `endpoint` event. The endpoint must be on
+    /// the server's own origin: a server cannot send Gatehouse's POSTs (and their
+    /// credential) elsewhere.
+    async fn open(
+        http: GuardedHttp,
+        url: &Url,
+        timeout: Duration,
+        tools_changed: ChangeFlag,
+    ) -> Result<LegacySse, UpstreamError> {
+        let failed = |e: HttpError| UpstreamError::from_http(&e, timeout);
+        let headers = http.credential.read().expect("credential lock").clone();
+        let response = tokio::time::timeout(
+            timeout,
+            http.streams
+                .get(url.clone())
+                .headers(headers)
+                .header(header::ACCEPT, "text/event-stream")
+                .send(),
+        )
+        .await
+        .map_err(|_| UpstreamError::Timeout(timeout.as_secs()))?
+        .map_err(|e| failed(StreamableHttpError::Client(e.into())))?;
+        if let Some(refused) = refusal(response.status(), response.headers()) {
+            return Err(failed(refused));
+        }
+        if !response.status().is_success() {
+            return Err(failed(StreamableHttpError::HttpStatus(
+                HttpStatusError::new(response.status().as_u16(), None),
+            )));
+        }
+        let (endpoint_tx, endpoint_rx) = tokio::sync::oneshot::channel::<String>();
+        let (tx, incoming) = mpsc::channel(64);
+        let reader = tokio::spawn(async move {
+            let mut response = response;
+            let mut parser = SseParser::default();
+            let mut endpoint_tx = Some(endpoint_tx);
+            'read: while let Ok(Some(chunk)) = response.chunk().await {
+                let Ok(events) = parser.push(&chunk) else {
+                    break;
+                };
+                for event in events {
+                    let data = event.data.unwrap_or_default();
+                    if event.event.as_deref() == Some("endpoint") {
+                        if let Some(endpoint) = endpoint_tx.take() {
+                            let _ = endpoint.send(data);
+                        }
+                        continue;
+                    }
+                    let Ok(message) = serde_json::from_str::<ServerJsonRpcMessage>(&data) else {
+                        continue;
+                    };
+                    if tx.send(message).await.is_err() {
+                        break 'read;
+                    }
+                }
             }
-            if b == b'\r' || b == b'\n' {
-                self.skip_lf = b == b'\r';
-                let line = std::mem::take(&mut self.line);
-                self.end_line(&String::from_utf8_lossy(&line), &mut events);
-            } else if self.line.len() < MAX_ANSWER_BYTES {
-                self.line.push(b);
+            // The session is over: whoever waits for an answer hears so, and the tools are
+            // listed again on the next session.
+            tools_changed.mark();
+        });
+        let reader = AbortOnDrop(reader);
+        let endpoint = tokio::time::timeout(timeout, endpoint_rx)
+            .await
+            .map_err(|_| UpstreamError::Timeout(timeout.as_secs()))?
+            .map_err(|_| {
+                UpstreamError::Transport("its event stream ended before naming an endpoint".into())
+            })?;
+        let endpoint = url
+            .join(endpoint.trim())
+            .map_err(|e| UpstreamError::Transport(format!("its endpoint is not a URL: {e}")))?;
+        if endpoint.origin() != url.origin() {
+            return Err(UpstreamError::Refused(format!(
+                "its endpoint {endpoint} is on another origin than {url}"
+            )));
+        }
+        Ok(LegacySse {
+            http,
+            endpoint,
+            incoming,
+            _reader: reader,
+        })
+    }
+}
+
+impl RmcpTransport<RoleClient> for LegacySse {
+    type Error = HttpError;
+
+    fn send(
+        &mut self,
+        item: ClientJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), HttpError>> + Send + 'static {
+        let http = self.http.clone();
+        let endpoint = self.endpoint.clone();
+        async move {
+            let headers = http.credential.read().expect("credential lock").clone();
+            let response = http
+                .calls
+                .post(endpoint)
+                .headers(headers)
+                .json(&item)
+                .send()
+                .await
+                .map_err(|e| StreamableHttpError::Client(e.into()))?;
+            let status = response.status();
+            if let Some(refused) = refusal(status, response.headers()) {
+                return Err(refused);
+            }
+            match status {
+                s if s.is_success() => Ok(()),
+                StatusCode::NOT_FOUND => Err(StreamableHttpError::SessionExpired),
+                s => Err(StreamableHttpError::HttpStatus(HttpStatusError::new(
+                    s.as_u16(),
+                    None,
+                ))),
             }
         }
-        events
     }
 
-    fn end_line(&mut self, line: &str, events: &mut Vec<SseEvent>) {
-        if line.is_empty() {
-            if !self.data.is_empty() {
-                let event = std::mem::take(&mut self.event);
-                events.push(SseEvent {
-                    event: if event.is_empty() {
-                        "message".into()
-                    } else {
-                        event
-                    },
-                    data: self.data.join("\n"),
-                });
-            }
-            self.data.clear();
-            self.event.clear();
-            return;
-        }
-        if line.starts_with(':') {
-            return;
-        }
-        let (field, value) = match line.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (line, ""),
-        };
-        match field {
-            "event" => self.event = value.to_string(),
-            "data" => self.data.push(value.to_string()),
-            _ => {}
-        }
+    fn receive(&mut self) -> impl Future<Output = Option<ServerJsonRpcMessage>> + Send {
+        self.incoming.recv()
+    }
+
+    async fn close(&mut self) -> Result<(), HttpError> {
+        self.incoming.close();
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rmcp::transport::streamable_http_client::{AuthRequiredError, InsufficientScopeError};
 
     #[test]
-    fn sse_events_across_chunks_and_line_ends() {
-        let mut p = SseParser::default();
-        assert!(
-            p.push(b"event: endpoint\r\ndata: /messages?session=1\r")
-                .is_empty()
-        );
-        let events = p.push(b"\n\r\n: keep-alive\n\ndata: {\"a\":\ndata: 1}\n\n");
+    fn http_failures_in_the_gateway_s_terms() {
+        let t = Duration::from_secs(7);
+        let of = |e: HttpError| UpstreamError::from_http(&e, t).to_string();
         assert_eq!(
-            events,
-            vec![
-                SseEvent {
-                    event: "endpoint".into(),
-                    data: "/messages?session=1".into()
-                },
-                SseEvent {
-                    event: "message".into(),
-                    data: "{\"a\":\n1}".into()
-                },
-            ]
+            of(StreamableHttpError::AuthRequired(AuthRequiredError::new(
+                String::new()
+            ))),
+            "it answered 401 Unauthorized"
         );
-    }
-
-    #[test]
-    fn answers_and_errors() {
         assert_eq!(
-            rpc_result(json!({"jsonrpc": "2.0", "id": 1, "result": {"x": 1}})).unwrap(),
-            json!({"x": 1})
+            of(StreamableHttpError::InsufficientScope(
+                InsufficientScopeError::new("Bearer error=\"insufficient_scope\"".into(), None)
+            )),
+            "it answered 403 Forbidden"
         );
-        let err = rpc_result(
-            json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "bad"}}),
-        )
-        .unwrap_err();
-        assert_eq!(err.to_string(), "it returned JSON-RPC error -32602: bad");
+        assert_eq!(
+            of(StreamableHttpError::HttpStatus(HttpStatusError::new(
+                503, None
+            ))),
+            "it answered HTTP 503"
+        );
+        assert_eq!(of(StreamableHttpError::SessionExpired), "its session ended");
+        assert_eq!(
+            of(StreamableHttpError::Client(HttpFailure::Timeout)),
+            "it did not answer within 7 s"
+        );
+        assert_eq!(
+            of(StreamableHttpError::Client(HttpFailure::Connect)),
+            "cannot connect to it"
+        );
+        assert_eq!(
+            of(StreamableHttpError::UnexpectedContentType(Some(
+                "text/html".into()
+            ))),
+            "it answered with text/html, not JSON or an event stream"
+        );
+        // Under rmcp's wrapping too.
+        let wrapped: Box<dyn std::error::Error + Send + Sync> =
+            Box::new(StreamableHttpError::<HttpFailure>::SessionExpired);
         assert!(matches!(
-            check_status(StatusCode::UNAUTHORIZED, true),
-            Err(UpstreamError::Unauthorized)
-        ));
-        assert!(matches!(
-            check_status(StatusCode::NOT_FOUND, true),
-            Err(UpstreamError::SessionExpired)
-        ));
-        assert!(matches!(
-            check_status(StatusCode::NOT_FOUND, false),
-            Err(UpstreamError::Transport(_))
+            UpstreamError::from_source(wrapped.as_ref(), t),
+            UpstreamError::SessionExpired
         ));
     }
 }
