@@ -141,9 +141,8 @@ pub struct ServerPolicy {
     pub tools: NameFilter,
     /// Matched against the upstream's own prompt names.
     pub prompts: NameFilter,
-    /// Matched against a resource's URI (or a template's URI template) and its name: a
-    /// resource is allowed when either matches an allow pattern, hidden when either matches
-    /// a deny pattern.
+    /// Matched against a resource's URI (a template's URI template; a read, against the URI
+    /// read), as the server names it.
     pub resources: NameFilter,
 }
 

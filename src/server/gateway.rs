@@ -7,6 +7,7 @@ pub mod endpoint;
 pub mod events;
 pub mod handler;
 pub mod input;
+pub mod offers;
 pub mod protection;
 pub mod servers;
 pub mod sessions;

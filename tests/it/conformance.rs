@@ -104,6 +104,11 @@ async fn fixtures_are_off_by_default() {
     mcp.initialize(LATEST_SESSION_VERSION).await;
     let tools = mcp.call(1, "tools/list", serde_json::json!({})).await;
     assert_eq!(tools["result"]["tools"].as_array().unwrap().len(), 2);
+    // Prompts are the upstreams' (none here); the fixtures' logging is not there at all.
     let prompts = mcp.call(2, "prompts/list", serde_json::json!({})).await;
-    assert_eq!(prompts["error"]["code"], -32601);
+    assert_eq!(prompts["result"]["prompts"], serde_json::json!([]));
+    let level = mcp
+        .call(3, "logging/setLevel", serde_json::json!({"level": "info"}))
+        .await;
+    assert_eq!(level["error"]["code"], -32601, "{level}");
 }

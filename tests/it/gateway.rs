@@ -846,3 +846,223 @@ async fn a_tool_the_policy_hides_is_neither_listed_nor_callable_by_name() {
         "{err}"
     );
 }
+
+/// Runs tests/clients/{py,ts}_offers_client against `/mcp`; its JSON line.
+async fn offers_client(app: &TestApp, token: &str, sdk: &str, era: &str) -> Value {
+    let url = app.url("/mcp");
+    let mut command = match sdk {
+        "py" => {
+            let mut c = Command::new(format!("{ROOT}/.venv/bin/python"));
+            c.arg(format!("{ROOT}/tests/clients/py_offers_client.py"))
+                .arg(&url)
+                .args(["--mode", era]);
+            c
+        }
+        _ => {
+            let mut c = Command::new("node");
+            c.arg(format!("{ROOT}/tests/clients/ts_offers_client.mjs"))
+                .arg(&url)
+                .args(["--era", era]);
+            c
+        }
+    };
+    let output = command
+        .args(["--token", token, "--server", "py"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the {sdk} SDK client ({era}) failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn an_upstreams_prompts_resources_and_completions_reach_both_sdks_in_both_eras() {
+    let ctx = Ctx::new().await;
+    let py = Upstream::python(&[], "/mcp").await;
+    add_server(
+        &ctx,
+        json!({"name": "py", "url": py.url, "policy": {
+            "prompts": {"mode": "deny", "patterns": ["internal_*"]},
+            "resources": {"mode": "deny", "patterns": ["file:///private/*"]}
+        }}),
+    )
+    .await;
+    let token = mcp_token(&ctx).await;
+    for (sdk, era) in [
+        ("py", "legacy"),
+        ("py", "2026-07-28"),
+        ("ts", "legacy"),
+        ("ts", "modern"),
+    ] {
+        let out = offers_client(&ctx.app, &token, sdk, era).await;
+        let at = format!("{sdk} {era}: {out}");
+        assert_eq!(out["prompts"], json!(["py__summarize"]), "{at}");
+        assert_eq!(
+            out["resources"],
+            json!(["gatehouse://py/file:///docs/readme.md"]),
+            "{at}"
+        );
+        assert_eq!(
+            out["templates"],
+            json!(["gatehouse://py/users://{user_id}/profile"]),
+            "{at}"
+        );
+        assert_eq!(
+            out["prompt"],
+            json!(["Summarize gateways in three lines."]),
+            "{at}"
+        );
+        assert_eq!(
+            out["reads"],
+            json!([
+                {"uri": "gatehouse://py/file:///docs/readme.md", "text": "# py-upstream readme"},
+                {"uri": "gatehouse://py/users://alice/profile", "text": "{\"user\": \"alice\"}"}
+            ]),
+            "{at}"
+        );
+        assert_eq!(
+            out["completions"],
+            json!([["gateways", "gardens"], ["alice", "albert"]]),
+            "{at}"
+        );
+    }
+
+    // What the policy hides is refused by name, and so is what no server has.
+    let mut mcp = RawMcp::with_token(&ctx.app, &token);
+    mcp.initialize(LATEST_SESSION_VERSION).await;
+    let hidden = mcp
+        .call(1, "prompts/get", json!({"name": "py__internal_notes"}))
+        .await;
+    assert_eq!(hidden["error"]["code"], -32602, "{hidden}");
+    assert_eq!(
+        hidden["error"]["message"],
+        "Unknown prompt: py__internal_notes"
+    );
+    for (id, uri) in [
+        (2, "gatehouse://py/file:///private/keys.txt"),
+        (3, "gatehouse://nowhere/file:///docs/readme.md"),
+        (4, "file:///docs/readme.md"),
+    ] {
+        let refused = mcp.call(id, "resources/read", json!({"uri": uri})).await;
+        assert_eq!(refused["error"]["code"], -32002, "{uri}: {refused}");
+        assert_eq!(
+            refused["error"]["message"],
+            format!("Unknown resource: {uri}")
+        );
+    }
+}
+
+/// Runs tests/clients/{py,ts}_relay_client against `/mcp`; its JSON line.
+async fn relay_client(app: &TestApp, token: &str, sdk: &str, era: &str, sampling: bool) -> Value {
+    let url = app.url("/mcp");
+    let mut command = match sdk {
+        "py" => {
+            let mut c = Command::new(format!("{ROOT}/.venv/bin/python"));
+            c.arg(format!("{ROOT}/tests/clients/py_relay_client.py"))
+                .arg(&url)
+                .args(["--mode", era]);
+            c
+        }
+        _ => {
+            let mut c = Command::new("node");
+            c.arg(format!("{ROOT}/tests/clients/ts_relay_client.mjs"))
+                .arg(&url)
+                .args(["--era", era]);
+            c
+        }
+    };
+    if !sampling {
+        command.arg("--no-sampling");
+    }
+    let output = command
+        .args(["--token", token, "--server", "py"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the {sdk} SDK client ({era}) failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn an_upstreams_requests_progress_and_log_messages_reach_the_calling_client() {
+    let ctx = Ctx::new().await;
+    let py = Upstream::python(&[], "/mcp").await;
+    add_server(&ctx, json!({"name": "py", "url": py.url})).await;
+    let token = mcp_token(&ctx).await;
+    let ok = |text: &str| json!({"isError": false, "text": text});
+    for sdk in ["py", "ts"] {
+        let out = relay_client(&ctx.app, &token, sdk, "legacy", true).await;
+        let at = format!("{sdk}: {out}");
+        let r = &out["results"];
+        assert_eq!(r["count"], ok("counted to 3"), "{at}");
+        assert_eq!(r["ask_colour"], ok("the user likes teal"), "{at}");
+        assert_eq!(
+            r["haiku"],
+            ok("the model wrote: leaves fall (A haiku about autumn)"),
+            "{at}"
+        );
+        assert_eq!(r["roots"], ok("roots: file:///work/project"), "{at}");
+        assert_eq!(
+            out["asked"],
+            json!([
+                "elicitation: What is your favourite colour?",
+                "sampling: A haiku about autumn",
+                "roots"
+            ]),
+            "{at}"
+        );
+        // Progress is relayed under the client's own token; notifications run concurrently,
+        // so one may come after the result (and is then dropped): some arrive, all genuine.
+        let progress = out["progress"].as_array().unwrap();
+        assert!(!progress.is_empty(), "{at}");
+        for p in progress {
+            let step = p[0].as_f64().unwrap();
+            assert_eq!(p[1].as_f64(), Some(3.0), "{at}");
+            assert_eq!(p[2], format!("step {step}"), "{at}");
+        }
+        for log in out["logs"].as_array().unwrap() {
+            assert!(log.as_str().unwrap().starts_with("counted "), "{at}");
+        }
+    }
+
+    // A client that cannot sample: the upstream hears "method not found" and says so in the
+    // tool's result; the other requests still work.
+    for sdk in ["py", "ts"] {
+        let out = relay_client(&ctx.app, &token, sdk, "legacy", false).await;
+        let at = format!("{sdk}: {out}");
+        let haiku = &out["results"]["haiku"];
+        assert_eq!(haiku["isError"], true, "{at}");
+        assert!(
+            haiku["text"]
+                .as_str()
+                .unwrap()
+                .contains("does not support sampling"),
+            "{at}"
+        );
+        assert_eq!(
+            out["results"]["roots"],
+            ok("roots: file:///work/project"),
+            "{at}"
+        );
+    }
+
+    // A 2026-07-28 client cannot be sent requests mid-call: the upstream is told why.
+    let out = relay_client(&ctx.app, &token, "ts", "modern", true).await;
+    let colour = &out["results"]["ask_colour"];
+    assert_eq!(colour["isError"], true, "{out}");
+    assert!(
+        colour["text"].as_str().unwrap().contains("2026-07-28"),
+        "{out}"
+    );
+    assert_eq!(out["results"]["count"], ok("counted to 3"), "{out}");
+}

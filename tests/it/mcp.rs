@@ -463,6 +463,8 @@ async fn tools_have_schemas_and_bad_arguments_are_tool_errors() {
         .await;
     assert_eq!(unknown["error"]["code"], -32602);
 
-    let unknown_method = mcp.call(6, "resources/list", json!({})).await;
+    let unknown_method = mcp
+        .call(6, "resources/subscribe", json!({"uri": "file:///x"}))
+        .await;
     assert_eq!(unknown_method["error"]["code"], -32601);
 }

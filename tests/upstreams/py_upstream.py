@@ -10,7 +10,11 @@ otherwise 401. With --require-header a request without that exact header gets 40
 Tools: `echo` (returns its text), `add_tool` (adds one and sends
 notifications/tools/list_changed), `whoami` (the token's subject, client and audience) and
 `seen_headers` (the names of the headers it received, plus the Authorization value, so a test
-can check that nothing of the MCP client's reached it). Prints "ready <port>" once listening.
+can check that nothing of the MCP client's reached it). Prompts `summarize` (with a completed
+`topic`) and `internal_notes`; tools that use the client: `count` (progress and log messages),
+`ask_colour` (form elicitation), `haiku` (sampling) and `roots`; resources `file:///docs/readme.md`, `file:///private/keys.txt`
+and the template `users://{user_id}/profile` (with a completed `user_id`). Prints
+"ready <port>" once listening.
 """
 
 import argparse
@@ -23,6 +27,8 @@ import uvicorn
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import Completion, PromptReference, ResourceTemplateReference, SamplingMessage, TextContent
+from pydantic import BaseModel
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--port", type=int, required=True)
@@ -102,6 +108,76 @@ async def add_tool(name: str, ctx: Context) -> str:
     server.add_tool(lambda: f"I am {name}", name=name, description=f"Added at run time: {name}")
     await ctx.session.send_tool_list_changed()
     return f"added {name}"
+
+
+@server.tool(description="Counts to three, reporting progress and logging each step.")
+async def count(ctx: Context) -> str:
+    for i in range(1, 4):
+        await ctx.report_progress(i, 3, f"step {i}")
+        await ctx.info(f"counted {i}")
+    return "counted to 3"
+
+
+class Colour(BaseModel):
+    colour: str
+
+
+@server.tool(description="Asks the user for their favourite colour.")
+async def ask_colour(ctx: Context) -> str:
+    answer = await ctx.elicit("What is your favourite colour?", schema=Colour)
+    if answer.action == "accept":
+        return f"the user likes {answer.data.colour}"
+    return f"the user chose {answer.action}"
+
+
+@server.tool(description="Asks the client's model for a haiku.")
+async def haiku(topic: str, ctx: Context) -> str:
+    result = await ctx.request_context.session.create_message(
+        [SamplingMessage(role="user", content=TextContent(type="text", text=f"A haiku about {topic}"))],
+        max_tokens=60,
+        related_request_id=ctx.request_id,
+    )
+    return f"the model wrote: {result.content.text}"
+
+
+@server.tool(description="The roots the client shares.")
+async def roots(ctx: Context) -> str:
+    listed = await ctx.request_context.session.list_roots()
+    return "roots: " + ", ".join(str(r.uri) for r in listed.roots)
+
+
+@server.prompt(description="Asks for a short summary of a topic.")
+def summarize(topic: str) -> str:
+    return f"Summarize {topic} in three lines."
+
+
+@server.prompt(description="Notes a policy may hide.")
+def internal_notes() -> str:
+    return "internal"
+
+
+@server.resource("file:///docs/readme.md", name="readme", description="The upstream's readme.", mime_type="text/markdown")
+def readme() -> str:
+    return "# py-upstream readme"
+
+
+@server.resource("file:///private/keys.txt", name="keys", description="What a policy may hide.", mime_type="text/plain")
+def keys() -> str:
+    return "not for everyone"
+
+
+@server.resource("users://{user_id}/profile", name="profile", description="A user's profile.", mime_type="application/json")
+def profile(user_id: str) -> str:
+    return json.dumps({"user": user_id})
+
+
+@server.completion()
+async def complete(ref, argument, context):
+    choices = {
+        (PromptReference, "topic"): ["gateways", "gardens", "graphs"],
+        (ResourceTemplateReference, "user_id"): ["alice", "albert", "bob"],
+    }.get((type(ref), argument.name), [])
+    return Completion(values=[c for c in choices if c.startswith(argument.value)])
 
 
 def app():

@@ -5,12 +5,10 @@
 use std::borrow::Cow;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CompleteRequestMethod, CompleteRequestParams,
-    CompleteResult, ConstString, GetPromptRequestMethod, GetPromptRequestParams, GetPromptResponse,
-    Implementation, ListPromptsRequestMethod, ListPromptsResult,
-    ListResourceTemplatesRequestMethod, ListResourceTemplatesResult, ListResourcesRequestMethod,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
-    ReadResourceRequestMethod, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, ConstString,
+    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
     ServerConfig, SetLevelRequestMethod, SubscribeRequestMethod, SubscribeRequestParams, Tool,
     UnsubscribeRequestMethod, UnsubscribeRequestParams,
 };
@@ -29,7 +27,9 @@ use super::caller::McpCaller;
 use super::conformance;
 use super::events::McpEvent;
 use super::input::{ClientCaps, Driven, InputCall};
+use super::offers;
 use super::tools::{ToolContext, ToolRegistry};
+use super::upstreams::SEPARATOR;
 use crate::server::state::AppState;
 
 pub const SERVER_NAME: &str = "gatehouse";
@@ -70,15 +70,22 @@ pub fn supported_versions() -> Vec<ProtocolVersion> {
 
 impl ServerHandler for GatehouseMcp {
     fn get_info(&self) -> ServerConfig {
+        // Prompts, resources and completions are the upstreams' (and the conformance
+        // fixtures'); whether any server offers them changes at run time, so they are always
+        // advertised (an empty list when none does).
         let mut capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_tool_list_changed()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_completions()
             .build();
         if self.conformance_fixtures {
             let fixtures: ServerCapabilities = serde_json::from_value(serde_json::json!({
                 "resources": {"subscribe": true, "listChanged": true},
                 "prompts": {"listChanged": true},
-                "completions": {},
                 "logging": {}
             }))
             .expect("capabilities JSON");
@@ -88,7 +95,6 @@ impl ServerHandler for GatehouseMcp {
             }
             capabilities.resources = fixtures.resources;
             capabilities.prompts = fixtures.prompts;
-            capabilities.completions = fixtures.completions;
         }
         ServerConfig::new(capabilities)
             .with_protocol_version(ProtocolVersion::V_2025_11_25)
@@ -176,6 +182,8 @@ impl ServerHandler for GatehouseMcp {
                         event,
                         McpEvent::ToolsChanged
                             | McpEvent::ToolsChangedFor(_)
+                            | McpEvent::PromptsChanged
+                            | McpEvent::ResourcesChanged
                             | McpEvent::ElicitationComplete { .. }
                     );
                     if !relevant || !event.is_for(caller.person.as_deref()) {
@@ -299,15 +307,21 @@ impl ServerHandler for GatehouseMcp {
         self.tools.find_any(name)
     }
 
-    // Resources, prompts, completion and logging exist only as conformance fixtures.
+    // Prompts, resources and completions are the upstreams' (`offers`), plus the
+    // conformance fixtures when those are on; logging and subscriptions are fixtures only.
 
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        self.fixtures::<ListResourcesRequestMethod>()?;
-        let mut result = conformance::list_resources();
+        let (state, caller) = request_scope(&context)?;
+        let mut resources = match self.conformance_fixtures {
+            true => conformance::list_resources().resources,
+            false => Vec::new(),
+        };
+        resources.extend(offers::list_resources(&state, &caller).await);
+        let mut result = ListResourcesResult::with_all_items(resources);
         result.result_type.get_or_insert(ResultType::COMPLETE);
         Ok(result)
     }
@@ -315,10 +329,15 @@ impl ServerHandler for GatehouseMcp {
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        self.fixtures::<ListResourceTemplatesRequestMethod>()?;
-        let mut result = conformance::list_resource_templates();
+        let (state, caller) = request_scope(&context)?;
+        let mut templates = match self.conformance_fixtures {
+            true => conformance::list_resource_templates().resource_templates,
+            false => Vec::new(),
+        };
+        templates.extend(offers::list_resource_templates(&state, &caller).await);
+        let mut result = ListResourceTemplatesResult::with_all_items(templates);
         result.result_type.get_or_insert(ResultType::COMPLETE);
         Ok(result)
     }
@@ -328,8 +347,12 @@ impl ServerHandler for GatehouseMcp {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        self.fixtures::<ReadResourceRequestMethod>()?;
         let (state, caller) = request_scope(&context)?;
+        if request.uri.starts_with(offers::RESOURCE_PREFIX) || !self.conformance_fixtures {
+            let mut result = offers::read_resource(&state, &caller, request).await?;
+            result.result_type.get_or_insert(ResultType::COMPLETE);
+            return Ok(ReadResourceResponse::Complete(result));
+        }
         let call = InputCall::new(
             &context,
             &caller,
@@ -375,10 +398,15 @@ impl ServerHandler for GatehouseMcp {
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        self.fixtures::<ListPromptsRequestMethod>()?;
-        let mut result = conformance::list_prompts();
+        let (state, caller) = request_scope(&context)?;
+        let mut prompts = match self.conformance_fixtures {
+            true => conformance::list_prompts().prompts,
+            false => Vec::new(),
+        };
+        prompts.extend(offers::list_prompts(&state, &caller).await);
+        let mut result = ListPromptsResult::with_all_items(prompts);
         result.result_type.get_or_insert(ResultType::COMPLETE);
         Ok(result)
     }
@@ -388,8 +416,13 @@ impl ServerHandler for GatehouseMcp {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        self.fixtures::<GetPromptRequestMethod>()?;
         let (state, caller) = request_scope(&context)?;
+        // The fixtures' names have no server prefix.
+        if request.name.contains(SEPARATOR) || !self.conformance_fixtures {
+            let mut result = offers::get_prompt(&state, &caller, request).await?;
+            result.result_type.get_or_insert(ResultType::COMPLETE);
+            return Ok(GetPromptResponse::Complete(result));
+        }
         let arguments = request.arguments.unwrap_or_default();
         let call = InputCall::new(
             &context,
@@ -418,10 +451,21 @@ impl ServerHandler for GatehouseMcp {
 
     async fn complete(
         &self,
-        _request: CompleteRequestParams,
-        _context: RequestContext<RoleServer>,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        self.fixtures::<CompleteRequestMethod>()?;
+        let (state, caller) = request_scope(&context)?;
+        let relayed = serde_json::to_value(&request.r#ref).is_ok_and(|r| {
+            r["name"].as_str().is_some_and(|n| n.contains(SEPARATOR))
+                || r["uri"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with(offers::RESOURCE_PREFIX))
+        });
+        if relayed || !self.conformance_fixtures {
+            let mut result = offers::complete(&state, &caller, request).await?;
+            result.result_type.get_or_insert(ResultType::COMPLETE);
+            return Ok(result);
+        }
         Ok(CompleteResult::default())
     }
 

@@ -10,20 +10,33 @@
 //! `Transport` that POSTs to the endpoint the event stream names and reads the answers from
 //! that stream. Everything above the transport is the same for both.
 
+// Sampling, roots and logging are deprecated from 2026-07-28 on (SEP-2577), but servers of
+// the 2025 revisions use them, and the gateway relays them.
+#![allow(deprecated)]
+
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode, header};
+use rmcp::ErrorData;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientConfig,
-    ClientJsonRpcMessage, ClientRequest, Implementation, ListPromptsRequest,
-    ListResourceTemplatesRequest, ListResourcesRequest, ListToolsRequest, PaginatedRequestParams,
-    Prompt, ProtocolVersion, Resource, ResourceTemplate, ServerCapabilities, ServerJsonRpcMessage,
-    ServerResult,
+    CallToolRequest, CancelledNotificationParam, ClientResult, CreateMessageRequest,
+    CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,
+    ElicitResult, ErrorCode, GetExtensions, ListRootsRequest, ListRootsResult,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, RequestId,
+    ServerRequest,
+};
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientConfig, ClientJsonRpcMessage, ClientRequest,
+    Implementation, ListPromptsRequest, ListResourceTemplatesRequest, ListResourcesRequest,
+    ListToolsRequest, PaginatedRequestParams, Prompt, ProtocolVersion, Resource, ResourceTemplate,
+    ServerCapabilities, ServerJsonRpcMessage, ServerResult,
 };
 use rmcp::service::{
-    NotificationContext, PeerRequestOptions, RoleClient, RunningService, ServiceError,
+    InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, PeerRequestOptions,
+    RequestContext, RoleClient, RoleServer, RunningService, ServiceError,
 };
 use rmcp::transport::common::client_side_sse::ExponentialBackoff;
 use rmcp::transport::streamable_http_client::{
@@ -33,6 +46,7 @@ use rmcp::transport::{StreamableHttpClientTransport, Transport as RmcpTransport}
 use rmcp::{ClientHandler, ServiceExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::upstream_http::{
@@ -193,16 +207,184 @@ impl ChangeFlag {
     }
 }
 
-/// What an upstream sends Gatehouse that is not an answer.
+/// The MCP client a relayed call came from: where the upstream's progress, log messages and
+/// requests about that call go.
+#[derive(Clone)]
+pub struct Downstream {
+    pub peer: Peer<RoleServer>,
+    /// Its request (the upstream's requests ride that request's stream).
+    pub request_id: RequestId,
+    /// Its progress token, if it asked for progress.
+    pub progress_token: Option<ProgressToken>,
+    /// Cancelled when the client cancels its request.
+    pub cancelled: CancellationToken,
+    /// What it declared: form elicitation, sampling, roots.
+    pub elicitation: bool,
+    pub sampling: bool,
+    pub roots: bool,
+    /// Served by the 2026-07-28 rules, which have no requests to the client mid-call.
+    pub stateless: bool,
+}
+
+/// Lists other than tools that an upstream said changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    PromptsChanged,
+    ResourcesChanged,
+}
+
+/// The calls of a session that have a client to relay to, by the upstream request's id, and
+/// rmcp's progress token of each (rmcp replaces the client's own).
+#[derive(Clone, Default)]
+struct InFlight {
+    calls: Arc<Mutex<HashMap<RequestId, Downstream>>>,
+    progress: Arc<Mutex<HashMap<ProgressToken, RequestId>>>,
+}
+
+/// Removes a call from `InFlight` when it ends, however it ends.
+struct Registered {
+    in_flight: InFlight,
+    id: RequestId,
+    token: ProgressToken,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.in_flight
+            .calls
+            .lock()
+            .expect("calls lock")
+            .remove(&self.id);
+        self.in_flight
+            .progress
+            .lock()
+            .expect("progress lock")
+            .remove(&self.token);
+    }
+}
+
+impl InFlight {
+    fn register(&self, id: RequestId, token: ProgressToken, to: Downstream) -> Registered {
+        self.calls
+            .lock()
+            .expect("calls lock")
+            .insert(id.clone(), to);
+        self.progress
+            .lock()
+            .expect("progress lock")
+            .insert(token.clone(), id.clone());
+        Registered {
+            in_flight: self.clone(),
+            id,
+            token,
+        }
+    }
+
+    fn get(&self, id: &RequestId) -> Option<Downstream> {
+        self.calls.lock().expect("calls lock").get(id).cloned()
+    }
+
+    fn all(&self) -> Vec<Downstream> {
+        self.calls
+            .lock()
+            .expect("calls lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The client of the call an upstream request arrived with. The request may arrive on
+    /// the call's stream before the call is registered (rmcp queues it first), so an unknown
+    /// id is looked for again for a moment. On the session's GET stream (no call named), the
+    /// call it is about is the only one in flight, or none can be told.
+    async fn client_of(&self, context: &RequestContext<RoleClient>) -> Option<Downstream> {
+        match context.extensions.get::<InboundStreamOrigin>() {
+            Some(InboundStreamOrigin::OutboundRequest(id)) => {
+                for _ in 0..50 {
+                    if let Some(d) = self.get(id) {
+                        return Some(d);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                None
+            }
+            _ => {
+                let all = self.all();
+                (all.len() == 1).then(|| all.into_iter().next()).flatten()
+            }
+        }
+    }
+}
+
+/// What an upstream sends Gatehouse that is not an answer: list changes, and what belongs to
+/// a call (progress, log messages, requests to the client), relayed to that call's client.
 #[derive(Clone)]
 struct Relay {
     tools_changed: ChangeFlag,
+    notice: Arc<dyn Fn(Notice) + Send + Sync>,
+    in_flight: InFlight,
+}
+
+/// The answer an upstream gets when the client cannot be asked `what`.
+fn cannot_ask(
+    client: Option<&Downstream>,
+    what: &str,
+    declared: fn(&Downstream) -> bool,
+) -> Option<ErrorData> {
+    let why = match client {
+        None => "no MCP client call is waiting on this request".to_string(),
+        Some(d) if d.stateless => format!(
+            "the MCP client calling through Gatehouse speaks 2026-07-28, where a server cannot send it {what} requests in the middle of a call"
+        ),
+        Some(d) if !declared(d) => {
+            format!("the MCP client calling through Gatehouse does not support {what}")
+        }
+        Some(_) => return None,
+    };
+    Some(ErrorData::new(ErrorCode::METHOD_NOT_FOUND, why, None))
+}
+
+/// Sends `request` to the client, on the stream of its call. In a task of its own: the
+/// handler's task carries the upstream's request id, which rmcp would take for the client's.
+async fn ask_client(
+    to: &Downstream,
+    mut request: ServerRequest,
+) -> Result<ClientResult, ErrorData> {
+    request
+        .extensions_mut()
+        .insert(OriginatingRequestId(to.request_id.clone()));
+    let peer = to.peer.clone();
+    let asked = tokio::spawn(async move { peer.send_request(request).await });
+    match asked.await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(ServiceError::McpError(e))) => Err(e),
+        Ok(Err(e)) => Err(ErrorData::internal_error(
+            format!("the MCP client did not answer: {e}"),
+            None,
+        )),
+        Err(e) => Err(ErrorData::internal_error(e.to_string(), None)),
+    }
+}
+
+fn client_answered(kind: &str) -> ErrorData {
+    ErrorData::internal_error(
+        format!("the MCP client answered {kind} with something else"),
+        None,
+    )
 }
 
 impl ClientHandler for Relay {
     fn get_info(&self) -> ClientConfig {
+        // Declared for every client: each request is checked against the calling client's
+        // own capabilities, and refused when it lacks them.
+        let capabilities: ClientCapabilities = serde_json::from_value(serde_json::json!({
+            "elicitation": {"form": {}},
+            "sampling": {},
+            "roots": {}
+        }))
+        .expect("capabilities JSON");
         let mut info = ClientConfig::new(
-            ClientCapabilities::default(),
+            capabilities,
             Implementation::new("gatehouse", env!("CARGO_PKG_VERSION")),
         );
         info.protocol_version = CLIENT_PROTOCOL_VERSION;
@@ -211,6 +393,105 @@ impl ClientHandler for Relay {
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.tools_changed.announce();
+    }
+
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        (self.notice)(Notice::PromptsChanged);
+    }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        (self.notice)(Notice::ResourcesChanged);
+    }
+
+    async fn on_progress(
+        &self,
+        mut params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let call = self
+            .in_flight
+            .progress
+            .lock()
+            .expect("progress lock")
+            .get(&params.progress_token)
+            .cloned();
+        let Some(client) = call.and_then(|id| self.in_flight.get(&id)) else {
+            return;
+        };
+        if let Some(token) = client.progress_token {
+            params.progress_token = token;
+            let _ = client.peer.notify_progress(params).await;
+        }
+    }
+
+    /// Log messages belong to no call in particular: every client with a call in flight on
+    /// this session hears them (a session usually serves one at a time).
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        for client in self.in_flight.all() {
+            let _ = client.peer.notify_logging_message(params.clone()).await;
+        }
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let client = self.in_flight.client_of(&context).await;
+        if let Some(refused) = cannot_ask(client.as_ref(), "elicitation", |d| d.elicitation) {
+            return Err(refused);
+        }
+        let client = client.expect("checked");
+        match ask_client(
+            &client,
+            ServerRequest::ElicitRequest(ElicitRequest::new(params)),
+        )
+        .await?
+        {
+            ClientResult::ElicitResult(r) => Ok(r),
+            _ => Err(client_answered("elicitation/create")),
+        }
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let client = self.in_flight.client_of(&context).await;
+        if let Some(refused) = cannot_ask(client.as_ref(), "sampling", |d| d.sampling) {
+            return Err(refused);
+        }
+        let client = client.expect("checked");
+        let request = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
+        match ask_client(&client, request).await? {
+            ClientResult::CreateMessageResult(r) => Ok(*r),
+            _ => Err(client_answered("sampling/createMessage")),
+        }
+    }
+
+    async fn list_roots(
+        &self,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        let client = self.in_flight.client_of(&context).await;
+        if let Some(refused) = cannot_ask(client.as_ref(), "roots", |d| d.roots) {
+            return Err(refused);
+        }
+        let client = client.expect("checked");
+        match ask_client(
+            &client,
+            ServerRequest::ListRootsRequest(ListRootsRequest::default()),
+        )
+        .await?
+        {
+            ClientResult::ListRootsResult(r) => Ok(r),
+            _ => Err(client_answered("roots/list")),
+        }
     }
 }
 
@@ -225,6 +506,7 @@ pub struct UpstreamSession {
     pub capabilities: ServerCapabilities,
     /// Raised when the server says its tool list changed (or the session ended).
     pub tools_changed: ChangeFlag,
+    in_flight: InFlight,
 }
 
 /// A list request of one kind, and how its answer reads: (items, next cursor).
@@ -282,6 +564,7 @@ impl UpstreamSession {
         timeout: Duration,
         headers: &HeaderMap,
         tools_changed: ChangeFlag,
+        notice: Arc<dyn Fn(Notice) + Send + Sync>,
     ) -> Result<UpstreamSession, UpstreamError> {
         let http = GuardedHttp {
             calls: outbound.guarded_client(url, timeout).await?,
@@ -289,8 +572,11 @@ impl UpstreamSession {
             credential: Arc::new(RwLock::new(headers.clone())),
         };
         let credential = http.credential.clone();
+        let in_flight = InFlight::default();
         let relay = Relay {
             tools_changed: tools_changed.clone(),
+            notice,
+            in_flight: in_flight.clone(),
         };
         let started = async {
             match transport {
@@ -341,6 +627,7 @@ impl UpstreamSession {
             server_name,
             capabilities,
             tools_changed,
+            in_flight,
         })
     }
 
@@ -441,33 +728,57 @@ impl UpstreamSession {
         Ok(tools)
     }
 
-    /// A tool's result as the upstream sent it (a tool error included).
+    /// A tool's result as the upstream sent it (a tool error included). With `client`, what
+    /// the upstream sends about the call (progress, log messages, its requests) goes to that
+    /// client, and the client cancelling its request cancels the upstream's.
     pub async fn call_tool(
         &self,
         name: &str,
         arguments: Value,
         headers: &HeaderMap,
+        client: Option<Downstream>,
     ) -> Result<Value, UpstreamError> {
         self.use_credential(headers);
         let mut params = CallToolRequestParams::new(name.to_string());
         if let Value::Object(arguments) = arguments {
             params = params.with_arguments(arguments);
         }
-        let call = self.service.peer().call_tool_once(params);
-        let answer = tokio::time::timeout(self.timeout, call)
+        let peer = self.service.peer();
+        let failed = |e| UpstreamError::from_service(e, self.timeout);
+        let handle = peer
+            .send_request_with_option(
+                ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+                PeerRequestOptions::with_timeout(self.timeout),
+            )
             .await
-            .map_err(|_| UpstreamError::Timeout(self.timeout.as_secs()))?
-            .map_err(|e| UpstreamError::from_service(e, self.timeout))?;
+            .map_err(failed)?;
+        let id = handle.id.clone();
+        let cancelled = client
+            .as_ref()
+            .map(|c| c.cancelled.clone())
+            .unwrap_or_default();
+        let _registered = client.map(|c| {
+            self.in_flight
+                .register(id.clone(), handle.progress_token.clone(), c)
+        });
+        let answer = tokio::select! {
+            answer = handle.await_response() => answer.map_err(failed)?,
+            _ = cancelled.cancelled() => {
+                let note = CancelledNotificationParam::new(
+                    Some(id),
+                    Some("the MCP client cancelled its call".into()),
+                );
+                let _ = peer.notify_cancelled(note).await;
+                return Err(UpstreamError::Transport("the call was cancelled".into()));
+            }
+        };
         match answer {
-            CallToolResponse::Complete(result) => serde_json::to_value(result).map_err(|e| {
-                UpstreamError::Transport(format!("its result does not serialize: {e}"))
-            }),
-            CallToolResponse::InputRequired(_) => Err(UpstreamError::Transport(
-                "it asked the client for input, which Gatehouse does not relay yet".into(),
+            ServerResult::CallToolResult(result) => serde_json::to_value(result)
+                .map_err(|e| UpstreamError::Transport(format!("its result does not serialize: {e}"))),
+            ServerResult::InputRequiredResult(_) => Err(UpstreamError::Transport(
+                "it asked the client for input in the 2026-07-28 way, which Gatehouse does not relay yet".into(),
             )),
-            _ => Err(UpstreamError::Transport(
-                "it answered with a task, which Gatehouse does not relay".into(),
-            )),
+            other => Err(unexpected("tools/call", &other)),
         }
     }
 

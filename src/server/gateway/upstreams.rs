@@ -25,9 +25,11 @@ use url::Url;
 use super::caller::McpCaller;
 use super::catalog::Catalog;
 use super::events::McpEvent;
-use super::input::{Outcome, UrlRequired};
+use super::input::{Outcome, UrlRequired, is_2026};
 use super::tools::{ToolContext, ToolFuture, ToolOutcome, ToolSource, tool_error};
-use super::upstream_client::{ChangeFlag, Transport, UpstreamError, UpstreamSession};
+use super::upstream_client::{
+    ChangeFlag, Downstream, Notice, Transport, UpstreamError, UpstreamSession,
+};
 use crate::model::mcp_servers::{NameFilter, ServerPolicy, ToolSummaryView};
 use crate::server::clock::{Clock, UnixTime};
 use crate::server::connections::{BrokerError, GrantKey};
@@ -149,6 +151,8 @@ pub enum Failure {
     Unavailable(String),
     /// The server answered, with an error about this request.
     Refused(String),
+    /// The server answered with a JSON-RPC error (kept, for relaying with its code).
+    Rpc { code: i64, message: String },
 }
 
 impl Upstream {
@@ -255,7 +259,7 @@ impl Upstream {
         self.health.lock().expect("health lock").clone()
     }
 
-    fn timeout(&self) -> Duration {
+    pub(super) fn timeout(&self) -> Duration {
         Duration::from_secs(self.row.timeout_secs.clamp(1, 300) as u64)
     }
 
@@ -268,7 +272,7 @@ impl Upstream {
     }
 
     /// `Some(reason)` while the breaker is open.
-    fn breaker_open(&self, now: UnixTime) -> Option<String> {
+    pub(super) fn breaker_open(&self, now: UnixTime) -> Option<String> {
         let h = self.health.lock().expect("health lock");
         match h.open_until {
             Some(until) if until > now => Some(format!(
@@ -526,7 +530,9 @@ async fn list_into(
             let reason = failure_text(&failure);
             tracing::warn!(server = %upstream.row.name, error = %reason, "upstream tool list failed");
             // On a server that acts as each caller, a refusal is about that person's account.
-            if !(upstream.per_person && matches!(failure, Failure::Refused(_))) {
+            if !(upstream.per_person
+                && matches!(failure, Failure::Refused(_) | Failure::Rpc { .. }))
+            {
                 upstream.record_failure(&reason, now);
             }
             // Keep the last list (shown as unavailable) but look again soon.
@@ -571,6 +577,7 @@ pub fn failure_text(f: &Failure) -> String {
             format!("connect your account of {connection}: {reason}")
         }
         Failure::Unavailable(m) | Failure::Refused(m) => m.clone(),
+        Failure::Rpc { code, message } => format!("error {code}: {message}"),
     }
 }
 
@@ -799,7 +806,7 @@ where
                 }));
             }
             Err(UpstreamError::Rpc { code, message }) => {
-                return Err(Failure::Refused(format!("error {code}: {message}")));
+                return Err(Failure::Rpc { code, message });
             }
             // Refused to this person's account, on a server that acts as each caller: about
             // them, not the server, so no breaker.
@@ -823,6 +830,33 @@ where
 fn tools_changed_callback(state: &AppState, event: McpEvent) -> Arc<dyn Fn() + Send + Sync> {
     let events = state.mcp.events.clone();
     Arc::new(move || events.send(event.clone()))
+}
+
+/// Tells clients that an upstream's prompts or resources changed (everyone: these lists are
+/// not kept per person).
+fn notice_callback(state: &AppState) -> Arc<dyn Fn(Notice) + Send + Sync> {
+    let events = state.mcp.events.clone();
+    Arc::new(move |notice| {
+        events.send(match notice {
+            Notice::PromptsChanged => McpEvent::PromptsChanged,
+            Notice::ResourcesChanged => McpEvent::ResourcesChanged,
+        })
+    })
+}
+
+/// The client of a tool call, for what the upstream sends about it.
+fn downstream_of(ctx: &ToolContext<'_>) -> Option<Downstream> {
+    let request = ctx.request?;
+    Some(Downstream {
+        peer: request.peer.clone(),
+        request_id: request.id.clone(),
+        progress_token: request.meta.get_progress_token(),
+        cancelled: request.ct.clone(),
+        elicitation: ctx.client.elicitation_form(),
+        sampling: ctx.client.sampling(),
+        roots: ctx.client.roots(),
+        stateless: is_2026(request),
+    })
 }
 
 /// The slot's live session, opened with `headers` when there is none.
@@ -849,6 +883,7 @@ async fn session(
                 state,
                 tools_changed_for(upstream, person),
             )),
+            notice_callback(state),
         )
         .await?,
     );
@@ -877,9 +912,14 @@ pub async fn call_tool(
     }
     let started = Instant::now();
     let arguments = Value::Object(arguments);
+    let downstream = downstream_of(ctx);
     let outcome = with_session(state, upstream, person, |session, headers| {
-        let arguments = arguments.clone();
-        async move { session.call_tool(tool, arguments, &headers).await }
+        let (arguments, downstream) = (arguments.clone(), downstream.clone());
+        async move {
+            session
+                .call_tool(tool, arguments, &headers, downstream)
+                .await
+        }
     })
     .await;
     match outcome {
@@ -923,6 +963,9 @@ fn finish_call(
         Err(Failure::Refused(m)) => {
             tool_error(format!("The MCP server {server} refused the call: {m}."))
         }
+        Err(Failure::Rpc { code, message }) => tool_error(format!(
+            "The MCP server {server} refused the call: error {code}: {message}."
+        )),
         Err(Failure::Unavailable(m)) => {
             upstream.record_failure(&m, state.now());
             tool_error(format!("The MCP server {server} failed: {m}."))

@@ -465,7 +465,7 @@ fn ServerDialog(
     let policy_part = view! {
                 <details class="rounded-md border border-slate-200 p-3" open=!(tool_filter.get_untracked().is_open() && prompt_filter.get_untracked().is_open() && resource_filter.get_untracked().is_open())>
                     <summary class="cursor-pointer text-sm font-medium text-slate-700">"What /mcp offers of it"</summary>
-                    <p class="mt-2 text-xs text-slate-500">"Patterns are names in which * stands for any characters, one per line; a resource matches by its URI or its name. A hidden tool, prompt or resource is not listed and cannot be used by name."</p>
+                    <p class="mt-2 text-xs text-slate-500">"Patterns are names in which * stands for any characters, one per line; resources are matched by URI. A hidden tool, prompt or resource is not listed and cannot be used by name."</p>
                     <div class="mt-3 space-y-3">
                         <FilterField id="server-tools-filter" label="Tools" filter=tool_filter placeholder="delete_*" />
                         <FilterField id="server-prompts-filter" label="Prompts" filter=prompt_filter placeholder="draft_*" />

@@ -1,0 +1,370 @@
+//! What upstreams offer besides tools: prompts, resources (and their templates) and
+//! completions, relayed under names that say which server they come from.
+//!
+//! - A prompt is `<server>__<name>`, like a tool.
+//! - A resource's URI becomes `gatehouse://<server>/<its URI>` (a template's likewise, its
+//!   `{…}` expressions untouched, so a client expands it to a URI that maps back). Two servers'
+//!   `file:///README.md` stay two resources, and a read goes to the server that listed it.
+//!
+//! Lists are not cached: each `prompts/list` or `resources/list` asks every enabled server
+//! that offers the kind, all at once, each under its own timeout; one that fails or is slow is
+//! left out of that answer (and logged), never holding up the others. The server's policy
+//! hides what it names from lists and refuses it by name.
+
+use std::sync::Arc;
+
+use rmcp::ErrorData;
+use rmcp::model::{
+    ClientRequest, CompleteRequest, CompleteRequestParams, CompleteResult, GetPromptRequest,
+    GetPromptRequestParams, GetPromptResult, Prompt, ReadResourceRequest,
+    ReadResourceRequestParams, ReadResourceResult, Resource, ResourceTemplate, ServerResult,
+};
+use serde_json::Value;
+
+use super::caller::McpCaller;
+use super::upstream_client::{PROMPTS, RESOURCE_TEMPLATES, RESOURCES, UpstreamError};
+use super::upstreams::{Failure, SEPARATOR, Upstream, failure_text, with_session};
+use crate::server::state::AppState;
+
+/// The scheme of relayed resources: `gatehouse://<server>/<the server's URI>`.
+pub const RESOURCE_PREFIX: &str = "gatehouse://";
+
+/// A server's resource URI (or URI template) as `/mcp` shows it.
+pub fn wrap_uri(server: &str, uri: &str) -> String {
+    format!("{RESOURCE_PREFIX}{server}/{uri}")
+}
+
+/// The server and its own URI of a relayed resource.
+pub fn unwrap_uri(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix(RESOURCE_PREFIX)?;
+    let (server, original) = rest.split_once('/')?;
+    (!server.is_empty() && !original.is_empty()).then_some((server, original))
+}
+
+/// Which kind a fan-out asks for: whether a server offers it, judged by what it said at the
+/// handshake.
+#[derive(Clone, Copy)]
+enum Kind {
+    Prompts,
+    Resources,
+}
+
+impl Kind {
+    fn offered_by(self, caps: &rmcp::model::ServerCapabilities) -> bool {
+        match self {
+            Kind::Prompts => caps.prompts.is_some(),
+            Kind::Resources => caps.resources.is_some(),
+        }
+    }
+}
+
+/// Runs `op` on every enabled upstream offering `kind`, as `caller`, at once; what each
+/// answered, in server order, failures left out.
+async fn fan_out<T, F, Fut>(state: &AppState, caller: &McpCaller, kind: Kind, op: F) -> Vec<T>
+where
+    F: Fn(Arc<Upstream>, Arc<super::upstream_client::UpstreamSession>, http::HeaderMap) -> Fut
+        + Clone,
+    Fut: Future<Output = Result<Vec<T>, UpstreamError>>,
+{
+    let now = state.now();
+    let person = caller.person.as_deref();
+    let upstreams = state.upstreams.snapshot();
+    let asks = upstreams
+        .iter()
+        .filter(|u| u.enabled() && u.breaker_open(now).is_none())
+        .cloned()
+        .map(|upstream| {
+            let op = op.clone();
+            async move {
+                let asked = with_session(state, &upstream, person, |session, headers| {
+                    let (upstream, op) = (upstream.clone(), op.clone());
+                    async move {
+                        if !kind.offered_by(&session.capabilities) {
+                            return Ok(Vec::new());
+                        }
+                        op(upstream, session, headers).await
+                    }
+                });
+                match tokio::time::timeout(upstream.timeout(), asked).await {
+                    Ok(Ok(items)) => items,
+                    // Their own account to connect: nothing of it for them yet.
+                    Ok(Err(Failure::Connect { .. })) => Vec::new(),
+                    Ok(Err(f)) => {
+                        tracing::warn!(server = %upstream.row.name, error = %failure_text(&f), "upstream list left out");
+                        Vec::new()
+                    }
+                    Err(_) => {
+                        tracing::warn!(server = %upstream.row.name, "upstream list left out: it did not answer in time");
+                        Vec::new()
+                    }
+                }
+            }
+        });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+pub async fn list_prompts(state: &AppState, caller: &McpCaller) -> Vec<Prompt> {
+    fan_out(
+        state,
+        caller,
+        Kind::Prompts,
+        |upstream, session, headers| async move {
+            let prompts = session.list_all(PROMPTS, "prompts/list", &headers).await?;
+            Ok(prompts
+                .into_iter()
+                .filter(|p| upstream.policy.prompts.allows(&p.name))
+                .map(|mut p| {
+                    p.name = format!("{}{SEPARATOR}{}", upstream.row.name, p.name);
+                    p
+                })
+                .collect())
+        },
+    )
+    .await
+}
+
+pub async fn list_resources(state: &AppState, caller: &McpCaller) -> Vec<Resource> {
+    fan_out(
+        state,
+        caller,
+        Kind::Resources,
+        |upstream, session, headers| async move {
+            let resources = session
+                .list_all(RESOURCES, "resources/list", &headers)
+                .await?;
+            Ok(resources
+                .into_iter()
+                .filter(|r| upstream.policy.resources.allows(&r.uri))
+                .map(|mut r| {
+                    r.uri = wrap_uri(&upstream.row.name, &r.uri);
+                    r
+                })
+                .collect())
+        },
+    )
+    .await
+}
+
+pub async fn list_resource_templates(
+    state: &AppState,
+    caller: &McpCaller,
+) -> Vec<ResourceTemplate> {
+    fan_out(
+        state,
+        caller,
+        Kind::Resources,
+        |upstream, session, headers| async move {
+            let templates = session
+                .list_all(RESOURCE_TEMPLATES, "resources/templates/list", &headers)
+                .await?;
+            Ok(templates
+                .into_iter()
+                .filter(|t| upstream.policy.resources.allows(&t.uri_template))
+                .map(|mut t| {
+                    t.uri_template = wrap_uri(&upstream.row.name, &t.uri_template);
+                    t
+                })
+                .collect())
+        },
+    )
+    .await
+}
+
+/// The enabled upstream called `server`, or the error a name that does not exist gets.
+fn upstream_named(
+    state: &AppState,
+    server: &str,
+    unknown: impl Fn() -> ErrorData,
+) -> Result<Arc<Upstream>, ErrorData> {
+    state
+        .upstreams
+        .snapshot()
+        .iter()
+        .find(|u| u.row.name == server && u.enabled())
+        .cloned()
+        .ok_or_else(unknown)
+}
+
+/// One request to one upstream as the caller; failures as JSON-RPC errors naming the server
+/// (an upstream's own error keeps its code).
+async fn ask(
+    state: &AppState,
+    caller: &McpCaller,
+    upstream: &Upstream,
+    request: ClientRequest,
+) -> Result<ServerResult, ErrorData> {
+    let server = &upstream.row.name;
+    if let Some(reason) = upstream.breaker_open(state.now()) {
+        return Err(ErrorData::internal_error(
+            format!("The MCP server {server} is unavailable ({reason})."),
+            None,
+        ));
+    }
+    let person = caller.person.as_deref();
+    let asked = with_session(state, upstream, person, |session, headers| {
+        let request = request.clone();
+        async move { session.request(request, &headers).await }
+    });
+    match tokio::time::timeout(upstream.timeout(), asked).await {
+        Ok(Ok(result)) => Ok(result),
+        Ok(Err(Failure::Rpc { code, message })) => Err(ErrorData::new(
+            rmcp::model::ErrorCode(i32::try_from(code).unwrap_or(-32603)),
+            format!("The MCP server {server} returned an error: {message}"),
+            None,
+        )),
+        Ok(Err(f)) => Err(ErrorData::internal_error(
+            format!("The MCP server {server} failed: {}.", failure_text(&f)),
+            None,
+        )),
+        Err(_) => Err(ErrorData::internal_error(
+            format!(
+                "The MCP server {server} failed: it did not answer within {} s.",
+                upstream.row.timeout_secs
+            ),
+            None,
+        )),
+    }
+}
+
+fn unexpected(server: &str, method: &str) -> ErrorData {
+    ErrorData::internal_error(
+        format!("The MCP server {server} answered {method} with something else."),
+        None,
+    )
+}
+
+/// `prompts/get` of `<server>__<name>`.
+pub async fn get_prompt(
+    state: &AppState,
+    caller: &McpCaller,
+    mut params: GetPromptRequestParams,
+) -> Result<GetPromptResult, ErrorData> {
+    let name = params.name.clone();
+    let unknown = || ErrorData::invalid_params(format!("Unknown prompt: {name}"), None);
+    let (server, prompt) = name.split_once(SEPARATOR).ok_or_else(unknown)?;
+    let upstream = upstream_named(state, server, unknown)?;
+    if !upstream.policy.prompts.allows(prompt) {
+        return Err(unknown());
+    }
+    params.name = prompt.to_string();
+    let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
+    match ask(state, caller, &upstream, request).await? {
+        ServerResult::GetPromptResult(result) => Ok(result),
+        _ => Err(unexpected(server, "prompts/get")),
+    }
+}
+
+/// `resources/read` of `gatehouse://<server>/<uri>`; the contents' URIs come back relayed.
+pub async fn read_resource(
+    state: &AppState,
+    caller: &McpCaller,
+    mut params: ReadResourceRequestParams,
+) -> Result<ReadResourceResult, ErrorData> {
+    let uri = params.uri.clone();
+    let unknown = || {
+        ErrorData::resource_not_found(
+            format!("Unknown resource: {uri}"),
+            Some(serde_json::json!({"uri": uri})),
+        )
+    };
+    let (server, original) = unwrap_uri(&uri).ok_or_else(unknown)?;
+    let upstream = upstream_named(state, server, unknown)?;
+    if !upstream.policy.resources.allows(original) {
+        return Err(unknown());
+    }
+    params.uri = original.to_string();
+    let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
+    match ask(state, caller, &upstream, request).await? {
+        ServerResult::ReadResourceResult(mut result) => {
+            for contents in &mut result.contents {
+                rewrap_contents(server, contents);
+            }
+            Ok(result)
+        }
+        _ => Err(unexpected(server, "resources/read")),
+    }
+}
+
+fn rewrap_contents(server: &str, contents: &mut rmcp::model::ResourceContents) {
+    use rmcp::model::ResourceContents as C;
+    let uri = match contents {
+        C::TextResourceContents { uri, .. } | C::BlobResourceContents { uri, .. } => uri,
+        #[allow(unreachable_patterns)]
+        _ => return,
+    };
+    *uri = wrap_uri(server, uri);
+}
+
+/// `completion/complete` for a relayed prompt's or resource template's argument.
+pub async fn complete(
+    state: &AppState,
+    caller: &McpCaller,
+    params: CompleteRequestParams,
+) -> Result<CompleteResult, ErrorData> {
+    let mut raw = serde_json::to_value(&params)
+        .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
+    let unknown = |what: &str| ErrorData::invalid_params(format!("Unknown {what}"), None);
+    let reference = raw.get_mut("ref").ok_or_else(|| unknown("reference"))?;
+    let (server, field, local) = match reference.get("type").and_then(Value::as_str) {
+        Some("ref/prompt") => {
+            let name = reference["name"].as_str().unwrap_or_default().to_string();
+            let (server, prompt) = name
+                .split_once(SEPARATOR)
+                .ok_or_else(|| unknown(&format!("prompt: {name}")))?;
+            (server.to_string(), "name", prompt.to_string())
+        }
+        Some("ref/resource") => {
+            let uri = reference["uri"].as_str().unwrap_or_default().to_string();
+            let (server, original) =
+                unwrap_uri(&uri).ok_or_else(|| unknown(&format!("resource: {uri}")))?;
+            (server.to_string(), "uri", original.to_string())
+        }
+        _ => return Err(unknown("reference type")),
+    };
+    let upstream = upstream_named(state, &server, || unknown("server"))?;
+    let allowed = match field {
+        "name" => upstream.policy.prompts.allows(&local),
+        _ => upstream.policy.resources.allows(&local),
+    };
+    if !allowed {
+        return Err(unknown(if field == "name" {
+            "prompt"
+        } else {
+            "resource"
+        }));
+    }
+    reference[field] = Value::String(local);
+    let params: CompleteRequestParams =
+        serde_json::from_value(raw).map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
+    let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
+    match ask(state, caller, &upstream, request).await? {
+        ServerResult::CompleteResult(result) => Ok(result),
+        _ => Err(unexpected(&server, "completion/complete")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_uris_round_trip() {
+        for original in [
+            "file:///docs/readme.md",
+            "https://x.example/a?b=c#d",
+            "users://{id}/profile",
+            "test://static-text",
+        ] {
+            let wrapped = wrap_uri("docs", original);
+            assert_eq!(unwrap_uri(&wrapped), Some(("docs", original)), "{wrapped}");
+        }
+        assert_eq!(wrap_uri("docs", "file:///a"), "gatehouse://docs/file:///a");
+        assert_eq!(unwrap_uri("file:///a"), None);
+        assert_eq!(unwrap_uri("gatehouse://docs"), None);
+        assert_eq!(unwrap_uri("gatehouse:///x"), None);
+    }
+}
