@@ -1,7 +1,8 @@
 // A real OpenID Connect provider (panva's oidc-provider) for Gatehouse's tests, on loopback.
 //
 //   node end2end/support/oidc-provider.mjs [--port N] [--no-userinfo]
-//       [--connections [--access-token-format jwt|opaque] [--access-token-ttl SECONDS]]
+//       [--connections [--access-token-format jwt|opaque] [--access-token-ttl SECONDS]
+//                      [--resource-prefix URL_PREFIX]]
 //
 // Prints one JSON line {"issuer": "...", "port": N} once it listens, then serves until killed.
 // Sign-in is an email field (no password): whoever types an address is that user, with
@@ -76,6 +77,9 @@ const port = Number(option('--port', process.env.OIDC_PORT ?? '0'));
 const noUserinfo = flag('--no-userinfo');
 const connections = flag('--connections');
 const accessTokenFormat = option('--access-token-format', 'opaque');
+// With --connections: resources (RFC 8707) other than the issuer's own that tokens may be
+// for, e.g. an MCP server elsewhere whose authorization server this is.
+const resourcePrefix = option('--resource-prefix', '');
 const accessTokenTTL = Number(option('--access-token-ttl', '3600'));
 if (!['jwt', 'opaque'].includes(accessTokenFormat)) throw new Error('--access-token-format is jwt or opaque');
 if (!Number.isSafeInteger(accessTokenTTL) || accessTokenTTL <= 0) throw new Error('--access-token-ttl is a positive integer');
@@ -262,7 +266,10 @@ function withConnections(configuration, issuer) {
       // openid was asked for (oidc-provider would otherwise issue a userinfo token).
       useGrantedResource: async (ctx) => !isLoginClient(ctx.oidc.client),
       async getResourceServerInfo(ctx, resourceIndicator) {
-        if (!resourceIndicator.startsWith(`${issuer}/`)) throw new errors.InvalidTarget();
+        const allowed =
+          resourceIndicator.startsWith(`${issuer}/`) ||
+          (resourcePrefix !== '' && resourceIndicator.startsWith(resourcePrefix));
+        if (!allowed) throw new errors.InvalidTarget();
         return {
           scope: 'read write',
           audience: resourceIndicator,

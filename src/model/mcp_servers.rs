@@ -13,7 +13,8 @@ pub struct McpServerInput {
     pub url: String,
     /// `http` (default; alias `streamable_http`) or `sse`. `stdio` is refused.
     pub transport: String,
-    /// `none` (default), `connection` or `headers`.
+    /// `none` (default), `connection`, `headers`, or on creation `discover`: sign in the way
+    /// the MCP authorization spec describes, creating the connection (`sign_in`).
     pub auth: String,
     /// With `auth: connection`: the connection whose access token is sent as Bearer.
     pub connection_id: Option<String>,
@@ -29,6 +30,19 @@ pub struct McpServerInput {
     /// What of the server `/mcp` offers; `None` on an edit keeps the stored policy, on a
     /// creation means everything.
     pub policy: Option<ServerPolicy>,
+    /// With `auth: discover` (creation only): how the connection it signs in with is made.
+    pub sign_in: Option<SignInInput>,
+}
+
+/// `auth: discover`: Gatehouse finds the server's authorization server and creates the
+/// connection for it (shared or per person); a client ID is needed only when that server
+/// neither registers clients nor accepts Gatehouse's client ID metadata document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignInInput {
+    pub per_person: bool,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod builtin;
+pub mod discovery;
 pub mod flow;
 pub mod link;
 pub mod manage;
@@ -13,6 +14,7 @@ pub mod provider_client;
 
 pub use broker::BrokerError;
 pub use builtin::{BuiltinProvider, Providers};
+pub use discovery::{CLIENT_METADATA_PATH, SignInRequest};
 pub use link::LINK_PATH;
 
 use std::collections::HashMap;

@@ -268,6 +268,31 @@ impl Outbound {
 }
 
 /// Reads a response body, refusing one larger than `max_bytes` without reading it all.
+/// A parameter of a `WWW-Authenticate` challenge (`scope="a b"` or `scope=a`).
+pub fn challenge_param(challenge: &str, name: &str) -> Option<String> {
+    let lower = challenge.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find(name) {
+        let at = from + i;
+        from = at + name.len();
+        let before_ok = at == 0 || matches!(lower.as_bytes()[at - 1], b' ' | b',' | b'\t');
+        let rest = challenge[from..].trim_start();
+        if !before_ok || !rest.starts_with('=') {
+            continue;
+        }
+        let rest = rest[1..].trim_start();
+        return Some(match rest.strip_prefix('"') {
+            Some(quoted) => quoted.split('"').next().unwrap_or_default().to_string(),
+            None => rest
+                .split([',', ' '])
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        });
+    }
+    None
+}
+
 pub async fn read_capped(
     mut response: reqwest::Response,
     max_bytes: usize,
@@ -285,6 +310,26 @@ pub async fn read_capped(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn challenge_parameters() {
+        let c = r#"Bearer error="insufficient_scope", scope="files:read files:write", resource_metadata="https://x/.well-known/oauth-protected-resource""#;
+        assert_eq!(
+            challenge_param(c, "scope").as_deref(),
+            Some("files:read files:write")
+        );
+        assert_eq!(
+            challenge_param(c, "error").as_deref(),
+            Some("insufficient_scope")
+        );
+        assert_eq!(
+            challenge_param("Bearer scope=a, realm=x", "scope").as_deref(),
+            Some("a")
+        );
+        assert_eq!(challenge_param("Bearer realm=x", "scope"), None);
+        // Not a parameter that merely ends in the name.
+        assert_eq!(challenge_param("Bearer myscope=a", "scope"), None);
+    }
 
     #[test]
     fn public_addresses() {

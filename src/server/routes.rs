@@ -26,7 +26,9 @@ use crate::app::{App, shell};
 use crate::model::ApiError;
 use crate::server::assets;
 use crate::server::auth::{handlers, middleware};
-use crate::server::connections::{CALLBACK_PATH, LINK_PATH, flow, link};
+use crate::server::connections::{
+    CALLBACK_PATH, CLIENT_METADATA_PATH, LINK_PATH, discovery, flow, link,
+};
 use crate::server::error::api_error_response;
 use crate::server::gateway::endpoint::{jsonrpc_error, mcp_handler};
 use crate::server::oauth_as::http as oauth_http;
@@ -106,6 +108,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/.well-known/oauth-protected-resource/mcp",
             get(oauth_http::protected_resource),
+        )
+        // Gatehouse's own client ID metadata document, as the client of MCP servers' sign-in.
+        .route(
+            CLIENT_METADATA_PATH,
+            get(discovery::client_metadata_document),
         )
         .route("/mcp/oauth/register", post(oauth_http::register))
         .route("/mcp/oauth/token", post(oauth_http::token))

@@ -1066,3 +1066,231 @@ async fn an_upstreams_requests_progress_and_log_messages_reach_the_calling_clien
     );
     assert_eq!(out["results"]["count"], ok("counted to 3"), "{out}");
 }
+
+#[tokio::test]
+async fn an_mcp_server_with_its_own_authorization_server_is_added_by_its_url_alone() {
+    // The upstream is a resource server of `idp` at its own URL; Gatehouse knows neither the
+    // issuer nor a client: it has the URL only.
+    let idp =
+        OidcProvider::start(&["--connections", "--resource-prefix", "http://127.0.0.1:"]).await;
+    let py = Upstream::python(
+        &[
+            "--issuer",
+            &idp.issuer,
+            "--resource",
+            "self",
+            "--required-scopes",
+            "read",
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret",
+            CLIENT_SECRET,
+        ],
+        "/mcp",
+    )
+    .await;
+    let ctx = Ctx::new().await;
+    let created = add_server(
+        &ctx,
+        json!({"name": "hosted", "url": py.url, "auth": "discover"}),
+    )
+    .await;
+    assert_eq!(created["auth"], "connection", "{created}");
+    let id = created["connection_id"].as_str().unwrap().to_string();
+    let connection = ctx.view(&id).await;
+    assert_eq!(connection["name"], "hosted (MCP sign-in)");
+    assert_eq!(connection["resource"], py.url.as_str(), "{connection}");
+    assert_eq!(connection["dynamic_registration"], true, "{connection}");
+    assert_eq!(connection["registered"], false, "{connection}");
+    assert_eq!(connection["pkce"], true);
+    assert_eq!(
+        connection["authorization_url"],
+        format!("{}/auth", idp.issuer)
+    );
+    assert_eq!(
+        connection["provider_domain_url"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('/'),
+        idp.issuer
+    );
+
+    // An answer naming another issuer is refused before its code is used (RFC 9207).
+    let forged = connect_with_iss(&ctx, &id, Some("http://127.0.0.1:1/evil")).await;
+    assert_eq!(forged.0, StatusCode::BAD_REQUEST, "{}", forged.1);
+    assert!(forged.1.contains("mix-up"), "{}", forged.1);
+    // The server promises `iss` (authorization_response_iss_parameter_supported): an answer
+    // without it is refused too.
+    let bare = connect_with_iss(&ctx, &id, None).await;
+    assert_eq!(bare.0, StatusCode::BAD_REQUEST, "{}", bare.1);
+    assert!(bare.1.contains("promises to name itself"), "{}", bare.1);
+    // Registered at the first Connect; signed in with the genuine answer.
+    assert_eq!(ctx.view(&id).await["registered"], true);
+    let (status, page) = connect_with_iss(&ctx, &id, Some(&idp.issuer)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+
+    let token = mcp_token(&ctx).await;
+    let out = sdk_client(
+        &ctx.app,
+        &token,
+        json!([["hosted__whoami", {}], ["hosted__echo", {"text": "by url"}]]),
+    )
+    .await;
+    let who: Value = serde_json::from_str(&text(&out["results"][0])).unwrap();
+    assert_eq!(who["authenticated"], true, "{out}");
+    assert_eq!(who["subject"], "ops@example.com");
+    assert_eq!(who["audience"], py.url.as_str());
+    assert_eq!(text(&out["results"][1]), "py-upstream: by url");
+
+    // Its prompts and resources come through too.
+    let mut mcp = RawMcp::with_token(&ctx.app, &token);
+    mcp.initialize(LATEST_SESSION_VERSION).await;
+    let prompts = mcp.call(1, "prompts/list", json!({})).await;
+    assert!(
+        prompts["result"]["prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "hosted__summarize"),
+        "{prompts}"
+    );
+    let read = mcp
+        .call(
+            2,
+            "resources/read",
+            json!({"uri": "gatehouse://hosted/file:///docs/readme.md"}),
+        )
+        .await;
+    assert_eq!(
+        read["result"]["contents"][0]["text"], "# py-upstream readme",
+        "{read}"
+    );
+
+    // A server that asks for no sign-in is told so; nothing is created.
+    let open = Upstream::python(&[], "/mcp").await;
+    let (status, err) = ctx
+        .post(
+            "/api/v0/mcp-servers",
+            Some(json!({"name": "open", "url": open.url, "auth": "discover"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not ask for sign-in"),
+        "{err}"
+    );
+    let (_, all) = ctx.get("/api/v0/connections").await;
+    assert_eq!(all["connections"].as_array().unwrap().len(), 1, "{all}");
+}
+
+/// Connect through the provider, then come back with `iss` replaced by `iss` (None: left
+/// out): the callback's status and page.
+async fn connect_with_iss(ctx: &Ctx, id: &str, iss: Option<&str>) -> (StatusCode, String) {
+    let (status, started) = ctx
+        .post(&format!("/api/v0/connections/{id}/connect"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let mut browser = Browser::default();
+    let back = walk_provider(
+        &mut browser,
+        started["authorization_url"].as_str().unwrap(),
+        &ctx.app.url("/connections/oauth/callback"),
+        Some("ops@example.com"),
+    )
+    .await;
+    let mut url = url::Url::parse(&back).unwrap();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "iss")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    {
+        let mut q = url.query_pairs_mut();
+        q.clear();
+        for (k, v) in &kept {
+            q.append_pair(k, v);
+        }
+        if let Some(iss) = iss {
+            q.append_pair("iss", iss);
+        }
+    }
+    let page = ctx
+        .app
+        .client
+        .get(url.as_str())
+        .bearer_auth(&ctx.session)
+        .send()
+        .await
+        .unwrap();
+    (page.status(), page.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_tool_needing_a_scope_the_grant_lacks_steps_up_to_the_union_of_scopes() {
+    let idp =
+        OidcProvider::start(&["--connections", "--resource-prefix", "http://127.0.0.1:"]).await;
+    let py = Upstream::python(
+        &[
+            "--issuer",
+            &idp.issuer,
+            "--resource",
+            "self",
+            "--required-scopes",
+            "read",
+            "--tool-scope",
+            "write_note=write",
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret",
+            CLIENT_SECRET,
+        ],
+        "/mcp",
+    )
+    .await;
+    let ctx = Ctx::new().await;
+    let created = add_server(
+        &ctx,
+        json!({"name": "notes", "url": py.url, "auth": "discover"}),
+    )
+    .await;
+    let id = created["connection_id"].as_str().unwrap().to_string();
+    let (status, page) = connect_with_iss(&ctx, &id, Some(&idp.issuer)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let token = mcp_token(&ctx).await;
+
+    // Read access works; writing answers 403 insufficient_scope naming "read write".
+    let out = sdk_client(
+        &ctx.app,
+        &token,
+        json!([["notes__echo", {"text": "r"}], ["notes__write_note", {"text": "hi"}]]),
+    )
+    .await;
+    assert_eq!(text(&out["results"][0]), "py-upstream: r");
+    assert_eq!(out["results"][1]["isError"], true, "{out}");
+    let told = text(&out["results"][1]);
+    assert!(
+        told.contains("re-authorized") && told.contains("read write"),
+        "{told}"
+    );
+    let connection = ctx.view(&id).await;
+    assert_eq!(
+        connection["scopes"],
+        json!(["read", "write"]),
+        "{connection}"
+    );
+    assert_eq!(connection["status"], "needs_reauth", "{connection}");
+
+    // Authorized again (with the union): the call goes through.
+    let (status, page) = connect_with_iss(&ctx, &id, Some(&idp.issuer)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let out = sdk_client(
+        &ctx.app,
+        &token,
+        json!([["notes__write_note", {"text": "hi"}]]),
+    )
+    .await;
+    assert_eq!(text(&out["results"][0]), "noted: hi", "{out}");
+}

@@ -4,7 +4,8 @@
         [--issuer URL --resource URL --client-id ID --client-secret S]
         [--require-header NAME=VALUE]
 
-With --issuer it is an OAuth resource server: every request needs a Bearer token that the
+With --issuer it is an OAuth resource server (`--resource self`: its own URL, so clients find
+the issuer through its 401 and protected resource metadata): every request needs a Bearer token that the
 issuer's introspection endpoint (RFC 7662) says is active and whose audience is --resource;
 otherwise 401. With --require-header a request without that exact header gets 401.
 Tools: `echo` (returns its text), `add_tool` (adds one and sends
@@ -38,7 +39,15 @@ parser.add_argument("--resource")
 parser.add_argument("--client-id")
 parser.add_argument("--client-secret")
 parser.add_argument("--require-header")
+# Scopes every token must carry; advertised as the resource metadata's scopes_supported.
+parser.add_argument("--required-scopes")
+# TOOL=SCOPE: calling TOOL needs SCOPE as well; without it, 403 insufficient_scope naming
+# every scope needed (step-up).
+parser.add_argument("--tool-scope")
 args = parser.parse_args()
+# "self": the server's own URL, as a server whose authorization server is elsewhere has it.
+if args.resource == "self":
+    args.resource = f"http://127.0.0.1:{args.port}/mcp"
 
 
 class IntrospectingVerifier:
@@ -76,6 +85,7 @@ if args.issuer:
         issuer_url=args.issuer,
         resource_server_url=args.resource,
         validate_token_resource=True,
+        required_scopes=args.required_scopes.split() if args.required_scopes else None,
     )
 
 server = MCPServer("py-upstream", token_verifier=verifier, auth=auth)
@@ -180,8 +190,55 @@ async def complete(ref, argument, context):
     return Completion(values=[c for c in choices if c.startswith(argument.value)])
 
 
+@server.tool(description="Writes a note (with --tool-scope write_note=SCOPE, needs SCOPE).")
+def write_note(text: str) -> str:
+    return f"noted: {text}"
+
+
+def scoped(inner):
+    """Answers a call of the --tool-scope tool 403 insufficient_scope when the token lacks
+    its scope, as a resource server asking for step-up does."""
+    if not args.tool_scope:
+        return inner
+    tool, needed = args.tool_scope.split("=", 1)
+
+    async def app_(scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await inner(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            request = {}
+        if isinstance(request, dict) and request.get("method") == "tools/call" and (request.get("params") or {}).get("name") == tool:
+            auth = dict(scope["headers"]).get(b"authorization", b"").decode()
+            info = await verifier.verify_token(auth.removeprefix("Bearer ")) if auth else None
+            if info is None or needed not in info.scopes:
+                wanted = " ".join(sorted(set((args.required_scopes or "").split()) | {needed}))
+                challenge = f'Bearer error="insufficient_scope", scope="{wanted}"'
+                await send({"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"application/json"), (b"www-authenticate", challenge.encode())]})
+                await send({"type": "http.response.body", "body": b'{"error": "insufficient_scope"}'})
+                return
+        return await inner(scope, replay, send)
+
+    return app_
+
+
 def app():
-    inner = server.sse_app() if args.transport == "sse" else server.streamable_http_app()
+    inner = scoped(server.sse_app() if args.transport == "sse" else server.streamable_http_app())
     if not args.require_header:
         return inner
     name, value = args.require_header.split("=", 1)

@@ -198,6 +198,43 @@ impl AppState {
         Ok(())
     }
 
+    /// Step-up (an upstream's 403 `insufficient_scope`): the connection asks for `required`
+    /// too from now on, and the grant must be authorized again. The scopes it will ask for.
+    pub async fn widen_scopes(
+        &self,
+        key: GrantKey<'_>,
+        required: &str,
+    ) -> Result<Vec<String>, AppError> {
+        let mut row = self
+            .db
+            .find_connection(key.connection)
+            .await?
+            .ok_or_else(|| AppError::NotFound("No connection with this id.".into()))?;
+        let mut scopes: Vec<String> = serde_json::from_str(&row.scopes).unwrap_or_default();
+        let before = scopes.len();
+        for scope in required.split_whitespace() {
+            if !scopes.iter().any(|s| s == scope) {
+                scopes.push(scope.to_string());
+            }
+        }
+        if scopes.len() != before {
+            row.scopes = serde_json::to_string(&scopes).expect("scopes serialize");
+            // A registered client may be limited to the scopes it registered with: the next
+            // Connect registers anew, with these.
+            if row.registration == "dynamic" {
+                super::manage::forget_client(&mut row);
+            }
+            row.updated_at = self.now();
+            self.db.update_connection_definition(&row).await?;
+        }
+        let reason = format!(
+            "the resource asked for more access (insufficient_scope): authorize again with {}",
+            scopes.join(" ")
+        );
+        self.report_refused_token(key, &reason).await?;
+        Ok(scopes)
+    }
+
     /// A usable access token of a grant (the shared one, or a person's own), refreshed first
     /// when it expires within the refresh skew. `force`: refresh even so (the caller just got
     /// a 401 with this token), unless someone refreshed since the caller last looked.

@@ -259,6 +259,8 @@ pub fn registration_metadata(
 pub struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
+    /// RFC 9207: the authorization server that answered.
+    iss: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
 }
@@ -351,6 +353,34 @@ async fn finish(
             StatusCode::FORBIDDEN,
             "Only an admin can connect this connection, and you are no longer one.".into(),
         ));
+    }
+    // RFC 9207: an answer naming another issuer (or none, when the server promised to name
+    // itself) may come from a mix-up attack; its code is not redeemed.
+    if let Some((issuer, required)) = state
+        .db
+        .connection_issuer(&id)
+        .await
+        .map_err(|e| internal(e.into()))?
+    {
+        match query.iss.as_deref() {
+            Some(iss) if iss != issuer => {
+                return Err(fail(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "The answer names the issuer {iss:?}, but this connection's authorization server is {issuer:?}: it may be a mix-up attack (RFC 9207), so its code was not used. Start again."
+                    ),
+                ));
+            }
+            None if required => {
+                return Err(fail(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "The authorization server {issuer:?} promises to name itself (iss) in its answers, and this answer does not: it may be a mix-up attack (RFC 9207), so its code was not used. Start again."
+                    ),
+                ));
+            }
+            _ => {}
+        }
     }
     let key = if row.is_per_person() {
         GrantKey::person(&id, &pending.subject)

@@ -262,7 +262,7 @@ fn forget_registration(row: &mut ConnectionRow) {
 }
 
 /// Drops a dynamically registered client altogether: the next Connect registers anew.
-fn forget_client(row: &mut ConnectionRow) {
+pub(super) fn forget_client(row: &mut ConnectionRow) {
     row.client_id = None;
     row.client_secret = None;
     forget_registration(row);

@@ -173,9 +173,9 @@ pub fn validate(
             .client_secret
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty());
-        if secret.is_none() && !has_secret {
+        if secret.is_none() && !has_secret && input.token_auth_method.trim() != "none" {
             return Err(
-                "The client secret is required (or turn on dynamic client registration).".into(),
+                "The client secret is required (or turn on dynamic client registration, or use the auth method none for a public client).".into(),
             );
         }
         if secret
@@ -198,9 +198,17 @@ pub fn validate(
         }
         "" | AUTH_POST => AUTH_POST,
         AUTH_BASIC => AUTH_BASIC,
+        // A public client (a client ID metadata document's, or one registered without a
+        // secret): PKCE is its proof.
+        "none" if client_secret.is_none() => "none",
+        "none" => {
+            return Err(
+                "The auth method none is for a client without a secret: leave the secret empty, or use client_secret_post or client_secret_basic.".into(),
+            );
+        }
         other => {
             return Err(format!(
-                "Unknown auth method {other:?}: use client_secret_post or client_secret_basic."
+                "Unknown auth method {other:?}: use client_secret_post, client_secret_basic or none."
             ));
         }
     }

@@ -267,7 +267,8 @@ impl ProviderClient<'_> {
     }
 
     /// RFC 8414 discovery: the authorization server metadata for `base` (an issuer, or any
-    /// URL on it). Tries the RFC 8414 location, then OpenID Connect's.
+    /// URL on it). The order is the MCP authorization spec's: RFC 8414 with the path
+    /// inserted, OpenID Connect with it inserted, then appended; then the origin's own.
     pub async fn discover(&self, base: &Url) -> Result<Map<String, Value>, ProviderError> {
         let origin = base.origin().ascii_serialization();
         let path = base.path().trim_end_matches('/');
@@ -276,6 +277,7 @@ impl ProviderClient<'_> {
             candidates.push(format!(
                 "{origin}/.well-known/oauth-authorization-server{path}"
             ));
+            candidates.push(format!("{origin}/.well-known/openid-configuration{path}"));
             candidates.push(format!("{origin}{path}/.well-known/openid-configuration"));
         }
         candidates.push(format!("{origin}/.well-known/oauth-authorization-server"));
@@ -297,6 +299,45 @@ impl ProviderClient<'_> {
             }
         }
         Err(last)
+    }
+
+    /// A metadata document (RFC 9728 protected resource metadata): `None` when there is
+    /// none at `url` (any 4xx).
+    pub async fn metadata(&self, url: &Url) -> Result<Option<Map<String, Value>>, ProviderError> {
+        match self.call(url, |c| c.get(url.clone())).await {
+            Ok(answer) if answer.status == 200 && !answer.body.is_empty() => Ok(Some(answer.body)),
+            Ok(answer) if (400..500).contains(&answer.status) => Ok(None),
+            Ok(answer) => Err(ProviderError::Transient(format!(
+                "{url} answered HTTP {} without a metadata document",
+                answer.status
+            ))),
+            Err(ProviderError::Transient(m)) if m.contains("HTTP 4") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What an MCP server answers a client with no credentials: its status and its
+    /// `WWW-Authenticate` challenge (an `initialize` is posted, as a client's first request).
+    pub async fn probe_mcp(&self, url: &Url) -> Result<(u16, Option<String>), ProviderError> {
+        let client = self.outbound.guarded_client(url, self.timeout).await?;
+        let initialize = serde_json::json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "gatehouse", "version": env!("CARGO_PKG_VERSION")}}
+        });
+        let response = client
+            .post(url.clone())
+            .header(http::header::ACCEPT, "application/json, text/event-stream")
+            .json(&initialize)
+            .send()
+            .await
+            .map_err(|e| ProviderError::from(GuardError::Fetch(e.into())))?;
+        let challenge = response
+            .headers()
+            .get(http::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok((response.status().as_u16(), challenge))
     }
 
     /// RFC 7591 registration. Returns the registration answer.

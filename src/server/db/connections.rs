@@ -746,6 +746,32 @@ impl Db {
         Ok(())
     }
 
+    /// The issuer a connection's authorization answers must name (RFC 9207), and whether
+    /// they must name one at all.
+    pub async fn set_connection_issuer(
+        &self,
+        id: &str,
+        issuer: &str,
+        iss_required: bool,
+    ) -> Result<(), DbError> {
+        sqlx::query("UPDATE connections SET issuer = $2, iss_required = $3 WHERE id = $1")
+            .bind(id)
+            .bind(issuer)
+            .bind(i64::from(iss_required))
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn connection_issuer(&self, id: &str) -> Result<Option<(String, bool)>, DbError> {
+        let row: Option<(Option<String>, i64)> =
+            sqlx::query_as("SELECT issuer, iss_required FROM connections WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.and_then(|(issuer, required)| issuer.map(|i| (i, required != 0))))
+    }
+
     pub async fn set_connection_registration(
         &self,
         id: &str,

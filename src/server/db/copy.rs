@@ -101,7 +101,13 @@ fn is_integer_column(column: &str) -> bool {
         || column.ends_with("_until")
         || matches!(
             column,
-            "failures" | "version" | "enabled" | "timeout_secs" | "expires_at" | "per_person"
+            "failures"
+                | "version"
+                | "enabled"
+                | "timeout_secs"
+                | "expires_at"
+                | "per_person"
+                | "iss_required"
         )
 }
 

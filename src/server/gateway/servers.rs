@@ -13,7 +13,7 @@ use crate::model::mcp_servers::{
     McpServerInput, McpServerTestView, McpServerView, PersonalAccountView, ServerPolicy,
 };
 use crate::server::auth::Identity;
-use crate::server::connections::GrantKey;
+use crate::server::connections::{GrantKey, SignInRequest};
 use crate::server::db::gateway::McpServerRow;
 use crate::server::error::AppError;
 use crate::server::http::check_outbound_url;
@@ -136,9 +136,14 @@ async fn check(
     let auth = match input.auth.trim() {
         "" => "none",
         a @ ("none" | "connection" | "headers") => a,
+        "discover" => {
+            return Err(AppError::BadRequest(
+                "Sign-in discovery runs when a server is added. To sign in again, re-authorize its connection on the Connections page.".into(),
+            ));
+        }
         other => {
             return Err(AppError::BadRequest(format!(
-                "Unknown authentication {other:?}: use none, connection or headers."
+                "Unknown authentication {other:?}: use none, connection, headers or (when adding) discover."
             )));
         }
     }
@@ -293,7 +298,17 @@ pub async fn create(
     if let Some(id) = &catalog_id {
         from_catalog(state, id, &mut input).await?;
     }
-    let checked = check(state, input, None).await?;
+    let made = match input.auth.trim() {
+        "discover" => Some(sign_in(state, identity, &mut input).await?),
+        _ => None,
+    };
+    let checked = match check(state, input, None).await {
+        Ok(c) => c,
+        Err(e) => {
+            forget_made(state, made.as_deref()).await;
+            return Err(e);
+        }
+    };
     let now = state.now();
     let mut row = McpServerRow {
         id: random_id(),
@@ -314,11 +329,56 @@ pub async fn create(
     };
     apply(state, &mut row, checked);
     if !state.db.insert_mcp_server(&row).await? {
+        forget_made(state, made.as_deref()).await;
         return Err(taken(&row.name));
     }
     tracing::info!(server = %row.name, url = %row.url, by = %identity.subject, "MCP server added");
     reload_everywhere(state).await?;
     get(state, &row.id).await
+}
+
+/// `auth: discover`: finds how the server is signed in to, creates that connection, and
+/// points the entry at it. Its id, to remove it again if the entry is refused after all.
+async fn sign_in(
+    state: &AppState,
+    identity: &Identity,
+    input: &mut McpServerInput,
+) -> Result<String, AppError> {
+    let name = input.name.trim().to_string();
+    check_name(&name).map_err(AppError::BadRequest)?;
+    let url = parse_server_url(&input.url).map_err(AppError::BadRequest)?;
+    check_outbound_url(&url, state.outbound.policy)
+        .map_err(|e| AppError::BadRequest(format!("The URL {e}.")))?;
+    if state
+        .db
+        .list_mcp_servers()
+        .await?
+        .iter()
+        .any(|s| s.name == name)
+    {
+        return Err(taken(&name));
+    }
+    let sign_in = input.sign_in.take().unwrap_or_default();
+    let request = SignInRequest {
+        name: format!("{name} (MCP sign-in)"),
+        url,
+        per_person: sign_in.per_person,
+        client_id: sign_in.client_id,
+        client_secret: sign_in.client_secret,
+    };
+    let connection = state.sign_in_connection(identity, request).await?;
+    input.auth = "connection".into();
+    input.connection_id = Some(connection.id.clone());
+    Ok(connection.id)
+}
+
+/// Removes the connection `sign_in` made for an entry that was not saved.
+async fn forget_made(state: &AppState, connection: Option<&str>) {
+    if let Some(id) = connection
+        && let Err(e) = state.db.delete_connection(id).await
+    {
+        tracing::warn!(connection = id, error = %e, "cannot remove the connection made for a refused MCP server");
+    }
 }
 
 /// Fills what the operator left empty from a catalog entry, and checks that the connection

@@ -78,6 +78,9 @@ pub enum UpstreamError {
     Unauthorized,
     #[error("it answered 403 Forbidden")]
     Forbidden,
+    /// 403 `insufficient_scope`: the token lacks scopes; the challenge's, when it names them.
+    #[error("it answered 403: the token lacks scopes{}", .0.as_deref().map(|s| format!(" ({s})")).unwrap_or_default())]
+    InsufficientScope(Option<String>),
     #[error("its session ended")]
     SessionExpired,
     #[error("it did not answer within {0} s")]
@@ -102,7 +105,9 @@ impl UpstreamError {
     fn from_http(e: &HttpError, timeout: Duration) -> Self {
         match e {
             StreamableHttpError::AuthRequired(_) => UpstreamError::Unauthorized,
-            StreamableHttpError::InsufficientScope(_) => UpstreamError::Forbidden,
+            StreamableHttpError::InsufficientScope(e) => {
+                UpstreamError::InsufficientScope(e.required_scope.clone())
+            }
             StreamableHttpError::HttpStatus(s) if s.status == 403 => UpstreamError::Forbidden,
             StreamableHttpError::HttpStatus(s) => {
                 UpstreamError::Transport(format!("it answered HTTP {}", s.status))

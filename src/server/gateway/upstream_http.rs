@@ -114,38 +114,13 @@ pub fn refusal(status: StatusCode, headers: &HeaderMap) -> Option<HttpError> {
         )),
         StatusCode::FORBIDDEN => Some(match challenge {
             Some(c) if c.contains("insufficient_scope") => {
-                let scope = challenge_param(&c, "scope");
+                let scope = crate::server::http::challenge_param(&c, "scope");
                 StreamableHttpError::InsufficientScope(InsufficientScopeError::new(c, scope))
             }
             _ => StreamableHttpError::HttpStatus(HttpStatusError::new(403, None)),
         }),
         _ => None,
     }
-}
-
-/// A parameter of a `WWW-Authenticate` challenge (`scope="a b"` or `scope=a`).
-pub fn challenge_param(challenge: &str, name: &str) -> Option<String> {
-    let lower = challenge.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(i) = lower[from..].find(name) {
-        let at = from + i;
-        from = at + name.len();
-        let before_ok = at == 0 || matches!(lower.as_bytes()[at - 1], b' ' | b',' | b'\t');
-        let rest = challenge[from..].trim_start();
-        if !before_ok || !rest.starts_with('=') {
-            continue;
-        }
-        let rest = rest[1..].trim_start();
-        return Some(match rest.strip_prefix('"') {
-            Some(quoted) => quoted.split('"').next().unwrap_or_default().to_string(),
-            None => rest
-                .split([',', ' '])
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        });
-    }
-    None
 }
 
 async fn read_capped(response: reqwest::Response, limit: usize) -> Result<bytes::Bytes, HttpError> {
@@ -540,25 +515,5 @@ mod tests {
         let mut p = SseParser::with_limit(16);
         assert!(p.push(b"data: 0123456789\n\n").is_ok());
         assert!(p.push(b"data: 0123456789\ndata: 0123456789\n\n").is_err());
-    }
-
-    #[test]
-    fn challenge_parameters() {
-        let c = r#"Bearer error="insufficient_scope", scope="files:read files:write", resource_metadata="https://x/.well-known/oauth-protected-resource""#;
-        assert_eq!(
-            challenge_param(c, "scope").as_deref(),
-            Some("files:read files:write")
-        );
-        assert_eq!(
-            challenge_param(c, "error").as_deref(),
-            Some("insufficient_scope")
-        );
-        assert_eq!(
-            challenge_param("Bearer scope=a, realm=x", "scope").as_deref(),
-            Some("a")
-        );
-        assert_eq!(challenge_param("Bearer realm=x", "scope"), None);
-        // Not a parameter that merely ends in the name.
-        assert_eq!(challenge_param("Bearer myscope=a", "scope"), None);
     }
 }

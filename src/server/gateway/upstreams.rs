@@ -798,6 +798,35 @@ where
                     }
                 });
             }
+            // Step-up: the grant must be authorized again, with the scopes it has and the
+            // ones asked for (a person: through their connect link).
+            Err(UpstreamError::InsufficientScope(scope)) if row.auth == "connection" => {
+                let name = connection_name(state, row).await;
+                let id = row.connection_id.as_deref().unwrap_or_default();
+                let key = upstream.grant_key(id, person);
+                let scopes = state
+                    .widen_scopes(key, scope.as_deref().unwrap_or_default())
+                    .await
+                    .map_err(|e| Failure::Unavailable(e.to_string()))?;
+                let reason = format!(
+                    "the MCP server {} needs more access than the token grants: authorize again with the scopes {}",
+                    row.name,
+                    scopes.join(" ")
+                );
+                tracing::info!(server = %row.name, connection = id, scopes = %scopes.join(" "), "upstream asked for more scopes");
+                return Err(if key.person.is_some() {
+                    Failure::Connect {
+                        connection: name,
+                        connection_id: id.to_string(),
+                        reason,
+                    }
+                } else {
+                    Failure::Reauthorize {
+                        connection: name,
+                        reason,
+                    }
+                });
+            }
             Err(UpstreamError::Unauthorized) => {
                 return Err(Failure::Refused(if row.auth == "headers" {
                     "it refused the request (401 Unauthorized): check the headers configured for it in Gatehouse".into()

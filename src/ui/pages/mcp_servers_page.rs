@@ -13,8 +13,9 @@ use crate::api::connections::{
 };
 use crate::api::mcp_servers::{
     CatalogEntryView, FilterMode, McpServerInput, McpServerTestView, McpServerView, NameFilter,
-    PersonalAccountView, SecretView, ServerPolicy, create_mcp_server, delete_mcp_server,
-    delete_secret, list_mcp_servers, put_secret, test_mcp_server, update_mcp_server,
+    PersonalAccountView, SecretView, ServerPolicy, SignInInput, create_mcp_server,
+    delete_mcp_server, delete_secret, list_mcp_servers, put_secret, test_mcp_server,
+    update_mcp_server,
 };
 use crate::ui::components::app_shell::AdminOnly;
 use crate::ui::components::confirm_dialog::{BUTTON, BUTTON_PLAIN, ConfirmDialog, INPUT};
@@ -226,6 +227,7 @@ fn input_of(s: &McpServerView) -> McpServerInput {
         enabled: Some(s.enabled),
         catalog_id: None,
         policy: Some(s.policy.clone()),
+        sign_in: None,
     }
 }
 
@@ -411,6 +413,8 @@ fn ServerDialog(
     let timeout = RwSignal::new(base.timeout_secs.unwrap_or(30).to_string());
     let enabled = RwSignal::new(base.enabled.unwrap_or(true));
     let policy = base.policy.unwrap_or_default();
+    let sign_in = RwSignal::new(SignInInput::default());
+    let adding = existing.is_none();
     let tool_filter = RwSignal::new(policy.tools);
     let prompt_filter = RwSignal::new(policy.prompts);
     let resource_filter = RwSignal::new(policy.resources);
@@ -440,6 +444,7 @@ fn ServerDialog(
                 prompts: prompt_filter.get_untracked(),
                 resources: resource_filter.get_untracked(),
             }),
+            sign_in: (auth.get_untracked() == "discover").then(|| sign_in.get_untracked()),
         };
         busy.set(true);
         let id = id.clone();
@@ -498,10 +503,14 @@ fn ServerDialog(
                     <label for="server-auth" class=LABEL>"Authentication"</label>
                     <select id="server-auth" class=INPUT prop:value=move || auth.get() on:change=move |ev| auth.set(event_target_value(&ev))>
                         <option value="none">"None"</option>
+                        {adding.then(|| view! { <option value="discover">"Sign in (discover from the server)"</option> })}
                         <option value="connection">"A connection's access token (Bearer)"</option>
                         <option value="headers">"Static headers"</option>
                     </select>
                 </div>
+                <Show when=move || auth.get() == "discover">
+                    <SignInFields sign_in />
+                </Show>
                 <Show when=move || auth.get() == "connection">
                     <div>
                         <label for="server-connection" class=LABEL>"Connection"</label>
@@ -544,6 +553,29 @@ fn ServerDialog(
             </form>
         </Dialog>
     }
+}
+
+/// `auth: discover`: shared or per person, and a client only for servers that register none.
+#[component]
+fn SignInFields(sign_in: RwSignal<SignInInput>) -> impl IntoView {
+    view! {
+        <div class="space-y-3 rounded-md border border-slate-200 p-3" data-testid="sign-in-fields">
+            <p class="text-xs text-slate-500">"Gatehouse asks the server how to sign in (its 401 and protected resource metadata), registers itself with the server's authorization server, and creates a connection for it on the Connections page. Connect that connection (or, per person, each person their own account) to use the server."</p>
+            <label class="flex items-center gap-2 text-sm">
+                <input type="checkbox" prop:checked=move || sign_in.get().per_person on:change=move |ev| sign_in.update(|s| s.per_person = event_target_checked(&ev)) />
+                "Each person signs in with their own account"
+            </label>
+            <div>
+                <label for="sign-in-client-id" class=LABEL>"Client ID (only if the server registers no clients)"</label>
+                <input id="sign-in-client-id" type="text" class=INPUT on:input=move |ev| sign_in.update(|s| s.client_id = Some(event_target_value(&ev)).filter(|v| !v.trim().is_empty())) />
+            </div>
+            <div>
+                <label for="sign-in-client-secret" class=LABEL>"Client secret (if that client has one)"</label>
+                <input id="sign-in-client-secret" type="password" class=INPUT autocomplete="off" on:input=move |ev| sign_in.update(|s| s.client_secret = Some(event_target_value(&ev)).filter(|v| !v.is_empty())) />
+            </div>
+        </div>
+    }
+    .into_any()
 }
 
 /// One filter of a server's policy: a mode and its patterns.
