@@ -972,8 +972,17 @@ mod tests {
         );
         assert_eq!(
             of(StreamableHttpError::InsufficientScope(
-                InsufficientScopeError::new("Bearer error=\"insufficient_scope\"".into(), None)
+                InsufficientScopeError::new(
+                    "Bearer error=\"insufficient_scope\", scope=\"a b\"".into(),
+                    Some("a b".into())
+                )
             )),
+            "it answered 403: the token lacks scopes (a b)"
+        );
+        assert_eq!(
+            of(StreamableHttpError::HttpStatus(HttpStatusError::new(
+                403, None
+            ))),
             "it answered 403 Forbidden"
         );
         assert_eq!(
