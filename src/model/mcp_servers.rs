@@ -134,6 +134,11 @@ pub struct CatalogEntryView {
     /// That provider's display name.
     pub provider_name: Option<String>,
     pub docs_url: String,
+    /// `discover`, `provider`, `headers` or `none`: how its server is signed in to.
+    pub sign_in: String,
+    /// The service's documentation that says so.
+    pub sources: Vec<String>,
+    pub sign_in_notes: Option<String>,
 }
 
 /// The page's data in one call: servers, catalog, secrets.

@@ -1166,6 +1166,42 @@ async fn an_mcp_server_with_its_own_authorization_server_is_added_by_its_url_alo
         "{read}"
     );
 
+    // A catalog entry signed in to by discovery is added by its id alone: no client, no
+    // connection to choose.
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.json");
+    std::fs::write(
+        &catalog,
+        json!([{"id": "hosted-test", "name": "Hosted (test)", "server_name": "hosted2",
+                "description": "d", "url": py.url, "transport": "http", "provider": null,
+                "docs_url": "https://example.com/docs", "sign_in": "discover",
+                "sources": ["https://example.com/docs"]}])
+        .to_string(),
+    )
+    .unwrap();
+    let listed = Ctx::with(gatehouse::server::config::RawSettings {
+        mcp_catalog: Some(catalog.display().to_string()),
+        ..crate::connections::settings()
+    })
+    .await;
+    let (_, entries) = listed.get("/api/v0/mcp-catalog").await;
+    let entry = entries
+        .as_array()
+        .or_else(|| entries["entries"].as_array())
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "hosted-test")
+        .cloned()
+        .unwrap();
+    assert_eq!(entry["sign_in"], "discover", "{entry}");
+    let from_catalog = add_server(&listed, json!({"catalog_id": "hosted-test"})).await;
+    assert_eq!(from_catalog["auth"], "connection", "{from_catalog}");
+    let made = listed
+        .view(from_catalog["connection_id"].as_str().unwrap())
+        .await;
+    assert_eq!(made["dynamic_registration"], true, "{made}");
+    assert_eq!(made["resource"], py.url.as_str());
+
     // A server that asks for no sign-in is told so; nothing is created.
     let open = Upstream::python(&[], "/mcp").await;
     let (status, err) = ctx

@@ -19,9 +19,30 @@ pub struct CatalogEntry {
     pub description: String,
     pub url: String,
     pub transport: String,
-    /// A built-in provider slug, or `null` for a server that needs no sign-in.
+    /// With `sign_in: provider`: the built-in provider whose connection it needs.
     pub provider: Option<String>,
     pub docs_url: String,
+    /// How the server is signed in to: `discover` (the MCP authorization spec, no client to
+    /// register), `provider` (a client registered with the service), `headers` (a token in
+    /// a header) or `none`. Absent: `provider` when a provider is named, else `none`.
+    #[serde(default)]
+    pub sign_in: Option<String>,
+    /// The service's public documentation that says so.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// What to know about signing in, in a sentence or two.
+    #[serde(default)]
+    pub sign_in_notes: Option<String>,
+}
+
+impl CatalogEntry {
+    pub fn sign_in(&self) -> &str {
+        match (&self.sign_in, &self.provider) {
+            (Some(s), _) => s,
+            (None, Some(_)) => "provider",
+            (None, None) => "none",
+        }
+    }
 }
 
 /// The data files, in the order the catalog lists them.
@@ -85,7 +106,18 @@ fn check(entry: &CatalogEntry, is_provider: &impl Fn(&str) -> bool) -> Result<()
     {
         return Err(format!("{id}: {p:?} is not a built-in provider"));
     }
-    Ok(())
+    match (entry.sign_in(), &entry.provider) {
+        ("provider", Some(_)) | ("discover" | "headers" | "none", None) => Ok(()),
+        ("provider", None) => Err(format!(
+            "{id}: sign_in \"provider\" needs the provider it signs in with"
+        )),
+        ("discover" | "headers" | "none", Some(_)) => Err(format!(
+            "{id}: a provider goes with sign_in \"provider\" only"
+        )),
+        (other, _) => Err(format!(
+            "{id}: sign_in {other:?} is not one of discover, provider, headers, none"
+        )),
+    }
 }
 
 pub fn views(state: &AppState) -> Vec<CatalogEntryView> {
@@ -107,6 +139,9 @@ pub fn views(state: &AppState) -> Vec<CatalogEntryView> {
                 .map(|p| state.provider_name(p).unwrap_or_else(|| p.clone())),
             docs_url: e.docs_url.clone(),
             server_name: e.server_name.clone(),
+            sign_in: e.sign_in().to_string(),
+            sources: e.sources.clone(),
+            sign_in_notes: e.sign_in_notes.clone(),
         })
         .collect()
 }
@@ -124,20 +159,29 @@ mod tests {
         for entry in catalog.entries() {
             check(entry, &is_provider).unwrap();
             assert!(entry.url.starts_with("https://"), "{}", entry.id);
+            // Each says how it is signed in to, citing the service's documentation.
+            assert!(entry.sign_in.is_some(), "{}", entry.id);
+            assert!(!entry.sources.is_empty(), "{}", entry.id);
+            assert!(entry.sources.iter().all(|s| s.starts_with("https://")));
         }
-        for (id, provider) in [
-            ("github", "github_mcp"),
-            ("slack", "slack_mcp"),
-            ("asana", "asana_mcp"),
-            ("notion", "notion"),
-            ("linear", "linear"),
-            ("sentry", "sentry"),
+        for (id, sign_in, provider) in [
+            ("github", "provider", Some("github_mcp")),
+            ("slack", "provider", Some("slack_mcp")),
+            ("asana", "provider", Some("asana_mcp")),
+            ("notion", "discover", None),
+            ("linear", "discover", None),
+            ("sentry", "discover", None),
+            ("deepwiki", "none", None),
         ] {
+            let entry = catalog.find(id).unwrap();
             assert_eq!(
-                catalog.find(id).unwrap().provider.as_deref(),
-                Some(provider)
+                (entry.sign_in(), entry.provider.as_deref()),
+                (sign_in, provider)
             );
         }
+        let bad = |json: &str| Catalog::with_extra(json, is_provider).unwrap_err();
+        assert!(bad(r#"[{"id": "x", "name": "X", "server_name": "x", "description": "", "url": "https://x", "transport": "http", "provider": "sentry", "sign_in": "discover", "docs_url": ""}]"#).contains("provider goes with"));
+        assert!(bad(r#"[{"id": "x", "name": "X", "server_name": "x", "description": "", "url": "https://x", "transport": "http", "provider": null, "sign_in": "magic", "docs_url": ""}]"#).contains("not one of"));
         let extra = Catalog::with_extra(
             r#"[{"id": "sentry", "name": "Sentry (test)", "server_name": "sentry", "description": "d", "url": "http://127.0.0.1:9/mcp", "transport": "http", "provider": "sentry", "docs_url": "https://x"}]"#,
             is_provider,

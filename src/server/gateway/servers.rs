@@ -404,6 +404,10 @@ async fn from_catalog(
         input.transport = entry.transport.clone();
     }
     let Some(provider) = &entry.provider else {
+        // Signed in to by discovery: no client to bring, nothing to choose.
+        if entry.sign_in() == "discover" && input.auth.trim().is_empty() {
+            input.auth = "discover".into();
+        }
         return Ok(());
     };
     if input.auth.trim().is_empty() {

@@ -696,17 +696,32 @@ fn CatalogAddDialog(
     let error = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
     let catalog_id = entry.id.clone();
+    let discover = entry.sign_in == "discover";
+    let per_person = RwSignal::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let input = McpServerInput {
             name: name.get_untracked(),
             connection_id: Some(connection_id.get_untracked()).filter(|c| !c.is_empty()),
             catalog_id: Some(catalog_id.clone()),
+            sign_in: discover.then(|| SignInInput {
+                per_person: per_person.get_untracked(),
+                ..SignInInput::default()
+            }),
             ..McpServerInput::default()
         };
         busy.set(true);
         spawn_local(async move {
             match create_mcp_server(input).await {
+                // Signed in to by discovery: its connection is next, on Connections.
+                Ok(saved) if discover => {
+                    notice.set(Some(Ok(format!(
+                        "Added {}. Connect its connection \"{}\" on the Connections page to use it.",
+                        saved.name,
+                        saved.connection_name.clone().unwrap_or_default()
+                    ))));
+                    done.run(());
+                }
                 Ok(saved) => {
                     // Contact it at once, so the page shows its tools (or why not).
                     let message = match test_mcp_server(saved.id.clone()).await {
@@ -742,6 +757,7 @@ fn CatalogAddDialog(
             <form on:submit=submit class="space-y-4">
                 <p class="text-sm text-slate-600">{entry.description.clone()} " " <a href=entry.docs_url.clone() target="_blank" rel="noopener noreferrer" class="text-indigo-700 underline">"Docs"</a></p>
                 <p class="break-all font-mono text-xs text-slate-500">{entry.url.clone()}</p>
+                <CatalogSignIn entry=entry.clone() per_person />
                 <div>
                     <label for="catalog-server-name" class=LABEL>"Server name"</label>
                     <input id="catalog-server-name" type="text" class=INPUT required prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) />
@@ -777,6 +793,38 @@ fn CatalogAddDialog(
             </form>
         </Dialog>
     }
+}
+
+/// How a catalog entry's server is signed in to, with the documentation that says so; for
+/// one signed in to by discovery, whether each person uses their own account.
+#[component]
+fn CatalogSignIn(entry: CatalogEntryView, per_person: RwSignal<bool>) -> impl IntoView {
+    let how = match entry.sign_in.as_str() {
+        "discover" => {
+            "Signed in to by discovery: Gatehouse registers itself with the server's authorization server, no app to create."
+        }
+        "provider" => {
+            "Signed in to with an app you register with the service (its built-in provider)."
+        }
+        "headers" => "Signed in to with a token in a header.",
+        _ => "Needs no sign-in.",
+    };
+    view! {
+        <div class="space-y-1 text-sm text-slate-600" data-testid="catalog-sign-in" data-sign-in=entry.sign_in.clone()>
+            <p>{how} {entry.sign_in_notes.clone().map(|n| format!(" {n}"))}</p>
+            <p class="text-xs">
+                "Sources: "
+                {entry.sources.iter().map(|s| view! { <a href=s.clone() target="_blank" rel="noopener noreferrer" class="mr-2 break-all text-indigo-700 underline">{s.clone()}</a> }).collect_view()}
+            </p>
+            {(entry.sign_in == "discover").then(|| view! {
+                <label class="flex items-center gap-2">
+                    <input type="checkbox" prop:checked=move || per_person.get() on:change=move |ev| per_person.set(event_target_checked(&ev)) />
+                    "Each person signs in with their own account"
+                </label>
+            })}
+        </div>
+    }
+    .into_any()
 }
 
 #[component]
