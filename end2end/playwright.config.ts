@@ -40,8 +40,9 @@ export default defineConfig({
   },
   webServer: [
     {
-      // --connections: also the OAuth provider that the Connections tests connect to.
-      command: `node support/oidc-provider.mjs --port ${ports.oidc} --connections`,
+      // --connections: also the OAuth provider that the Connections tests connect to, and
+      // (--resource-prefix) the authorization server of the "hosted" upstream below.
+      command: `node support/oidc-provider.mjs --port ${ports.oidc} --connections --resource-prefix http://127.0.0.1:`,
       url: `${urls.oidc}/.well-known/openid-configuration`,
       reuseExistingServer: false,
       timeout: 30_000,
@@ -53,6 +54,16 @@ export default defineConfig({
       // MCP Servers tests add it from the catalog (MCP_CATALOG, see start-gatehouse.sh).
       command: `../.venv/bin/python ../tests/upstreams/py_upstream.py --port ${ports.upstream} --issuer ${urls.oidc} --resource ${urls.oidc}/api --client-id gatehouse-connections --client-secret gatehouse-connections-secret`,
       url: `${urls.upstream}/mcp`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+    },
+    {
+      // The same upstream as a hosted server is: a resource server at its own URL, found
+      // through its 401 and protected resource metadata (sign-in discovery).
+      command: `../.venv/bin/python ../tests/upstreams/py_upstream.py --port ${ports.hosted} --issuer ${urls.oidc} --resource self --required-scopes read --client-id gatehouse-connections --client-secret gatehouse-connections-secret`,
+      url: `${urls.hosted}/mcp`,
       reuseExistingServer: false,
       timeout: 30_000,
       stdout: 'ignore',

@@ -8,6 +8,7 @@ export const ports = {
   oauth2: base + 3,
   oidc: base + 10,
   upstream: base + 11,
+  hosted: base + 12,
 };
 
 export const urls = {
@@ -16,6 +17,7 @@ export const urls = {
   oauth2: `http://127.0.0.1:${ports.oauth2}`,
   oidc: `http://127.0.0.1:${ports.oidc}`,
   upstream: `http://127.0.0.1:${ports.upstream}`,
+  hosted: `http://127.0.0.1:${ports.hosted}`,
 };
 
 export const basicCredentials = { username: 'admin', password: 'e2e password' };

@@ -137,6 +137,48 @@ test.describe('MCP Servers', () => {
     expect(saved.policy.prompts).toEqual({ mode: 'allow', patterns: ['summarize'] });
     expect((await page.request.delete(`${urls.basic}/api/v0/mcp-servers/${saved.id}`)).ok()).toBe(true);
   });
+
+  test('a server is added by its URL alone: discovery makes its connection, a popup signs in, its tools follow', async ({ page }) => {
+    const name = `hosted-${Date.now() % 1_000_000}`;
+    const connection = `${name} (MCP sign-in)`;
+    await signIn(page, '/mcp-servers');
+    await hydrated(page);
+    await page.getByTestId('add-server').click();
+    const dialog = page.getByTestId('server-dialog');
+    await dialog.getByLabel('Name').fill(name);
+    await dialog.getByLabel('URL').fill(`${urls.hosted}/mcp`);
+    await dialog.getByLabel('Authentication').selectOption('discover');
+    await expect(dialog.getByTestId('sign-in-fields')).toBeVisible();
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    const card = page.locator(`[data-testid="server-card"][data-name="${name}"]`);
+    await expect(card.getByTestId('server-auth')).toHaveText(`Token of connection ${connection}`);
+
+    // The connection discovery made is connected like any other: in a popup, at the server's
+    // own authorization server.
+    await page.goto(`${urls.basic}/connections`);
+    await hydrated(page);
+    const made = page.locator(`[data-testid="connection-card"][data-name="${connection}"]`);
+    const popupOpened = page.waitForEvent('popup');
+    await made.getByRole('button', { name: `Connect ${connection}` }).click();
+    const popup = await popupOpened;
+    await popup.waitForURL(`${urls.oidc}/interaction/**`);
+    await popup.getByLabel('Email').fill('ops@example.com');
+    await popup.getByRole('button', { name: 'Sign in' }).click();
+    await popup.waitForEvent('close');
+    await expect(page.getByTestId('connections-notice')).toContainText('Connected.');
+
+    await page.goto(`${urls.basic}/mcp-servers`);
+    await hydrated(page);
+    await card.getByRole('button', { name: `Test ${name}` }).click();
+    await expect(page.getByTestId('test-ok')).toContainText('py-upstream');
+    await page.getByTestId('test-result').getByRole('button', { name: 'Close' }).click();
+    await expect(card.getByTestId('server-tools')).toContainText(`${name}__whoami`);
+
+    const { servers } = await (await page.request.get(`${urls.basic}/api/v0/mcp-servers`)).json();
+    const saved = servers.find((s: { name: string }) => s.name === name);
+    expect((await page.request.delete(`${urls.basic}/api/v0/mcp-servers/${saved.id}`)).ok()).toBe(true);
+    expect((await page.request.delete(`${urls.basic}/api/v0/connections/${saved.connection_id}`)).ok()).toBe(true);
+  });
 });
 
 test.describe('MCP Servers with JavaScript off', () => {

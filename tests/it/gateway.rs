@@ -32,9 +32,18 @@ pub(crate) struct Upstream {
 }
 
 impl Upstream {
+    /// Ends the server and waits until it has (its port is free again).
+    async fn stop(mut self) {
+        let _ = self._child.kill().await;
+    }
+
     /// tests/upstreams/py_upstream.py on the Python SDK.
     async fn python(args: &[&str], path: &str) -> Upstream {
-        let port = free_port();
+        Upstream::python_on(free_port(), args, path).await
+    }
+
+    /// `python` on a given port (a server restarted with other settings).
+    async fn python_on(port: u16, args: &[&str], path: &str) -> Upstream {
         let python = format!("{ROOT}/.venv/bin/python");
         let mut child = Command::new(python)
             .arg(format!("{ROOT}/tests/upstreams/py_upstream.py"))
@@ -80,12 +89,21 @@ impl Upstream {
 
     /// The TypeScript SDK's own example server (simpleStreamableHttp), unchanged.
     async fn ts_example() -> Upstream {
+        Upstream::ts_example_with(&[]).await
+    }
+
+    /// The same with `args`. With `--oauth` it is a protected resource of the SDK's demo
+    /// authorization server (on another free port), and names itself `localhost`.
+    async fn ts_example_with(args: &[&str]) -> Upstream {
         let port = free_port();
+        let oauth = args.contains(&"--oauth");
         let mut child = Command::new("node")
             .arg(format!(
                 "{ROOT}/node_modules/@modelcontextprotocol/sdk/dist/esm/examples/server/simpleStreamableHttp.js"
             ))
+            .args(args)
             .env("MCP_PORT", port.to_string())
+            .env("MCP_AUTH_PORT", free_port().to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -98,13 +116,14 @@ impl Upstream {
                 .expect("the TS example server starts")
                 .unwrap()
                 .expect("the TS example server prints that it listens");
-            if line.contains("listening") {
+            if line.contains("MCP Streamable HTTP Server listening") {
                 break;
             }
         }
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let host = if oauth { "localhost" } else { "127.0.0.1" };
         Upstream {
-            url: format!("http://127.0.0.1:{port}/mcp"),
+            url: format!("http://{host}:{port}/mcp"),
             _child: child,
         }
     }
@@ -847,20 +866,28 @@ async fn a_tool_the_policy_hides_is_neither_listed_nor_callable_by_name() {
     );
 }
 
-/// Runs tests/clients/{py,ts}_offers_client against `/mcp`; its JSON line.
-async fn offers_client(app: &TestApp, token: &str, sdk: &str, era: &str) -> Value {
+/// Runs tests/clients/{py,ts}_<script>_client against `/mcp` for the server `py`, in `era`
+/// (py: --mode, ts: --era), with `extra` arguments; its last JSON line.
+async fn script_client(
+    app: &TestApp,
+    token: &str,
+    script: &str,
+    sdk: &str,
+    era: &str,
+    extra: &[&str],
+) -> Value {
     let url = app.url("/mcp");
     let mut command = match sdk {
         "py" => {
             let mut c = Command::new(format!("{ROOT}/.venv/bin/python"));
-            c.arg(format!("{ROOT}/tests/clients/py_offers_client.py"))
+            c.arg(format!("{ROOT}/tests/clients/py_{script}_client.py"))
                 .arg(&url)
                 .args(["--mode", era]);
             c
         }
         _ => {
             let mut c = Command::new("node");
-            c.arg(format!("{ROOT}/tests/clients/ts_offers_client.mjs"))
+            c.arg(format!("{ROOT}/tests/clients/ts_{script}_client.mjs"))
                 .arg(&url)
                 .args(["--era", era]);
             c
@@ -868,13 +895,14 @@ async fn offers_client(app: &TestApp, token: &str, sdk: &str, era: &str) -> Valu
     };
     let output = command
         .args(["--token", token, "--server", "py"])
+        .args(extra)
         .output()
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "the {sdk} SDK client ({era}) failed:\n{stdout}\n{}",
+        "the {sdk} SDK client ({script}, {era}) failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
@@ -899,7 +927,7 @@ async fn an_upstreams_prompts_resources_and_completions_reach_both_sdks_in_both_
         ("ts", "legacy"),
         ("ts", "modern"),
     ] {
-        let out = offers_client(&ctx.app, &token, sdk, era).await;
+        let out = script_client(&ctx.app, &token, "offers", sdk, era, &[]).await;
         let at = format!("{sdk} {era}: {out}");
         assert_eq!(out["prompts"], json!(["py__summarize"]), "{at}");
         assert_eq!(
@@ -957,42 +985,6 @@ async fn an_upstreams_prompts_resources_and_completions_reach_both_sdks_in_both_
     }
 }
 
-/// Runs tests/clients/{py,ts}_relay_client against `/mcp`; its JSON line.
-async fn relay_client(app: &TestApp, token: &str, sdk: &str, era: &str, sampling: bool) -> Value {
-    let url = app.url("/mcp");
-    let mut command = match sdk {
-        "py" => {
-            let mut c = Command::new(format!("{ROOT}/.venv/bin/python"));
-            c.arg(format!("{ROOT}/tests/clients/py_relay_client.py"))
-                .arg(&url)
-                .args(["--mode", era]);
-            c
-        }
-        _ => {
-            let mut c = Command::new("node");
-            c.arg(format!("{ROOT}/tests/clients/ts_relay_client.mjs"))
-                .arg(&url)
-                .args(["--era", era]);
-            c
-        }
-    };
-    if !sampling {
-        command.arg("--no-sampling");
-    }
-    let output = command
-        .args(["--token", token, "--server", "py"])
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the {sdk} SDK client ({era}) failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
-}
-
 #[tokio::test]
 async fn an_upstreams_requests_progress_and_log_messages_reach_the_calling_client() {
     let ctx = Ctx::new().await;
@@ -1001,7 +993,7 @@ async fn an_upstreams_requests_progress_and_log_messages_reach_the_calling_clien
     let token = mcp_token(&ctx).await;
     let ok = |text: &str| json!({"isError": false, "text": text});
     for sdk in ["py", "ts"] {
-        let out = relay_client(&ctx.app, &token, sdk, "legacy", true).await;
+        let out = script_client(&ctx.app, &token, "relay", sdk, "legacy", &[]).await;
         let at = format!("{sdk}: {out}");
         let r = &out["results"];
         assert_eq!(r["count"], ok("counted to 3"), "{at}");
@@ -1038,7 +1030,7 @@ async fn an_upstreams_requests_progress_and_log_messages_reach_the_calling_clien
     // A client that cannot sample: the upstream hears "method not found" and says so in the
     // tool's result; the other requests still work.
     for sdk in ["py", "ts"] {
-        let out = relay_client(&ctx.app, &token, sdk, "legacy", false).await;
+        let out = script_client(&ctx.app, &token, "relay", sdk, "legacy", &["--no-sampling"]).await;
         let at = format!("{sdk}: {out}");
         let haiku = &out["results"]["haiku"];
         assert_eq!(haiku["isError"], true, "{at}");
@@ -1057,7 +1049,7 @@ async fn an_upstreams_requests_progress_and_log_messages_reach_the_calling_clien
     }
 
     // A 2026-07-28 client cannot be sent requests mid-call: the upstream is told why.
-    let out = relay_client(&ctx.app, &token, "ts", "modern", true).await;
+    let out = script_client(&ctx.app, &token, "relay", "ts", "modern", &[]).await;
     let colour = &out["results"]["ask_colour"];
     assert_eq!(colour["isError"], true, "{out}");
     assert!(
@@ -1089,7 +1081,7 @@ async fn an_mcp_server_with_its_own_authorization_server_is_added_by_its_url_alo
         "/mcp",
     )
     .await;
-    let ctx = Ctx::new().await;
+    let ctx = discovering().await;
     let created = add_server(
         &ctx,
         json!({"name": "hosted", "url": py.url, "auth": "discover"}),
@@ -1116,17 +1108,17 @@ async fn an_mcp_server_with_its_own_authorization_server_is_added_by_its_url_alo
     );
 
     // An answer naming another issuer is refused before its code is used (RFC 9207).
-    let forged = connect_with_iss(&ctx, &id, Some("http://127.0.0.1:1/evil")).await;
+    let forged = connect_with_iss(&ctx, &id, Iss::Replaced("http://127.0.0.1:1/evil")).await;
     assert_eq!(forged.0, StatusCode::BAD_REQUEST, "{}", forged.1);
     assert!(forged.1.contains("mix-up"), "{}", forged.1);
     // The server promises `iss` (authorization_response_iss_parameter_supported): an answer
     // without it is refused too.
-    let bare = connect_with_iss(&ctx, &id, None).await;
+    let bare = connect_with_iss(&ctx, &id, Iss::Dropped).await;
     assert_eq!(bare.0, StatusCode::BAD_REQUEST, "{}", bare.1);
     assert!(bare.1.contains("promises to name itself"), "{}", bare.1);
     // Registered at the first Connect; signed in with the genuine answer.
     assert_eq!(ctx.view(&id).await["registered"], true);
-    let (status, page) = connect_with_iss(&ctx, &id, Some(&idp.issuer)).await;
+    let (status, page) = connect_with_iss(&ctx, &id, Iss::Kept).await;
     assert_eq!(status, StatusCode::OK, "{page}");
 
     let token = mcp_token(&ctx).await;
@@ -1222,9 +1214,26 @@ async fn an_mcp_server_with_its_own_authorization_server_is_added_by_its_url_alo
     assert_eq!(all["connections"].as_array().unwrap().len(), 1, "{all}");
 }
 
-/// Connect through the provider, then come back with `iss` replaced by `iss` (None: left
-/// out): the callback's status and page.
-async fn connect_with_iss(ctx: &Ctx, id: &str, iss: Option<&str>) -> (StatusCode, String) {
+/// A signed-in app whose outbound calls may take their time: discovery makes several in a
+/// row, and a test machine under load is slow.
+async fn discovering() -> Ctx {
+    Ctx::with(gatehouse::server::config::RawSettings {
+        outbound_timeout: Some("10".into()),
+        ..crate::connections::settings()
+    })
+    .await
+}
+
+/// What a test does to the `iss` of the authorization answer before it reaches Gatehouse.
+enum Iss<'a> {
+    Kept,
+    Replaced(&'a str),
+    Dropped,
+}
+
+/// Connect through the provider, coming back with the answer's `iss` as `iss` says: the
+/// callback's status and page.
+async fn connect_with_iss(ctx: &Ctx, id: &str, iss: Iss<'_>) -> (StatusCode, String) {
     let (status, started) = ctx
         .post(&format!("/api/v0/connections/{id}/connect"), None)
         .await;
@@ -1240,7 +1249,7 @@ async fn connect_with_iss(ctx: &Ctx, id: &str, iss: Option<&str>) -> (StatusCode
     let mut url = url::Url::parse(&back).unwrap();
     let kept: Vec<(String, String)> = url
         .query_pairs()
-        .filter(|(k, _)| k != "iss")
+        .filter(|(k, _)| k != "iss" || matches!(iss, Iss::Kept))
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     {
@@ -1249,7 +1258,7 @@ async fn connect_with_iss(ctx: &Ctx, id: &str, iss: Option<&str>) -> (StatusCode
         for (k, v) in &kept {
             q.append_pair(k, v);
         }
-        if let Some(iss) = iss {
+        if let Iss::Replaced(iss) = iss {
             q.append_pair("iss", iss);
         }
     }
@@ -1286,14 +1295,14 @@ async fn a_tool_needing_a_scope_the_grant_lacks_steps_up_to_the_union_of_scopes(
         "/mcp",
     )
     .await;
-    let ctx = Ctx::new().await;
+    let ctx = discovering().await;
     let created = add_server(
         &ctx,
         json!({"name": "notes", "url": py.url, "auth": "discover"}),
     )
     .await;
     let id = created["connection_id"].as_str().unwrap().to_string();
-    let (status, page) = connect_with_iss(&ctx, &id, Some(&idp.issuer)).await;
+    let (status, page) = connect_with_iss(&ctx, &id, Iss::Kept).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let token = mcp_token(&ctx).await;
 
@@ -1320,7 +1329,7 @@ async fn a_tool_needing_a_scope_the_grant_lacks_steps_up_to_the_union_of_scopes(
     assert_eq!(connection["status"], "needs_reauth", "{connection}");
 
     // Authorized again (with the union): the call goes through.
-    let (status, page) = connect_with_iss(&ctx, &id, Some(&idp.issuer)).await;
+    let (status, page) = connect_with_iss(&ctx, &id, Iss::Kept).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let out = sdk_client(
         &ctx.app,
@@ -1329,4 +1338,100 @@ async fn a_tool_needing_a_scope_the_grant_lacks_steps_up_to_the_union_of_scopes(
     )
     .await;
     assert_eq!(text(&out["results"][0]), "noted: hi", "{out}");
+}
+
+#[tokio::test]
+async fn the_ts_sdks_example_server_with_oauth_is_signed_in_to_by_discovery() {
+    // The SDK's example server and its demo authorization server (dynamic registration,
+    // PKCE, an authorization endpoint that signs the demo user in at once).
+    let ts = Upstream::ts_example_with(&["--oauth"]).await;
+    let ctx = discovering().await;
+    let created = add_server(
+        &ctx,
+        json!({"name": "demo", "url": ts.url, "auth": "discover"}),
+    )
+    .await;
+    let id = created["connection_id"].as_str().unwrap().to_string();
+    let connection = ctx.view(&id).await;
+    assert_eq!(connection["scopes"], json!(["mcp:tools"]), "{connection}");
+    assert_eq!(connection["dynamic_registration"], true);
+    let (status, page) = ctx.connect(&id, None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    // Registered at the demo server (which offers no RFC 7592 management).
+    assert!(ctx.view(&id).await["client_id"].is_string());
+
+    let token = mcp_token(&ctx).await;
+    let out = sdk_client(
+        &ctx.app,
+        &token,
+        json!([["demo__greet", {"name": "Gatehouse"}]]),
+    )
+    .await;
+    assert_eq!(text(&out["results"][0]), "Hello, Gatehouse!", "{out}");
+}
+
+/// The Python upstream at its own URL on `port`, a resource server of `issuer` that needs
+/// the scope `read`.
+async fn hosted_on(port: u16, issuer: &str) -> Upstream {
+    Upstream::python_on(
+        port,
+        &[
+            "--issuer",
+            issuer,
+            "--resource",
+            "self",
+            "--required-scopes",
+            "read",
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret",
+            CLIENT_SECRET,
+        ],
+        "/mcp",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_server_whose_authorization_server_changes_is_registered_with_the_new_one() {
+    let args = ["--connections", "--resource-prefix", "http://127.0.0.1:"];
+    let (old, new) = (
+        OidcProvider::start(&args).await,
+        OidcProvider::start(&args).await,
+    );
+    let port = free_port();
+    let py = hosted_on(port, &old.issuer).await;
+    let ctx = discovering().await;
+    let created = add_server(
+        &ctx,
+        json!({"name": "moving", "url": py.url, "auth": "discover"}),
+    )
+    .await;
+    let id = created["connection_id"].as_str().unwrap().to_string();
+    let (status, page) = connect_with_iss(&ctx, &id, Iss::Kept).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let first_client = ctx.view(&id).await["client_id"].clone();
+
+    // The server now trusts another authorization server (same URL, new metadata).
+    py.stop().await;
+    let _py = hosted_on(port, &new.issuer).await;
+    let (status, page) = connect_with_iss(&ctx, &id, Iss::Kept).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let moved = ctx.view(&id).await;
+    assert_eq!(
+        moved["provider_domain_url"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('/'),
+        new.issuer,
+        "{moved}"
+    );
+    assert_eq!(moved["authorization_url"], format!("{}/auth", new.issuer));
+    assert_eq!(moved["registered"], true);
+    assert_ne!(moved["client_id"], first_client, "registered anew");
+
+    let token = mcp_token(&ctx).await;
+    let out = sdk_client(&ctx.app, &token, json!([["moving__whoami", {}]])).await;
+    let who: Value = serde_json::from_str(&text(&out["results"][0])).unwrap();
+    assert_eq!(who["authenticated"], true, "{out}");
 }

@@ -13,6 +13,7 @@ use url::Url;
 use super::provider_client::ProviderError;
 use crate::model::connections::{ConnectionInput, ConnectionView};
 use crate::server::auth::Identity;
+use crate::server::db::connections::ConnectionRow;
 use crate::server::error::AppError;
 use crate::server::http::challenge_param;
 use crate::server::state::AppState;
@@ -98,6 +99,22 @@ pub fn same_resource(a: &str, b: &str) -> bool {
     }
 }
 
+/// Whether the protected resource `resource` covers the server at `url`: the same, or a
+/// prefix of it at a path boundary (metadata found at the origin's root location names the
+/// origin, RFC 9728 §3.3).
+pub fn covers(resource: &str, url: &str) -> bool {
+    let (Ok(r), Ok(u)) = (Url::parse(resource), Url::parse(url)) else {
+        return false;
+    };
+    let prefix = r.path().trim_end_matches('/');
+    let path = u.path().trim_end_matches('/');
+    r.scheme() == u.scheme()
+        && r.host_str().map(str::to_ascii_lowercase) == u.host_str().map(str::to_ascii_lowercase)
+        && r.port_or_known_default() == u.port_or_known_default()
+        && r.query().is_none()
+        && (path == prefix || path.starts_with(&format!("{prefix}/")))
+}
+
 /// The server's URL as its resource indicator: no fragment, no trailing slash.
 pub fn canonical_resource(url: &Url) -> String {
     let mut url = url.clone();
@@ -163,7 +180,7 @@ pub async fn discover(state: &AppState, url: &Url) -> Result<Discovered, AppErro
         AppError::BadRequest("The MCP server's resource metadata has no \"resource\".".into())
     })?;
     // RFC 9728 §3.3: metadata for another resource is not this server's.
-    if !same_resource(&resource, url.as_str()) {
+    if !covers(&resource, url.as_str()) {
         return Err(AppError::BadRequest(format!(
             "The MCP server's resource metadata is for {resource}, not {url}: refusing it (RFC 9728 §3.3)."
         )));
@@ -230,7 +247,12 @@ pub async fn discover(state: &AppState, url: &Url) -> Result<Discovered, AppErro
         Registration::Manual
     };
     Ok(Discovered {
-        resource: canonical_resource(url),
+        // The resource the server says it is: what its tokens must be for.
+        resource: if same_resource(&resource, url.as_str()) {
+            canonical_resource(url)
+        } else {
+            resource
+        },
         issuer: claimed,
         authorization_url,
         token_url,
@@ -325,6 +347,58 @@ pub async fn create_for_mcp_server(
     Ok(view)
 }
 
+/// A connection made by discovery asks its server again at each Connect. When the server
+/// names another authorization server now, the connection takes its endpoints, and a client
+/// registered at the old one is dropped so that Connect registers anew at the new one. A
+/// client the admin registered by hand cannot follow: that is an error saying what to do.
+pub async fn follow_moved_issuer(
+    state: &AppState,
+    row: &ConnectionRow,
+) -> Result<ConnectionRow, AppError> {
+    let Some((issuer, _)) = state.db.connection_issuer(&row.id).await? else {
+        return Ok(row.clone());
+    };
+    let Some(resource) = row.resource.as_deref().and_then(|r| Url::parse(r).ok()) else {
+        return Ok(row.clone());
+    };
+    let found = match discover(state, &resource).await {
+        Ok(found) => found,
+        Err(e) => {
+            // Asking is a check, not a condition: sign in with what is stored.
+            tracing::warn!(connection = %row.id, error = %e, "cannot ask the MCP server for its authorization server again");
+            return Ok(row.clone());
+        }
+    };
+    if found.issuer == issuer {
+        return Ok(row.clone());
+    }
+    let mut moved = row.clone();
+    match (row.registration.as_str(), &found.registration) {
+        ("dynamic", _) => super::manage::forget_client(&mut moved),
+        // The same document identifies Gatehouse to any server that reads them.
+        (_, Registration::MetadataDocument(id)) if row.client_id.as_deref() == Some(id) => {}
+        _ => {
+            return Err(AppError::BadRequest(format!(
+                "The MCP server's authorization server changed from {issuer} to {}: the client registered with the old one means nothing to the new one. Register Gatehouse with the new one and set that client on this connection, or delete the connection and add the server again with sign-in discovery.",
+                found.issuer
+            )));
+        }
+    }
+    moved.authorization_url = Some(found.authorization_url.clone());
+    moved.token_url = found.token_url.clone();
+    moved.revocation_url = found.revocation_url.clone();
+    moved.introspection_url = found.introspection_url.clone();
+    moved.provider_domain_url = Some(found.issuer.clone());
+    moved.updated_at = state.now();
+    state.db.update_connection_definition(&moved).await?;
+    state
+        .db
+        .set_connection_issuer(&row.id, &found.issuer, found.iss_required)
+        .await?;
+    tracing::info!(connection = %row.id, from = %issuer, to = %found.issuer, "the MCP server's authorization server changed: signing in there");
+    Ok(moved)
+}
+
 impl AppState {
     /// `create_for_mcp_server`, for the gateway.
     pub async fn sign_in_connection(
@@ -391,6 +465,34 @@ mod tests {
         assert_eq!(canonical_resource(&url), "https://mcp.example.com/mcp");
         let root = Url::parse("https://mcp.example.com").unwrap();
         assert_eq!(canonical_resource(&root), "https://mcp.example.com");
+    }
+
+    #[test]
+    fn a_resource_covers_its_own_paths_only() {
+        assert!(covers(
+            "https://mcp.example.com",
+            "https://mcp.example.com/mcp"
+        ));
+        assert!(covers(
+            "https://mcp.example.com/v2",
+            "https://mcp.example.com/v2/mcp"
+        ));
+        assert!(covers(
+            "https://mcp.example.com/mcp/",
+            "https://mcp.example.com/mcp"
+        ));
+        assert!(!covers(
+            "https://mcp.example.com/v2",
+            "https://mcp.example.com/v20/mcp"
+        ));
+        assert!(!covers(
+            "https://other.example.com",
+            "https://mcp.example.com/mcp"
+        ));
+        assert!(!covers(
+            "https://mcp.example.com/mcp/deeper",
+            "https://mcp.example.com/mcp"
+        ));
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub async fn authorization_url(
     elicitation: Option<&str>,
 ) -> Result<String, AppError> {
     let engine = &state.connections;
+    let row = &super::discovery::follow_moved_issuer(state, row).await?;
     let row = if row.registration == "dynamic" && row.client_id.is_none() {
         // People connecting a per-person connection for the first time at once register one
         // client between them: the first registers, the others find its client.

@@ -316,28 +316,69 @@ impl ProviderClient<'_> {
         }
     }
 
-    /// What an MCP server answers a client with no credentials: its status and its
-    /// `WWW-Authenticate` challenge (an `initialize` is posted, as a client's first request).
+    /// What an MCP server answers a client with no credentials: the status and
+    /// `WWW-Authenticate` challenge of the first refusal. A server may let `initialize` through
+    /// and challenge only what follows, and a 2026-07-28 server may want the protocol header
+    /// on every request: so `initialize`, then (with its session) `tools/list`, then a
+    /// 2026-07-28 `tools/list`, stopping at the first 401.
     pub async fn probe_mcp(&self, url: &Url) -> Result<(u16, Option<String>), ProviderError> {
         let client = self.outbound.guarded_client(url, self.timeout).await?;
+        let post = |body: serde_json::Value, headers: Vec<(&'static str, String)>| {
+            let mut request = client
+                .post(url.clone())
+                .header(http::header::ACCEPT, "application/json, text/event-stream")
+                .json(&body);
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            async move {
+                let response = request
+                    .send()
+                    .await
+                    .map_err(|e| ProviderError::from(GuardError::Fetch(e.into())))?;
+                let challenge = response
+                    .headers()
+                    .get(http::header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let session = response
+                    .headers()
+                    .get("mcp-session-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                Ok::<_, ProviderError>((response.status().as_u16(), challenge, session))
+            }
+        };
         let initialize = serde_json::json!({
             "jsonrpc": "2.0", "id": 0, "method": "initialize",
             "params": {"protocolVersion": "2025-11-25", "capabilities": {},
                        "clientInfo": {"name": "gatehouse", "version": env!("CARGO_PKG_VERSION")}}
         });
-        let response = client
-            .post(url.clone())
-            .header(http::header::ACCEPT, "application/json, text/event-stream")
-            .json(&initialize)
-            .send()
-            .await
-            .map_err(|e| ProviderError::from(GuardError::Fetch(e.into())))?;
-        let challenge = response
-            .headers()
-            .get(http::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        Ok((response.status().as_u16(), challenge))
+        let (status, challenge, session) = post(initialize, Vec::new()).await?;
+        if status == 401 {
+            return Ok((status, challenge));
+        }
+        let list = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+        let followed = if (200..300).contains(&status) {
+            let mut headers = vec![("mcp-protocol-version", "2025-11-25".to_string())];
+            if let Some(id) = session {
+                headers.push(("mcp-session-id", id));
+            }
+            let initialized =
+                serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+            post(initialized, headers.clone()).await?;
+            post(list, headers).await?
+        } else {
+            let headers = vec![
+                ("mcp-protocol-version", "2026-07-28".to_string()),
+                ("mcp-method", "tools/list".to_string()),
+            ];
+            post(list, headers).await?
+        };
+        match followed {
+            (401, challenge, _) => Ok((401, challenge)),
+            _ => Ok((status, challenge)),
+        }
     }
 
     /// RFC 7591 registration. Returns the registration answer.

@@ -35,8 +35,9 @@ use rmcp::model::{
     ServerCapabilities, ServerJsonRpcMessage, ServerResult,
 };
 use rmcp::service::{
-    InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, PeerRequestOptions,
-    RequestContext, RoleClient, RoleServer, RunningService, ServiceError,
+    ClientLifecycleMode, InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer,
+    PeerRequestOptions, RequestContext, RoleClient, RoleServer, RunningService, ServiceError,
+    serve_client_with_lifecycle,
 };
 use rmcp::transport::common::client_side_sse::ExponentialBackoff;
 use rmcp::transport::streamable_http_client::{
@@ -500,6 +501,28 @@ impl ClientHandler for Relay {
     }
 }
 
+/// Whether an `initialize` refusal reads like a server of the 2026-07-28 revision only: a
+/// JSON-RPC error (-32020, a missing protocol header, or any other), or HTTP 400 or 405.
+fn speaks_only_2026(e: &rmcp::service::ClientInitializeError) -> bool {
+    use rmcp::service::ClientInitializeError as E;
+    match e {
+        E::JsonRpcError(_) => true,
+        E::TransportError { error, .. } => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.error.as_ref());
+            while let Some(current) = source {
+                if let Some(StreamableHttpError::HttpStatus(s)) =
+                    current.downcast_ref::<HttpError>()
+                {
+                    return s.status == 400 || s.status == 405;
+                }
+                source = current.source();
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
 /// One live session with an upstream server. Cheap to share; requests may run concurrently.
 pub struct UpstreamSession {
     service: RunningService<RoleClient, Relay>,
@@ -597,8 +620,22 @@ impl UpstreamSession {
                     backoff.base_duration = Duration::from_secs(1);
                     backoff.max_delay = Some(Duration::from_secs(10));
                     config.retry_config = Arc::new(backoff);
-                    let transport = StreamableHttpClientTransport::with_client(http, config);
-                    relay.serve(transport).await
+                    let transport =
+                        || StreamableHttpClientTransport::with_client(http.clone(), config.clone());
+                    // The session-based revisions first: what the relay does mid-call (the
+                    // server's requests to the client) needs them. A server that speaks only
+                    // 2026-07-28 refuses `initialize`; then its own way, `server/discover`.
+                    match relay.clone().serve(transport()).await {
+                        Err(first) if speaks_only_2026(&first) => {
+                            let modern = ClientLifecycleMode::Discover {
+                                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                            };
+                            serve_client_with_lifecycle(relay, transport(), modern)
+                                .await
+                                .map_err(|_| first)
+                        }
+                        other => other,
+                    }
                 }
                 Transport::Sse => {
                     let legacy = LegacySse::open(http, url, timeout, tools_changed.clone()).await?;

@@ -785,18 +785,7 @@ where
                     tracing::error!(error = %e, "cannot mark the connection");
                 }
                 tracing::warn!(server = %row.name, connection = id, per_person = key.person.is_some(), "upstream refused a refreshed token");
-                return Err(if key.person.is_some() {
-                    Failure::Connect {
-                        connection: name,
-                        connection_id: id.to_string(),
-                        reason,
-                    }
-                } else {
-                    Failure::Reauthorize {
-                        connection: name,
-                        reason,
-                    }
-                });
+                return Err(authorize_again(key, name, reason));
             }
             // Step-up: the grant must be authorized again, with the scopes it has and the
             // ones asked for (a person: through their connect link).
@@ -814,18 +803,7 @@ where
                     scopes.join(" ")
                 );
                 tracing::info!(server = %row.name, connection = id, scopes = %scopes.join(" "), "upstream asked for more scopes");
-                return Err(if key.person.is_some() {
-                    Failure::Connect {
-                        connection: name,
-                        connection_id: id.to_string(),
-                        reason,
-                    }
-                } else {
-                    Failure::Reauthorize {
-                        connection: name,
-                        reason,
-                    }
-                });
+                return Err(authorize_again(key, name, reason));
             }
             Err(UpstreamError::Unauthorized) => {
                 return Err(Failure::Refused(if row.auth == "headers" {
@@ -852,6 +830,19 @@ where
                 return Err(Failure::Unavailable(e.to_string()));
             }
         }
+    }
+}
+
+/// The grant must be authorized again: a person is sent their connect link, a shared
+/// connection's admin is told to re-authorize it.
+fn authorize_again(key: GrantKey<'_>, connection: String, reason: String) -> Failure {
+    match key.person {
+        Some(_) => Failure::Connect {
+            connection,
+            connection_id: key.connection.to_string(),
+            reason,
+        },
+        None => Failure::Reauthorize { connection, reason },
     }
 }
 
