@@ -1063,24 +1063,8 @@ async fn an_upstreams_requests_progress_and_log_messages_reach_the_calling_clien
 async fn an_mcp_server_with_its_own_authorization_server_is_added_by_its_url_alone() {
     // The upstream is a resource server of `idp` at its own URL; Gatehouse knows neither the
     // issuer nor a client: it has the URL only.
-    let idp =
-        OidcProvider::start(&["--connections", "--resource-prefix", "http://127.0.0.1:"]).await;
-    let py = Upstream::python(
-        &[
-            "--issuer",
-            &idp.issuer,
-            "--resource",
-            "self",
-            "--required-scopes",
-            "read",
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            CLIENT_SECRET,
-        ],
-        "/mcp",
-    )
-    .await;
+    let idp = authorization_server().await;
+    let py = hosted_on(free_port(), &idp.issuer, &[]).await;
     let ctx = discovering().await;
     let created = add_server(
         &ctx,
@@ -1275,24 +1259,11 @@ async fn connect_with_iss(ctx: &Ctx, id: &str, iss: Iss<'_>) -> (StatusCode, Str
 
 #[tokio::test]
 async fn a_tool_needing_a_scope_the_grant_lacks_steps_up_to_the_union_of_scopes() {
-    let idp =
-        OidcProvider::start(&["--connections", "--resource-prefix", "http://127.0.0.1:"]).await;
-    let py = Upstream::python(
-        &[
-            "--issuer",
-            &idp.issuer,
-            "--resource",
-            "self",
-            "--required-scopes",
-            "read",
-            "--tool-scope",
-            "write_note=write",
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            CLIENT_SECRET,
-        ],
-        "/mcp",
+    let idp = authorization_server().await;
+    let py = hosted_on(
+        free_port(),
+        &idp.issuer,
+        &["--tool-scope", "write_note=write"],
     )
     .await;
     let ctx = discovering().await;
@@ -1370,37 +1341,35 @@ async fn the_ts_sdks_example_server_with_oauth_is_signed_in_to_by_discovery() {
     assert_eq!(text(&out["results"][0]), "Hello, Gatehouse!", "{out}");
 }
 
-/// The Python upstream at its own URL on `port`, a resource server of `issuer` that needs
-/// the scope `read`.
-async fn hosted_on(port: u16, issuer: &str) -> Upstream {
-    Upstream::python_on(
-        port,
-        &[
-            "--issuer",
-            issuer,
-            "--resource",
-            "self",
-            "--required-scopes",
-            "read",
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            CLIENT_SECRET,
-        ],
-        "/mcp",
-    )
-    .await
+/// The Python upstream as a hosted server is: at its own URL on `port`, a resource server of
+/// `issuer` that needs the scope `read`, found through its 401; with `extra` arguments.
+async fn hosted_on(port: u16, issuer: &str, extra: &[&str]) -> Upstream {
+    let mut args = vec![
+        "--issuer",
+        issuer,
+        "--resource",
+        "self",
+        "--required-scopes",
+        "read",
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret",
+        CLIENT_SECRET,
+    ];
+    args.extend_from_slice(extra);
+    Upstream::python_on(port, &args, "/mcp").await
+}
+
+/// oidc-provider as the authorization server of servers on loopback ports.
+async fn authorization_server() -> OidcProvider {
+    OidcProvider::start(&["--connections", "--resource-prefix", "http://127.0.0.1:"]).await
 }
 
 #[tokio::test]
 async fn a_server_whose_authorization_server_changes_is_registered_with_the_new_one() {
-    let args = ["--connections", "--resource-prefix", "http://127.0.0.1:"];
-    let (old, new) = (
-        OidcProvider::start(&args).await,
-        OidcProvider::start(&args).await,
-    );
+    let (old, new) = (authorization_server().await, authorization_server().await);
     let port = free_port();
-    let py = hosted_on(port, &old.issuer).await;
+    let py = hosted_on(port, &old.issuer, &[]).await;
     let ctx = discovering().await;
     let created = add_server(
         &ctx,
@@ -1414,7 +1383,7 @@ async fn a_server_whose_authorization_server_changes_is_registered_with_the_new_
 
     // The server now trusts another authorization server (same URL, new metadata).
     py.stop().await;
-    let _py = hosted_on(port, &new.issuer).await;
+    let _py = hosted_on(port, &new.issuer, &[]).await;
     let (status, page) = connect_with_iss(&ctx, &id, Iss::Kept).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let moved = ctx.view(&id).await;
