@@ -8,6 +8,7 @@ pub mod events;
 pub mod handler;
 pub mod input;
 pub mod offers;
+pub mod parked;
 pub mod protection;
 pub mod servers;
 pub mod sessions;

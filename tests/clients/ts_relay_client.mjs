@@ -67,7 +67,11 @@ const results = {};
 for (const [tool, args] of [['count', {}], ['ask_colour', {}], ['haiku', { topic: 'autumn' }], ['roots', {}]]) {
   const options = tool === 'count' ? { onprogress: (p) => progress.push([p.progress, p.total, p.message ?? null]) } : undefined;
   try {
-    const r = await client.callTool({ name: `${s}__${tool}`, arguments: args }, undefined, options);
+    const params = { name: `${s}__${tool}`, arguments: args };
+    // 1.x: callTool(params, resultSchema, options); 2.x: callTool(params, options).
+    const r = values.era === 'modern'
+      ? await client.callTool(params, options)
+      : await client.callTool(params, undefined, options);
     results[tool] = { isError: Boolean(r.isError), text: r.content.map((c) => c.text).join('\n') };
   } catch (e) {
     results[tool] = { isError: true, text: `protocol error: ${e.message}` };

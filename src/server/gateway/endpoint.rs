@@ -28,9 +28,11 @@ use super::caller::{McpAuthFailure, authenticate};
 use super::events::McpEvents;
 use super::handler::GatehouseMcp;
 use super::input::RequestStates;
+use super::parked::ParkedCalls;
 use super::protection::McpProtection;
 use super::sessions::{SessionCheck, StoredSessions};
 use super::tools::ToolRegistry;
+use super::upstreams::CallEnd;
 use crate::server::clock::UnixTime;
 use crate::server::db::DbError;
 use crate::server::net::HostPolicy;
@@ -60,6 +62,8 @@ pub struct McpEndpoint {
     pub request_states: RequestStates,
     /// What changed, for `subscriptions/listen` streams.
     pub events: McpEvents,
+    /// Upstream calls waiting on a 2026-07-28 client's answer to the upstream's request.
+    pub parked: ParkedCalls<CallEnd>,
     /// The 2025-era sessions whose worker has a change forwarder here (`on_initialized`):
     /// one per live worker.
     pub(crate) forwarders: std::sync::Mutex<HashMap<String, Peer<RoleServer>>>,
@@ -105,6 +109,7 @@ impl McpEndpoint {
             hosts,
             request_states,
             events: McpEvents::default(),
+            parked: ParkedCalls::default(),
             forwarders: std::sync::Mutex::new(HashMap::new()),
         }
     }

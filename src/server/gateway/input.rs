@@ -82,6 +82,15 @@ impl InputNeeded {
         self
     }
 
+    /// Any request to the client, as `method` and its `params` (an upstream's, relayed).
+    pub fn ask(self, key: &str, method: &str, params: Value) -> Self {
+        self.request(key, method, params)
+    }
+
+    pub fn state(&self) -> Option<&Value> {
+        self.state.as_ref()
+    }
+
     /// A form for the user: `schema` is the flat object schema elicitation allows.
     pub fn elicit_form(self, key: &str, message: &str, schema: Value) -> Self {
         self.request(

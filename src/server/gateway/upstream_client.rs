@@ -50,6 +50,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use super::parked::Asker;
 use super::upstream_http::{
     Credential, GuardedHttp, HttpError, HttpFailure, MAX_ANSWER_BYTES, SseParser, refusal,
 };
@@ -230,6 +231,9 @@ pub struct Downstream {
     pub roots: bool,
     /// Served by the 2026-07-28 rules, which have no requests to the client mid-call.
     pub stateless: bool,
+    /// Of a 2026-07-28 client: where the upstream's requests go instead, to be handed to
+    /// the client as the input of the call's next round (`parked`).
+    pub asker: Option<Asker>,
 }
 
 /// Lists other than tools that an upstream said changed.
@@ -339,7 +343,7 @@ fn cannot_ask(
 ) -> Option<ErrorData> {
     let why = match client {
         None => "no MCP client call is waiting on this request".to_string(),
-        Some(d) if d.stateless => format!(
+        Some(d) if d.stateless && d.asker.is_none() => format!(
             "the MCP client calling through Gatehouse speaks 2026-07-28, where a server cannot send it {what} requests in the middle of a call"
         ),
         Some(d) if !declared(d) => {
@@ -370,6 +374,16 @@ async fn ask_client(
         )),
         Err(e) => Err(ErrorData::internal_error(e.to_string(), None)),
     }
+}
+
+/// Asks a 2026-07-28 client through the call's next round, and reads its answer as `R`.
+async fn ask_in_rounds<R: serde::de::DeserializeOwned>(
+    asker: &Asker,
+    method: &'static str,
+    params: Value,
+) -> Result<R, ErrorData> {
+    let answer = asker.ask(method, params).await?;
+    serde_json::from_value(answer).map_err(|_| client_answered(method))
 }
 
 fn client_answered(kind: &str) -> ErrorData {
@@ -452,6 +466,10 @@ impl ClientHandler for Relay {
             return Err(refused);
         }
         let client = client.expect("checked");
+        if let Some(asker) = &client.asker {
+            let params = serde_json::to_value(&params).unwrap_or_default();
+            return ask_in_rounds(asker, "elicitation/create", params).await;
+        }
         match ask_client(
             &client,
             ServerRequest::ElicitRequest(ElicitRequest::new(params)),
@@ -473,6 +491,10 @@ impl ClientHandler for Relay {
             return Err(refused);
         }
         let client = client.expect("checked");
+        if let Some(asker) = &client.asker {
+            let params = serde_json::to_value(&params).unwrap_or_default();
+            return ask_in_rounds(asker, "sampling/createMessage", params).await;
+        }
         let request = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
         match ask_client(&client, request).await? {
             ClientResult::CreateMessageResult(r) => Ok(*r),
@@ -489,6 +511,9 @@ impl ClientHandler for Relay {
             return Err(refused);
         }
         let client = client.expect("checked");
+        if let Some(asker) = &client.asker {
+            return ask_in_rounds(asker, "roots/list", serde_json::json!({})).await;
+        }
         match ask_client(
             &client,
             ServerRequest::ListRootsRequest(ListRootsRequest::default()),

@@ -26,6 +26,7 @@ use super::caller::McpCaller;
 use super::catalog::Catalog;
 use super::events::McpEvent;
 use super::input::{Outcome, UrlRequired, is_2026};
+use super::parked::{QUESTION_KEY, Running, Waited, names_parked_call};
 use super::tools::{ToolContext, ToolFuture, ToolOutcome, ToolSource, tool_error};
 use super::upstream_client::{
     ChangeFlag, Downstream, Notice, Transport, UpstreamError, UpstreamSession,
@@ -876,6 +877,7 @@ fn downstream_of(ctx: &ToolContext<'_>) -> Option<Downstream> {
         sampling: ctx.client.sampling(),
         roots: ctx.client.roots(),
         stateless: is_2026(request),
+        asker: None,
     })
 }
 
@@ -916,7 +918,7 @@ async fn session(
 /// connect it (`connect_outcome`).
 pub async fn call_tool(
     ctx: &ToolContext<'_>,
-    upstream: &Upstream,
+    upstream: &Arc<Upstream>,
     tool: &str,
     arguments: JsonObject,
 ) -> ToolOutcome {
@@ -933,6 +935,9 @@ pub async fn call_tool(
     let started = Instant::now();
     let arguments = Value::Object(arguments);
     let downstream = downstream_of(ctx);
+    if downstream.as_ref().is_some_and(|d| d.stateless) {
+        return call_in_rounds(ctx, upstream, tool, arguments, downstream).await;
+    }
     let outcome = with_session(state, upstream, person, |session, headers| {
         let (arguments, downstream) = (arguments.clone(), downstream.clone());
         async move {
@@ -942,13 +947,77 @@ pub async fn call_tool(
         }
     })
     .await;
-    match outcome {
+    call_outcome(ctx, upstream, CallEnd { started, outcome })
+}
+
+/// How an upstream call ended, for `call_outcome`.
+pub struct CallEnd {
+    started: Instant,
+    outcome: Result<Value, Failure>,
+}
+
+fn call_outcome(ctx: &ToolContext<'_>, upstream: &Upstream, end: CallEnd) -> ToolOutcome {
+    match end.outcome {
         Err(Failure::Connect {
             connection,
             connection_id,
             reason,
         }) => connect_outcome(ctx, upstream, &connection_id, &connection, &reason),
-        other => finish_call(state, upstream, started, other).into(),
+        other => finish_call(ctx.state, upstream, end.started, other).into(),
+    }
+}
+
+/// A call of a 2026-07-28 client: the upstream call runs in a task of its own, and each
+/// request the upstream sends about it becomes a round of input for the client (`parked`).
+async fn call_in_rounds(
+    ctx: &ToolContext<'_>,
+    upstream: &Arc<Upstream>,
+    tool: &str,
+    arguments: Value,
+    downstream: Option<Downstream>,
+) -> ToolOutcome {
+    let parked = &ctx.state.mcp.parked;
+    let now = ctx.state.now();
+    let round_state = ctx.input.and_then(|round| round.state.as_ref());
+    let waited = match round_state.filter(|s| names_parked_call(Some(s))) {
+        Some(state) => {
+            let answer = ctx.input.and_then(|r| r.response(QUESTION_KEY)).cloned();
+            parked.resume(state, answer, now).await
+        }
+        None => {
+            let (state, upstream, tool) = (ctx.state.clone(), upstream.clone(), tool.to_string());
+            let person = ctx.caller.person.clone();
+            let running = Running::start(move |hooks| async move {
+                let started = Instant::now();
+                let downstream = downstream.map(|d| Downstream {
+                    asker: Some(hooks.asker),
+                    cancelled: hooks.cancelled,
+                    ..d
+                });
+                let outcome =
+                    with_session(&state, &upstream, person.as_deref(), |session, headers| {
+                        let (arguments, downstream) = (arguments.clone(), downstream.clone());
+                        let tool = tool.clone();
+                        async move {
+                            session
+                                .call_tool(&tool, arguments, &headers, downstream)
+                                .await
+                        }
+                    })
+                    .await;
+                CallEnd { started, outcome }
+            });
+            parked.wait(running, now).await
+        }
+    };
+    match waited {
+        Waited::Done(end) => call_outcome(ctx, upstream, end),
+        Waited::Asked(needed) => Outcome::NeedInput(needed),
+        Waited::Gone => tool_error(format!(
+            "The MCP server {}'s question about this call is no longer waiting for an answer: it expired, or it waits on another Gatehouse replica. Call the tool again.",
+            upstream.row.name
+        ))
+        .into(),
     }
 }
 
