@@ -2,9 +2,11 @@
 //
 //   node end2end/support/oidc-provider.mjs [--port N] [--no-userinfo]
 //       [--connections [--access-token-format jwt|opaque] [--access-token-ttl SECONDS]
-//                      [--resource-prefix URL_PREFIX]]
+//                      [--resource-prefix URL_PREFIX] [--cimd]]
+//       [--tls-cert FILE --tls-key FILE]
 //
 // Prints one JSON line {"issuer": "...", "port": N} once it listens, then serves until killed.
+// --tls-cert/--tls-key serve https instead, and the issuer is https://127.0.0.1:N.
 // Sign-in is an email field (no password): whoever types an address is that user, with
 // email_verified=true. A "Deny" button refuses the login (error=access_denied). Consent is
 // granted automatically. The client "gatehouse-test" / "gatehouse-test-secret" is registered as
@@ -41,9 +43,14 @@
 //   registration_access_token; the old one is then 401 invalid_token. A registration's
 //   `scope`, if any, must be made of openid offline_access read write and then limits what the
 //   client may ask for.
+// - --cimd: client ID metadata documents (oidc-provider's `clientIdMetadataDocument`, draft-02):
+//   an https client_id is fetched and used as the client, registration untouched. Its fetches
+//   may reach loopback (oidc-provider refuses special-use addresses by default); the documents'
+//   https is trusted as node trusts it (NODE_EXTRA_CA_CERTS for a throwaway CA).
 // - GET /__stats: {"grants": {"authorization_code": n, "refresh_token": n,
 //   "client_credentials": n}, "grant_errors": {"invalid_grant": n, <other token endpoint error
-//   codes as they occur>: n}, "revocations": <revocation requests answered 200>};
+//   codes as they occur>: n}, "revocations": <revocation requests answered 200>, "registrations": <clients registered
+//   at /reg>};
 //   POST /__stats/reset zeroes them and answers the zeroed JSON.
 // - POST /__expire-access-token with a form body `token=...`: that access token stops being
 //   valid (as at the end of its lifetime) while its grant and refresh token live on. RFC 7009
@@ -63,7 +70,9 @@
 // - /.well-known/oauth-authorization-server (RFC 8414) is served by oidc-provider itself, with
 //   the same JSON as /.well-known/openid-configuration, flag or not.
 
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import Provider, { errors } from 'oidc-provider';
 
 const args = process.argv.slice(2);
@@ -80,6 +89,9 @@ const accessTokenFormat = option('--access-token-format', 'opaque');
 // With --connections: resources (RFC 8707) other than the issuer's own that tokens may be
 // for, e.g. an MCP server elsewhere whose authorization server this is.
 const resourcePrefix = option('--resource-prefix', '');
+const cimd = flag('--cimd');
+const tlsCert = option('--tls-cert', '');
+const tlsKey = option('--tls-key', '');
 const accessTokenTTL = Number(option('--access-token-ttl', '3600'));
 if (!['jwt', 'opaque'].includes(accessTokenFormat)) throw new Error('--access-token-format is jwt or opaque');
 if (!Number.isSafeInteger(accessTokenTTL) || accessTokenTTL <= 0) throw new Error('--access-token-ttl is a positive integer');
@@ -100,10 +112,12 @@ const readForm = (req) =>
     req.on('error', reject);
   });
 
-const server = http.createServer();
+const server = tlsCert
+  ? https.createServer({ cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) })
+  : http.createServer();
 server.listen(port, '127.0.0.1', () => {
   const actualPort = server.address().port;
-  const issuer = `http://127.0.0.1:${actualPort}`;
+  const issuer = `${tlsCert ? 'https' : 'http'}://127.0.0.1:${actualPort}`;
 
   const configuration = {
     clients: [
@@ -238,12 +252,15 @@ function withConnections(configuration, issuer) {
   configuration.expiresWithSession = async (ctx, source) =>
     isLoginClient(ctx.oidc.client) && !source.scopes.has('offline_access');
   configuration.rotateRefreshToken = true;
+  // The metadata documents of tests live on loopback: fetch without the special-use guard.
+  if (cimd) configuration.fetch = (url, options) => globalThis.fetch(url, { ...options, dispatcher: undefined });
   // Listed so that they are advertised and a registration may carry them in its `scope`.
   configuration.scopes = ['openid', 'offline_access', 'read', 'write'];
 
   Object.assign(configuration.features, {
     clientCredentials: { enabled: true },
     registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
+    clientIdMetadataDocument: { enabled: cimd, ack: 'draft-02' },
     // Any authenticated client may ask: this stands in for resource servers too.
     introspection: { enabled: true, allowedPolicy: async () => true },
     revocation: {
@@ -286,6 +303,7 @@ function withConnections(configuration, issuer) {
       grants: { authorization_code: 0, refresh_token: 0, client_credentials: 0 },
       grant_errors: { invalid_grant: 0 },
       revocations: 0,
+      registrations: 0,
     });
   reset();
   let attached;
@@ -305,6 +323,9 @@ function withConnections(configuration, issuer) {
       provider.on('grant.success', (ctx) => {
         const type = ctx.oidc.params.grant_type;
         counts.grants[type] = (counts.grants[type] ?? 0) + 1;
+      });
+      provider.on('registration_create.success', () => {
+        counts.registrations += 1;
       });
       provider.on('grant.error', (ctx, err) => {
         const code = err.error ?? 'server_error';

@@ -1340,6 +1340,129 @@ async fn the_ts_sdks_example_server_with_oauth_is_signed_in_to_by_discovery() {
     assert_eq!(text(&out["results"][0]), "Hello, Gatehouse!", "{out}");
 }
 
+#[tokio::test]
+async fn an_authorization_server_that_reads_client_metadata_documents_gets_no_registration() {
+    // Local https with a throwaway CA: the authorization server serves https (trusted by
+    // Gatehouse through OUTBOUND_CA_CERTS, by the upstream through --ca-file), and Gatehouse
+    // is at an https PUBLIC_URL behind a TLS front, where the authorization server fetches its
+    // client ID metadata document (trusting the CA through NODE_EXTRA_CA_CERTS).
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ThrowawayCa::make(dir.path()).await;
+    let (cert, key) = (ca.cert.to_str().unwrap(), ca.key.to_str().unwrap());
+    let idp = OidcProvider::start_with_env(
+        &[
+            "--connections",
+            "--resource-prefix",
+            "http://127.0.0.1:",
+            "--cimd",
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+        ],
+        &[("NODE_EXTRA_CA_CERTS", &ca.ca)],
+    )
+    .await;
+    assert!(idp.issuer.starts_with("https://"), "{}", idp.issuer);
+    let py = hosted_on(
+        free_port(),
+        &idp.issuer,
+        &["--ca-file", ca.ca.to_str().unwrap()],
+    )
+    .await;
+    let front_port = free_port();
+    let public = format!("https://127.0.0.1:{front_port}");
+    let ctx = Ctx::with(gatehouse::server::config::RawSettings {
+        outbound_timeout: Some("10".into()),
+        public_url: Some(public.clone()),
+        // The test itself talks to the instance directly as well.
+        allowed_hosts: Some("127.0.0.1".into()),
+        outbound_ca_certs: Some(ca.ca.to_str().unwrap().into()),
+        ..crate::connections::settings()
+    })
+    .await;
+    let _front = tls_front(&ca, front_port, &ctx.app.address).await;
+    let mut browser = Browser {
+        ca: Some(ca.certificate()),
+        ..Browser::default()
+    };
+
+    // The document is served at the https URL that is the client's id.
+    let client_id = format!("{public}/oauth/client-metadata.json");
+    let document: Value = browser
+        .http()
+        .get(&client_id)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["client_id"], client_id.as_str(), "{document}");
+    assert_eq!(
+        document["redirect_uris"],
+        json!([format!("{public}/connections/oauth/callback")])
+    );
+
+    let created = add_server(
+        &ctx,
+        json!({"name": "hosted", "url": py.url, "auth": "discover"}),
+    )
+    .await;
+    let id = created["connection_id"].as_str().unwrap().to_string();
+    let connection = ctx.view(&id).await;
+    assert_eq!(connection["client_id"], client_id.as_str(), "{connection}");
+    assert_eq!(connection["dynamic_registration"], false, "{connection}");
+
+    // Signing in: the authorization server reads the document, and the answer comes back
+    // through the front to the https callback.
+    let (status, started) = ctx
+        .post(&format!("/api/v0/connections/{id}/connect"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let callback = format!("{public}/connections/oauth/callback");
+    let back = walk_provider(
+        &mut browser,
+        started["authorization_url"].as_str().unwrap(),
+        &callback,
+        Some("ops@example.com"),
+    )
+    .await;
+    let page = browser
+        .http()
+        .get(&back)
+        .bearer_auth(&ctx.session)
+        .send()
+        .await
+        .unwrap();
+    let status = page.status();
+    assert_eq!(status, StatusCode::OK, "{}", page.text().await.unwrap());
+    let connection = ctx.view(&id).await;
+    assert_eq!(connection["status"], "connected", "{connection}");
+    assert_eq!(connection["registered"], false, "{connection}");
+
+    let token = mcp_token(&ctx).await;
+    let out = sdk_client(&ctx.app, &token, json!([["hosted__whoami", {}]])).await;
+    let who: Value = serde_json::from_str(&text(&out["results"][0])).unwrap();
+    assert_eq!(who["subject"], "ops@example.com", "{out}");
+    assert_eq!(who["client_id"], client_id.as_str(), "{out}");
+    assert_eq!(who["audience"], py.url.as_str(), "{out}");
+    let stats: Value = browser
+        .http()
+        .get(format!("{}/__stats", idp.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stats["registrations"], 0,
+        "no registration happened: {stats}"
+    );
+    assert_eq!(stats["grants"]["authorization_code"], 1, "{stats}");
+}
+
 /// The Python upstream as a hosted server is: at its own URL on `port`, a resource server of
 /// `issuer` that needs the scope `read`, found through its 401; with `extra` arguments.
 async fn hosted_on(port: u16, issuer: &str, extra: &[&str]) -> Upstream {

@@ -314,6 +314,14 @@ pub struct OidcProvider {
 
 impl OidcProvider {
     pub async fn start(extra_args: &[&str]) -> OidcProvider {
+        OidcProvider::start_with_env(extra_args, &[]).await
+    }
+
+    /// `start`, with these variables in its environment (NODE_EXTRA_CA_CERTS, say).
+    pub async fn start_with_env(
+        extra_args: &[&str],
+        env: &[(&str, &std::path::Path)],
+    ) -> OidcProvider {
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/end2end/support/oidc-provider.mjs"
@@ -322,6 +330,7 @@ impl OidcProvider {
             .arg(script)
             .args(["--port", "0"])
             .args(extra_args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -360,6 +369,8 @@ impl OidcProvider {
 #[derive(Default)]
 pub struct Browser {
     pub cookies: HashMap<String, String>,
+    /// A certificate authority it trusts besides the system's (a test's throwaway one).
+    pub ca: Option<reqwest::Certificate>,
 }
 
 impl Browser {
@@ -390,8 +401,22 @@ impl Browser {
         }
     }
 
+    /// `client()`, trusting `ca` as well.
+    pub fn http(&self) -> reqwest::Client {
+        let Some(ca) = &self.ca else {
+            return client();
+        };
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(30))
+            .add_root_certificate(ca.clone())
+            .build()
+            .unwrap()
+    }
+
     pub async fn get(&mut self, url: &str) -> Response {
-        let response = client()
+        let response = self
+            .http()
             .get(url)
             .header("cookie", self.cookie_header())
             .send()
@@ -402,7 +427,8 @@ impl Browser {
     }
 
     pub async fn post_form(&mut self, url: &str, body: String) -> Response {
-        let response = client()
+        let response = self
+            .http()
             .post(url)
             .header("cookie", self.cookie_header())
             .header("content-type", "application/x-www-form-urlencoded")
@@ -726,4 +752,94 @@ impl Replicas {
             _proxy: proxy,
         }
     }
+}
+
+/// A throwaway certificate authority and a certificate it issued for 127.0.0.1, made with
+/// openssl in `dir`, for a test's local https.
+pub struct ThrowawayCa {
+    /// The authority's certificate: what a client is told to trust.
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+impl ThrowawayCa {
+    pub async fn make(dir: &std::path::Path) -> ThrowawayCa {
+        let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+        std::fs::write(
+            path("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+        let steps = [
+            format!(
+                "req -x509 {ec} -days 1 -subj /CN=GatehouseTestCA -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign -keyout {} -out {}",
+                path("ca.key"),
+                path("ca.pem")
+            ),
+            format!(
+                "req {ec} -subj /CN=127.0.0.1 -keyout {} -out {}",
+                path("key.pem"),
+                path("leaf.csr")
+            ),
+            format!(
+                "x509 -req -days 1 -set_serial 2 -in {} -CA {} -CAkey {} -extfile {} -out {}",
+                path("leaf.csr"),
+                path("ca.pem"),
+                path("ca.key"),
+                path("leaf.ext"),
+                path("cert.pem")
+            ),
+        ];
+        for step in steps {
+            // Temporary paths have no spaces: split on them.
+            let out = Command::new("openssl")
+                .args(step.split(' '))
+                .output()
+                .await
+                .expect("openssl runs");
+            assert!(
+                out.status.success(),
+                "openssl {step}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        ThrowawayCa {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        }
+    }
+
+    pub fn certificate(&self) -> reqwest::Certificate {
+        reqwest::Certificate::from_pem(&std::fs::read(&self.ca).unwrap()).unwrap()
+    }
+}
+
+/// A TLS front (`tests/clients/tls_front.mjs`) on 127.0.0.1:`port` for the http `origin`,
+/// with `ca`'s certificate; it serves until dropped.
+pub async fn tls_front(ca: &ThrowawayCa, port: u16, origin: &str) -> Child {
+    let mut child = Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/tls_front.mjs"
+        ))
+        .arg("--cert")
+        .arg(&ca.cert)
+        .arg("--key")
+        .arg(&ca.key)
+        .args(["--port", &port.to_string(), "--to", origin])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let line = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next_line()
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(line.contains("port"), "the TLS front did not start: {line}");
+    child
 }

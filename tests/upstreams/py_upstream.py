@@ -19,6 +19,7 @@ and the template `users://{user_id}/profile` (with a completed `user_id`). Print
 """
 
 import argparse
+import ssl
 import asyncio
 import json
 import sys
@@ -44,6 +45,8 @@ parser.add_argument("--required-scopes")
 # TOOL=SCOPE: calling TOOL needs SCOPE as well; without it, 403 insufficient_scope naming
 # every scope needed (step-up).
 parser.add_argument("--tool-scope")
+# A CA to trust for the issuer's https (a throwaway one in tests).
+parser.add_argument("--ca-file")
 args = parser.parse_args()
 # "self": the server's own URL, as a server whose authorization server is elsewhere has it.
 if args.resource == "self":
@@ -54,7 +57,8 @@ class IntrospectingVerifier:
     """Asks the issuer about each token; accepts it only for this resource."""
 
     async def verify_token(self, token: str) -> AccessToken | None:
-        async with httpx.AsyncClient(timeout=5) as client:
+        verify = ssl.create_default_context(cafile=args.ca_file) if args.ca_file else True
+        async with httpx.AsyncClient(timeout=5, verify=verify) as client:
             answer = await client.post(
                 f"{args.issuer}/token/introspection",
                 data={"token": token, "client_id": args.client_id, "client_secret": args.client_secret},
