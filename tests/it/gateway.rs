@@ -1058,6 +1058,104 @@ async fn an_upstreams_requests_progress_and_log_messages_reach_the_calling_clien
     }
 }
 
+/// Reads an SSE stream until `what` has come by; what came, or a panic after 10 seconds.
+async fn until_heard(stream: &mut reqwest::Response, what: &str) -> String {
+    let mut seen = String::new();
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen.contains(what) {
+            match stream.chunk().await {
+                Ok(Some(chunk)) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return false,
+            }
+        }
+        true
+    })
+    .await;
+    assert_eq!(heard, Ok(true), "never heard {what}; heard {seen:?}");
+    seen
+}
+
+/// Asks the upstream's `slow_calls` until `done` says its count is reached.
+async fn slow_calls_until(mcp: &RawMcp<'_>, key: &str, count: i64) {
+    for attempt in 0..100 {
+        let answer = mcp
+            .call(
+                1000 + attempt,
+                "tools/call",
+                json!({"name": "py__slow_calls", "arguments": {}}),
+            )
+            .await;
+        let calls: Value = serde_json::from_str(&text(&answer["result"])).unwrap();
+        if calls[key] == count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the upstream never counted {count} {key} slow calls");
+}
+
+#[tokio::test]
+async fn an_upstreams_list_changes_reach_clients_and_a_cancelled_call_is_cancelled_upstream() {
+    let ctx = Ctx::new().await;
+    let py = Upstream::python(&[], "/mcp").await;
+    add_server(&ctx, json!({"name": "py", "url": py.url})).await;
+    let token = mcp_token(&ctx).await;
+    let mut mcp = RawMcp::with_token(&ctx.app, &token);
+    mcp.initialize(LATEST_SESSION_VERSION).await;
+    // The session's own stream, where a 2025-era client hears of changes.
+    let mut stream = mcp.request(reqwest::Method::GET).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+
+    // The upstream adds a prompt and a resource, announcing each on its stream to Gatehouse.
+    for (id, tool, arguments, notification, method, listed) in [
+        (
+            1,
+            "py__add_prompt",
+            json!({"name": "fresh_prompt"}),
+            "notifications/prompts/list_changed",
+            "prompts/list",
+            "py__fresh_prompt",
+        ),
+        (
+            2,
+            "py__add_resource",
+            json!({"uri": "file:///docs/fresh.md"}),
+            "notifications/resources/list_changed",
+            "resources/list",
+            "gatehouse://py/file:///docs/fresh.md",
+        ),
+    ] {
+        let added = mcp
+            .call(
+                id,
+                "tools/call",
+                json!({"name": tool, "arguments": arguments}),
+            )
+            .await;
+        assert_eq!(added["result"]["isError"], false, "{added}");
+        until_heard(&mut stream, notification).await;
+        let list = mcp.call(10 + id, method, json!({})).await;
+        assert!(list.to_string().contains(listed), "{method}: {list}");
+    }
+
+    // A call the client cancels is cancelled at the upstream too.
+    let slow = mcp.request(reqwest::Method::POST).json(&json!({
+        "jsonrpc": "2.0", "id": 77, "method": "tools/call",
+        "params": {"name": "py__slow", "arguments": {}}
+    }));
+    let slow = tokio::spawn(async move { slow.send().await.map(|r| r.status()) });
+    slow_calls_until(&mcp, "started", 1).await;
+    let (status, _, _) = mcp
+        .post(json!({
+            "jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": 77, "reason": "the user pressed stop"}
+        }))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    slow_calls_until(&mcp, "cancelled", 1).await;
+    slow.abort();
+}
+
 #[tokio::test]
 async fn an_mcp_server_with_its_own_authorization_server_is_added_by_its_url_alone() {
     // The upstream is a resource server of `idp` at its own URL; Gatehouse knows neither the

@@ -19,16 +19,20 @@ and the template `users://{user_id}/profile` (with a completed `user_id`). Print
 """
 
 import argparse
-import ssl
 import asyncio
 import json
+import ssl
 import sys
+
+import anyio
 
 import httpx2 as httpx
 import uvicorn
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.prompts.base import Prompt
+from mcp.server.mcpserver.resources.types import TextResource
 from mcp.types import Completion, PromptReference, ResourceTemplateReference, SamplingMessage, TextContent
 from pydantic import BaseModel
 
@@ -122,6 +126,41 @@ async def add_tool(name: str, ctx: Context) -> str:
     server.add_tool(lambda: f"I am {name}", name=name, description=f"Added at run time: {name}")
     await ctx.session.send_tool_list_changed()
     return f"added {name}"
+
+
+@server.tool(description="Adds a prompt named `name` and tells the clients the list changed.")
+async def add_prompt(name: str, ctx: Context) -> str:
+    server.add_prompt(Prompt.from_function(lambda: f"I am {name}", name=name, description=f"Added: {name}"))
+    await ctx.session.send_prompt_list_changed()
+    return f"added prompt {name}"
+
+
+@server.tool(description="Adds a resource at `uri` and tells the clients the list changed.")
+async def add_resource(uri: str, ctx: Context) -> str:
+    server.add_resource(TextResource(uri=uri, name=uri.rsplit("/", 1)[-1], text=f"added at {uri}"))
+    await ctx.session.send_resource_list_changed()
+    return f"added resource {uri}"
+
+
+# Request ids of `slow` calls that were cancelled (notifications/cancelled from the client).
+cancelled_calls = []
+slow_started = []
+
+
+@server.tool(description="Takes ten seconds unless cancelled.")
+async def slow(ctx: Context) -> str:
+    slow_started.append(ctx.request_id)
+    try:
+        await anyio.sleep(10)
+    except anyio.get_cancelled_exc_class():
+        cancelled_calls.append(ctx.request_id)
+        raise
+    return "slept"
+
+
+@server.tool(description="How many slow calls started and how many were cancelled.")
+def slow_calls() -> str:
+    return json.dumps({"started": len(slow_started), "cancelled": len(cancelled_calls)})
 
 
 @server.tool(description="Counts to three, reporting progress and logging each step.")
