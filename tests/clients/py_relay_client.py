@@ -2,7 +2,7 @@
 Gatehouse: it answers elicitation (form), sampling and roots requests, hears progress and log
 messages, and calls the tools that cause them.
 
-    python py_relay_client.py <url> --token T --mode legacy|2026-07-28 --server NAME [--no-sampling]
+    python py_relay_client.py <url> --token T --mode legacy|2026-07-28 --server NAME [--no-sampling] [--tools a,b]
 
 Prints one JSON line: each call's texts and whether it was an error, the progress and the log
 messages that arrived, and what the upstream asked of this client.
@@ -59,6 +59,7 @@ async def main():
     p.add_argument("--mode", default="legacy")
     p.add_argument("--server", required=True)
     p.add_argument("--no-sampling", action="store_true")
+    p.add_argument("--tools", default="count,ask_colour,haiku,roots")
     args = p.parse_args()
     headers = {"Authorization": f"Bearer {args.token}"}
     results = {}
@@ -71,7 +72,8 @@ async def main():
             list_roots_callback=on_roots,
             logging_callback=on_log,
         ) as client:
-            for tool, arguments in [("count", {}), ("ask_colour", {}), ("haiku", {"topic": "autumn"}), ("roots", {})]:
+            for tool in args.tools.split(","):
+                arguments = {"topic": "autumn"} if tool == "haiku" else {}
                 try:
                     result = await client.call_tool(
                         f"{args.server}__{tool}",

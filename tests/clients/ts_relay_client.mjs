@@ -2,7 +2,7 @@
 // Gatehouse: it answers elicitation (form), sampling and roots requests, hears progress and
 // log messages, and calls the tools that cause them.
 //
-//   node ts_relay_client.mjs <url> --token T --era legacy|modern --server NAME [--no-sampling]
+//   node ts_relay_client.mjs <url> --token T --era legacy|modern --server NAME [--no-sampling] [--tools a,b]
 //
 // legacy: @modelcontextprotocol/sdk 1.x (2025-11-25 sessions); modern:
 // @modelcontextprotocol/client 2.x pinned to 2026-07-28. Prints one JSON line: each call's
@@ -17,6 +17,7 @@ const { positionals, values } = parseArgs({
     token: { type: 'string' },
     server: { type: 'string' },
     'no-sampling': { type: 'boolean', default: false },
+    tools: { type: 'string', default: 'count,ask_colour,haiku,roots' },
   },
 });
 const url = new URL(positionals[0]);
@@ -64,7 +65,8 @@ if (values.era === 'modern') {
 await client.connect(transport);
 const progress = [];
 const results = {};
-for (const [tool, args] of [['count', {}], ['ask_colour', {}], ['haiku', { topic: 'autumn' }], ['roots', {}]]) {
+for (const tool of values.tools.split(',')) {
+  const args = tool === 'haiku' ? { topic: 'autumn' } : {};
   const options = tool === 'count' ? { onprogress: (p) => progress.push([p.progress, p.total, p.message ?? null]) } : undefined;
   try {
     const params = { name: `${s}__${tool}`, arguments: args };

@@ -1058,6 +1058,50 @@ async fn an_upstreams_requests_progress_and_log_messages_reach_the_calling_clien
     }
 }
 
+#[tokio::test]
+async fn a_2026_only_upstreams_input_required_rounds_reach_clients_of_both_eras() {
+    // The upstream refuses `initialize`: Gatehouse speaks 2026-07-28 to it, and its tool asks
+    // the user through an InputRequiredResult, which Gatehouse hands to the client (2025 era:
+    // as elicitation/create on the call's stream; 2026: as its own InputRequiredResult) and
+    // brings the answer back with the upstream's requestState.
+    let ctx = Ctx::new().await;
+    let py = Upstream::python(&["--modern-only"], "/mcp").await;
+    add_server(&ctx, json!({"name": "py", "url": py.url})).await;
+    let token = mcp_token(&ctx).await;
+    for (sdk, era) in [
+        ("py", "legacy"),
+        ("ts", "legacy"),
+        ("py", "2026-07-28"),
+        ("ts", "modern"),
+    ] {
+        let out = script_client(
+            &ctx.app,
+            &token,
+            "relay",
+            sdk,
+            era,
+            &["--tools", "ask_colour_resolved,count"],
+        )
+        .await;
+        let at = format!("{sdk} {era}: {out}");
+        assert_eq!(
+            out["results"]["ask_colour_resolved"],
+            json!({"isError": false, "text": "the user likes teal"}),
+            "{at}"
+        );
+        assert_eq!(
+            out["asked"],
+            json!(["elicitation: What is your favourite colour?"]),
+            "{at}"
+        );
+        assert_eq!(
+            out["results"]["count"],
+            json!({"isError": false, "text": "counted to 3"}),
+            "{at}"
+        );
+    }
+}
+
 /// Reads an SSE stream until `what` has come by; what came, or a panic after 10 seconds.
 async fn until_heard(stream: &mut reqwest::Response, what: &str) -> String {
     let mut seen = String::new();

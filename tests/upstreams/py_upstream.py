@@ -23,6 +23,7 @@ import asyncio
 import json
 import ssl
 import sys
+from typing import Annotated
 
 import anyio
 
@@ -30,7 +31,7 @@ import httpx2 as httpx
 import uvicorn
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from mcp.server.mcpserver.prompts.base import Prompt
 from mcp.server.mcpserver.resources.types import TextResource
 from mcp.types import Completion, PromptReference, ResourceTemplateReference, SamplingMessage, TextContent
@@ -49,6 +50,8 @@ parser.add_argument("--required-scopes")
 # TOOL=SCOPE: calling TOOL needs SCOPE as well; without it, 403 insufficient_scope naming
 # every scope needed (step-up).
 parser.add_argument("--tool-scope")
+# Refuse every request not of the 2026-07-28 revision (a server with no initialize at all).
+parser.add_argument("--modern-only", action="store_true")
 # A CA to trust for the issuer's https (a throwaway one in tests).
 parser.add_argument("--ca-file")
 args = parser.parse_args()
@@ -183,6 +186,15 @@ async def ask_colour(ctx: Context) -> str:
     return f"the user chose {answer.action}"
 
 
+def favourite_colour() -> Elicit[Colour]:
+    return Elicit("What is your favourite colour?", Colour)
+
+
+@server.tool(description="Asks the user for their favourite colour through a resolver (2026-07-28: in rounds).")
+async def ask_colour_resolved(colour: Annotated[Colour, Resolve(favourite_colour)]) -> str:
+    return f"the user likes {colour.colour}"
+
+
 @server.tool(description="Asks the client's model for a haiku.")
 async def haiku(topic: str, ctx: Context) -> str:
     result = await ctx.request_context.session.create_message(
@@ -282,6 +294,8 @@ def scoped(inner):
 
 def app():
     inner = scoped(server.sse_app() if args.transport == "sse" else server.streamable_http_app())
+    if args.modern_only:
+        inner = modern_only(inner)
     if not args.require_header:
         return inner
     name, value = args.require_header.split("=", 1)
@@ -291,6 +305,22 @@ def app():
         if scope["type"] == "http" and (name, value.encode()) not in scope["headers"]:
             await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": b'{"error": "missing or wrong header"}'})
+            return
+        await inner(scope, receive, send)
+
+    return guarded
+
+
+def modern_only(inner):
+    """Answers 400 to a POST without `Mcp-Protocol-Version: 2026-07-28`, as a server of that
+    revision alone answers an `initialize`."""
+
+    async def guarded(scope, receive, send):
+        headers = dict(scope.get("headers") or [])
+        if scope["type"] == "http" and scope["method"] == "POST" and headers.get(b"mcp-protocol-version") != b"2026-07-28":
+            body = b'{"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "this server speaks 2026-07-28 only"}}'
+            await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body})
             return
         await inner(scope, receive, send)
 

@@ -236,6 +236,14 @@ pub struct Downstream {
     pub asker: Option<Asker>,
 }
 
+/// A 2026-07-28 upstream's call again, after its `InputRequiredResult`: the client's answers
+/// by the upstream's keys, and the upstream's `requestState` echoed.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamRetry {
+    pub responses: std::collections::BTreeMap<String, Value>,
+    pub state: Option<String>,
+}
+
 /// Lists other than tools that an upstream said changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
@@ -804,11 +812,18 @@ impl UpstreamSession {
         arguments: Value,
         headers: &HeaderMap,
         client: Option<Downstream>,
+        retry: Option<UpstreamRetry>,
     ) -> Result<Value, UpstreamError> {
         self.use_credential(headers);
         let mut params = CallToolRequestParams::new(name.to_string());
         if let Value::Object(arguments) = arguments {
             params = params.with_arguments(arguments);
+        }
+        if let Some(retry) = retry {
+            params = params.with_input_responses(retry.responses);
+            if let Some(state) = retry.state {
+                params = params.with_request_state(state);
+            }
         }
         let peer = self.service.peer();
         let failed = |e| UpstreamError::from_service(e, self.timeout);
@@ -840,11 +855,16 @@ impl UpstreamSession {
             }
         };
         match answer {
-            ServerResult::CallToolResult(result) => serde_json::to_value(result)
-                .map_err(|e| UpstreamError::Transport(format!("its result does not serialize: {e}"))),
-            ServerResult::InputRequiredResult(_) => Err(UpstreamError::Transport(
-                "it asked the client for input in the 2026-07-28 way, which Gatehouse does not relay yet".into(),
-            )),
+            ServerResult::CallToolResult(result) => serde_json::to_value(result).map_err(|e| {
+                UpstreamError::Transport(format!("its result does not serialize: {e}"))
+            }),
+            // Passed on as it is (`resultType: "input_required"`): the caller hands the
+            // requests to its client and retries with the answers (`UpstreamRetry`).
+            ServerResult::InputRequiredResult(result) => {
+                serde_json::to_value(result).map_err(|e| {
+                    UpstreamError::Transport(format!("its result does not serialize: {e}"))
+                })
+            }
             other => Err(unexpected("tools/call", &other)),
         }
     }

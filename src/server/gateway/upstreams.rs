@@ -25,11 +25,11 @@ use url::Url;
 use super::caller::McpCaller;
 use super::catalog::Catalog;
 use super::events::McpEvent;
-use super::input::{Outcome, UrlRequired, is_2026};
+use super::input::{InputNeeded, Outcome, UrlRequired, is_2026};
 use super::parked::{QUESTION_KEY, Running, Waited, names_parked_call};
 use super::tools::{ToolContext, ToolFuture, ToolOutcome, ToolSource, tool_error};
 use super::upstream_client::{
-    ChangeFlag, Downstream, Notice, Transport, UpstreamError, UpstreamSession,
+    ChangeFlag, Downstream, Notice, Transport, UpstreamError, UpstreamRetry, UpstreamSession,
 };
 use crate::model::mcp_servers::{NameFilter, ServerPolicy, ToolSummaryView};
 use crate::server::clock::{Clock, UnixTime};
@@ -938,11 +938,12 @@ pub async fn call_tool(
     if downstream.as_ref().is_some_and(|d| d.stateless) {
         return call_in_rounds(ctx, upstream, tool, arguments, downstream).await;
     }
+    let retry = upstream_retry(ctx);
     let outcome = with_session(state, upstream, person, |session, headers| {
-        let (arguments, downstream) = (arguments.clone(), downstream.clone());
+        let (arguments, downstream, retry) = (arguments.clone(), downstream.clone(), retry.clone());
         async move {
             session
-                .call_tool(tool, arguments, &headers, downstream)
+                .call_tool(tool, arguments, &headers, downstream, retry)
                 .await
         }
     })
@@ -956,7 +957,40 @@ pub struct CallEnd {
     outcome: Result<Value, Failure>,
 }
 
+/// Where Gatehouse keeps a 2026-07-28 upstream's `requestState` in its own round state.
+const UPSTREAM_ROUND: &str = "upstream_round";
+
+/// The retry of an upstream call whose previous round the upstream ended with an
+/// `InputRequiredResult` (its state kept under `UPSTREAM_ROUND`).
+fn upstream_retry(ctx: &ToolContext<'_>) -> Option<UpstreamRetry> {
+    let round = ctx.input?;
+    let state = round.state.as_ref()?.get(UPSTREAM_ROUND)?;
+    Some(UpstreamRetry {
+        responses: round.responses.clone(),
+        state: state.as_str().map(str::to_owned),
+    })
+}
+
+/// An upstream's `InputRequiredResult` as this round's input requests, its state kept.
+fn upstream_input_required(result: &Value) -> Option<InputNeeded> {
+    if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
+        return None;
+    }
+    let mut needed = InputNeeded::new();
+    for (key, request) in result["inputRequests"].as_object().into_iter().flatten() {
+        let method = request["method"].as_str().unwrap_or_default();
+        needed = needed.ask(key, method, request["params"].clone());
+    }
+    Some(needed.with_state(serde_json::json!({ UPSTREAM_ROUND: result["requestState"] })))
+}
+
 fn call_outcome(ctx: &ToolContext<'_>, upstream: &Upstream, end: CallEnd) -> ToolOutcome {
+    if let Ok(result) = &end.outcome
+        && let Some(needed) = upstream_input_required(result)
+    {
+        upstream.record_success(end.started.elapsed());
+        return Outcome::NeedInput(needed);
+    }
     match end.outcome {
         Err(Failure::Connect {
             connection,
@@ -987,6 +1021,7 @@ async fn call_in_rounds(
         None => {
             let (state, upstream, tool) = (ctx.state.clone(), upstream.clone(), tool.to_string());
             let person = ctx.caller.person.clone();
+            let retry = upstream_retry(ctx);
             let running = Running::start(move |hooks| async move {
                 let started = Instant::now();
                 let downstream = downstream.map(|d| Downstream {
@@ -997,10 +1032,10 @@ async fn call_in_rounds(
                 let outcome =
                     with_session(&state, &upstream, person.as_deref(), |session, headers| {
                         let (arguments, downstream) = (arguments.clone(), downstream.clone());
-                        let tool = tool.clone();
+                        let (tool, retry) = (tool.clone(), retry.clone());
                         async move {
                             session
-                                .call_tool(&tool, arguments, &headers, downstream)
+                                .call_tool(&tool, arguments, &headers, downstream, retry)
                                 .await
                         }
                     })
