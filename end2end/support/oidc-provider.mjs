@@ -50,7 +50,7 @@
 // - GET /__stats: {"grants": {"authorization_code": n, "refresh_token": n,
 //   "client_credentials": n}, "grant_errors": {"invalid_grant": n, <other token endpoint error
 //   codes as they occur>: n}, "revocations": <revocation requests answered 200>, "registrations": <clients registered
-//   at /reg>};
+//   at /reg>, "registrations_deleted": <RFC 7592 deletions>};
 //   POST /__stats/reset zeroes them and answers the zeroed JSON.
 // - POST /__expire-access-token with a form body `token=...`: that access token stops being
 //   valid (as at the end of its lifetime) while its grant and refresh token live on. RFC 7009
@@ -304,6 +304,7 @@ function withConnections(configuration, issuer) {
       grant_errors: { invalid_grant: 0 },
       revocations: 0,
       registrations: 0,
+      registrations_deleted: 0,
     });
   reset();
   let attached;
@@ -326,6 +327,9 @@ function withConnections(configuration, issuer) {
       });
       provider.on('registration_create.success', () => {
         counts.registrations += 1;
+      });
+      provider.on('registration_delete.success', () => {
+        counts.registrations_deleted += 1;
       });
       provider.on('grant.error', (ctx, err) => {
         const code = err.error ?? 'server_error';

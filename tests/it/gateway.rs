@@ -1200,6 +1200,105 @@ async fn an_upstreams_list_changes_reach_clients_and_a_cancelled_call_is_cancell
     slow.abort();
 }
 
+/// The upstream's `touch` of its readme: an update if anyone subscribed; who did.
+async fn touch(mcp: &RawMcp<'_>, id: i64) -> String {
+    let answer = mcp
+        .call(
+            id,
+            "tools/call",
+            json!({"name": "py__touch", "arguments": {"uri": "file:///docs/readme.md"}}),
+        )
+        .await;
+    text(&answer["result"])
+}
+
+#[tokio::test]
+async fn subscriptions_to_an_upstreams_resources_reach_it_and_its_updates_come_back() {
+    let ctx = Ctx::new().await;
+    let py = Upstream::python(&[], "/mcp").await;
+    add_server(
+        &ctx,
+        json!({"name": "py", "url": py.url, "policy": {
+            "resources": {"mode": "deny", "patterns": ["file:///private/*"]}
+        }}),
+    )
+    .await;
+    let token = mcp_token(&ctx).await;
+    let readme = "gatehouse://py/file:///docs/readme.md";
+
+    // 2025 era: resources/subscribe, the updates on the session's stream.
+    let mut mcp = RawMcp::with_token(&ctx.app, &token);
+    let init = mcp.initialize(LATEST_SESSION_VERSION).await;
+    assert_eq!(
+        init["result"]["capabilities"]["resources"]["subscribe"], true,
+        "{init}"
+    );
+    let mut stream = mcp.request(reqwest::Method::GET).send().await.unwrap();
+    let subscribed = mcp
+        .call(1, "resources/subscribe", json!({"uri": readme}))
+        .await;
+    assert_eq!(subscribed["result"], json!({}), "{subscribed}");
+    assert_eq!(touch(&mcp, 2).await, r#"["file:///docs/readme.md"]"#);
+    let heard = until_heard(&mut stream, "notifications/resources/updated").await;
+    assert!(heard.contains(readme), "{heard}");
+    for (id, uri) in [
+        (3, "gatehouse://py/file:///private/keys.txt"),
+        (4, "gatehouse://nowhere/file:///docs/readme.md"),
+    ] {
+        let refused = mcp
+            .call(id, "resources/subscribe", json!({"uri": uri}))
+            .await;
+        assert_eq!(refused["error"]["code"], -32002, "{uri}: {refused}");
+    }
+    let unsubscribed = mcp
+        .call(5, "resources/unsubscribe", json!({"uri": readme}))
+        .await;
+    assert_eq!(unsubscribed["result"], json!({}), "{unsubscribed}");
+    assert_eq!(touch(&mcp, 6).await, "[]", "the upstream was unsubscribed");
+
+    // 2026-07-28: subscriptions/listen names the resource; the upstream is subscribed while
+    // the stream lasts.
+    let listen = crate::input_required::modern(
+        &ctx.app,
+        Some(&token),
+        "subscriptions/listen",
+        json!({
+            "_meta": crate::input_required::meta(json!({})),
+            "notifications": {"resourceSubscriptions": [readme]}
+        }),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(listen.status(), StatusCode::OK);
+    let mut listen = listen;
+    until_heard(&mut listen, "notifications/subscriptions/acknowledged").await;
+    let mut touched = String::new();
+    for id in 7..100 {
+        touched = touch(&mcp, id).await;
+        if touched != "[]" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(touched, r#"["file:///docs/readme.md"]"#);
+    let heard = until_heard(&mut listen, "notifications/resources/updated").await;
+    assert!(heard.contains(readme), "{heard}");
+    drop(listen);
+    let mut left = String::new();
+    for id in 100..200 {
+        left = touch(&mcp, id).await;
+        if left == "[]" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        left, "[]",
+        "the stream ended: the upstream was unsubscribed"
+    );
+}
+
 #[tokio::test]
 async fn an_mcp_server_with_its_own_authorization_server_is_added_by_its_url_alone() {
     // The upstream is a resource server of `idp` at its own URL; Gatehouse knows neither the
@@ -1440,9 +1539,13 @@ async fn a_tool_needing_a_scope_the_grant_lacks_steps_up_to_the_union_of_scopes(
     );
     assert_eq!(connection["status"], "needs_reauth", "{connection}");
 
-    // Authorized again (with the union): the call goes through.
+    // Authorized again (with the union): the call goes through. The client registered
+    // with the narrower scopes was deleted at the authorization server (RFC 7592).
     let (status, page) = connect_with_iss(&ctx, &id, Iss::Kept).await;
     assert_eq!(status, StatusCode::OK, "{page}");
+    let counted = stats(&idp.issuer).await;
+    assert_eq!(counted["registrations"], 2, "{counted}");
+    assert_eq!(counted["registrations_deleted"], 1, "{counted}");
     let out = sdk_client(
         &ctx.app,
         &token,
@@ -1662,6 +1765,8 @@ async fn a_server_whose_authorization_server_changes_is_registered_with_the_new_
     assert_eq!(moved["authorization_url"], format!("{}/auth", new.issuer));
     assert_eq!(moved["registered"], true);
     assert_ne!(moved["client_id"], first_client, "registered anew");
+    // The registration at the old authorization server was deleted (RFC 7592).
+    assert_eq!(stats(&old.issuer).await["registrations_deleted"], 1);
 
     let token = mcp_token(&ctx).await;
     let out = sdk_client(&ctx.app, &token, json!([["moving__whoami", {}]])).await;

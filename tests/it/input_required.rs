@@ -22,7 +22,7 @@ async fn fixtures_app() -> TestApp {
     .await
 }
 
-fn meta(capabilities: Value) -> Value {
+pub(crate) fn meta(capabilities: Value) -> Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": capabilities,
@@ -31,7 +31,7 @@ fn meta(capabilities: Value) -> Value {
 }
 
 /// A 2026-07-28 request (headers and `_meta` as that revision wants them).
-fn modern(
+pub(crate) fn modern(
     app: &TestApp,
     token: Option<&str>,
     method: &str,

@@ -464,7 +464,13 @@ async fn tools_have_schemas_and_bad_arguments_are_tool_errors() {
     assert_eq!(unknown["error"]["code"], -32602);
 
     let unknown_method = mcp
-        .call(6, "resources/subscribe", json!({"uri": "file:///x"}))
+        .call(6, "logging/setLevel", json!({"level": "info"}))
         .await;
     assert_eq!(unknown_method["error"]["code"], -32601);
+
+    // Subscriptions are for the upstreams' resources: any other URI is no resource.
+    let unknown_resource = mcp
+        .call(7, "resources/subscribe", json!({"uri": "file:///x"}))
+        .await;
+    assert_eq!(unknown_resource["error"]["code"], -32002);
 }

@@ -31,6 +31,7 @@ import httpx2 as httpx
 import uvicorn
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
+from mcp import types
 from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from mcp.server.mcpserver.prompts.base import Prompt
 from mcp.server.mcpserver.resources.types import TextResource
@@ -143,6 +144,31 @@ async def add_resource(uri: str, ctx: Context) -> str:
     server.add_resource(TextResource(uri=uri, name=uri.rsplit("/", 1)[-1], text=f"added at {uri}"))
     await ctx.session.send_resource_list_changed()
     return f"added resource {uri}"
+
+
+# The resources a client subscribed to (resources/subscribe, resources/unsubscribe).
+subscribed = set()
+
+
+async def on_subscribe(ctx, params):
+    subscribed.add(str(params.uri))
+    return types.EmptyResult()
+
+
+async def on_unsubscribe(ctx, params):
+    subscribed.discard(str(params.uri))
+    return types.EmptyResult()
+
+
+server._lowlevel_server.add_request_handler("resources/subscribe", types.SubscribeRequestParams, on_subscribe)
+server._lowlevel_server.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, on_unsubscribe)
+
+
+@server.tool(description="Says `uri` was updated if a client subscribed to it; lists the subscribed URIs.")
+async def touch(uri: str, ctx: Context) -> str:
+    if uri in subscribed:
+        await ctx.session.send_resource_updated(uri)
+    return json.dumps(sorted(subscribed))
 
 
 # Request ids of `slow` calls that were cancelled (notifications/cancelled from the client).

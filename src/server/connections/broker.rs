@@ -222,7 +222,7 @@ impl AppState {
             // A registered client may be limited to the scopes it registered with: the next
             // Connect registers anew, with these.
             if row.registration == "dynamic" {
-                super::manage::forget_client(&mut row);
+                super::manage::retire_client(self, &mut row).await;
             }
             row.updated_at = self.now();
             self.db.update_connection_definition(&row).await?;

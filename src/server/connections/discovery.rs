@@ -374,7 +374,7 @@ pub async fn follow_moved_issuer(
     }
     let mut moved = row.clone();
     match (row.registration.as_str(), &found.registration) {
-        ("dynamic", _) => super::manage::forget_client(&mut moved),
+        ("dynamic", _) => super::manage::retire_client(state, &mut moved).await,
         // The same document identifies Gatehouse to any server that reads them.
         (_, Registration::MetadataDocument(id)) if row.client_id.as_deref() == Some(id) => {}
         _ => {

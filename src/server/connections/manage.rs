@@ -261,6 +261,37 @@ fn forget_registration(row: &mut ConnectionRow) {
     row.registered_at = None;
 }
 
+/// RFC 7592 DELETE of the row's client registration, when it has one it can manage.
+async fn delete_registration(state: &AppState, row: &ConnectionRow) -> Result<(), String> {
+    let (Some(uri), Some(sealed)) = (&row.registration_client_uri, &row.registration_access_token)
+    else {
+        return Ok(());
+    };
+    let token = state
+        .connections
+        .open(&row.id, "registration_access_token", sealed)
+        .map_err(|e| e.to_string())?;
+    let uri = Url::parse(uri).map_err(|e| e.to_string())?;
+    state
+        .connections
+        .provider_client()
+        .manage_registration(reqwest::Method::DELETE, &uri, &token, None)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// A dynamically registered client replaced by a new registration (wider scopes, another
+/// authorization server): its registration is deleted at the provider (RFC 7592) so that
+/// clients do not pile up there, and the next Connect registers anew. A registration that
+/// cannot be deleted is logged and left to the provider's own clean-up.
+pub(super) async fn retire_client(state: &AppState, row: &mut ConnectionRow) {
+    if let Err(e) = delete_registration(state, row).await {
+        tracing::warn!(connection = %row.id, error = %e, "the replaced client registration could not be deleted");
+    }
+    forget_client(row);
+}
+
 /// Drops a dynamically registered client altogether: the next Connect registers anew.
 pub(super) fn forget_client(row: &mut ConnectionRow) {
     row.client_id = None;
@@ -718,27 +749,10 @@ pub async fn delete(state: &AppState, id: &str) -> Result<Option<String>, AppErr
             grants.len()
         ));
     }
-    if let (Some(uri), Some(sealed)) =
-        (&row.registration_client_uri, &row.registration_access_token)
-    {
-        let token = state
-            .connections
-            .open(&row.id, "registration_access_token", sealed)?;
-        let result = match Url::parse(uri) {
-            Ok(uri) => state
-                .connections
-                .provider_client()
-                .manage_registration(reqwest::Method::DELETE, &uri, &token, None)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = result {
-            warnings.push(format!(
-                "The client registration at the provider could not be deleted: {e}"
-            ));
-        }
+    if let Err(e) = delete_registration(state, &row).await {
+        warnings.push(format!(
+            "The client registration at the provider could not be deleted: {e}"
+        ));
     }
     state.db.delete_connection(id).await?;
     state.db.announce(super::CONNECTION_CHANGED, Some(id)).await;

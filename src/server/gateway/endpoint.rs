@@ -28,6 +28,7 @@ use super::caller::{McpAuthFailure, authenticate};
 use super::events::McpEvents;
 use super::handler::GatehouseMcp;
 use super::input::RequestStates;
+use super::offers::Watches;
 use super::parked::ParkedCalls;
 use super::protection::McpProtection;
 use super::sessions::{SessionCheck, StoredSessions};
@@ -64,6 +65,8 @@ pub struct McpEndpoint {
     pub events: McpEvents,
     /// Upstream calls waiting on a 2026-07-28 client's answer to the upstream's request.
     pub parked: ParkedCalls<CallEnd>,
+    /// Who watches which upstream resource (`resources/subscribe`, `subscriptions/listen`).
+    pub watches: Watches,
     /// The 2025-era sessions whose worker has a change forwarder here (`on_initialized`):
     /// one per live worker.
     pub(crate) forwarders: std::sync::Mutex<HashMap<String, Peer<RoleServer>>>,
@@ -110,6 +113,7 @@ impl McpEndpoint {
             request_states,
             events: McpEvents::default(),
             parked: ParkedCalls::default(),
+            watches: Watches::default(),
             forwarders: std::sync::Mutex::new(HashMap::new()),
         }
     }

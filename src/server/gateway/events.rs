@@ -29,6 +29,12 @@ pub enum McpEvent {
     PromptsChanged,
     ResourcesChanged,
     ResourceUpdated(String),
+    /// An upstream's resource (its relayed URI) was updated; with `person`, in that person's
+    /// session with the upstream.
+    UpstreamResourceUpdated {
+        person: Option<String>,
+        uri: String,
+    },
 }
 
 impl McpEvent {
@@ -38,6 +44,9 @@ impl McpEvent {
             McpEvent::ToolsChangedFor(p) | McpEvent::ElicitationComplete { person: p, .. } => {
                 person == Some(p.as_str())
             }
+            McpEvent::UpstreamResourceUpdated {
+                person: Some(p), ..
+            } => person == Some(p.as_str()),
             _ => true,
         }
     }
@@ -61,7 +70,7 @@ impl McpEvent {
             McpEvent::ResourcesChanged => ServerNotification::ResourceListChangedNotification(
                 ResourceListChangedNotification::default(),
             ),
-            McpEvent::ResourceUpdated(uri) => {
+            McpEvent::ResourceUpdated(uri) | McpEvent::UpstreamResourceUpdated { uri, .. } => {
                 ServerNotification::ResourceUpdatedNotification(ResourceUpdatedNotification::new(
                     ResourceUpdatedNotificationParam::new(uri.clone()),
                 ))

@@ -30,6 +30,7 @@ use super::input::{ClientCaps, Driven, InputCall};
 use super::offers;
 use super::tools::{ToolContext, ToolRegistry};
 use super::upstreams::SEPARATOR;
+use crate::server::secrets::random_id;
 use crate::server::state::AppState;
 
 pub const SERVER_NAME: &str = "gatehouse";
@@ -56,6 +57,22 @@ pub fn request_scope(ctx: &RequestContext<RoleServer>) -> Result<(AppState, McpC
     }
 }
 
+/// The session a `resources/subscribe` belongs to: what its updates are forwarded on.
+fn watcher_of(context: &RequestContext<RoleServer>) -> Result<String, ErrorData> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get(super::endpoint::SESSION_HEADER))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ErrorData::invalid_request(
+                "resources/subscribe needs a session (Mcp-Session-Id); on 2026-07-28 name the resource in subscriptions/listen",
+                None,
+            )
+        })
+}
+
 /// How often a 2025-era session's change forwarder looks whether its worker is gone.
 const FORWARDER_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -80,21 +97,17 @@ impl ServerHandler for GatehouseMcp {
             .enable_prompts_list_changed()
             .enable_resources()
             .enable_resources_list_changed()
+            .enable_resources_subscribe()
             .enable_completions()
             .build();
         if self.conformance_fixtures {
-            let fixtures: ServerCapabilities = serde_json::from_value(serde_json::json!({
-                "resources": {"subscribe": true, "listChanged": true},
-                "prompts": {"listChanged": true},
-                "logging": {}
-            }))
-            .expect("capabilities JSON");
+            let fixtures: ServerCapabilities =
+                serde_json::from_value(serde_json::json!({"logging": {}}))
+                    .expect("capabilities JSON");
             #[allow(deprecated)]
             {
                 capabilities.logging = fixtures.logging;
             }
-            capabilities.resources = fixtures.resources;
-            capabilities.prompts = fixtures.prompts;
         }
         ServerConfig::new(capabilities)
             .with_protocol_version(ProtocolVersion::V_2025_11_25)
@@ -140,13 +153,14 @@ impl ServerHandler for GatehouseMcp {
             return;
         };
         let peer = context.peer.clone();
-        // rmcp may run this twice for one worker (the replayed `initialized` and the
-        // client's own): one forwarder per live worker.
-        if let Some(id) = parts
+        let session_id = parts
             .headers
             .get(super::endpoint::SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
-        {
+            .map(str::to_owned);
+        // rmcp may run this twice for one worker (the replayed `initialized` and the
+        // client's own): one forwarder per live worker.
+        if let Some(id) = &session_id {
             let mut live = state.mcp.forwarders.lock().expect("forwarders lock");
             live.retain(|_, p| !p.is_transport_closed());
             if live.contains_key(id) {
@@ -178,14 +192,18 @@ impl ServerHandler for GatehouseMcp {
                     if peer.is_transport_closed() {
                         return;
                     }
-                    let relevant = matches!(
-                        event,
+                    let relevant = match &event {
                         McpEvent::ToolsChanged
-                            | McpEvent::ToolsChangedFor(_)
-                            | McpEvent::PromptsChanged
-                            | McpEvent::ResourcesChanged
-                            | McpEvent::ElicitationComplete { .. }
-                    );
+                        | McpEvent::ToolsChangedFor(_)
+                        | McpEvent::PromptsChanged
+                        | McpEvent::ResourcesChanged
+                        | McpEvent::ElicitationComplete { .. } => true,
+                        // Only to a session that subscribed to it.
+                        McpEvent::UpstreamResourceUpdated { uri, .. } => session_id
+                            .as_deref()
+                            .is_some_and(|id| state.mcp.watches.watches(id, uri)),
+                        McpEvent::ResourceUpdated(_) => false,
+                    };
                     if !relevant || !event.is_for(caller.person.as_deref()) {
                         continue;
                     }
@@ -195,7 +213,10 @@ impl ServerHandler for GatehouseMcp {
                 }
             };
             forwarded.await;
-            // Gone with its worker: so is its entry.
+            // Gone with its worker: so are its subscriptions and its entry.
+            if let Some(id) = &session_id {
+                offers::forget_watcher(&state, &caller, id).await;
+            }
             state
                 .mcp
                 .forwarders
@@ -218,35 +239,25 @@ impl ServerHandler for GatehouseMcp {
     async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
         let (state, caller) = request_scope(subscription.request_context())?;
         let mut events = state.mcp.events.subscribe();
-        loop {
-            let event = tokio::select! {
-                _ = subscription.cancelled() => return Ok(()),
-                _ = state.mcp.shutdown.cancelled() => return Ok(()),
-                event = events.recv() => event,
-            };
-            let notifications = match event {
-                Ok(event) if !event.is_for(caller.person.as_deref()) => continue,
-                // 2026-07-28 has no completion notification: its clients retry instead.
-                Ok(McpEvent::ElicitationComplete { .. }) => continue,
-                Ok(event) => vec![event.notification()],
-                // Fell behind: whatever was missed, the lists may all have changed.
-                Err(RecvError::Lagged(_)) => [
-                    McpEvent::ToolsChanged,
-                    McpEvent::PromptsChanged,
-                    McpEvent::ResourcesChanged,
-                ]
-                .iter()
-                .map(McpEvent::notification)
-                .collect(),
-                Err(RecvError::Closed) => return Ok(()),
-            };
-            for notification in notifications {
-                match subscription.sink().send(notification).await {
-                    Ok(()) | Err(SubscriptionSendError::NotificationNotAccepted(_)) => {}
-                    Err(_) => return Ok(()),
-                }
+        // The upstreams' resources it asked for are watched for as long as it listens;
+        // rmcp's sink passes on only the URIs it accepted.
+        let watcher = format!("listen:{}", random_id());
+        for uri in subscription
+            .accepted()
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .filter(|uri| uri.starts_with(offers::RESOURCE_PREFIX))
+        {
+            if let Err(e) = offers::subscribe(&state, &caller, &watcher, uri).await {
+                tracing::debug!(uri = %uri, error = %e.message, "a listened resource was not subscribed");
             }
         }
+        let listened = self
+            .forward_events(&state, &caller, &subscription, &mut events)
+            .await;
+        offers::forget_watcher(&state, &caller, &watcher).await;
+        listened
     }
 
     async fn call_tool(
@@ -377,22 +388,32 @@ impl ServerHandler for GatehouseMcp {
         })
     }
 
+    /// A 2025-era session's subscription to an upstream's resource (the fixtures' own with
+    /// those on); 2026-07-28 clients name resources in `subscriptions/listen` instead.
     #[allow(deprecated)]
     async fn subscribe(
         &self,
-        _request: SubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.fixtures::<SubscribeRequestMethod>()
+        if self.conformance_fixtures && !request.uri.starts_with(offers::RESOURCE_PREFIX) {
+            return self.fixtures::<SubscribeRequestMethod>();
+        }
+        let (state, caller) = request_scope(&context)?;
+        offers::subscribe(&state, &caller, &watcher_of(&context)?, &request.uri).await
     }
 
     #[allow(deprecated)]
     async fn unsubscribe(
         &self,
-        _request: UnsubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.fixtures::<UnsubscribeRequestMethod>()
+        if self.conformance_fixtures && !request.uri.starts_with(offers::RESOURCE_PREFIX) {
+            return self.fixtures::<UnsubscribeRequestMethod>();
+        }
+        let (state, caller) = request_scope(&context)?;
+        offers::unsubscribe(&state, &caller, &watcher_of(&context)?, &request.uri).await
     }
 
     async fn list_prompts(
@@ -486,6 +507,48 @@ impl GatehouseMcp {
             Ok(())
         } else {
             Err(ErrorData::method_not_found::<M>())
+        }
+    }
+}
+
+impl GatehouseMcp {
+    /// Forwards change events to a `subscriptions/listen` stream until the client cancels it
+    /// or the server stops.
+    async fn forward_events(
+        &self,
+        state: &AppState,
+        caller: &McpCaller,
+        subscription: &SubscriptionContext,
+        events: &mut tokio::sync::broadcast::Receiver<McpEvent>,
+    ) -> Result<(), ErrorData> {
+        loop {
+            let event = tokio::select! {
+                _ = subscription.cancelled() => return Ok(()),
+                _ = state.mcp.shutdown.cancelled() => return Ok(()),
+                event = events.recv() => event,
+            };
+            let notifications = match event {
+                Ok(event) if !event.is_for(caller.person.as_deref()) => continue,
+                // 2026-07-28 has no completion notification: its clients retry instead.
+                Ok(McpEvent::ElicitationComplete { .. }) => continue,
+                Ok(event) => vec![event.notification()],
+                // Fell behind: whatever was missed, the lists may all have changed.
+                Err(RecvError::Lagged(_)) => [
+                    McpEvent::ToolsChanged,
+                    McpEvent::PromptsChanged,
+                    McpEvent::ResourcesChanged,
+                ]
+                .iter()
+                .map(McpEvent::notification)
+                .collect(),
+                Err(RecvError::Closed) => return Ok(()),
+            };
+            for notification in notifications {
+                match subscription.sink().send(notification).await {
+                    Ok(()) | Err(SubscriptionSendError::NotificationNotAccepted(_)) => {}
+                    Err(_) => return Ok(()),
+                }
+            }
         }
     }
 }

@@ -11,6 +11,7 @@
 //! left out of that answer (and logged), never holding up the others. The server's policy
 //! hides what it names from lists and refuses it by name.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rmcp::ErrorData;
@@ -18,6 +19,7 @@ use rmcp::model::{
     ClientRequest, CompleteRequest, CompleteRequestParams, CompleteResult, GetPromptRequest,
     GetPromptRequestParams, GetPromptResult, Prompt, ReadResourceRequest,
     ReadResourceRequestParams, ReadResourceResult, Resource, ResourceTemplate, ServerResult,
+    SubscribeRequestParams, UnsubscribeRequestParams,
 };
 use serde_json::Value;
 
@@ -235,6 +237,129 @@ fn unexpected(server: &str, method: &str) -> ErrorData {
         format!("The MCP server {server} answered {method} with something else."),
         None,
     )
+}
+
+/// Who watches which relayed resource: a 2025-era session (by its id) or a 2026-07-28
+/// `subscriptions/listen` stream (by an id of its own), each as one caller. Each resource is
+/// subscribed to at its upstream once per person (a per-person server's sessions are each
+/// person's), while anyone watches it; what an upstream says was updated goes to the
+/// watchers (`watches`). Kept in this process: the upstream session that hears the updates
+/// is this replica's.
+#[derive(Default)]
+pub struct Watches(std::sync::Mutex<HashMap<String, Watcher>>);
+
+struct Watcher {
+    person: Option<String>,
+    uris: HashSet<String>,
+}
+
+impl Watches {
+    /// Whether `watcher` watches `uri` (a relayed URI).
+    pub fn watches(&self, watcher: &str, uri: &str) -> bool {
+        self.0
+            .lock()
+            .expect("watches lock")
+            .get(watcher)
+            .is_some_and(|w| w.uris.contains(uri))
+    }
+
+    /// Whether anyone of `person`'s watches `uri`.
+    fn watched(&self, person: Option<&str>, uri: &str) -> bool {
+        self.0
+            .lock()
+            .expect("watches lock")
+            .values()
+            .any(|w| w.person.as_deref() == person && w.uris.contains(uri))
+    }
+}
+
+fn unknown_resource(uri: &str) -> ErrorData {
+    ErrorData::resource_not_found(format!("Unknown resource: {uri}"), None)
+}
+
+/// `resources/subscribe` (or a `subscriptions/listen` stream's resource) of a relayed URI,
+/// for `watcher`: subscribed at the upstream unless someone of the caller's already is.
+// `resources/subscribe` is the 2025 revisions' way, the one upstream sessions speak.
+#[allow(deprecated)]
+pub async fn subscribe(
+    state: &AppState,
+    caller: &McpCaller,
+    watcher: &str,
+    uri: &str,
+) -> Result<(), ErrorData> {
+    let (server, original) = unwrap_uri(uri).ok_or_else(|| unknown_resource(uri))?;
+    let upstream = upstream_named(state, server, || unknown_resource(uri))?;
+    if !upstream.policy.resources.allows(original) {
+        return Err(unknown_resource(uri));
+    }
+    let watches = &state.mcp.watches;
+    let person = caller.person.as_deref();
+    if !watches.watched(person, uri) {
+        let request = ClientRequest::SubscribeRequest(rmcp::model::SubscribeRequest::new(
+            SubscribeRequestParams::new(original),
+        ));
+        match ask(state, caller, &upstream, request).await? {
+            ServerResult::EmptyResult(_) => {}
+            _ => return Err(unexpected(server, "resources/subscribe")),
+        }
+    }
+    watches
+        .0
+        .lock()
+        .expect("watches lock")
+        .entry(watcher.to_string())
+        .or_insert_with(|| Watcher {
+            person: caller.person.clone(),
+            uris: HashSet::new(),
+        })
+        .uris
+        .insert(uri.to_string());
+    Ok(())
+}
+
+/// `resources/unsubscribe`: the watcher stops watching `uri`, and the upstream is told when
+/// nobody of the caller's watches it any longer.
+#[allow(deprecated)]
+pub async fn unsubscribe(
+    state: &AppState,
+    caller: &McpCaller,
+    watcher: &str,
+    uri: &str,
+) -> Result<(), ErrorData> {
+    let removed = {
+        let mut watches = state.mcp.watches.0.lock().expect("watches lock");
+        let removed = watches.get_mut(watcher).is_some_and(|w| w.uris.remove(uri));
+        watches.retain(|_, w| !w.uris.is_empty());
+        removed
+    };
+    if removed && !state.mcp.watches.watched(caller.person.as_deref(), uri) {
+        let (server, original) = unwrap_uri(uri).ok_or_else(|| unknown_resource(uri))?;
+        let upstream = upstream_named(state, server, || unknown_resource(uri))?;
+        let request = ClientRequest::UnsubscribeRequest(rmcp::model::UnsubscribeRequest::new(
+            UnsubscribeRequestParams::new(original),
+        ));
+        ask(state, caller, &upstream, request).await?;
+    }
+    Ok(())
+}
+
+/// A watcher that ended (its session or stream closed): what it watched alone is
+/// unsubscribed at the upstreams.
+pub async fn forget_watcher(state: &AppState, caller: &McpCaller, watcher: &str) {
+    let uris: Vec<String> = state
+        .mcp
+        .watches
+        .0
+        .lock()
+        .expect("watches lock")
+        .get(watcher)
+        .map(|w| w.uris.iter().cloned().collect())
+        .unwrap_or_default();
+    for uri in uris {
+        if let Err(e) = unsubscribe(state, caller, watcher, &uri).await {
+            tracing::debug!(uri = %uri, error = %e.message, "unsubscribing a closed watcher's resource");
+        }
+    }
 }
 
 /// `prompts/get` of `<server>__<name>`.

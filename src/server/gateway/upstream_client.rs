@@ -26,7 +26,7 @@ use rmcp::model::{
     CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,
     ElicitResult, ErrorCode, GetExtensions, ListRootsRequest, ListRootsResult,
     LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, RequestId,
-    ServerRequest,
+    ResourceUpdatedNotificationParam, ServerRequest,
 };
 use rmcp::model::{
     CallToolRequestParams, ClientCapabilities, ClientConfig, ClientJsonRpcMessage, ClientRequest,
@@ -244,11 +244,13 @@ pub struct UpstreamRetry {
     pub state: Option<String>,
 }
 
-/// Lists other than tools that an upstream said changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Lists other than tools that an upstream said changed, and resources it said were updated.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     PromptsChanged,
     ResourcesChanged,
+    /// A resource subscribed to changed (its URI as the upstream names it).
+    ResourceUpdated(String),
 }
 
 /// The calls of a session that have a client to relay to, by the upstream request's id, and
@@ -429,6 +431,14 @@ impl ClientHandler for Relay {
 
     async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
         (self.notice)(Notice::ResourcesChanged);
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        (self.notice)(Notice::ResourceUpdated(params.uri));
     }
 
     async fn on_progress(

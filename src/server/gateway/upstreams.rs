@@ -26,6 +26,7 @@ use super::caller::McpCaller;
 use super::catalog::Catalog;
 use super::events::McpEvent;
 use super::input::{InputNeeded, Outcome, UrlRequired, is_2026};
+use super::offers::wrap_uri;
 use super::parked::{QUESTION_KEY, Running, Waited, names_parked_call};
 use super::tools::{ToolContext, ToolFuture, ToolOutcome, ToolSource, tool_error};
 use super::upstream_client::{
@@ -854,13 +855,23 @@ fn tools_changed_callback(state: &AppState, event: McpEvent) -> Arc<dyn Fn() + S
 }
 
 /// Tells clients that an upstream's prompts or resources changed (everyone: these lists are
-/// not kept per person).
-fn notice_callback(state: &AppState) -> Arc<dyn Fn(Notice) + Send + Sync> {
+/// not kept per person), or that a resource they watch was updated (the watchers among the
+/// people of the session it came on).
+fn notice_callback(
+    state: &AppState,
+    server: &str,
+    person: Option<&str>,
+) -> Arc<dyn Fn(Notice) + Send + Sync> {
     let events = state.mcp.events.clone();
+    let (server, person) = (server.to_string(), person.map(str::to_owned));
     Arc::new(move |notice| {
         events.send(match notice {
             Notice::PromptsChanged => McpEvent::PromptsChanged,
             Notice::ResourcesChanged => McpEvent::ResourcesChanged,
+            Notice::ResourceUpdated(uri) => McpEvent::UpstreamResourceUpdated {
+                person: person.clone(),
+                uri: wrap_uri(&server, &uri),
+            },
         })
     })
 }
@@ -905,7 +916,7 @@ async fn session(
                 state,
                 tools_changed_for(upstream, person),
             )),
-            notice_callback(state),
+            notice_callback(state, &upstream.row.name, person),
         )
         .await?,
     );
