@@ -679,6 +679,21 @@ impl<'a> RawMcp<'a> {
         body
     }
 
+    /// `tools/call` of `name` with `arguments`: the JSON-RPC answer.
+    pub async fn call_tool(
+        &self,
+        id: i64,
+        name: &str,
+        arguments: serde_json::Value,
+    ) -> serde_json::Value {
+        self.call(
+            id,
+            "tools/call",
+            serde_json::json!({"name": name, "arguments": arguments}),
+        )
+        .await
+    }
+
     pub async fn call(
         &self,
         id: i64,
@@ -834,12 +849,23 @@ pub async fn tls_front(ca: &ThrowawayCa, port: u16, origin: &str) -> Child {
         .kill_on_drop(true)
         .spawn()
         .expect("node runs");
-    let line = BufReader::new(child.stdout.take().unwrap())
+    let started = announced(&mut child).await;
+    assert!(started["port"].is_u64(), "the TLS front did not start");
+    child
+}
+
+/// The JSON line a helper process prints once it is ready (`{"port": N}`, say).
+pub async fn announced(child: &mut Child) -> serde_json::Value {
+    let line = BufReader::new(child.stdout.take().expect("stdout piped"))
         .lines()
         .next_line()
         .await
         .unwrap()
         .unwrap_or_default();
-    assert!(line.contains("port"), "the TLS front did not start: {line}");
-    child
+    serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON line: {line:?}"))
+}
+
+/// GET `url` with `http` and read the answer as JSON.
+pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
 }

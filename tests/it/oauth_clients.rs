@@ -10,7 +10,6 @@ use std::process::Stdio;
 
 use gatehouse::server::config::RawSettings;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::helpers::*;
@@ -184,15 +183,7 @@ async fn typescript_sdk_signs_in_with_a_client_metadata_document() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let line = BufReader::new(server.stdout.take().unwrap())
-        .lines()
-        .next_line()
-        .await
-        .unwrap()
-        .unwrap();
-    let port = serde_json::from_str::<Value>(&line).unwrap()["port"]
-        .as_u64()
-        .unwrap();
+    let port = announced(&mut server).await["port"].as_u64().unwrap();
     let client_id = format!("https://127.0.0.1:{port}/client.json");
     std::fs::write(
         &doc,
