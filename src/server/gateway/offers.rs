@@ -18,10 +18,9 @@ use rmcp::ErrorData;
 use rmcp::model::{
     ClientRequest, CompleteRequest, CompleteRequestParams, CompleteResult, GetPromptRequest,
     GetPromptRequestParams, GetPromptResult, Prompt, ReadResourceRequest,
-    ReadResourceRequestParams, ReadResourceResult, Resource, ResourceTemplate, ServerResult,
-    SubscribeRequestParams, UnsubscribeRequestParams,
+    ReadResourceRequestParams, ReadResourceResult, Reference, Resource, ResourceTemplate,
+    ServerResult, SubscribeRequestParams, UnsubscribeRequestParams,
 };
-use serde_json::Value;
 
 use super::caller::McpCaller;
 use super::upstream_client::{PROMPTS, RESOURCE_TEMPLATES, RESOURCES, UpstreamError};
@@ -430,41 +429,36 @@ pub async fn complete(
     caller: &McpCaller,
     params: CompleteRequestParams,
 ) -> Result<CompleteResult, ErrorData> {
-    let mut raw = serde_json::to_value(&params)
-        .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
     let unknown = |what: &str| ErrorData::invalid_params(format!("Unknown {what}"), None);
-    let reference = raw.get_mut("ref").ok_or_else(|| unknown("reference"))?;
-    let (server, field, local) = match reference.get("type").and_then(Value::as_str) {
-        Some("ref/prompt") => {
-            let name = reference["name"].as_str().unwrap_or_default().to_string();
-            let (server, prompt) = name
+    let mut params = params;
+    // The relayed name or URI, renamed in place to the server's own.
+    let (server, upstream) = match &mut params.r#ref {
+        Reference::Prompt(prompt) => {
+            let name = prompt.name.clone();
+            let (server, local) = name
                 .split_once(SEPARATOR)
                 .ok_or_else(|| unknown(&format!("prompt: {name}")))?;
-            (server.to_string(), "name", prompt.to_string())
+            let upstream = upstream_named(state, server, || unknown("server"))?;
+            if !upstream.policy.prompts.allows(local) {
+                return Err(unknown("prompt"));
+            }
+            prompt.name = local.to_string();
+            (server.to_string(), upstream)
         }
-        Some("ref/resource") => {
-            let uri = reference["uri"].as_str().unwrap_or_default().to_string();
-            let (server, original) =
+        Reference::Resource(template) => {
+            let uri = template.uri.clone();
+            let (server, local) =
                 unwrap_uri(&uri).ok_or_else(|| unknown(&format!("resource: {uri}")))?;
-            (server.to_string(), "uri", original.to_string())
+            let upstream = upstream_named(state, server, || unknown("server"))?;
+            if !upstream.policy.resources.allows(local) {
+                return Err(unknown("resource"));
+            }
+            template.uri = local.to_string();
+            (server.to_string(), upstream)
         }
+        // A kind of reference of a later revision.
         _ => return Err(unknown("reference type")),
     };
-    let upstream = upstream_named(state, &server, || unknown("server"))?;
-    let allowed = match field {
-        "name" => upstream.policy.prompts.allows(&local),
-        _ => upstream.policy.resources.allows(&local),
-    };
-    if !allowed {
-        return Err(unknown(if field == "name" {
-            "prompt"
-        } else {
-            "resource"
-        }));
-    }
-    reference[field] = Value::String(local);
-    let params: CompleteRequestParams =
-        serde_json::from_value(raw).map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
     let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
     match ask(state, caller, &upstream, request).await? {
         ServerResult::CompleteResult(result) => Ok(result),

@@ -259,7 +259,12 @@ pub enum Notice {
 struct InFlight {
     calls: Arc<Mutex<HashMap<RequestId, Downstream>>>,
     progress: Arc<Mutex<HashMap<ProgressToken, RequestId>>>,
+    /// Woken at each registration, for a request that came before its call was registered.
+    registered: Arc<tokio::sync::Notify>,
 }
+
+/// How long an upstream request waits for its call to be registered.
+const REGISTRATION_WAIT: Duration = Duration::from_secs(1);
 
 /// Removes a call from `InFlight` when it ends, however it ends.
 struct Registered {
@@ -293,6 +298,7 @@ impl InFlight {
             .lock()
             .expect("progress lock")
             .insert(token.clone(), id.clone());
+        self.registered.notify_waiters();
         Registered {
             in_flight: self.clone(),
             id,
@@ -315,18 +321,22 @@ impl InFlight {
 
     /// The client of the call an upstream request arrived with. The request may arrive on
     /// the call's stream before the call is registered (rmcp queues it first), so an unknown
-    /// id is looked for again for a moment. On the session's GET stream (no call named), the
+    /// id is waited for, a second at most. On the session's GET stream (no call named), the
     /// call it is about is the only one in flight, or none can be told.
     async fn client_of(&self, context: &RequestContext<RoleClient>) -> Option<Downstream> {
         match context.extensions.get::<InboundStreamOrigin>() {
             Some(InboundStreamOrigin::OutboundRequest(id)) => {
-                for _ in 0..50 {
+                let deadline = tokio::time::Instant::now() + REGISTRATION_WAIT;
+                loop {
+                    // Asked for before looking, so a registration in between is not missed.
+                    let registered = self.registered.notified();
                     if let Some(d) = self.get(id) {
                         return Some(d);
                     }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    if tokio::time::timeout_at(deadline, registered).await.is_err() {
+                        return None;
+                    }
                 }
-                None
             }
             _ => {
                 let all = self.all();

@@ -123,6 +123,14 @@ pub fn refusal(status: StatusCode, headers: &HeaderMap) -> Option<HttpError> {
     }
 }
 
+/// `refusal`, and within a session a 404 as the session's end.
+fn session_refusal(status: StatusCode, headers: &HeaderMap, in_session: bool) -> Option<HttpError> {
+    refusal(status, headers).or_else(|| {
+        (status == StatusCode::NOT_FOUND && in_session)
+            .then_some(StreamableHttpError::SessionExpired)
+    })
+}
+
 async fn read_capped(response: reqwest::Response, limit: usize) -> Result<bytes::Bytes, HttpError> {
     if response
         .content_length()
@@ -183,14 +191,11 @@ impl StreamableHttpClient for GuardedHttp {
             .json(&message);
         let response = request.send().await.map_err(client_error)?;
         let status = response.status();
-        if let Some(refused) = refusal(status, response.headers()) {
+        if let Some(refused) = session_refusal(status, response.headers(), session_id.is_some()) {
             return Err(refused);
         }
         if matches!(status, StatusCode::ACCEPTED | StatusCode::NO_CONTENT) {
             return Ok(StreamableHttpPostResponse::Accepted);
-        }
-        if status == StatusCode::NOT_FOUND && session_id.is_some() {
-            return Err(StreamableHttpError::SessionExpired);
         }
         let kind = media_type(response.headers());
         let new_session = response
@@ -312,11 +317,8 @@ impl StreamableHttpClient for GuardedHttp {
         if status == StatusCode::METHOD_NOT_ALLOWED {
             return Err(StreamableHttpError::ServerDoesNotSupportSse);
         }
-        if let Some(refused) = refusal(status, response.headers()) {
+        if let Some(refused) = session_refusal(status, response.headers(), session_id.is_some()) {
             return Err(refused);
-        }
-        if status == StatusCode::NOT_FOUND && session_id.is_some() {
-            return Err(StreamableHttpError::SessionExpired);
         }
         if !status.is_success() {
             return Err(StreamableHttpError::HttpStatus(HttpStatusError::new(
