@@ -628,6 +628,16 @@ async fn each_caller_reaches_the_upstream_as_themselves() {
         Value::Null,
         "members see no connection"
     );
+    // Her card shows her own tools (none yet), not those of whoever listed last.
+    let card_tools = |seen: &Value| -> Vec<String> {
+        seen["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!card_tools(&seen).contains(&"echo".to_string()), "{seen}");
 
     // She connects; her next session lists the upstream's tools and calls it as her.
     carol.connect(&id).await;
@@ -638,6 +648,7 @@ async fn each_caller_reaches_the_upstream_as_themselves() {
         .send(Method::GET, &format!("/api/v0/mcp-servers/{server}"), None)
         .await;
     assert_eq!(seen["personal"]["status"], "connected", "{seen}");
+    assert!(card_tools(&seen).contains(&"echo".to_string()), "{seen}");
 
     // Bob's grant revoked by the admin: his list is the connect tool again, Ada's is whole.
     let (status, _) = ada

@@ -480,10 +480,25 @@ pub async fn list(state: &AppState, caller: &Identity) -> Result<Vec<McpServerVi
     let mut views = Vec::new();
     for upstream in state.upstreams.snapshot().iter() {
         let mut v = view(state, upstream).await?;
-        v.personal = personal(state, upstream, &v, caller).await?;
+        personalize(state, upstream, &mut v, caller).await?;
         views.push(for_caller(v, caller));
     }
     Ok(views)
+}
+
+/// A per-person server as `caller` sees it: their own account of its connection, and the
+/// tools their own account was listed (not whoever listed last).
+async fn personalize(
+    state: &AppState,
+    upstream: &Upstream,
+    view: &mut McpServerView,
+    caller: &Identity,
+) -> Result<(), AppError> {
+    view.personal = personal(state, upstream, view, caller).await?;
+    if upstream.per_person {
+        view.tools = summaries(&upstream.tools_of(Some(&caller.subject)));
+    }
+    Ok(())
 }
 
 /// Of a per-person server (seen as `view`): the caller's own account of its connection.
@@ -548,7 +563,7 @@ pub async fn read(
 ) -> Result<McpServerView, AppError> {
     let mut v = get(state, id).await?;
     if let Some(upstream) = state.upstreams.find(id) {
-        v.personal = personal(state, &upstream, &v, caller).await?;
+        personalize(state, &upstream, &mut v, caller).await?;
     }
     Ok(for_caller(v, caller))
 }

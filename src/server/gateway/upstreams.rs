@@ -205,6 +205,27 @@ impl Upstream {
     }
 
     /// A person's slot if they have one (listing does not make one).
+    /// The tools `person` was last listed, under the server's own names: a per-person
+    /// server's are that person's own (none before they first list), a shared server's
+    /// everyone's.
+    pub fn tools_of(&self, person: Option<&str>) -> Vec<Tool> {
+        let prefix = format!("{}{SEPARATOR}", self.row.name);
+        let Some(slot) = self.existing_slot(person) else {
+            return Vec::new();
+        };
+        slot.listed()
+            .tools
+            .iter()
+            .map(|tool| {
+                let mut tool = tool.clone();
+                if let Some(own) = tool.name.strip_prefix(&prefix) {
+                    tool.name = own.to_string().into();
+                }
+                tool
+            })
+            .collect()
+    }
+
     fn existing_slot(&self, person: Option<&str>) -> Option<Arc<Slot>> {
         if !self.per_person {
             return Some(self.shared.clone());
