@@ -2,6 +2,7 @@
 //! `server::…`, map the error. Their wire types live in `model` (each module here re-exports
 //! its domain's, for the UI's convenience).
 
+pub mod audit;
 pub mod connections;
 pub mod instance;
 pub mod mcp_servers;

@@ -13,6 +13,7 @@ use crate::ui::pages::dashboard_page::DashboardPage;
 use crate::ui::pages::login_page::LoginPage;
 use crate::ui::pages::mcp_servers_page::McpServersPage;
 use crate::ui::pages::not_found_page::NotFoundPage;
+use crate::ui::pages::settings_audit_page::SettingsAuditPage;
 use crate::ui::pages::settings_authentication_page::SettingsAuthenticationPage;
 use crate::ui::pages::settings_oauth_clients_page::SettingsOAuthClientsPage;
 use crate::ui::pages::settings_sessions_page::SettingsSessionsPage;
@@ -74,6 +75,7 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route path=path!("/settings/sessions") view={Lazy::<SettingsSessionsRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/settings/audit") view={Lazy::<SettingsAuditRoute>::new()} ssr=SsrMode::Async />
                     <Route
                         path=path!("/settings/oauth-clients")
                         view={Lazy::<SettingsOAuthClientsRoute>::new()}
@@ -113,4 +115,5 @@ lazy_page!(ConnectionsRoute, ConnectionsPage);
 lazy_page!(McpServersRoute, McpServersPage);
 lazy_page!(SettingsAuthenticationRoute, SettingsAuthenticationPage);
 lazy_page!(SettingsSessionsRoute, SettingsSessionsPage);
+lazy_page!(SettingsAuditRoute, SettingsAuditPage);
 lazy_page!(SettingsOAuthClientsRoute, SettingsOAuthClientsPage);

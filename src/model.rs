@@ -3,6 +3,7 @@
 //! UI, the server functions and the server's domains all import it, and it imports nothing of
 //! the crate but itself. One file per domain.
 
+pub mod audit;
 pub mod connections;
 pub mod error;
 pub mod instance;

@@ -1,6 +1,7 @@
 //! Everything that runs only on the server. Split by domain; see docs/ARCHITECTURE.md.
 
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;

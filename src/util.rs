@@ -80,6 +80,14 @@ pub fn login_url(next: Option<&str>, error: Option<&str>) -> String {
 
 /// A unix time as `YYYY-MM-DD HH:MM UTC`, the same on the server and in the browser.
 pub fn format_utc(unix: i64) -> String {
+    let mut at = format_utc_seconds(unix);
+    // "YYYY-MM-DD HH:MM:SS UTC" less ":SS".
+    at.replace_range(16..19, "");
+    at
+}
+
+/// A unix time as `YYYY-MM-DD HH:MM:SS UTC` (the audit trail's precision).
+pub fn format_utc_seconds(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
     // Howard Hinnant's civil_from_days.
@@ -93,9 +101,10 @@ pub fn format_utc(unix: i64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
         secs / 3_600,
-        (secs % 3_600) / 60
+        (secs % 3_600) / 60,
+        secs % 60
     )
 }
 

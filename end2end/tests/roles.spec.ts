@@ -28,6 +28,7 @@ test.describe('Admins and members', () => {
     await nav(page).getByRole('link', { name: 'Settings' }).click();
     await expect(page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'Sessions' })).toBeVisible();
     await expect(page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'OAuth Clients' })).toHaveCount(0);
+    await expect(page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'Audit' })).toHaveCount(0);
     await expect(page.getByTestId('protection-status')).toBeVisible();
     await expect(page.getByTestId('protection-toggle')).toHaveCount(0);
 
@@ -60,6 +61,7 @@ test.describe('Admins and members', () => {
     await expect(nav(page).getByRole('link', { name: 'Connections', exact: true })).toBeVisible();
     await expect(page.getByTestId('protection-toggle')).toBeVisible();
     await expect(page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'OAuth Clients' })).toBeVisible();
+    await expect(page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'Audit' })).toBeVisible();
     await page.goto(`${urls.oauth2}/mcp-servers`);
     await expect(page.getByTestId('add-server')).toBeVisible();
   });
@@ -80,5 +82,6 @@ test.describe('A member with JavaScript off', () => {
     await expect(page.getByTestId('add-server')).toHaveCount(0);
     await page.goto(`${urls.oauth2}/settings/sessions`);
     await expect(page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'OAuth Clients' })).toHaveCount(0);
+    await expect(page.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'Audit' })).toHaveCount(0);
   });
 });

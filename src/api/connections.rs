@@ -37,9 +37,9 @@ pub async fn update_connection(
 
 #[server]
 pub async fn delete_connection(id: String) -> Result<Option<String>, ApiError> {
-    super::require_admin()?;
+    let admin = super::require_admin()?;
     let state = super::app_state();
-    super::respond(crate::server::connections::manage::delete(&state, &id).await)
+    super::respond(crate::server::connections::manage::delete(&state, &admin, &id).await)
 }
 
 /// Disconnects the shared grant (admins), or of a per-person connection the caller's own

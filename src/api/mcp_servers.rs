@@ -43,16 +43,16 @@ pub async fn update_mcp_server(
     id: String,
     input: McpServerInput,
 ) -> Result<McpServerView, ApiError> {
-    super::require_admin()?;
+    let identity = super::require_admin()?;
     let state = super::app_state();
-    super::respond(crate::server::gateway::servers::update(&state, &id, input).await)
+    super::respond(crate::server::gateway::servers::update(&state, &identity, &id, input).await)
 }
 
 #[server]
 pub async fn delete_mcp_server(id: String) -> Result<(), ApiError> {
-    super::require_admin()?;
+    let identity = super::require_admin()?;
     let state = super::app_state();
-    super::respond(crate::server::gateway::servers::delete(&state, &id).await)
+    super::respond(crate::server::gateway::servers::delete(&state, &identity, &id).await)
 }
 
 #[server]
@@ -74,7 +74,7 @@ pub async fn put_secret(name: String, value: String) -> Result<(), ApiError> {
 
 #[server]
 pub async fn delete_secret(name: String) -> Result<(), ApiError> {
-    super::require_admin()?;
+    let identity = super::require_admin()?;
     let state = super::app_state();
-    super::respond(crate::server::secrets::vault::delete(&state, &name).await)
+    super::respond(crate::server::secrets::vault::delete(&state, &name, &identity.subject).await)
 }

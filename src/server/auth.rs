@@ -123,6 +123,13 @@ impl VerifiedToken {
 }
 
 impl Identity {
+    /// Who they are in the audit trail.
+    pub fn actor(&self) -> crate::server::audit::Actor {
+        crate::server::audit::Actor::Person(self.subject.clone())
+    }
+}
+
+impl Identity {
     pub fn is_admin(&self) -> bool {
         self.role.is_admin()
     }

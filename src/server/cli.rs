@@ -1,18 +1,22 @@
 //! The `gatehouse` command: `serve` (default), `hash-password`, `generate-secret-key`,
-//! `copy-data`.
+//! `copy-data`, `audit tail|export`.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use futures::StreamExt;
 use tracing_subscriber::EnvFilter;
 
+use crate::model::audit::{AUDIT_PAGE_MAX, AuditEventView, AuditFilter};
+use crate::server::audit;
 use crate::server::auth::password::hash_password;
 use crate::server::clock::SystemClock;
-use crate::server::config::{Cli, Command, Config, LogFormat};
+use crate::server::config::{AuditCommand, AuditFilterArgs, Cli, Command, Config, LogFormat};
 use crate::server::db::copy::copy_all;
 use crate::server::db::{DatabaseConfig, Db};
+use crate::server::error::AppError;
 use crate::server::secrets::MasterKey;
 use crate::server::startup::{Application, StartupError};
 
@@ -26,6 +30,142 @@ pub async fn run() -> ExitCode {
         }
         Command::Serve => serve(&cli).await,
         Command::CopyData { to } => copy_data(&cli, &to).await,
+        Command::Audit { command } => audit_command(&cli, command).await,
+    }
+}
+
+/// The store of `DATABASE_URL`, for a command that works on it; the exit code when it cannot.
+async fn store(cli: &Cli) -> Result<Db, ExitCode> {
+    let config = Config::parse(&cli.settings).map_err(|e| {
+        eprintln!("gatehouse: {e}");
+        ExitCode::from(2)
+    })?;
+    Db::connect(&config.database).await.map_err(|e| {
+        eprintln!("gatehouse: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+fn audit_filter(args: AuditFilterArgs) -> AuditFilter {
+    AuditFilter {
+        action: args.action,
+        actor: args.actor,
+        target: args.target,
+        outcome: args.outcome,
+        since: args.since,
+        until: args.until,
+        ..AuditFilter::default()
+    }
+}
+
+/// One event as a line of text: time, outcome, action, who, target, from where, detail.
+fn audit_line(e: &AuditEventView) -> String {
+    let who = match &e.actor {
+        Some(a) => format!("{}:{a}", e.actor_kind),
+        None => e.actor_kind.clone(),
+    };
+    let target = match (&e.target_kind, &e.target) {
+        (Some(k), Some(t)) => format!(" {k}:{t}"),
+        _ => String::new(),
+    };
+    let from = e
+        .address
+        .as_deref()
+        .map(|a| format!(" from {a}"))
+        .unwrap_or_default();
+    let detail = e
+        .detail
+        .as_ref()
+        .map(|d| format!(" {d}"))
+        .unwrap_or_default();
+    format!(
+        "{} {:<7} {} by {who}{target}{from}{detail}",
+        crate::util::format_utc_seconds(e.at),
+        e.outcome,
+        e.action
+    )
+}
+
+async fn audit_command(cli: &Cli, command: AuditCommand) -> ExitCode {
+    let db = match store(cli).await {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let failed = |e: AppError| {
+        eprintln!("gatehouse: audit: {}", e.into_api_error().message());
+        ExitCode::FAILURE
+    };
+    match command {
+        AuditCommand::Export { filter } => {
+            let lines = match audit::export(db, audit_filter(filter)) {
+                Ok(lines) => lines,
+                Err(e) => return failed(e),
+            };
+            let mut lines = std::pin::pin!(lines);
+            let mut out = std::io::stdout().lock();
+            while let Some(chunk) = lines.next().await {
+                match chunk {
+                    Ok(text) => {
+                        if out.write_all(text.as_bytes()).is_err() {
+                            // The reader went away (a pipe to `head`): done.
+                            return ExitCode::SUCCESS;
+                        }
+                    }
+                    Err(e) => return failed(e),
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        AuditCommand::Tail {
+            lines,
+            follow,
+            json,
+            filter,
+        } => {
+            let show = |e: &AuditEventView| {
+                if json {
+                    println!("{}", serde_json::to_string(e).expect("JSON"));
+                } else {
+                    println!("{}", audit_line(e));
+                }
+            };
+            let filter = audit_filter(filter);
+            let first = AuditFilter {
+                limit: Some(lines.clamp(1, AUDIT_PAGE_MAX)),
+                ..filter.clone()
+            };
+            let page = match audit::list(&db, &first).await {
+                Ok(page) => page,
+                Err(e) => return failed(e),
+            };
+            let mut last = page.events.first().map(|e| (e.at, e.id.clone()));
+            page.events.iter().rev().for_each(show);
+            if !follow {
+                return ExitCode::SUCCESS;
+            }
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                // Newer than the last shown: from its second on, ids above it.
+                let newer = AuditFilter {
+                    since: last.as_ref().map(|(at, _)| *at).or(filter.since),
+                    limit: Some(AUDIT_PAGE_MAX),
+                    ..filter.clone()
+                };
+                let page = match audit::list(&db, &newer).await {
+                    Ok(page) => page,
+                    Err(e) => return failed(e),
+                };
+                let fresh: Vec<&AuditEventView> = page
+                    .events
+                    .iter()
+                    .filter(|e| last.as_ref().is_none_or(|(_, id)| e.id > *id))
+                    .collect();
+                if let Some(newest) = fresh.first() {
+                    last = Some((newest.at, newest.id.clone()));
+                }
+                fresh.into_iter().rev().for_each(show);
+            }
+        }
     }
 }
 

@@ -50,6 +50,57 @@ pub enum Command {
         #[arg(long, value_name = "URL", hide_env_values = true)]
         to: String,
     },
+    /// Read the audit trail in DATABASE_URL.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum AuditCommand {
+    /// The latest events, oldest of them first; with --follow, new ones as they come.
+    Tail {
+        /// How many of the latest events to show first.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: u32,
+        /// Keep watching for new events (every 2 seconds) until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        filter: AuditFilterArgs,
+    },
+    /// Every event the filters select, newest first, as JSON lines on stdout.
+    Export {
+        #[command(flatten)]
+        filter: AuditFilterArgs,
+    },
+}
+
+/// Which events: each option narrows.
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilterArgs {
+    /// An action (`sign_in`), or a kind with `.*` (`connection.*`).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Who acted: a person's username or email, a token's or a client's id.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// What it was done to: an id or a name.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// ok, refused or failed.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// From this Unix time on.
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    pub since: Option<i64>,
+    /// Before this Unix time.
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    pub until: Option<i64>,
 }
 
 /// Settings exactly as given, before any checking. Every one is optional here; `Config::parse`
@@ -278,6 +329,9 @@ pub struct RawSettings {
         global = true
     )]
     pub connections_refresh_interval: Option<String>,
+    /// Days the audit trail keeps an event (default 365).
+    #[arg(long, env = "AUDIT_RETENTION_DAYS", value_name = "DAYS", global = true)]
+    pub audit_retention_days: Option<String>,
     /// JSON file of built-in provider overrides: {"<slug>": {<fields>}} (self-hosted
     /// instances such as GitHub Enterprise, or tests pointing a provider at a local server).
     #[arg(long, env = "PROVIDER_OVERRIDES", value_name = "FILE", global = true)]
@@ -363,6 +417,8 @@ pub struct Config {
     pub connections_refresh_interval: u64,
     /// `OUTBOUND_TIMEOUT`, seconds.
     pub outbound_timeout: u64,
+    /// `AUDIT_RETENTION_DAYS`.
+    pub audit_retention_days: u32,
     /// `PROVIDER_OVERRIDES`: a JSON file start-up applies to the built-in providers.
     pub provider_overrides: Option<PathBuf>,
     /// `MCP_CATALOG`: a JSON file of catalog entries start-up adds to the built-in ones.
@@ -850,6 +906,10 @@ impl Config {
                 15,
                 1..=300,
             )?,
+            audit_retention_days: match present(&raw.audit_retention_days) {
+                Some(days) => parse_count("AUDIT_RETENTION_DAYS", days, 1, 36_500)?,
+                None => 365,
+            },
             provider_overrides: present(&raw.provider_overrides).map(PathBuf::from),
             mcp_catalog: present(&raw.mcp_catalog).map(PathBuf::from),
             log_format,

@@ -4,6 +4,7 @@
 //! own migration folder (`migrations/sqlite`, `migrations/postgres`).
 
 pub mod api_tokens;
+pub mod audit;
 pub mod changes;
 pub mod connections;
 pub mod copy;

@@ -20,11 +20,13 @@ use crate::server::gateway::protection::{set_require_auth, settings_view};
 use crate::server::oauth_as::admin;
 use crate::server::state::AppState;
 
+pub mod audit;
 pub mod connections;
 pub mod mcp_servers;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(audit::routes())
         .merge(connections::routes())
         .merge(mcp_servers::routes())
         .route(

@@ -25,12 +25,14 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::app::{App, shell};
 use crate::model::ApiError;
 use crate::server::assets;
+use crate::server::audit;
 use crate::server::auth::{handlers, middleware};
 use crate::server::connections::{
     CALLBACK_PATH, CLIENT_METADATA_PATH, LINK_PATH, discovery, flow, link,
 };
 use crate::server::error::api_error_response;
 use crate::server::gateway::endpoint::{jsonrpc_error, mcp_handler};
+use crate::server::net::client_ip;
 use crate::server::oauth_as::http as oauth_http;
 use crate::server::rest;
 use crate::server::state::AppState;
@@ -151,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         .route("/mcp", any(mcp_handler))
         .merge(app)
         .layer(from_fn_with_state(state.clone(), host_guard))
+        .layer(from_fn_with_state(state.clone(), audit_address))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn(close_if_unread))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -180,6 +183,21 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
         )
         .with_state(state)
+}
+
+/// The client's address, for what the request's handling records in the audit trail (the
+/// peer, or with `TRUST_PROXY_HEADERS` the proxy's `X-Forwarded-For`).
+async fn audit_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .cloned();
+    let ip = client_ip(
+        request.headers(),
+        peer.as_ref(),
+        state.config.trust_proxy_headers,
+    );
+    audit::with_address(ip, next.run(request)).await
 }
 
 /// Every route answers only to the names of this instance (`HostPolicy::host_allowed`): the

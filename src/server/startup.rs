@@ -13,6 +13,7 @@ use leptos::config::{Env, LeptosOptions};
 use tokio::net::TcpListener;
 
 use crate::server::assets;
+use crate::server::audit;
 use crate::server::auth::api_tokens::ApiTokens;
 use crate::server::auth::oidc::OAuth2Login;
 use crate::server::auth::password::BasicVerifier;
@@ -397,6 +398,14 @@ async fn housekeeping(state: AppState) {
         }
         if let Err(e) = state.db.purge_expired_oauth(now).await {
             tracing::warn!(error = %e, "housekeeping: cannot purge expired OAuth grants");
+        }
+        match audit::purge(&state.db, now, state.config.audit_retention_days).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                events = n,
+                "housekeeping: audit events past their retention removed"
+            ),
+            Err(e) => tracing::warn!(error = %e, "housekeeping: cannot purge the audit trail"),
         }
     }
 }

@@ -138,13 +138,7 @@ pub(crate) async fn sdk_client(app: &TestApp, token: &str, calls: Value) -> Valu
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the TS SDK client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+    last_json_line("the TS SDK client", &output)
 }
 
 pub(crate) fn text(result: &Value) -> String {
@@ -323,13 +317,7 @@ async fn an_mcp_client_calls_tools_of_two_real_upstreams_with_credentials_it_nev
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let signed_in: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let signed_in = last_json_line("the TS SDK OAuth client", &output);
     assert_eq!(signed_in["browsed"], 1, "{signed_in}");
     let who: Value = serde_json::from_str(&text(&signed_in["results"][0])).unwrap_or(Value::Null);
     assert_eq!(who["audience"], resource.as_str(), "{signed_in}");
@@ -899,13 +887,7 @@ async fn script_client(
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the {sdk} SDK client ({script}, {era}) failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+    last_json_line(&format!("the {sdk} SDK client ({script}, {era})"), &output)
 }
 
 #[tokio::test]

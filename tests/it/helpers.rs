@@ -869,3 +869,19 @@ pub async fn announced(child: &mut Child) -> serde_json::Value {
 pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
     http.get(url).send().await.unwrap().json().await.unwrap()
 }
+
+/// What a client script printed last as a JSON line, once it has exited successfully; its
+/// output in the panic otherwise (`what` names it).
+pub fn last_json_line(what: &str, output: &std::process::Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{stdout}\n{stderr}"
+    );
+    let line = stdout
+        .lines()
+        .rfind(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no result from {what}:\n{stdout}\n{stderr}"));
+    serde_json::from_str(line).unwrap()
+}

@@ -81,14 +81,7 @@ async fn the_python_sdk_answers_what_gatehouse_asks_in_both_eras() {
             .output()
             .await
             .expect("scripts/setup.sh creates .venv with the mcp SDK");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{mode}: {stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let result: Value =
-            serde_json::from_str(stdout.lines().rfind(|l| l.starts_with('{')).unwrap()).unwrap();
+        let result = last_json_line(&format!("py_input_client.py {mode}"), &output);
         assert_eq!(result["protocolVersion"], version);
         // Two rounds, the state of the first carried into the second.
         assert_eq!(result["multiRound"], json!(["Ada likes teal."]), "{mode}");

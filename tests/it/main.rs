@@ -5,6 +5,7 @@
 
 mod api_tokens;
 mod assets;
+mod audit;
 mod auth_basic;
 mod auth_none;
 mod auth_oauth2;

@@ -79,17 +79,7 @@ async fn run(program: &str, args: &[&str]) -> Value {
         .output()
         .await
         .unwrap_or_else(|e| panic!("{program} does not run ({e}); scripts/setup.sh installs it"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed:\n{stdout}\n{stderr}"
-    );
-    let line = stdout
-        .lines()
-        .rfind(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no result from {args:?}:\n{stdout}\n{stderr}"));
-    serde_json::from_str(line).unwrap()
+    last_json_line(&format!("{program} {args:?}"), &output)
 }
 
 fn node_script(name: &str) -> String {

@@ -143,6 +143,8 @@ async fn a_member_gets_403_from_every_admin_route() {
             Some(json!({"enabled": true})),
         ),
         (Method::GET, "/api/v0/oauth/clients".into(), None),
+        (Method::GET, "/api/v0/audit".into(), None),
+        (Method::GET, "/api/v0/audit/export".into(), None),
         (Method::DELETE, "/api/v0/oauth/clients/x".into(), None),
         (
             Method::POST,
@@ -252,6 +254,10 @@ async fn a_member_gets_403_from_every_admin_route() {
         (TestMcpServer::PATH, Form(vec![("id", "x")])),
         (PutSecret::PATH, Json(json!({"name": "X", "value": "v"}))),
         (DeleteSecret::PATH, Form(vec![("name", "X")])),
+        (
+            gatehouse::api::audit::ListAuditEvents::PATH,
+            Json(json!({"filter": {}})),
+        ),
     ];
     let member_fns = [
         GetMcpSettings::PATH,

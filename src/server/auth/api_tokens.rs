@@ -7,9 +7,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use serde::Deserialize;
+use serde_json::json;
 
 use super::Identity;
 use crate::model::mcp_settings::{ApiTokenView, CreatedTokenView, TokenScope};
+use crate::server::audit::{self, Event};
 use crate::server::clock::UnixTime;
 use crate::server::db::api_tokens::ApiTokenRow;
 use crate::server::db::{Db, DbError};
@@ -170,6 +172,10 @@ pub async fn create_token(
     };
     state.db.insert_api_token(&row).await?;
     tracing::info!(token_id = %row.id, name = %row.name, scopes = %row.scopes, by = %created_by, "API token created");
+    let event = Event::new("api_token.created", creator.actor())
+        .on("api_token", &row.id)
+        .detail(json!({"name": row.name, "scopes": row.scopes, "expires_at": row.expires_at}));
+    audit::record(&state.db, now, event).await;
     Ok(CreatedTokenView {
         token: view(&row, None, now),
         value: generated.value,
@@ -209,6 +215,8 @@ pub async fn delete_token(state: &AppState, id: &str, caller: &Identity) -> Resu
     state.api_tokens.forget(id);
     state.db.tell_replicas(API_TOKEN_DELETED, Some(id)).await;
     tracing::info!(token_id = %id, by = %deleted_by, "API token deleted");
+    let event = Event::new("api_token.deleted", caller.actor()).on("api_token", id);
+    audit::record(&state.db, state.now(), event).await;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use super::throttle::Throttle;
 use super::{AuthMethod, roles};
 use crate::model::ApiError;
 use crate::model::session::AuthType;
+use crate::server::audit::{self, Actor, Event};
 use crate::server::error::{AppError, api_error_response};
 use crate::server::net::client_ip;
 use crate::server::secrets::{SecretString, constant_time_eq, sha256_hex};
@@ -152,6 +153,10 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
     let now = state.now();
     if let Throttle::Wait(seconds) = state.login_throttle.begin_attempt(ip, now) {
         tracing::warn!(client = %ip, retry_after = seconds, "login throttled");
+        let event = Event::new("sign_in", Actor::Anonymous).refused().detail(
+            json!({"method": "password", "reason": "too many failed sign-ins from this address"}),
+        );
+        audit::record(&state.db, now, event).await;
         return match caller {
             Caller::Form => {
                 Redirect::to(&login_url(Some(&next), Some("rate_limited"))).into_response()
@@ -171,6 +176,10 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
     {
         // Never log the username: people type passwords into it.
         tracing::info!(client = %ip, "login failed");
+        let event = Event::new("sign_in", Actor::Anonymous)
+            .failed()
+            .detail(json!({"method": "password", "reason": "invalid username or password"}));
+        audit::record(&state.db, now, event).await;
         return match caller {
             Caller::Form => {
                 Redirect::to(&login_url(Some(&next), Some("invalid_credentials"))).into_response()
@@ -185,6 +194,9 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
         .sessions
         .issue(&body.username, AuthMethod::Basic, Vec::new(), now);
     tracing::info!(user = %session.claims.sub, client = %ip, "signed in");
+    let event = Event::new("sign_in", Actor::Person(session.claims.sub.clone()))
+        .detail(json!({"method": "password"}));
+    audit::record(&state.db, now, event).await;
     match caller {
         Caller::Form => {
             let mut response = Redirect::to(&next).into_response();
@@ -214,6 +226,8 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
             return AppError::from(e).into_response();
         }
         tracing::info!(user = %identity.subject, "signed out");
+        let event = Event::new("sign_out", Actor::Person(identity.subject.clone()));
+        audit::record(&state.db, state.now(), event).await;
     }
     let wants_html = headers
         .get(header::ACCEPT)
@@ -287,6 +301,14 @@ pub struct CallbackQuery {
     iss: Option<String>,
 }
 
+/// A sign-in through the identity provider that did not work, and why (no person is known).
+async fn sso_failed(state: &AppState, now: i64, reason: &str) {
+    let event = Event::new("sign_in", Actor::Anonymous)
+        .failed()
+        .detail(json!({"method": "sso", "reason": reason}));
+    audit::record(&state.db, now, event).await;
+}
+
 /// `GET /auth/callback`: where the identity provider sends the browser back.
 pub async fn oauth2_callback(
     State(state): State<AppState>,
@@ -317,6 +339,7 @@ pub async fn oauth2_callback(
         Ok(Some(login)) => login,
         Ok(None) => {
             tracing::warn!("login callback with an unknown or already used state");
+            sso_failed(&state, now, "an unknown or already used state").await;
             return fail(None, "state_invalid");
         }
         Err(e) => return AppError::from(e).into_response(),
@@ -328,10 +351,23 @@ pub async fn oauth2_callback(
     let binding = read_cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if binding.is_empty() || !constant_time_eq(sha256_hex(&binding), &login.browser_binding) {
         tracing::warn!("login callback from a browser other than the one that started the login");
+        sso_failed(
+            &state,
+            now,
+            "the answer came to another browser than the one that started",
+        )
+        .await;
         return fail(next, "state_mismatch");
     }
     if let Some(error) = query.error.as_deref() {
         tracing::warn!(error = ?error, description = ?query.error_description.as_deref().map(|d| d.chars().take(200).collect::<String>()), "the identity provider refused the login");
+        let reason: String = error.chars().take(100).collect();
+        sso_failed(
+            &state,
+            now,
+            &format!("the identity provider answered {reason}"),
+        )
+        .await;
         return fail(
             next,
             if error == "access_denied" {
@@ -345,6 +381,7 @@ pub async fn oauth2_callback(
         && !oauth2.issuer_matches(iss).await
     {
         tracing::warn!(iss = ?iss, "login callback names another issuer (RFC 9207 mix-up defence)");
+        sso_failed(&state, now, "the answer names another issuer").await;
         return fail(next, "idp_error");
     }
     let Some(code) = query
@@ -358,12 +395,17 @@ pub async fn oauth2_callback(
         Ok(signed_in) => signed_in,
         Err(e) => {
             tracing::warn!(error = %e, "login through the identity provider failed");
+            sso_failed(&state, now, e.code()).await;
             return fail(next, e.code());
         }
     };
     let email = signed_in.email.clone();
     if !oauth2.config().email_allowed(&email) {
         tracing::warn!(email = %email, "refused a login: email not in AUTH_OAUTH2_ALLOWED_USERS / _DOMAINS");
+        let event = Event::new("sign_in", Actor::Person(email.clone()))
+            .refused()
+            .detail(json!({"method": "sso", "reason": "not among the allowed users or domains"}));
+        audit::record(&state.db, now, event).await;
         return fail(next, "email_not_allowed");
     }
     let admin_groups = roles::admin_groups_in(&state.config.auth, &signed_in.claims);
@@ -381,6 +423,9 @@ pub async fn oauth2_callback(
         .sessions
         .issue(&email, AuthMethod::Oauth2, admin_groups, now);
     tracing::info!(user = %email, role = role.as_str(), "signed in");
+    let event = Event::new("sign_in", Actor::Person(email.clone()))
+        .detail(json!({"method": "sso", "role": role.as_str()}));
+    audit::record(&state.db, now, event).await;
     let mut response = Redirect::to(&login.return_to).into_response();
     let h = response.headers_mut();
     h.append(header::SET_COOKIE, state.cookies.session(&session.token));

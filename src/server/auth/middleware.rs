@@ -5,11 +5,12 @@
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use http::{HeaderMap, HeaderValue, Method, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use super::Identity;
 use super::session::{SessionError, bearer_token, read_cookie};
 use crate::model::ApiError;
+use crate::server::audit::{self, Actor, Event};
 use crate::server::error::{AppError, api_error_response};
 use crate::server::net::HostPolicy;
 use crate::server::state::AppState;
@@ -84,8 +85,17 @@ pub async fn require_session(
     let failure = match authenticate(&state, request.headers()).await {
         Err(e) => return e.into_response(),
         Ok(Ok(identity)) => {
+            let route = format!("{} {path}", request.method());
+            let subject = identity.subject.clone();
             request.extensions_mut().insert(identity);
             let mut response = next.run(request).await;
+            // Every refusal by role ends here as a 403 (server functions set it too).
+            if response.status() == StatusCode::FORBIDDEN {
+                let event = Event::new("access.refused", Actor::Person(subject))
+                    .on("route", route)
+                    .refused();
+                audit::record(&state.db, state.now(), event).await;
+            }
             // Pages and API answers carry the user's data: never into a shared cache.
             response
                 .headers_mut()

@@ -5,6 +5,7 @@
 //! finished is reused. The rotated refresh token is stored in the same transaction as the
 //! new access token before anyone is handed the access token.
 
+use crate::server::audit::{self, Actor, Event};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -195,7 +196,30 @@ impl AppState {
                 self.now(),
             )
             .await?;
+        self.audit_grant("connection.needs_reauth", key, self.now(), Some(reason))
+            .await;
         Ok(())
+    }
+
+    /// What happened to a grant, in the audit trail: Gatehouse itself acted (a refresh), or
+    /// learnt that the grant needs its person again. `problem`: what went wrong.
+    async fn audit_grant(
+        &self,
+        action: &'static str,
+        key: GrantKey<'_>,
+        now: UnixTime,
+        problem: Option<&str>,
+    ) {
+        let mut event = Event::new(action, Actor::System)
+            .on("connection", key.connection)
+            .detail(serde_json::json!({
+                "person": key.person,
+                "reason": problem.map(|p| p.chars().take(300).collect::<String>()),
+            }));
+        if problem.is_some() {
+            event = event.failed();
+        }
+        audit::record(&self.db, now, event).await;
     }
 
     /// Step-up (an upstream's 403 `insufficient_scope`): the connection asks for `required`
@@ -312,6 +336,7 @@ impl AppState {
                 self.db
                     .record_connection_failure(key, ConnectionState::NeedsReauth, reason, None, None, now)
                     .await?;
+                self.audit_grant("connection.needs_reauth", key, now, Some(reason)).await;
                 Err(BrokerError::NeedsReauth {
                     name: row.name.clone(),
                     reason: reason.into(),
@@ -494,6 +519,8 @@ impl AppState {
                     };
                 }
                 tracing::info!(connection = %row.id, per_person = key.person.is_some(), "connection token renewed");
+                self.audit_grant("connection.refreshed", key, now, None)
+                    .await;
                 let stored = self
                     .db
                     .find_connection_tokens(key)
@@ -506,6 +533,8 @@ impl AppState {
             {
                 let reason = e.to_string();
                 tracing::warn!(connection = %row.id, per_person = key.person.is_some(), error = %reason, "connection grant refused by the provider");
+                self.audit_grant("connection.needs_reauth", key, now, Some(&reason))
+                    .await;
                 self.db
                     .record_connection_failure(
                         key,
@@ -525,6 +554,8 @@ impl AppState {
                 let reason = e.to_string();
                 let retry_at = now + backoff(row.failures);
                 tracing::warn!(connection = %row.id, per_person = key.person.is_some(), error = %reason, retry_at, "connection refresh failed");
+                self.audit_grant("connection.failing", key, now, Some(&reason))
+                    .await;
                 self.db
                     .record_connection_failure(
                         key,

@@ -19,6 +19,7 @@ use super::STATE_TTL;
 use super::builtin::BuiltinProvider;
 use super::provider::{AUTH_BASIC, AUTH_NONE, AUTH_POST};
 use super::provider_client::ProviderError;
+use crate::server::audit::{self, Event};
 use crate::server::auth::Identity;
 use crate::server::db::connections::{ConnectionRow, GrantKey, Registration, StateRow};
 use crate::server::error::AppError;
@@ -406,6 +407,15 @@ async fn finish(
         query.error_description,
     )
     .await;
+    let event = Event::new("connection.connected", identity.actor())
+        .on("connection", &id)
+        .detail(json!({"person": key.person, "error": outcome.as_ref().err()}));
+    let event = if outcome.is_ok() {
+        event
+    } else {
+        event.failed()
+    };
+    audit::record(&state.db, state.now(), event).await;
     match outcome {
         Ok(()) => Ok(row),
         Err(message) => {

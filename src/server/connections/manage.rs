@@ -1,6 +1,6 @@
 //! What the Connections page and the REST API do with connections.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use url::Url;
 
 use super::provider::{Definition, GRANT_CLIENT_CREDENTIALS, validate};
@@ -9,6 +9,7 @@ use crate::model::connections::{
     ConnectStart, ConnectionInput, ConnectionStatus, ConnectionView, ConnectionsOverview,
     GrantView, PersonGrantView, ProviderAnswerView, ReauthorizeChanges,
 };
+use crate::server::audit::{self, Event};
 use crate::server::auth::Identity;
 use crate::server::db::connections::{
     ConnectionRow, ConnectionState, GrantKey, PersonGrantRow, TokenRow,
@@ -407,6 +408,10 @@ pub async fn create(
     apply(state, &mut row, d);
     state.db.insert_connection(&row).await?;
     tracing::info!(connection = %row.id, name = %row.name, "connection created");
+    let event = Event::new("connection.created", identity.actor())
+        .on("connection", &row.id)
+        .detail(connection_detail(&row));
+    audit::record(&state.db, now, event).await;
     if row.grant_type == GRANT_CLIENT_CREDENTIALS {
         // No popup: the first token is fetched in the background.
         let state = state.clone();
@@ -465,6 +470,10 @@ pub async fn update(
     }
     row.updated_at = state.now();
     state.db.update_connection_definition(&row).await?;
+    let event = Event::new("connection.edited", caller.actor())
+        .on("connection", &row.id)
+        .detail(connection_detail(&row));
+    audit::record(&state.db, row.updated_at, event).await;
     state
         .db
         .announce(super::CONNECTION_CHANGED, Some(&row.id))
@@ -532,6 +541,10 @@ pub async fn connect(
         let key = GrantKey::shared(id);
         state.db.clear_connection_failure(key, state.now()).await?;
         state.connection_token(key, true).await?;
+        let event = Event::new("connection.connected", identity.actor())
+            .on("connection", id)
+            .detail(json!({"grant_type": "client_credentials"}));
+        audit::record(&state.db, state.now(), event).await;
         return Ok(ConnectStart::Connected);
     }
     let pending = pending.map(|p| p.seal(state, id));
@@ -645,7 +658,28 @@ pub async fn disconnect(
     deleted?;
     announce_grant(state, key, None).await;
     tracing::info!(connection = %id, per_person = key.person.is_some(), by = %caller.subject, "connection disconnected");
+    // An admin ending someone else's grant is a revocation of it.
+    let action = match key.person {
+        Some(person) if person != caller.subject => "connection.grant_revoked",
+        _ => "connection.disconnected",
+    };
+    let event = Event::new(action, caller.actor())
+        .on("connection", id)
+        .detail(json!({"person": key.person, "provider_warning": warning}));
+    audit::record(&state.db, state.now(), event).await;
     Ok(warning)
+}
+
+/// What the trail says of a connection: its name and how it signs in, never a secret.
+fn connection_detail(row: &ConnectionRow) -> Value {
+    json!({
+        "name": row.name,
+        "provider": row.provider_type,
+        "grant_type": row.grant_type,
+        "per_person": row.per_person != 0,
+        "scopes": row.scopes,
+        "client_id": row.client_id,
+    })
 }
 
 /// Tells this process and the other replicas that a grant changed: a person's grant ends
@@ -713,7 +747,11 @@ async fn revoke_at_provider(
 
 /// Deletes a connection: revokes its grant and deregisters a dynamically registered client
 /// (RFC 7592) first, as far as the provider lets it.
-pub async fn delete(state: &AppState, id: &str) -> Result<Option<String>, AppError> {
+pub async fn delete(
+    state: &AppState,
+    caller: &Identity,
+    id: &str,
+) -> Result<Option<String>, AppError> {
     let row = find(state, id).await?;
     let users = state.db.mcp_servers_using_connection(id).await?;
     if !users.is_empty() {
@@ -755,6 +793,10 @@ pub async fn delete(state: &AppState, id: &str) -> Result<Option<String>, AppErr
         ));
     }
     state.db.delete_connection(id).await?;
+    let event = Event::new("connection.deleted", caller.actor())
+        .on("connection", id)
+        .detail(json!({"name": row.name, "warnings": warnings}));
+    audit::record(&state.db, state.now(), event).await;
     state.db.announce(super::CONNECTION_CHANGED, Some(id)).await;
     tracing::info!(connection = %id, "connection deleted");
     Ok((!warnings.is_empty()).then(|| warnings.join(" ")))

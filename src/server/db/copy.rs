@@ -8,7 +8,7 @@ use super::{Db, DbError};
 
 /// Every table, parents before the tables that reference them. Transient tables (background
 /// pass leases) are not copied.
-pub const TABLES: [&str; 17] = [
+pub const TABLES: [&str; 18] = [
     "settings",
     "api_tokens",
     "login_states",
@@ -26,6 +26,7 @@ pub const TABLES: [&str; 17] = [
     "vault_secrets",
     "mcp_servers",
     "mcp_sessions",
+    "audit_events",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +109,7 @@ fn is_integer_column(column: &str) -> bool {
                 | "expires_at"
                 | "per_person"
                 | "iss_required"
+                | "at"
         )
 }
 

@@ -34,6 +34,7 @@ use super::protection::McpProtection;
 use super::sessions::{SessionCheck, StoredSessions};
 use super::tools::ToolRegistry;
 use super::upstreams::CallEnd;
+use crate::server::audit::{self, Actor, Event};
 use crate::server::clock::UnixTime;
 use crate::server::db::DbError;
 use crate::server::net::HostPolicy;
@@ -451,6 +452,19 @@ async fn serve(state: &AppState, request: Request) -> Response {
     let caller = match authenticate(state, &parts.headers, parts.uri.query(), now).await {
         Ok(Ok(caller)) => caller,
         Ok(Err(failure)) => {
+            // A request without a token is how every client starts (to find where to sign
+            // in): only a token that was presented and refused goes in the trail.
+            let refused = match &failure {
+                McpAuthFailure::Missing => None,
+                McpAuthFailure::InvalidToken(why) => Some(*why),
+                McpAuthFailure::InsufficientScope => Some("The token lacks the mcp scope."),
+            };
+            if let Some(reason) = refused {
+                let event = Event::new("mcp.token_refused", Actor::Anonymous)
+                    .refused()
+                    .detail(serde_json::json!({ "reason": reason }));
+                audit::record(&state.db, now, event).await;
+            }
             return auth_failure(
                 failure,
                 state

@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 
 use crate::model::mcp_settings::McpSettingsView;
+use crate::server::audit::{self, Actor, Event};
 use crate::server::auth::{Identity, list_tokens};
 use crate::server::clock::UnixTime;
 use crate::server::db::{Db, DbError};
@@ -107,6 +108,10 @@ pub async fn set_require_auth(
         .set(&state.db, value, state.now())
         .await?;
     tracing::info!(require_auth = value, by = %by, "MCP protection changed");
+    let event = Event::new("settings.changed", Actor::Person(by.to_string()))
+        .on("setting", "mcp.require_auth")
+        .detail(serde_json::json!({ "value": value }));
+    audit::record(&state.db, state.now(), event).await;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use super::upstreams::{Upstream, headers_context, refresh_tools, summaries};
 use crate::model::mcp_servers::{
     McpServerInput, McpServerTestView, McpServerView, PersonalAccountView, ServerPolicy,
 };
+use crate::server::audit::{self, Event};
 use crate::server::auth::Identity;
 use crate::server::connections::{GrantKey, SignInRequest};
 use crate::server::db::gateway::McpServerRow;
@@ -333,6 +334,10 @@ pub async fn create(
         return Err(taken(&row.name));
     }
     tracing::info!(server = %row.name, url = %row.url, by = %identity.subject, "MCP server added");
+    let event = Event::new("mcp_server.created", identity.actor())
+        .on("mcp_server", &row.id)
+        .detail(server_detail(&row));
+    audit::record(&state.db, now, event).await;
     reload_everywhere(state).await?;
     get(state, &row.id).await
 }
@@ -445,6 +450,7 @@ async fn from_catalog(
 
 pub async fn update(
     state: &AppState,
+    identity: &Identity,
     id: &str,
     input: McpServerInput,
 ) -> Result<McpServerView, AppError> {
@@ -455,16 +461,51 @@ pub async fn update(
     if !state.db.update_mcp_server(&row).await? {
         return Err(taken(&row.name));
     }
-    tracing::info!(server = %row.name, "MCP server changed");
+    tracing::info!(server = %row.name, by = %identity.subject, "MCP server changed");
+    let event = Event::new("mcp_server.edited", identity.actor())
+        .on("mcp_server", &row.id)
+        .detail(server_detail(&row));
+    audit::record(&state.db, row.updated_at, event).await;
     reload_everywhere(state).await?;
     get(state, id).await
 }
 
-pub async fn delete(state: &AppState, id: &str) -> Result<(), AppError> {
+pub async fn delete(state: &AppState, identity: &Identity, id: &str) -> Result<(), AppError> {
     let row = find(state, id).await?;
     state.db.delete_mcp_server(id).await?;
-    tracing::info!(server = %row.name, "MCP server deleted");
+    tracing::info!(server = %row.name, by = %identity.subject, "MCP server deleted");
+    let event = Event::new("mcp_server.deleted", identity.actor())
+        .on("mcp_server", id)
+        .detail(serde_json::json!({"name": row.name}));
+    audit::record(&state.db, state.now(), event).await;
     reload_everywhere(state).await
+}
+
+/// What the trail says of a server: where it is and how it is reached; header values and
+/// secrets never (their names only).
+fn server_detail(row: &McpServerRow) -> serde_json::Value {
+    serde_json::json!({
+        "name": row.name,
+        "url": redacted_url(&row.url),
+        "auth": row.auth,
+        "connection_id": row.connection_id,
+        "enabled": row.enabled != 0,
+        "policy": serde_json::from_str::<serde_json::Value>(&row.policy).unwrap_or_default(),
+    })
+}
+
+/// A URL without what may be a credential in it (user information, the query).
+fn redacted_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => String::new(),
+    }
 }
 
 async fn find(state: &AppState, id: &str) -> Result<McpServerRow, AppError> {

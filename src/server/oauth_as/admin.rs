@@ -2,6 +2,7 @@
 //! Sessions, and the same operations in the REST API.
 
 use crate::model::oauth::{OAuthClientView, OAuthOverview, OAuthSessionView};
+use crate::server::audit::{self, Actor, Event};
 use crate::server::auth::Identity;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
@@ -56,6 +57,9 @@ pub async fn revoke_consent(
         oauth.revoked(&state.db).await;
     }
     tracing::info!(client_id = %client_id, by = %by, "OAuth consent revoked");
+    let event =
+        Event::new("consent.revoked", Actor::Person(by.to_string())).on("client", client_id);
+    audit::record(&state.db, state.now(), event).await;
     Ok(())
 }
 
@@ -77,6 +81,9 @@ pub async fn delete_client(
         oauth.revoked(&state.db).await;
     }
     tracing::info!(client_id = %client_id, by = %by, "OAuth client deleted");
+    let event =
+        Event::new("mcp_client.deleted", Actor::Person(by.to_string())).on("client", client_id);
+    audit::record(&state.db, state.now(), event).await;
     Ok(())
 }
 
@@ -132,5 +139,8 @@ pub async fn revoke_session(
         oauth.revoked(&state.db).await;
     }
     tracing::info!(session = %session_id, by = %by, "OAuth session revoked");
+    let event = Event::new("oauth_session.revoked", Actor::Person(by.to_string()))
+        .on("session", session_id);
+    audit::record(&state.db, state.now(), event).await;
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! the user, through Gatehouse's own login; then consent, asked on the consent page the first
 //! time (or when more scope is wanted) and remembered.
 
+use crate::server::audit::{self, Event};
 use std::collections::HashMap;
 
 use url::Url;
@@ -381,6 +382,9 @@ pub async fn decide(
     let client_state = pending.state.as_deref();
     if form.decision != "allow" {
         tracing::info!(client_id = %pending.client_id, user = %identity.subject, "consent refused");
+        let event =
+            Event::new("consent.refused", identity.actor()).on("client", &pending.client_id);
+        audit::record(db, now, event).await;
         return Ok(AuthorizeOutcome::ToClient(ClientRedirect::error(
             &pending.redirect_uri,
             OAuthCode::AccessDenied,
@@ -407,6 +411,10 @@ pub async fn decide(
     )
     .await?;
     tracing::info!(client_id = %pending.client_id, user = %identity.subject, "consent given");
+    let event = Event::new("consent.given", identity.actor())
+        .on("client", &pending.client_id)
+        .detail(serde_json::json!({"scope": scopes.join(" ")}));
+    audit::record(db, now, event).await;
     let code = issue_code(
         db,
         &Approved {

@@ -2,6 +2,7 @@
 //! metadata documents (an https `client_id` is the URL of the client's metadata), and the
 //! redirect-URI rules both share.
 
+use crate::server::audit::{self, Actor, Event};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -462,6 +463,14 @@ pub async fn register(
         auth = %row.token_endpoint_auth_method,
         "OAuth client registered"
     );
+    let event = Event::new("mcp_client.registered", Actor::Client(row.id.clone()))
+        .on("client", &row.id)
+        .detail(serde_json::json!({
+            "name": row.client_name,
+            "redirect_uris": row.redirect_uris,
+            "token_endpoint_auth_method": row.token_endpoint_auth_method,
+        }));
+    audit::record(db, now, event).await;
     Ok(registration_answer(&row, &metadata, secret.as_deref()))
 }
 

@@ -7,6 +7,8 @@
 //! second use within a few seconds (a client retrying concurrently) is answered; later, a
 //! second use means the token leaked, and the whole family is revoked.
 
+use crate::server::audit::{self, Actor, Event};
+use serde_json::json;
 use std::collections::HashMap;
 
 use super::access_token::{ACCESS_TOKEN_TTL_SECS, AccessTokenError};
@@ -210,6 +212,10 @@ async fn exchange_code(
             .access_tokens
             .issue(&family.subject, &client.id, &family.scope, &family.id, now);
     tracing::info!(client_id = %client.id, user = %family.subject, "tokens issued for an authorization code");
+    let event = Event::new("oauth_token.issued", Actor::Client(client.id.clone()))
+        .on("session", &family.id)
+        .detail(json!({"grant_type": "authorization_code", "user": family.subject, "scope": family.scope}));
+    audit::record(db, now, event).await;
     Ok(Issued {
         access_token: access,
         refresh_token: refresh,
@@ -228,6 +234,14 @@ async fn replayed(
     db.revoke_family(&code.family_id, now).await?;
     oauth.revoked(db).await;
     tracing::warn!(client_id = %code.client_id, user = %code.subject, "authorization code replayed: tokens issued from it revoked");
+    let event = Event::new(
+        "oauth_session.revoked",
+        Actor::Client(code.client_id.clone()),
+    )
+    .on("session", &code.family_id)
+    .refused()
+    .detail(json!({"reason": "authorization code replayed", "user": code.subject}));
+    audit::record(db, now, event).await;
     Ok(OAuthError::invalid_grant(
         "The authorization code was already used; the tokens issued from it have been revoked.",
     ))
@@ -303,6 +317,7 @@ async fn refresh(
             )
             .await?;
         if let Some(family) = rotated {
+            refreshed(db, now, &client.id, &family.id, &family.subject).await;
             let (access, _) = oauth.access_tokens.issue(
                 &family.subject,
                 &client.id,
@@ -374,6 +389,11 @@ async fn refresh(
         Rotation::Reused => {
             oauth.revoked(db).await;
             tracing::warn!(client_id = %client.id, user = %token.subject, "refresh token reused: session revoked");
+            let event = Event::new("oauth_session.revoked", Actor::Client(client.id.clone()))
+                .on("session", &token.family_id)
+                .refused()
+                .detail(json!({"reason": "refresh token reused", "user": token.subject}));
+            audit::record(db, now, event).await;
             return Err(OAuthError::invalid_grant(
                 "The refresh token was already used; the session has been revoked for safety. Sign in again.",
             ));
@@ -384,6 +404,7 @@ async fn refresh(
             ));
         }
     };
+    refreshed(db, now, &client.id, &token.family_id, &token.subject).await;
     let (access, _) = oauth.access_tokens.issue(
         &token.subject,
         &client.id,
@@ -397,6 +418,14 @@ async fn refresh(
         scope: token.scope,
         expires_in: ACCESS_TOKEN_TTL_SECS,
     })
+}
+
+/// A refresh token exchanged for new tokens.
+async fn refreshed(db: &Db, now: UnixTime, client: &str, family: &str, user: &str) {
+    let event = Event::new("oauth_token.refreshed", Actor::Client(client.to_string()))
+        .on("session", family)
+        .detail(json!({"grant_type": "refresh_token", "user": user}));
+    audit::record(db, now, event).await;
 }
 
 /// `POST /mcp/oauth/revoke` (RFC 7009). Revoking a refresh token ends its session (its
@@ -419,6 +448,10 @@ pub async fn revoke(
         {
             db.revoke_family(&row.family_id, now).await?;
             tracing::info!(client_id = %client.id, "session revoked by the client");
+            let event = Event::new("oauth_session.revoked", Actor::Client(client.id.clone()))
+                .on("session", &row.family_id)
+                .detail(json!({"reason": "revoked by the client", "user": row.subject}));
+            audit::record(db, now, event).await;
         }
     } else {
         match oauth.access_tokens.verify_ignoring_expiry(token) {

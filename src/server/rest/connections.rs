@@ -12,6 +12,7 @@ use serde_json::json;
 use super::{Admin, JsonBody};
 use crate::model::connections::{ConnectStart, ConnectionInput, ReauthorizeChanges};
 use crate::model::mcp_settings::TokenScope;
+use crate::server::audit::{self, Actor, Event};
 use crate::server::auth::api_tokens::TOKEN_PREFIX;
 use crate::server::auth::middleware::authenticate;
 use crate::server::auth::session::bearer_token;
@@ -108,10 +109,10 @@ async fn revoke_grant(
 
 async fn remove(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(admin): Admin,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let warning = manage::delete(&state, &id).await?;
+    let warning = manage::delete(&state, &admin, &id).await?;
     Ok(Json(json!({"deleted": true, "warning": warning})).into_response())
 }
 
@@ -214,12 +215,22 @@ pub async fn token(
             let token = match verify_api_token(&state, presented, state.now()).await? {
                 Ok(token) => token,
                 Err(_) => {
+                    let event = Event::new("api_token.refused", Actor::Anonymous)
+                        .refused()
+                        .on("connection", &id)
+                        .detail(json!({"reason": "unknown, deleted or expired"}));
+                    audit::record(&state.db, state.now(), event).await;
                     return Err(AppError::Unauthorized(
                         "The API token is unknown, deleted or expired.".into(),
                     ));
                 }
             };
             if !token.scopes.contains(&TokenScope::ConnectionsToken) {
+                let event = Event::new("api_token.refused", Actor::Token(token.id.clone()))
+                    .refused()
+                    .on("connection", &id)
+                    .detail(json!({"reason": "lacks the connections:token scope"}));
+                audit::record(&state.db, state.now(), event).await;
                 return Err(AppError::Forbidden(
                     "insufficient_scope: this API token lacks the connections:token scope.".into(),
                 ));

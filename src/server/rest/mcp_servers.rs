@@ -58,19 +58,19 @@ async fn read(
 
 async fn update(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(identity): Admin,
     Path(id): Path<String>,
     JsonBody(input): JsonBody<McpServerInput>,
 ) -> Result<Response, AppError> {
-    Ok(Json(servers::update(&state, &id, input).await?).into_response())
+    Ok(Json(servers::update(&state, &identity, &id, input).await?).into_response())
 }
 
 async fn remove(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(identity): Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    servers::delete(&state, &id).await?;
+    servers::delete(&state, &identity, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -102,9 +102,9 @@ async fn put_secret(
 
 async fn delete_secret(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(identity): Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    vault::delete(&state, &name).await?;
+    vault::delete(&state, &name, &identity.subject).await?;
     Ok(StatusCode::NO_CONTENT)
 }

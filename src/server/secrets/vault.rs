@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::model::mcp_servers::SecretView;
+use crate::server::audit::{self, Actor, Event};
 use crate::server::error::AppError;
 use crate::server::secrets::SecretString;
 use crate::server::state::AppState;
@@ -123,11 +124,13 @@ pub async fn put(state: &AppState, name: &str, value: &str, by: &str) -> Result<
         .put_vault_secret(name, &sealed, by, state.now())
         .await?;
     tracing::info!(secret = name, by, "vault secret saved");
+    let event = Event::new("secret.set", Actor::Person(by.to_string())).on("secret", name);
+    audit::record(&state.db, state.now(), event).await;
     Ok(())
 }
 
 /// Deletes a secret no server uses; otherwise says which do.
-pub async fn delete(state: &AppState, name: &str) -> Result<(), AppError> {
+pub async fn delete(state: &AppState, name: &str, by: &str) -> Result<(), AppError> {
     check_name(name).map_err(AppError::BadRequest)?;
     let servers = state.db.list_mcp_servers().await?;
     let used_by = users(&servers, name);
@@ -140,7 +143,9 @@ pub async fn delete(state: &AppState, name: &str) -> Result<(), AppError> {
     if !state.db.delete_vault_secret(name).await? {
         return Err(AppError::NotFound(format!("No secret named {name}.")));
     }
-    tracing::info!(secret = name, "vault secret deleted");
+    tracing::info!(secret = name, by, "vault secret deleted");
+    let event = Event::new("secret.deleted", Actor::Person(by.to_string())).on("secret", name);
+    audit::record(&state.db, state.now(), event).await;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ pub fn SettingsTabs() -> impl IntoView {
             <A href="/settings/sessions" attr:class=tab>"Sessions"</A>
             <AdminOnly>
                 <A href="/settings/oauth-clients" attr:class=tab>"OAuth Clients"</A>
+                <A href="/settings/audit" attr:class=tab>"Audit"</A>
             </AdminOnly>
         </nav>
     }
