@@ -13,6 +13,7 @@ pub mod files;
 pub mod gateway;
 pub mod html;
 pub mod http;
+pub mod metrics;
 pub mod net;
 pub mod oauth_as;
 pub mod rest;

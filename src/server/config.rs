@@ -329,6 +329,19 @@ pub struct RawSettings {
         global = true
     )]
     pub connections_refresh_interval: Option<String>,
+    /// A bearer token that may read /metrics (at least 32 characters). Without it and without
+    /// METRICS_LISTEN_ADDR there is no /metrics.
+    #[arg(
+        long,
+        env = "METRICS_TOKEN",
+        value_name = "TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+    /// A separate address (e.g. 127.0.0.1:9464) serving /metrics to anyone who reaches it.
+    #[arg(long, env = "METRICS_LISTEN_ADDR", value_name = "ADDR", global = true)]
+    pub metrics_listen_addr: Option<String>,
     /// Days the audit trail keeps an event (default 365).
     #[arg(long, env = "AUDIT_RETENTION_DAYS", value_name = "DAYS", global = true)]
     pub audit_retention_days: Option<String>,
@@ -419,6 +432,10 @@ pub struct Config {
     pub outbound_timeout: u64,
     /// `AUDIT_RETENTION_DAYS`.
     pub audit_retention_days: u32,
+    /// `METRICS_TOKEN`: who may read /metrics on the main listener.
+    pub metrics_token: Option<crate::server::secrets::SecretString>,
+    /// `METRICS_LISTEN_ADDR`: a listener of its own for /metrics.
+    pub metrics_listen_addr: Option<SocketAddr>,
     /// `PROVIDER_OVERRIDES`: a JSON file start-up applies to the built-in providers.
     pub provider_overrides: Option<PathBuf>,
     /// `MCP_CATALOG`: a JSON file of catalog entries start-up adds to the built-in ones.
@@ -906,6 +923,28 @@ impl Config {
                 15,
                 1..=300,
             )?,
+            metrics_token: match present(&raw.metrics_token) {
+                Some(t) if t.len() >= 32 && t.chars().all(|c| c.is_ascii_graphic()) => {
+                    Some(crate::server::secrets::SecretString::new(t))
+                }
+                Some(_) => {
+                    return Err(ConfigError::new(
+                        "METRICS_TOKEN",
+                        "must be at least 32 printable characters without spaces (gatehouse generate-secret-key makes one)",
+                    ));
+                }
+                None => None,
+            },
+            metrics_listen_addr: present(&raw.metrics_listen_addr)
+                .map(|a| {
+                    a.parse::<SocketAddr>().map_err(|_| {
+                        ConfigError::new(
+                            "METRICS_LISTEN_ADDR",
+                            format!("{a:?} is not an IP address and port like 127.0.0.1:9464"),
+                        )
+                    })
+                })
+                .transpose()?,
             audit_retention_days: match present(&raw.audit_retention_days) {
                 Some(days) => parse_count("AUDIT_RETENTION_DAYS", days, 1, 36_500)?,
                 None => 365,

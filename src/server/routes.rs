@@ -32,9 +32,11 @@ use crate::server::connections::{
 };
 use crate::server::error::api_error_response;
 use crate::server::gateway::endpoint::{jsonrpc_error, mcp_handler};
+use crate::server::metrics;
 use crate::server::net::client_ip;
 use crate::server::oauth_as::http as oauth_http;
 use crate::server::rest;
+use crate::server::secrets::constant_time_eq;
 use crate::server::state::AppState;
 
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -144,8 +146,11 @@ pub fn router(state: AppState) -> Router {
             middleware::cross_origin_guard,
         ));
 
-    Router::new()
-        .route("/healthz", get(healthz))
+    let mut outer = Router::new().route("/healthz", get(healthz));
+    if state.config.metrics_token.is_some() {
+        outer = outer.route("/metrics", get(metrics_with_token));
+    }
+    outer
         .merge(worker_api)
         .merge(oauth)
         // `/mcp` does its own checks (Origin, token); it is not behind the app's guards (the
@@ -154,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app)
         .layer(from_fn_with_state(state.clone(), host_guard))
         .layer(from_fn_with_state(state.clone(), audit_address))
+        .layer(from_fn(count_request))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn(close_if_unread))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -185,6 +191,64 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Counts the request and its time under its route template (a path that matched no route
+/// is `unmatched`: raw paths would make a label per scanner's guess).
+async fn count_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics::http_request(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// `GET /metrics` on the main listener: for the bearer of `METRICS_TOKEN` only.
+async fn metrics_with_token(State(state): State<AppState>, headers: http::HeaderMap) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let allowed = state
+        .config
+        .metrics_token
+        .as_ref()
+        .is_some_and(|t| constant_time_eq(presented, t.expose()));
+    if !allowed {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+            "Send METRICS_TOKEN as a Bearer token.\n",
+        )
+            .into_response();
+    }
+    metrics_exposition(&state).await
+}
+
+/// The Prometheus exposition, with the gauges read now.
+pub async fn metrics_exposition(state: &AppState) -> Response {
+    let sessions = state.mcp.session_count(state.now()).await.ok();
+    let pool = state.db.pool();
+    let text = metrics::render(sessions, pool.size(), pool.num_idle());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
 /// The client's address, for what the request's handling records in the audit trail (the
 /// peer, or with `TRUST_PROXY_HEADERS` the proxy's `X-Forwarded-For`).
 async fn audit_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -205,7 +269,8 @@ async fn audit_address(State(state): State<AppState>, request: Request, next: Ne
 /// orchestrators probe it by address, and it tells nothing beyond "up".
 async fn host_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if path == "/healthz" {
+    // /metrics needs its bearer token: no browser can be made to send it.
+    if path == "/healthz" || path == "/metrics" {
         return next.run(request).await;
     }
     // A Host that is not text is no name of ours.

@@ -65,6 +65,8 @@ pub enum StartupError {
 
 pub struct Application {
     listener: TcpListener,
+    /// `METRICS_LISTEN_ADDR`'s listener, serving /metrics alone.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     router: axum::Router,
 }
@@ -100,6 +102,14 @@ impl Application {
                 addr: config.listen_addr,
                 source,
             })?;
+        let metrics_listener = match config.metrics_listen_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartupError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
 
         let public_url = config
             .public_url
@@ -231,6 +241,7 @@ impl Application {
         let router = routes::router(state.clone());
         Ok(Application {
             listener,
+            metrics_listener,
             state,
             router,
         })
@@ -246,6 +257,13 @@ impl Application {
         &self.state
     }
 
+    /// Where `METRICS_LISTEN_ADDR`'s listener is bound (a port 0 resolved).
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` resolves, then ends open MCP streams, lets in-flight requests
     /// finish, writes pending token uses and closes the database.
     pub async fn run_until(
@@ -254,9 +272,39 @@ impl Application {
     ) -> std::io::Result<()> {
         let Application {
             listener,
+            metrics_listener,
             state,
             router,
         } = self;
+        // Histograms are drained into their buckets by upkeep (the exporter's own listener
+        // would do it; Gatehouse serves the exposition itself).
+        let upkeep = tokio::spawn(async {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                crate::server::metrics::handle().run_upkeep();
+            }
+        });
+        let stop_metrics = tokio_util::sync::CancellationToken::new();
+        let metrics_server = metrics_listener.map(|listener| {
+            let state = state.clone();
+            let stop = stop_metrics.clone();
+            tokio::spawn(async move {
+                let router = axum::Router::new().route(
+                    "/metrics",
+                    axum::routing::get(move || {
+                        let state = state.clone();
+                        async move { crate::server::routes::metrics_exposition(&state).await }
+                    }),
+                );
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            })
+        });
         let stop_listening = tokio_util::sync::CancellationToken::new();
         let listener_db = state.db.clone();
         let listening = tokio::spawn({
@@ -300,6 +348,11 @@ impl Application {
         housekeeping.abort();
         flusher.abort();
         lister.abort();
+        upkeep.abort();
+        stop_metrics.cancel();
+        if let Some(server) = metrics_server {
+            let _ = server.await;
+        }
         if let Some(renewer) = renewer {
             renewer.abort();
         }

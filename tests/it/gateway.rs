@@ -38,7 +38,7 @@ impl Upstream {
     }
 
     /// tests/upstreams/py_upstream.py on the Python SDK.
-    async fn python(args: &[&str], path: &str) -> Upstream {
+    pub(crate) async fn python(args: &[&str], path: &str) -> Upstream {
         Upstream::python_on(free_port(), args, path).await
     }
 
@@ -148,14 +148,14 @@ pub(crate) fn text(result: &Value) -> String {
         .to_string()
 }
 
-async fn add_server(ctx: &Ctx, body: Value) -> Value {
+pub(crate) async fn add_server(ctx: &Ctx, body: Value) -> Value {
     let (status, created) = ctx.post("/api/v0/mcp-servers", Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     created
 }
 
 /// An MCP client's token for `/mcp`, with protection on.
-async fn mcp_token(ctx: &Ctx) -> String {
+pub(crate) async fn mcp_token(ctx: &Ctx) -> String {
     let (status, _) = ctx
         .send(
             reqwest::Method::PUT,

@@ -22,6 +22,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
     pub address: String,
+    /// `METRICS_LISTEN_ADDR`'s listener, when the settings asked for one.
+    pub metrics_address: Option<String>,
     pub clock: ManualClock,
     pub client: reqwest::Client,
     pub data_dir: TempDir,
@@ -75,6 +77,7 @@ pub async fn spawn_app_with_clock(mut settings: RawSettings, clock: ManualClock)
         .await
         .expect("the app starts");
     let address = format!("http://{}", app.local_addr());
+    let metrics_address = app.metrics_address().map(|a| format!("http://{a}"));
     let state = app.state().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -82,6 +85,7 @@ pub async fn spawn_app_with_clock(mut settings: RawSettings, clock: ManualClock)
     }));
     TestApp {
         address,
+        metrics_address,
         clock,
         client: client(),
         data_dir,

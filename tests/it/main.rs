@@ -18,6 +18,7 @@ mod helpers;
 mod input_required;
 mod mcp;
 mod mcp_clients;
+mod metrics;
 mod oauth_as;
 mod oauth_clients;
 mod people;

@@ -210,6 +210,12 @@ impl AppState {
         now: UnixTime,
         problem: Option<&str>,
     ) {
+        let outcome = match action {
+            "connection.refreshed" => "ok",
+            "connection.failing" => "failing",
+            _ => "needs_reauth",
+        };
+        crate::server::metrics::connection_refresh(key.connection, outcome);
         let mut event = Event::new(action, Actor::System)
             .on("connection", key.connection)
             .detail(serde_json::json!({

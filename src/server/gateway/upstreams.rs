@@ -37,6 +37,7 @@ use crate::server::clock::{Clock, UnixTime};
 use crate::server::connections::{BrokerError, GrantKey};
 use crate::server::db::gateway::McpServerRow;
 use crate::server::error::AppError;
+use crate::server::metrics;
 use crate::server::secrets::vault;
 use crate::server::state::AppState;
 
@@ -980,7 +981,7 @@ pub async fn call_tool(
         }
     })
     .await;
-    call_outcome(ctx, upstream, CallEnd { started, outcome })
+    call_outcome(ctx, upstream, tool, CallEnd { started, outcome })
 }
 
 /// How an upstream call ended, for `call_outcome`.
@@ -1016,13 +1017,29 @@ fn upstream_input_required(result: &Value) -> Option<InputNeeded> {
     Some(needed.with_state(serde_json::json!({ UPSTREAM_ROUND: result["requestState"] })))
 }
 
-fn call_outcome(ctx: &ToolContext<'_>, upstream: &Upstream, end: CallEnd) -> ToolOutcome {
+fn call_outcome(
+    ctx: &ToolContext<'_>,
+    upstream: &Upstream,
+    tool: &str,
+    end: CallEnd,
+) -> ToolOutcome {
+    let server = &upstream.row.name;
+    let took = end.started.elapsed().as_secs_f64();
     if let Ok(result) = &end.outcome
         && let Some(needed) = upstream_input_required(result)
     {
         upstream.record_success(end.started.elapsed());
+        metrics::tool_call(server, tool, "needs_input", Some(took));
         return Outcome::NeedInput(needed);
     }
+    let (label, reached) = match &end.outcome {
+        Ok(r) if r.get("isError") == Some(&Value::Bool(true)) => ("tool_error", true),
+        Ok(_) => ("ok", true),
+        Err(Failure::Connect { .. }) => ("needs_connect", false),
+        Err(Failure::Rpc { .. } | Failure::Refused(_)) => ("failed", true),
+        Err(_) => ("failed", false),
+    };
+    metrics::tool_call(server, tool, label, reached.then_some(took));
     match end.outcome {
         Err(Failure::Connect {
             connection,
@@ -1078,7 +1095,7 @@ async fn call_in_rounds(
         }
     };
     match waited {
-        Waited::Done(end) => call_outcome(ctx, upstream, end),
+        Waited::Done(end) => call_outcome(ctx, upstream, tool, end),
         Waited::Asked(needed) => Outcome::NeedInput(needed),
         Waited::Gone => tool_error(format!(
             "The MCP server {}'s question about this call is no longer waiting for an answer: it expired, or it waits on another Gatehouse replica. Call the tool again.",

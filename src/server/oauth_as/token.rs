@@ -212,6 +212,7 @@ async fn exchange_code(
             .access_tokens
             .issue(&family.subject, &client.id, &family.scope, &family.id, now);
     tracing::info!(client_id = %client.id, user = %family.subject, "tokens issued for an authorization code");
+    crate::server::metrics::grant_issued("authorization_code");
     let event = Event::new("oauth_token.issued", Actor::Client(client.id.clone()))
         .on("session", &family.id)
         .detail(json!({"grant_type": "authorization_code", "user": family.subject, "scope": family.scope}));
@@ -422,6 +423,7 @@ async fn refresh(
 
 /// A refresh token exchanged for new tokens.
 async fn refreshed(db: &Db, now: UnixTime, client: &str, family: &str, user: &str) {
+    crate::server::metrics::grant_issued("refresh_token");
     let event = Event::new("oauth_token.refreshed", Actor::Client(client.to_string()))
         .on("session", family)
         .detail(json!({"grant_type": "refresh_token", "user": user}));

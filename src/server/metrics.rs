@@ -1,0 +1,132 @@
+//! Prometheus metrics, through the `metrics` facade and its Prometheus exporter (no
+//! hand-written exposition format).
+//!
+//! Counters and histograms are recorded where things happen (the HTTP layer, the gateway, the
+//! connection broker, the authorization server); gauges of the moment (open MCP sessions, the
+//! database pool) are read when `/metrics` is scraped. Labels are bounded sets: route
+//! templates, never raw paths; server, tool and connection ids an admin created.
+//!
+//! Who may read it is its own setting (`METRICS_TOKEN`, or `METRICS_LISTEN_ADDR` for a
+//! separate listener); neither set, there is no `/metrics`.
+
+use std::sync::OnceLock;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets in seconds, from a cached list (a millisecond) to a slow upstream.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The process's recorder, installed on first use. One per process: the integration tests'
+/// many instances share it, as do replicas' metrics nowhere (each process scrapes its own).
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
+            .expect("latency buckets are not empty")
+            .install_recorder()
+            .expect("Gatehouse installs the only metrics recorder");
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    describe_counter!(
+        "gatehouse_http_requests_total",
+        "HTTP requests answered, by method, route template and status."
+    );
+    describe_histogram!(
+        "gatehouse_http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to answer an HTTP request, by method and route template."
+    );
+    describe_counter!(
+        "gatehouse_mcp_tool_calls_total",
+        "Tool calls relayed to upstream MCP servers, by server, tool and outcome (ok, tool_error, failed, needs_input)."
+    );
+    describe_histogram!(
+        "gatehouse_upstream_call_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time an upstream MCP server took to answer a tool call, by server."
+    );
+    describe_counter!(
+        "gatehouse_connection_refreshes_total",
+        "Connection token refreshes, by connection id and outcome (ok, failing, needs_reauth)."
+    );
+    describe_counter!(
+        "gatehouse_oauth_grants_total",
+        "Tokens issued by Gatehouse's authorization server, by grant type."
+    );
+    describe_gauge!(
+        "gatehouse_mcp_sessions_open",
+        "MCP sessions (2025-era) used within the idle limit, on every replica."
+    );
+    describe_gauge!(
+        "gatehouse_db_pool_connections",
+        "This process's database connections, by state (open, idle)."
+    );
+}
+
+/// An HTTP request answered.
+pub fn http_request(method: &str, route: &str, status: u16, seconds: f64) {
+    let (method, route) = (method.to_string(), route.to_string());
+    counter!(
+        "gatehouse_http_requests_total",
+        "method" => method.clone(),
+        "route" => route.clone(),
+        "status" => status.to_string()
+    )
+    .increment(1);
+    histogram!(
+        "gatehouse_http_request_duration_seconds",
+        "method" => method,
+        "route" => route
+    )
+    .record(seconds);
+}
+
+/// A tool call relayed to `server`, and how long the upstream took (`None`: it was never
+/// reached).
+pub fn tool_call(server: &str, tool: &str, outcome: &'static str, seconds: Option<f64>) {
+    counter!(
+        "gatehouse_mcp_tool_calls_total",
+        "server" => server.to_string(),
+        "tool" => tool.to_string(),
+        "outcome" => outcome
+    )
+    .increment(1);
+    if let Some(seconds) = seconds {
+        histogram!("gatehouse_upstream_call_duration_seconds", "server" => server.to_string())
+            .record(seconds);
+    }
+}
+
+/// A connection's refresh and how it ended.
+pub fn connection_refresh(connection: &str, outcome: &'static str) {
+    counter!(
+        "gatehouse_connection_refreshes_total",
+        "connection" => connection.to_string(),
+        "outcome" => outcome
+    )
+    .increment(1);
+}
+
+/// Tokens issued by the authorization server for a grant of `grant_type`.
+pub fn grant_issued(grant_type: &'static str) {
+    counter!("gatehouse_oauth_grants_total", "grant_type" => grant_type).increment(1);
+}
+
+/// The gauges read at scrape time, then the whole exposition.
+pub fn render(sessions_open: Option<i64>, pool_open: u32, pool_idle: usize) -> String {
+    let handle = handle();
+    if let Some(n) = sessions_open {
+        gauge!("gatehouse_mcp_sessions_open").set(n as f64);
+    }
+    gauge!("gatehouse_db_pool_connections", "state" => "open").set(f64::from(pool_open));
+    gauge!("gatehouse_db_pool_connections", "state" => "idle").set(pool_idle as f64);
+    handle.render()
+}
