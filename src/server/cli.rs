@@ -1,5 +1,5 @@
 //! The `gatehouse` command: `serve` (default), `hash-password`, `generate-secret-key`,
-//! `copy-data`, `audit tail|export`.
+//! `copy-data`, `audit tail|export`, `rotate-secret-key`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -18,6 +18,7 @@ use crate::server::db::copy::copy_all;
 use crate::server::db::{DatabaseConfig, Db};
 use crate::server::error::AppError;
 use crate::server::secrets::MasterKey;
+use crate::server::secrets::rotation::{self, Rotated};
 use crate::server::startup::{Application, StartupError};
 
 pub async fn run() -> ExitCode {
@@ -31,6 +32,7 @@ pub async fn run() -> ExitCode {
         Command::Serve => serve(&cli).await,
         Command::CopyData { to } => copy_data(&cli, &to).await,
         Command::Audit { command } => audit_command(&cli, command).await,
+        Command::RotateSecretKey => rotate_secret_key(&cli).await,
     }
 }
 
@@ -44,6 +46,81 @@ async fn store(cli: &Cli) -> Result<Db, ExitCode> {
         eprintln!("gatehouse: {e}");
         ExitCode::FAILURE
     })
+}
+
+/// `gatehouse rotate-secret-key`: re-seals under SECRET_KEY what SECRET_KEY_PREVIOUS opens.
+async fn rotate_secret_key(cli: &Cli) -> ExitCode {
+    let config = match Config::parse(&cli.settings) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("gatehouse: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(current) = config.secret_key.clone() else {
+        eprintln!(
+            "gatehouse: rotate-secret-key needs SECRET_KEY (the new key) and SECRET_KEY_PREVIOUS (the old ones)"
+        );
+        return ExitCode::from(2);
+    };
+    if config.secret_key_previous.is_empty() {
+        eprintln!(
+            "gatehouse: SECRET_KEY_PREVIOUS is not set: with no old key to open values with, there is nothing to re-seal"
+        );
+        return ExitCode::from(2);
+    }
+    let db = match Db::connect(&config.database).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("gatehouse: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = match rotation::rotate(
+        &db,
+        &current,
+        &config.secret_key_previous,
+        crate::server::oauth_as::SUCCESSOR_PURPOSE,
+    )
+    .await
+    {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("gatehouse: rotate-secret-key: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "{:<40} {:>9} {:>9} {:>9} {:>10}",
+        "column", "re-sealed", "current", "changed", "unreadable"
+    );
+    let mut total = Rotated::default();
+    for r in &report {
+        println!(
+            "{:<40} {:>9} {:>9} {:>9} {:>10}",
+            r.column, r.resealed, r.current, r.changed, r.unreadable
+        );
+        total.resealed += r.resealed;
+        total.current += r.current;
+        total.changed += r.changed;
+        total.unreadable += r.unreadable;
+    }
+    println!(
+        "{:<40} {:>9} {:>9} {:>9} {:>10}",
+        "total", total.resealed, total.current, total.changed, total.unreadable
+    );
+    println!("Re-sealed {} values under SECRET_KEY.", total.resealed);
+    if total.unreadable > 0 {
+        eprintln!(
+            "gatehouse: {} values open with none of the keys given; they were left as they are",
+            total.unreadable
+        );
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "Keep SECRET_KEY_PREVIOUS set until sessions and tokens signed under the old key have expired (sessions: 24 hours, MCP access tokens: 1 hour), then remove it."
+    );
+    ExitCode::SUCCESS
 }
 
 fn audit_filter(args: AuditFilterArgs) -> AuditFilter {

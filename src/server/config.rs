@@ -50,6 +50,9 @@ pub enum Command {
         #[arg(long, value_name = "URL", hide_env_values = true)]
         to: String,
     },
+    /// Re-seal every sealed value in DATABASE_URL under SECRET_KEY, opening old ones with
+    /// SECRET_KEY_PREVIOUS; prints what it did per column.
+    RotateSecretKey,
     /// Read the audit trail in DATABASE_URL.
     Audit {
         #[command(subcommand)]
@@ -142,6 +145,16 @@ pub struct RawSettings {
         hide_env_values = true
     )]
     pub secret_key: Option<String>,
+    /// Earlier SECRET_KEYs, comma-separated: what was sealed or signed under them stays
+    /// readable and valid while `gatehouse rotate-secret-key` re-seals it under SECRET_KEY.
+    #[arg(
+        long,
+        env = "SECRET_KEY_PREVIOUS",
+        value_name = "KEYS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub secret_key_previous: Option<String>,
     /// How people sign in: none, basic or oauth2.
     #[arg(long, env = "AUTH_TYPE", value_name = "TYPE", global = true)]
     pub auth_type: Option<String>,
@@ -406,6 +419,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `None` only in `none` mode: start-up then loads or generates a key in the data dir.
     pub secret_key: Option<MasterKey>,
+    /// `SECRET_KEY_PREVIOUS`: keys that still open and verify, never seal or sign.
+    pub secret_key_previous: Vec<MasterKey>,
     pub auth: AuthConfig,
     pub session_cookie_name: String,
     pub outbound_allow_http: bool,
@@ -717,9 +732,26 @@ fn parse_database_url(
 }
 
 fn parse_secret_key(value: &str) -> Result<MasterKey, ConfigError> {
+    parse_key("SECRET_KEY", value)
+}
+
+/// `SECRET_KEY_PREVIOUS`: keys separated by commas, each a key as SECRET_KEY is.
+fn parse_previous_keys(value: Option<&str>) -> Result<Vec<MasterKey>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| parse_key("SECRET_KEY_PREVIOUS", k))
+        .collect()
+}
+
+fn parse_key(var: &'static str, value: &str) -> Result<MasterKey, ConfigError> {
     if value.len() < SECRET_KEY_MIN_BYTES {
         return Err(ConfigError::new(
-            "SECRET_KEY",
+            var,
             format!(
                 "is {} bytes; it needs at least {SECRET_KEY_MIN_BYTES}. Make one with `openssl rand -hex 32` (or `gatehouse generate-secret-key`)",
                 value.len()
@@ -885,6 +917,7 @@ impl Config {
             database,
             data_dir,
             secret_key,
+            secret_key_previous: parse_previous_keys(present(&raw.secret_key_previous))?,
             auth,
             session_cookie_name,
             outbound_allow_http,

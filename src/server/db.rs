@@ -15,6 +15,7 @@ pub mod login_states;
 pub mod mcp_sessions;
 pub mod oauth;
 pub mod revoked_sessions;
+pub mod sealed;
 pub mod settings;
 
 use std::path::{Path, PathBuf};

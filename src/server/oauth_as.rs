@@ -59,10 +59,25 @@ pub struct OAuthServer {
     pub register_limiter: WindowLimiter,
     pub outbound: Outbound,
     csrf_key: [u8; 32],
+    /// Of `SECRET_KEY_PREVIOUS`: a consent form shown before the key changed still submits.
+    csrf_previous: Vec<[u8; 32]>,
     /// Seals a refresh token's successor for the grace window (see `Db::rotate_refresh`).
     pub successors: Sealer,
     /// Clients as the token endpoint last read them.
     pub clients: ClientCache,
+}
+
+const CSRF_PURPOSE: &str = "gatehouse/oauth-consent-csrf/v1";
+/// The purpose of the sealer of refresh tokens' successors (`gatehouse rotate-secret-key`
+/// re-seals them too).
+pub const SUCCESSOR_PURPOSE: &str = "gatehouse/oauth-refresh-successor/v1";
+
+fn csrf_with(key: &[u8; 32], pending_id: &str, subject: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(pending_id.as_bytes());
+    mac.update(b"\n");
+    mac.update(subject.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
 /// Change topic: a family, client or consent was revoked (access tokens must be checked again).
@@ -85,17 +100,27 @@ impl OAuthServer {
     }
 
     pub fn new(master: &MasterKey, public_origin: &str, outbound: Outbound) -> Self {
+        OAuthServer::with_previous(master, &[], public_origin, outbound)
+    }
+
+    pub fn with_previous(
+        master: &MasterKey,
+        previous: &[MasterKey],
+        public_origin: &str,
+        outbound: Outbound,
+    ) -> Self {
         let issuer = public_origin.trim_end_matches('/').to_string();
         let resource = format!("{issuer}/mcp");
         OAuthServer {
             resource_metadata_url: format!("{issuer}/.well-known/oauth-protected-resource/mcp"),
-            access_tokens: AccessTokenKeys::new(master, &issuer, &resource),
+            access_tokens: AccessTokenKeys::with_previous(master, previous, &issuer, &resource),
             liveness: Liveness::default(),
             register_limiter: WindowLimiter::new(20, 60),
             outbound,
-            csrf_key: master.derive("gatehouse/oauth-consent-csrf/v1"),
+            csrf_key: master.derive(CSRF_PURPOSE),
+            csrf_previous: previous.iter().map(|m| m.derive(CSRF_PURPOSE)).collect(),
             clients: ClientCache::default(),
-            successors: Sealer::for_purpose(master, &[], "gatehouse/oauth-refresh-successor/v1"),
+            successors: Sealer::for_purpose(master, previous, SUCCESSOR_PURPOSE),
             issuer,
             resource,
         }
@@ -108,16 +133,13 @@ impl OAuthServer {
     /// The consent form's CSRF token: a MAC over the pending request and the user, so it
     /// needs no storage and is useless for any other request or user.
     pub fn consent_csrf(&self, pending_id: &str, subject: &str) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.csrf_key).expect("HMAC takes any key length");
-        mac.update(pending_id.as_bytes());
-        mac.update(b"\n");
-        mac.update(subject.as_bytes());
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        csrf_with(&self.csrf_key, pending_id, subject)
     }
 
     pub fn check_consent_csrf(&self, pending_id: &str, subject: &str, presented: &str) -> bool {
-        constant_time_eq(self.consent_csrf(pending_id, subject), presented)
+        std::iter::once(&self.csrf_key)
+            .chain(&self.csrf_previous)
+            .any(|key| constant_time_eq(csrf_with(key, pending_id, subject), presented))
     }
 
     /// Whether a `resource` parameter names `/mcp` (a trailing slash is tolerated).

@@ -1,6 +1,7 @@
 //! Secret material: redacted newtypes, randomness, hashing, constant-time comparison and key
 //! derivation from `SECRET_KEY`.
 
+pub mod rotation;
 pub mod vault;
 
 use std::fmt;
@@ -232,6 +233,22 @@ impl Sealer {
     /// The id of the key new values are sealed with.
     pub fn key_id(&self) -> &str {
         &self.current.id
+    }
+
+    /// Whether `sealed` is under the current key already.
+    pub fn is_current(&self, sealed: &str) -> bool {
+        let mut parts = sealed.splitn(3, '.');
+        parts.next() == Some(SEAL_PREFIX) && parts.next() == Some(self.current.id.as_str())
+    }
+
+    /// `sealed` under the current key (`None`: it is already), opened with whichever key it
+    /// names, which must be this sealer's.
+    pub fn reseal(&self, sealed: &str, context: &str) -> Result<Option<String>, UnsealError> {
+        if self.is_current(sealed) {
+            return Ok(None);
+        }
+        let opened = self.open(sealed, context)?;
+        Ok(Some(self.seal(opened.expose(), context)))
     }
 }
 

@@ -81,6 +81,13 @@ impl Application {
             Some(key) => key.clone(),
             None => load_or_generate_key(&config.data_dir)?,
         };
+        let previous = config.secret_key_previous.as_slice();
+        if !previous.is_empty() {
+            tracing::info!(
+                keys = previous.len(),
+                "SECRET_KEY_PREVIOUS: values sealed or signed under earlier keys are still accepted; run `gatehouse rotate-secret-key` to re-seal stored ones"
+            );
+        }
         let db = Db::connect(&config.database).await?;
         if !db.is_postgres() {
             // One process per SQLite file: a lease left by a process that was killed is stale.
@@ -178,18 +185,18 @@ impl Application {
             hosts.clone(),
             tools,
             config.mcp_conformance_fixtures,
-            RequestStates::new(&master_key),
+            RequestStates::with_previous(&master_key, previous),
             StoredSessions::new(
                 db.clone(),
                 clock.clone(),
                 config.mcp_max_sessions_per_caller,
             ),
         );
-        let oauth_as = config
-            .mcp_oauth_enabled
-            .then(|| OAuthServer::new(&master_key, &public_origin, outbound.clone()));
+        let oauth_as = config.mcp_oauth_enabled.then(|| {
+            OAuthServer::with_previous(&master_key, previous, &public_origin, outbound.clone())
+        });
         let connections = ConnectionsEngine::new(
-            Sealer::new(&master_key, &[]),
+            Sealer::new(&master_key, previous),
             outbound.clone(),
             &public_origin,
             config.connections_refresh_skew,
@@ -209,7 +216,7 @@ impl Application {
         let state = AppState::new(Inner {
             leptos_options,
             bundle_fingerprint,
-            sessions: SessionKeys::new(&master_key, &public_origin),
+            sessions: SessionKeys::with_previous(&master_key, previous, &public_origin),
             cookies: CookieSettings {
                 session_name: config.session_cookie_name.clone(),
                 secure: public_url.scheme() == "https",
@@ -217,7 +224,7 @@ impl Application {
             public_url,
             public_origin,
             hosts,
-            sealer: Sealer::new(&master_key, &[]),
+            sealer: Sealer::new(&master_key, previous),
             outbound: outbound.clone(),
             db,
             started_at: clock.now(),

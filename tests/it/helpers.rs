@@ -64,7 +64,10 @@ pub async fn spawn_app(settings: RawSettings) -> TestApp {
 pub async fn spawn_app_with_clock(mut settings: RawSettings, clock: ManualClock) -> TestApp {
     init_test_log();
     let data_dir = tempfile::tempdir().unwrap();
-    settings.listen_addr = Some("127.0.0.1:0".into());
+    // A port of its own unless the test names one (to restart on the same address).
+    if settings.listen_addr.is_none() {
+        settings.listen_addr = Some("127.0.0.1:0".into());
+    }
     if settings.database_url.is_none() {
         settings.database_url = Some(fresh_database(data_dir.path()).await);
     }

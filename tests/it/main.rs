@@ -25,6 +25,7 @@ mod people;
 mod rebinding;
 mod replicas;
 mod roles;
+mod rotation;
 #[path = "../support/round_robin.rs"]
 mod round_robin;
 mod storage;

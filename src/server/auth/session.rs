@@ -78,14 +78,22 @@ pub struct IssuedSession {
 
 pub struct SessionKeys {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The current key's first, then those of `SECRET_KEY_PREVIOUS`: a session signed under
+    /// an earlier key lasts to its own expiry.
+    decoding: Vec<DecodingKey>,
     validation: Validation,
     issuer: String,
 }
 
+const SESSION_KEY_PURPOSE: &str = "gatehouse/session-jwt/v1";
+
 impl SessionKeys {
     pub fn new(master: &MasterKey, issuer: &str) -> Self {
-        let key = master.derive("gatehouse/session-jwt/v1");
+        SessionKeys::with_previous(master, &[], issuer)
+    }
+
+    pub fn with_previous(master: &MasterKey, previous: &[MasterKey], issuer: &str) -> Self {
+        let key = master.derive(SESSION_KEY_PURPOSE);
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[SESSION_AUDIENCE]);
@@ -95,7 +103,10 @@ impl SessionKeys {
         validation.validate_nbf = false;
         SessionKeys {
             encoding: EncodingKey::from_secret(&key),
-            decoding: DecodingKey::from_secret(&key),
+            decoding: std::iter::once(master)
+                .chain(previous)
+                .map(|m| DecodingKey::from_secret(&m.derive(SESSION_KEY_PURPOSE)))
+                .collect(),
             validation,
             issuer: issuer.to_string(),
         }
@@ -127,8 +138,13 @@ impl SessionKeys {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(SessionError::Invalid);
         }
-        let data = jsonwebtoken::decode::<SessionClaims>(token, &self.decoding, &self.validation)
-            .map_err(|_| SessionError::Invalid)?;
+        let data = self
+            .decoding
+            .iter()
+            .find_map(|key| {
+                jsonwebtoken::decode::<SessionClaims>(token, key, &self.validation).ok()
+            })
+            .ok_or(SessionError::Invalid)?;
         let claims = data.claims;
         if AuthMethod::parse(&claims.amr).is_none() || claims.iat > now + LEEWAY_SECS {
             return Err(SessionError::Invalid);

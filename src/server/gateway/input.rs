@@ -315,8 +315,12 @@ struct SealedState {
 
 impl RequestStates {
     pub fn new(master: &MasterKey) -> Self {
+        RequestStates::with_previous(master, &[])
+    }
+
+    pub fn with_previous(master: &MasterKey, previous: &[MasterKey]) -> Self {
         RequestStates {
-            sealer: Sealer::for_purpose(master, &[], "gatehouse/mcp-request-state/v1"),
+            sealer: Sealer::for_purpose(master, previous, "gatehouse/mcp-request-state/v1"),
         }
     }
 

@@ -44,9 +44,12 @@ pub enum AccessTokenError {
     Revoked,
 }
 
+const ACCESS_KEY_PURPOSE: &str = "gatehouse/mcp-access-token/v1";
+
 pub struct AccessTokenKeys {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The current key's first, then those of `SECRET_KEY_PREVIOUS`.
+    decoding: Vec<DecodingKey>,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -54,7 +57,16 @@ pub struct AccessTokenKeys {
 
 impl AccessTokenKeys {
     pub fn new(master: &MasterKey, issuer: &str, audience: &str) -> Self {
-        let key = master.derive("gatehouse/mcp-access-token/v1");
+        AccessTokenKeys::with_previous(master, &[], issuer, audience)
+    }
+
+    pub fn with_previous(
+        master: &MasterKey,
+        previous: &[MasterKey],
+        issuer: &str,
+        audience: &str,
+    ) -> Self {
+        let key = master.derive(ACCESS_KEY_PURPOSE);
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
@@ -63,7 +75,10 @@ impl AccessTokenKeys {
         validation.validate_nbf = false;
         AccessTokenKeys {
             encoding: EncodingKey::from_secret(&key),
-            decoding: DecodingKey::from_secret(&key),
+            decoding: std::iter::once(master)
+                .chain(previous)
+                .map(|m| DecodingKey::from_secret(&m.derive(ACCESS_KEY_PURPOSE)))
+                .collect(),
             validation,
             issuer: issuer.to_string(),
             audience: audience.to_string(),
@@ -117,8 +132,11 @@ impl AccessTokenKeys {
         if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some(TYP) {
             return Err(AccessTokenError::Invalid);
         }
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map_err(|_| AccessTokenError::Invalid)?
+        let claims = self
+            .decoding
+            .iter()
+            .find_map(|key| jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).ok())
+            .ok_or(AccessTokenError::Invalid)?
             .claims;
         if claims.iat > claims.exp {
             return Err(AccessTokenError::Invalid);
