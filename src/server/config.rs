@@ -355,6 +355,15 @@ pub struct RawSettings {
     /// A separate address (e.g. 127.0.0.1:9464) serving /metrics to anyone who reaches it.
     #[arg(long, env = "METRICS_LISTEN_ADDR", value_name = "ADDR", global = true)]
     pub metrics_listen_addr: Option<String>,
+    /// Days an MCP client registered with Gatehouse may go unused before it is removed with
+    /// its consents (default 30; one never used goes after a day).
+    #[arg(
+        long,
+        env = "MCP_OAUTH_CLIENT_IDLE_DAYS",
+        value_name = "DAYS",
+        global = true
+    )]
+    pub mcp_oauth_client_idle_days: Option<String>,
     /// Days the audit trail keeps an event (default 365).
     #[arg(long, env = "AUDIT_RETENTION_DAYS", value_name = "DAYS", global = true)]
     pub audit_retention_days: Option<String>,
@@ -447,6 +456,8 @@ pub struct Config {
     pub outbound_timeout: u64,
     /// `AUDIT_RETENTION_DAYS`.
     pub audit_retention_days: u32,
+    /// `MCP_OAUTH_CLIENT_IDLE_DAYS`.
+    pub mcp_oauth_client_idle_days: u32,
     /// `METRICS_TOKEN`: who may read /metrics on the main listener.
     pub metrics_token: Option<crate::server::secrets::SecretString>,
     /// `METRICS_LISTEN_ADDR`: a listener of its own for /metrics.
@@ -978,6 +989,10 @@ impl Config {
                     })
                 })
                 .transpose()?,
+            mcp_oauth_client_idle_days: match present(&raw.mcp_oauth_client_idle_days) {
+                Some(days) => parse_count("MCP_OAUTH_CLIENT_IDLE_DAYS", days, 1, 3_650)?,
+                None => 30,
+            },
             audit_retention_days: match present(&raw.audit_retention_days) {
                 Some(days) => parse_count("AUDIT_RETENTION_DAYS", days, 1, 36_500)?,
                 None => 365,

@@ -459,6 +459,16 @@ async fn housekeeping(state: AppState) {
         if let Err(e) = state.db.purge_expired_oauth(now).await {
             tracing::warn!(error = %e, "housekeeping: cannot purge expired OAuth grants");
         }
+        if state.oauth_as.is_some()
+            && let Err(e) = crate::server::oauth_as::admin::remove_idle_clients(
+                &state,
+                now,
+                state.config.mcp_oauth_client_idle_days,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "housekeeping: cannot remove idle OAuth clients");
+        }
         match audit::purge(&state.db, now, state.config.audit_retention_days).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(

@@ -1455,3 +1455,97 @@ async fn client_metadata_documents_are_fetched_with_guards_and_cached() {
         assert!(response.headers().get("location").is_none());
     }
 }
+
+#[tokio::test]
+async fn idle_and_never_used_clients_are_removed_with_their_consents() {
+    use gatehouse::server::clock::Clock;
+    use gatehouse::server::oauth_as::admin::remove_idle_clients;
+    let (app, mut browser) = setup().await;
+    let used = register_public(&app).await;
+    // Other metadata: a registration of its own, never used.
+    let unused = register(
+        &app,
+        json!({"client_name": "Never Used", "redirect_uris": [REDIRECT], "application_type": "native",
+               "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none"}),
+    )
+    .await
+    .json::<Value>()
+    .await
+    .unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sign_in(&app, &mut browser, &used).await;
+    // A session of the moment each time: the clock moves past a session's day.
+    let clients = || async {
+        let session = app.token().await;
+        let listed: Value = app
+            .client
+            .get(app.url("/api/v0/oauth/clients"))
+            .bearer_auth(&session)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        listed
+            .as_array()
+            .unwrap_or_else(|| panic!("{listed}"))
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+
+    // Within the day, nothing goes.
+    app.clock.advance(3_600);
+    assert_eq!(
+        remove_idle_clients(&app.state, app.clock.now(), 30)
+            .await
+            .unwrap(),
+        0
+    );
+    // After it, the registration nobody used goes; the used one stays.
+    app.clock.advance(86_400);
+    assert_eq!(
+        remove_idle_clients(&app.state, app.clock.now(), 30)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(clients().await, std::slice::from_ref(&used));
+    // Thirty days unused (its session long expired): it goes too, with its consent.
+    app.clock.advance(31 * 86_400);
+    assert_eq!(
+        remove_idle_clients(&app.state, app.clock.now(), 30)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(clients().await.is_empty());
+    let consents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oauth_consents")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(consents, 0);
+
+    let trail: Value = app
+        .client
+        .get(app.url("/api/v0/audit?action=mcp_client.deleted"))
+        .bearer_auth(app.token().await)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = trail["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{trail}");
+    assert_eq!(events[1]["target"], unused.as_str());
+    assert_eq!(events[1]["actor_kind"], "system");
+    assert_eq!(
+        events[1]["detail"]["reason"],
+        "never used within a day of registering"
+    );
+    assert_eq!(events[0]["detail"]["reason"], "unused for 30 days");
+}

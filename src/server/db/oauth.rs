@@ -225,6 +225,28 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Clients to clean up: never used and registered before `never_used_before`, or last
+    /// used before `idle_before`; never one with a live session. (id, name, last used).
+    pub async fn idle_oauth_clients(
+        &self,
+        now: UnixTime,
+        never_used_before: UnixTime,
+        idle_before: UnixTime,
+    ) -> Result<Vec<(String, Option<String>, Option<i64>)>, DbError> {
+        Ok(sqlx::query_as::<_, (String, Option<String>, Option<i64>)>(
+            "SELECT c.id, c.client_name, c.last_used_at FROM oauth_clients c \
+             WHERE ((c.last_used_at IS NULL AND c.created_at < $2) OR c.last_used_at < $3) \
+             AND NOT EXISTS (SELECT 1 FROM oauth_families f WHERE f.client_id = c.id \
+                 AND f.revoked_at IS NULL AND f.expires_at > $1) \
+             ORDER BY c.created_at LIMIT 1000",
+        )
+        .bind(now)
+        .bind(never_used_before)
+        .bind(idle_before)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     pub async fn list_oauth_clients(&self, now: UnixTime) -> Result<Vec<ClientListRow>, DbError> {
         Ok(sqlx::query_as::<_, ClientListRow>(
             "SELECT c.id, c.kind, c.client_name, c.redirect_uris, c.created_at, c.last_used_at, \

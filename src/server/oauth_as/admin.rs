@@ -144,3 +144,49 @@ pub async fn revoke_session(
     audit::record(&state.db, state.now(), event).await;
     Ok(())
 }
+
+/// A registration never used is removed after this long.
+pub const NEVER_USED_SECS: i64 = 24 * 60 * 60;
+
+/// The clean-up of registrations: clients never used within a day of registering, and
+/// clients unused for `idle_days` (`MCP_OAUTH_CLIENT_IDLE_DAYS`), go with their consents; a
+/// client with a live session stays. Metadata-document clients are cached rows, fetched again
+/// when next used. How many went.
+pub async fn remove_idle_clients(
+    state: &AppState,
+    now: i64,
+    idle_days: u32,
+) -> Result<usize, AppError> {
+    let idle = state
+        .db
+        .idle_oauth_clients(
+            now,
+            now - NEVER_USED_SECS,
+            now - i64::from(idle_days) * 86_400,
+        )
+        .await?;
+    let mut removed = 0;
+    for (client_id, name, last_used_at) in idle {
+        if !state.db.delete_oauth_client(&client_id).await? {
+            continue;
+        }
+        removed += 1;
+        let reason = match last_used_at {
+            None => "never used within a day of registering".to_string(),
+            Some(_) => format!("unused for {idle_days} days"),
+        };
+        tracing::info!(client_id = %client_id, reason = %reason, "idle OAuth client removed");
+        let event = Event::new("mcp_client.deleted", Actor::System)
+            .on("client", &client_id)
+            .detail(
+                serde_json::json!({"name": name, "reason": reason, "last_used_at": last_used_at}),
+            );
+        audit::record(&state.db, now, event).await;
+    }
+    if removed > 0
+        && let Some(oauth) = &state.oauth_as
+    {
+        oauth.revoked(&state.db).await;
+    }
+    Ok(removed)
+}
