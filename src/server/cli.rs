@@ -76,7 +76,7 @@ async fn rotate_secret_key(cli: &Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let report = match rotation::rotate(
+    let rotation = match rotation::rotate(
         &db,
         &current,
         &config.secret_key_previous,
@@ -84,18 +84,19 @@ async fn rotate_secret_key(cli: &Cli) -> ExitCode {
     )
     .await
     {
-        Ok(report) => report,
+        Ok(rotation) => rotation,
         Err(e) => {
             eprintln!("gatehouse: rotate-secret-key: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let report = &rotation.columns;
     println!(
         "{:<40} {:>9} {:>9} {:>9} {:>10}",
         "column", "re-sealed", "current", "changed", "unreadable"
     );
     let mut total = Rotated::default();
-    for r in &report {
+    for r in report {
         println!(
             "{:<40} {:>9} {:>9} {:>9} {:>10}",
             r.column, r.resealed, r.current, r.changed, r.unreadable
@@ -109,7 +110,17 @@ async fn rotate_secret_key(cli: &Cli) -> ExitCode {
         "{:<40} {:>9} {:>9} {:>9} {:>10}",
         "total", total.resealed, total.current, total.changed, total.unreadable
     );
-    println!("Re-sealed {} values under SECRET_KEY.", total.resealed);
+    println!(
+        "Re-sealed {} values under SECRET_KEY in {} passes.",
+        total.resealed, rotation.passes
+    );
+    if !rotation.settled {
+        eprintln!(
+            "gatehouse: values were still being written under an old key after {} passes; run rotate-secret-key again",
+            rotation.passes
+        );
+        return ExitCode::FAILURE;
+    }
     if total.unreadable > 0 {
         eprintln!(
             "gatehouse: {} values open with none of the keys given; they were left as they are",
@@ -215,36 +226,66 @@ async fn audit_command(cli: &Cli, command: AuditCommand) -> ExitCode {
                 Ok(page) => page,
                 Err(e) => return failed(e),
             };
-            let mut last = page.events.first().map(|e| (e.at, e.id.clone()));
             page.events.iter().rev().for_each(show);
             if !follow {
                 return ExitCode::SUCCESS;
             }
+            // Ids sort by the time an event was stamped, not by when it was committed (a slow
+            // step, another replica): each poll reads again a window back from the newest
+            // event seen, and prints what it has not printed yet.
+            let mut newest = page.events.first().map(|e| e.at).or(filter.since);
+            // The first read of the window only notes what is there: older than the tail's
+            // last lines, it is not news.
+            let mut shown: Vec<(i64, String)> = Vec::new();
+            let mut first_round = true;
             loop {
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                // Newer than the last shown: from its second on, ids above it.
-                let newer = AuditFilter {
-                    since: last.as_ref().map(|(at, _)| *at).or(filter.since),
-                    limit: Some(AUDIT_PAGE_MAX),
-                    ..filter.clone()
-                };
-                let page = match audit::list(&db, &newer).await {
-                    Ok(page) => page,
-                    Err(e) => return failed(e),
-                };
-                let fresh: Vec<&AuditEventView> = page
-                    .events
-                    .iter()
-                    .filter(|e| last.as_ref().is_none_or(|(_, id)| e.id > *id))
-                    .collect();
-                if let Some(newest) = fresh.first() {
-                    last = Some((newest.at, newest.id.clone()));
+                if !first_round {
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                 }
-                fresh.into_iter().rev().for_each(show);
+                let since = newest.map(|at| at - FOLLOW_WINDOW_SECS);
+                let mut fresh: Vec<AuditEventView> = Vec::new();
+                let mut cursor = None;
+                loop {
+                    let window = AuditFilter {
+                        since,
+                        cursor: cursor.take(),
+                        limit: Some(AUDIT_PAGE_MAX),
+                        ..filter.clone()
+                    };
+                    let page = match audit::list(&db, &window).await {
+                        Ok(page) => page,
+                        Err(e) => return failed(e),
+                    };
+                    fresh.extend(
+                        page.events
+                            .into_iter()
+                            .filter(|e| !shown.iter().any(|(_, id)| *id == e.id)),
+                    );
+                    match page.next_cursor {
+                        Some(next) => cursor = Some(next),
+                        None => break,
+                    }
+                }
+                fresh.sort_by(|a, b| a.id.cmp(&b.id));
+                for event in &fresh {
+                    if !first_round {
+                        show(event);
+                    }
+                    newest = Some(newest.map_or(event.at, |n| n.max(event.at)));
+                    shown.push((event.at, event.id.clone()));
+                }
+                // What is older than the window is never read again: no need to remember it.
+                if let Some(at) = newest {
+                    shown.retain(|(seen, _)| *seen >= at - FOLLOW_WINDOW_SECS);
+                }
+                first_round = false;
             }
         }
     }
 }
+
+/// How far back `audit tail --follow` reads again on each poll.
+const FOLLOW_WINDOW_SECS: i64 = 30;
 
 /// `gatehouse copy-data --to postgres://…`: the source is `DATABASE_URL`.
 async fn copy_data(cli: &Cli, to: &str) -> ExitCode {

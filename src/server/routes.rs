@@ -194,7 +194,17 @@ pub fn router(state: AppState) -> Router {
 /// Counts the request and its time under its route template (a path that matched no route
 /// is `unmatched`: raw paths would make a label per scanner's guess).
 async fn count_request(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
+    // A method of its own making is no label of its own.
+    let method = match *request.method() {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::DELETE
+        | Method::PATCH
+        | Method::HEAD
+        | Method::OPTIONS => request.method().as_str().to_string(),
+        _ => "other".to_string(),
+    };
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
@@ -203,7 +213,7 @@ async fn count_request(request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     metrics::http_request(
-        method.as_str(),
+        &method,
         &route,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),

@@ -214,10 +214,7 @@ async fn what_admins_do_is_recorded_without_a_secret() {
     assert_eq!(refused["outcome"], "refused");
     assert_eq!(find(&events, "sign_out", None)["actor"], USERNAME);
     let server = find(&events, "mcp_server.created", None);
-    assert_eq!(
-        server["detail"]["url"], "http://127.0.0.1:1/mcp",
-        "{server}"
-    );
+    assert_eq!(server["detail"]["url"], "http://127.0.0.1:1", "{server}");
 
     // Nothing that grants access is in the trail.
     for secret in [
@@ -285,6 +282,42 @@ async fn what_admins_do_is_recorded_without_a_secret() {
     let tail = cli(&["audit", "tail", "-n", "1", "--json"]).await;
     let newest: Value = serde_json::from_slice(&tail.stdout).unwrap();
     assert_eq!(newest["action"], "sign_out");
+    // --follow prints what happens after it started.
+    let mut follow = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args([
+            "audit", "tail", "-n", "1", "--follow", "--action", "secret.*",
+        ])
+        .env("DATABASE_URL", &app.database_url)
+        .env("SECRET_KEY", TEST_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(follow.stdout.take().unwrap()));
+    let first = lines.next_line().await.unwrap().unwrap();
+    assert!(first.contains("secret:AUDIT_SECRET"), "{first}");
+    let (status, _) = ctx
+        .send(
+            Method::PUT,
+            "/api/v0/secrets/FOLLOWED",
+            Some(json!({"value": "followed-value"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("the new event is printed within seconds")
+        .unwrap()
+        .unwrap();
+    assert!(
+        next.contains("secret.set") && next.contains("FOLLOWED"),
+        "{next}"
+    );
+    assert!(!next.contains("followed-value"));
+    drop(follow);
+
     let bad = cli(&["audit", "export", "--outcome", "maybe"]).await;
     assert!(!bad.status.success());
     assert!(

@@ -85,7 +85,13 @@ pub async fn require_session(
     let failure = match authenticate(&state, request.headers()).await {
         Err(e) => return e.into_response(),
         Ok(Ok(identity)) => {
-            let route = format!("{} {path}", request.method());
+            // The route template, not the path: a path may carry a link's sealed note.
+            let template = request
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "unmatched".into());
+            let route = format!("{} {template}", request.method());
             let subject = identity.subject.clone();
             request.extensions_mut().insert(identity);
             let mut response = next.run(request).await;

@@ -247,6 +247,30 @@ impl Db {
         .await?)
     }
 
+    /// Deletes a client found by `idle_oauth_clients`, only if it still is idle (one used
+    /// meanwhile stays, with the session it just got).
+    pub async fn delete_idle_oauth_client(
+        &self,
+        id: &str,
+        now: UnixTime,
+        never_used_before: UnixTime,
+        idle_before: UnixTime,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "DELETE FROM oauth_clients WHERE id = $4 \
+             AND ((last_used_at IS NULL AND created_at < $2) OR last_used_at < $3) \
+             AND NOT EXISTS (SELECT 1 FROM oauth_families f WHERE f.client_id = oauth_clients.id \
+                 AND f.revoked_at IS NULL AND f.expires_at > $1)",
+        )
+        .bind(now)
+        .bind(never_used_before)
+        .bind(idle_before)
+        .bind(id)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     pub async fn list_oauth_clients(&self, now: UnixTime) -> Result<Vec<ClientListRow>, DbError> {
         Ok(sqlx::query_as::<_, ClientListRow>(
             "SELECT c.id, c.kind, c.client_name, c.redirect_uris, c.created_at, c.last_used_at, \

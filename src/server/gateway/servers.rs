@@ -494,18 +494,12 @@ fn server_detail(row: &McpServerRow) -> serde_json::Value {
     })
 }
 
-/// A URL without what may be a credential in it (user information, the query).
+/// Where a URL points, without what may be a credential in it: user information, the query,
+/// and the path too (some hosted servers put their key in it).
 fn redacted_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut url) => {
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            url.set_query(None);
-            url.set_fragment(None);
-            url.to_string()
-        }
-        Err(_) => String::new(),
-    }
+    Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default()
 }
 
 async fn find(state: &AppState, id: &str) -> Result<McpServerRow, AppError> {

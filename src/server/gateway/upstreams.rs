@@ -1025,6 +1025,12 @@ fn call_outcome(
 ) -> ToolOutcome {
     let server = &upstream.row.name;
     let took = end.started.elapsed().as_secs_f64();
+    // Only a tool the server listed is a label: a caller may send any name.
+    let listed = upstream
+        .tools_of(ctx.caller.person.as_deref())
+        .iter()
+        .any(|t| t.name == tool);
+    let tool = if listed { tool } else { "other" };
     if let Ok(result) = &end.outcome
         && let Some(needed) = upstream_input_required(result)
     {

@@ -157,17 +157,19 @@ pub async fn remove_idle_clients(
     now: i64,
     idle_days: u32,
 ) -> Result<usize, AppError> {
+    let (never_used_before, idle_before) =
+        (now - NEVER_USED_SECS, now - i64::from(idle_days) * 86_400);
     let idle = state
         .db
-        .idle_oauth_clients(
-            now,
-            now - NEVER_USED_SECS,
-            now - i64::from(idle_days) * 86_400,
-        )
+        .idle_oauth_clients(now, never_used_before, idle_before)
         .await?;
     let mut removed = 0;
     for (client_id, name, last_used_at) in idle {
-        if !state.db.delete_oauth_client(&client_id).await? {
+        let still_idle = state
+            .db
+            .delete_idle_oauth_client(&client_id, now, never_used_before, idle_before)
+            .await?;
+        if !still_idle {
             continue;
         }
         removed += 1;

@@ -3,7 +3,7 @@
 //! Each sealed value names the key it was sealed with; one sealed under a key of
 //! `SECRET_KEY_PREVIOUS` is opened and sealed again under the current one, in place, and only
 //! if nobody changed it meanwhile (a running Gatehouse may be writing: what it writes is under
-//! the current key already). Values handed to clients and signatures are not stored: they
+//! the current key already, or is re-sealed by the next pass). Values handed to clients and signatures are not stored: they
 //! stay valid under `SECRET_KEY_PREVIOUS` until their own expiry.
 
 use serde_json::Value;
@@ -152,17 +152,52 @@ struct Sealers {
     successor: Sealer,
 }
 
-/// Re-seals every sealed value under `current`, opening old ones with `previous`.
+/// Passes at most: each one re-seals what a running Gatehouse may have written back under
+/// an old key meanwhile (a refresh keeping the old refresh token, an edit keeping a secret).
+const MAX_PASSES: u32 = 5;
+
+/// The whole rotation: per column, and whether a last pass found nothing left to do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rotation {
+    pub columns: Vec<Rotated>,
+    pub passes: u32,
+    /// The last pass re-sealed nothing and found nothing changed: every value that opens is
+    /// under the current key.
+    pub settled: bool,
+}
+
+/// Re-seals every sealed value under `current`, opening old ones with `previous`, pass after
+/// pass until one has nothing left to do.
 pub async fn rotate(
     db: &Db,
     current: &MasterKey,
     previous: &[MasterKey],
     successor_purpose: &str,
-) -> Result<Vec<Rotated>, DbError> {
+) -> Result<Rotation, DbError> {
     let sealers = Sealers {
         at_rest: Sealer::new(current, previous),
         successor: Sealer::for_purpose(current, previous, successor_purpose),
     };
+    let mut rotation = Rotation::default();
+    while rotation.passes < MAX_PASSES && !rotation.settled {
+        let report = one_pass(db, &sealers).await?;
+        rotation.passes += 1;
+        rotation.settled = report.iter().all(|r| r.resealed == 0 && r.changed == 0);
+        if rotation.columns.is_empty() {
+            rotation.columns = report;
+            continue;
+        }
+        for (total, pass) in rotation.columns.iter_mut().zip(report) {
+            total.resealed += pass.resealed;
+            total.changed += pass.changed;
+            total.current = pass.current;
+            total.unreadable = pass.unreadable;
+        }
+    }
+    Ok(rotation)
+}
+
+async fn one_pass(db: &Db, sealers: &Sealers) -> Result<Vec<Rotated>, DbError> {
     let mut report = Vec::new();
     for place in &PLACES {
         let mut done = Rotated {
@@ -171,7 +206,7 @@ pub async fn rotate(
         };
         for (keys, sealed) in db.sealed_values(place.at).await? {
             let context = (place.context)(&keys);
-            match resealed(&sealers, place.kind, &keys, &sealed, &context) {
+            match resealed(sealers, place.kind, &keys, &sealed, &context) {
                 Ok(None) => done.current += 1,
                 Ok(Some(new)) => {
                     if db.replace_sealed(place.at, &keys, &sealed, &new).await? {
@@ -249,11 +284,15 @@ mod tests {
         let report = rotate(&db, &new, std::slice::from_ref(&old), "p")
             .await
             .unwrap();
+        assert!(report.settled);
+        assert_eq!(report.passes, 2, "one to re-seal, one to find nothing left");
         let vault = report
+            .columns
             .iter()
             .find(|r| r.column == "vault_secrets.value")
             .unwrap();
-        assert_eq!((vault.resealed, vault.current, vault.unreadable), (1, 1, 1));
+        // Counted current by the last pass: the one it re-sealed too.
+        assert_eq!((vault.resealed, vault.current, vault.unreadable), (1, 2, 1));
         // Now under the new key alone, OLD opens.
         let only_new = Sealer::new(&new, &[]);
         for row in db.list_vault_secrets().await.unwrap() {
@@ -264,6 +303,7 @@ mod tests {
         let again = rotate(&db, &new, std::slice::from_ref(&old), "p")
             .await
             .unwrap();
-        assert!(again.iter().all(|r| r.resealed == 0));
+        assert!(again.columns.iter().all(|r| r.resealed == 0));
+        assert_eq!(again.passes, 1);
     }
 }
