@@ -119,9 +119,60 @@ pub fn ago(then: i64, now: i64) -> String {
     }
 }
 
+/// How soon `at` comes, relative to `now`, in words ("due" once it has passed).
+pub fn due_in(at: i64, now: i64) -> String {
+    let d = at - now;
+    match d {
+        ..=0 => "due now".into(),
+        1..=59 => "in under a minute".into(),
+        60..=3_599 => format!("in {} min", d / 60),
+        3_600..=86_399 => format!("in {} h", d / 3_600),
+        _ => format!("in {} days", d / 86_400),
+    }
+}
+
+/// A connection's or a grant's refresh health in one line, for admins: last refresh, next
+/// refresh, failures in a row.
+pub fn refresh_health(
+    refreshed_at: Option<i64>,
+    next_refresh_at: Option<i64>,
+    failures: i64,
+    now: i64,
+) -> String {
+    let last = match refreshed_at {
+        Some(at) => format!("refreshed {}", ago(at, now)),
+        None => "never refreshed".into(),
+    };
+    let next = match next_refresh_at {
+        Some(at) => format!("next refresh {}", due_in(at, now)),
+        None => "no refresh due".into(),
+    };
+    match failures {
+        0 => format!("{last} · {next}"),
+        1 => format!("{last} · {next} · 1 failure"),
+        n => format!("{last} · {next} · {n} failures in a row"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refresh_health_reads_as_a_sentence() {
+        assert_eq!(
+            refresh_health(Some(1_000), Some(1_000 + 3_700), 0, 1_030),
+            "refreshed just now · next refresh in 1 h"
+        );
+        assert_eq!(
+            refresh_health(None, Some(50), 3, 100),
+            "never refreshed · next refresh due now · 3 failures in a row"
+        );
+        assert_eq!(
+            refresh_health(Some(0), None, 1, 7_200),
+            "refreshed 2 h ago · no refresh due · 1 failure"
+        );
+    }
 
     #[test]
     fn return_paths_stay_on_this_origin() {

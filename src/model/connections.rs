@@ -78,6 +78,12 @@ pub struct PersonGrantView {
     pub refreshed_at: Option<i64>,
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
+    /// Token calls that failed in a row since the last success.
+    #[serde(default)]
+    pub failures: i64,
+    /// When Gatehouse next renews the token on its own (see `ConnectionView`).
+    #[serde(default)]
+    pub next_refresh_at: Option<i64>,
 }
 
 /// What is known about the stored grant; never the tokens themselves.
@@ -127,6 +133,14 @@ pub struct ConnectionView {
     pub status: ConnectionStatus,
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
+    /// Token calls that failed in a row since the last success.
+    #[serde(default)]
+    pub failures: i64,
+    /// When the background pass renews the token next (the retry after a failure, or a
+    /// little before it expires); None when it never will (no expiry, no refresh token, or
+    /// a grant that needs a new sign-in).
+    #[serde(default)]
+    pub next_refresh_at: Option<i64>,
     pub grant: Option<GrantView>,
     pub created_at: i64,
     pub updated_at: i64,

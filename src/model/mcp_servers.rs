@@ -82,6 +82,46 @@ pub struct McpServerView {
     /// Which tools, prompts and resources `/mcp` offers.
     #[serde(default)]
     pub policy: ServerPolicy,
+    /// How its tool calls went lately on this replica (admins only).
+    #[serde(default)]
+    pub calls: Option<UpstreamCallsView>,
+}
+
+/// An upstream's recent tool calls as one replica saw them: the same measurements as
+/// `/metrics`' `gatehouse_upstream_call_duration_seconds` and `gatehouse_mcp_tool_calls_total`,
+/// over the latest calls of the last hour (at most `UPSTREAM_WINDOW_CALLS`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamCallsView {
+    pub calls: u32,
+    /// Calls that failed: not answered, timed out, or answered with a protocol error (a
+    /// tool's own error result is an answer).
+    pub failed: u32,
+    /// Latency percentiles of the answered calls, in milliseconds.
+    pub p50_ms: Option<u64>,
+    pub p95_ms: Option<u64>,
+    pub p99_ms: Option<u64>,
+}
+
+/// How many of an upstream's latest calls `UpstreamCallsView` covers.
+pub const UPSTREAM_WINDOW_CALLS: usize = 1000;
+
+impl UpstreamCallsView {
+    /// "p50 120 ms · p95 480 ms · p99 900 ms · 2.0% failed of 150 calls".
+    pub fn summary(&self) -> String {
+        let ms = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| format!("{v} ms"));
+        let failed = if self.calls == 0 {
+            0.0
+        } else {
+            f64::from(self.failed) * 100.0 / f64::from(self.calls)
+        };
+        format!(
+            "p50 {} · p95 {} · p99 {} · {failed:.1}% failed of {} calls",
+            ms(self.p50_ms),
+            ms(self.p95_ms),
+            ms(self.p99_ms),
+            self.calls
+        )
+    }
 }
 
 /// The viewer's own account of a per-person server's connection.

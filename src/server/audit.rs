@@ -50,6 +50,8 @@ pub enum Actor {
     Anonymous,
     /// Gatehouse itself (a refresh, a clean-up).
     System,
+    /// A `gatehouse` command run on the store, by whom it acted as.
+    CommandLine(String),
 }
 
 impl Actor {
@@ -60,6 +62,7 @@ impl Actor {
             Actor::Client(c) => ("client", Some(c)),
             Actor::Anonymous => ("anonymous", None),
             Actor::System => ("system", None),
+            Actor::CommandLine(p) => ("cli", Some(p)),
         }
     }
 }

@@ -12,7 +12,10 @@ pub mod session;
 pub mod throttle;
 
 // The front door: what other domains use.
-pub use api_tokens::{TOKEN_PREFIX, TokenRejection, VerifiedToken, list_tokens};
+pub use api_tokens::{
+    NewTokenRequest, TOKEN_PREFIX, TokenRejection, VerifiedToken, create_token, delete_token,
+    list_tokens,
+};
 pub use middleware::authenticate;
 pub use roles::everyone_is_admin;
 pub use session::bearer_token;
@@ -79,6 +82,9 @@ pub enum AuthMethod {
     Anonymous,
     Basic,
     Oauth2,
+    /// A `gatehouse` command run on the store (`api-tokens`, `connections`): whoever holds
+    /// the database and the key is an admin already. Never a session's method.
+    CommandLine,
 }
 
 impl AuthMethod {
@@ -87,6 +93,7 @@ impl AuthMethod {
             AuthMethod::Anonymous => "none",
             AuthMethod::Basic => "basic",
             AuthMethod::Oauth2 => "oauth2",
+            AuthMethod::CommandLine => "cli",
         }
     }
 
@@ -125,7 +132,25 @@ impl VerifiedToken {
 impl Identity {
     /// Who they are in the audit trail.
     pub fn actor(&self) -> crate::server::audit::Actor {
-        crate::server::audit::Actor::Person(self.subject.clone())
+        match self.method {
+            AuthMethod::CommandLine => {
+                crate::server::audit::Actor::CommandLine(self.subject.clone())
+            }
+            _ => crate::server::audit::Actor::Person(self.subject.clone()),
+        }
+    }
+
+    /// Who a `gatehouse` command acts as: an admin named `subject` (what it creates is
+    /// theirs), with the admin groups a token it creates keeps.
+    pub fn command_line(subject: &str, admin_groups: Vec<String>) -> Identity {
+        Identity {
+            subject: subject.to_string(),
+            method: AuthMethod::CommandLine,
+            session_id: None,
+            expires_at: None,
+            role: Role::Admin,
+            admin_groups,
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `gatehouse` command: `serve` (default), `hash-password`, `generate-secret-key`,
-//! `copy-data`, `audit tail|export`, `rotate-secret-key`.
+//! `copy-data`, `audit tail|export`, `rotate-secret-key`, `api-tokens create|list|delete`,
+//! `connections list|token`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -12,14 +13,21 @@ use tracing_subscriber::EnvFilter;
 use crate::model::audit::{AUDIT_PAGE_MAX, AuditEventView, AuditFilter};
 use crate::server::audit;
 use crate::server::auth::password::hash_password;
+use crate::server::auth::{
+    ANONYMOUS, Identity, NewTokenRequest, create_token, delete_token, list_tokens,
+};
 use crate::server::clock::SystemClock;
-use crate::server::config::{AuditCommand, AuditFilterArgs, Cli, Command, Config, LogFormat};
+use crate::server::config::{
+    ApiTokensCommand, AuditCommand, AuditFilterArgs, AuthConfig, Cli, Command, Config,
+    ConnectionsCommand, LogFormat,
+};
 use crate::server::db::copy::copy_all;
 use crate::server::db::{DatabaseConfig, Db};
 use crate::server::error::AppError;
 use crate::server::secrets::MasterKey;
 use crate::server::secrets::rotation::{self, Rotated};
 use crate::server::startup::{Application, StartupError};
+use crate::server::state::AppState;
 
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -33,6 +41,8 @@ pub async fn run() -> ExitCode {
         Command::CopyData { to } => copy_data(&cli, &to).await,
         Command::Audit { command } => audit_command(&cli, command).await,
         Command::RotateSecretKey => rotate_secret_key(&cli).await,
+        Command::ApiTokens { command } => api_tokens_command(&cli, command).await,
+        Command::Connections { command } => connections_command(&cli, command).await,
     }
 }
 
@@ -46,6 +56,241 @@ async fn store(cli: &Cli) -> Result<Db, ExitCode> {
         eprintln!("gatehouse: {e}");
         ExitCode::FAILURE
     })
+}
+
+/// The state a command that acts like the server needs (`api-tokens`, `connections`).
+async fn headless(cli: &Cli) -> Result<AppState, ExitCode> {
+    let config = Config::parse(&cli.settings).map_err(|e| {
+        eprintln!("gatehouse: {e}");
+        ExitCode::from(2)
+    })?;
+    Application::headless(config, Arc::new(SystemClock))
+        .await
+        .map_err(|e| {
+            eprintln!("gatehouse: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+/// A command's failure: its message on stderr, exit code 1 (2 for what was asked wrongly).
+fn refused(e: AppError) -> ExitCode {
+    eprintln!("gatehouse: {e}");
+    match e {
+        AppError::BadRequest(_) | AppError::NotFound(_) | AppError::Conflict(_) => {
+            ExitCode::from(2)
+        }
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// Who runs a command that acts on nobody's behalf, for the audit trail: the account on
+/// this machine.
+fn operator() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).expect("JSON"));
+}
+
+fn when(at: Option<i64>) -> String {
+    at.map(crate::util::format_utc_seconds)
+        .unwrap_or_else(|| "-".into())
+}
+
+async fn api_tokens_command(cli: &Cli, command: ApiTokensCommand) -> ExitCode {
+    let state = match headless(cli).await {
+        Ok(state) => state,
+        Err(code) => return code,
+    };
+    match command {
+        ApiTokensCommand::Create {
+            name,
+            scopes,
+            expires_in_days,
+            owner,
+            admin_groups,
+            json,
+        } => {
+            let owner = match (owner, &state.config.auth) {
+                (Some(owner), AuthConfig::Oauth2(_)) => owner,
+                (Some(owner), AuthConfig::Basic(b)) if owner == b.username => owner,
+                (Some(owner), AuthConfig::None) if owner == ANONYMOUS => owner,
+                (Some(owner), auth) => {
+                    eprintln!(
+                        "gatehouse: with AUTH_TYPE={} the only person is {:?}, not {owner:?}",
+                        auth.auth_type().as_str(),
+                        match auth {
+                            AuthConfig::Basic(b) => b.username.as_str(),
+                            _ => ANONYMOUS,
+                        }
+                    );
+                    return ExitCode::from(2);
+                }
+                (None, AuthConfig::Basic(b)) => b.username.clone(),
+                (None, AuthConfig::None) => ANONYMOUS.to_string(),
+                (None, AuthConfig::Oauth2(_)) => {
+                    eprintln!(
+                        "gatehouse: with AUTH_TYPE=oauth2 name whom the token acts as: --owner EMAIL"
+                    );
+                    return ExitCode::from(2);
+                }
+            };
+            let caller = Identity::command_line(&owner, admin_groups);
+            let request = NewTokenRequest {
+                name,
+                scopes: (!scopes.is_empty()).then_some(scopes),
+                expires_in_days,
+                expires_at: None,
+            };
+            let created = match create_token(&state, request, &caller).await {
+                Ok(created) => created,
+                Err(e) => return refused(e),
+            };
+            if json {
+                print_json(&created);
+            } else {
+                // The value alone on stdout, for `TOKEN=$(gatehouse api-tokens create …)`.
+                println!("{}", created.value);
+                eprintln!(
+                    "Created API token {} ({:?}, id {}) acting as {owner}; this is the only time its value is shown.",
+                    created.token.hint, created.token.name, created.token.id
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        ApiTokensCommand::List { json } => {
+            let caller = Identity::command_line(&operator(), Vec::new());
+            let tokens = match list_tokens(&state, &caller).await {
+                Ok(tokens) => tokens,
+                Err(e) => return refused(e),
+            };
+            if json {
+                print_json(&tokens);
+                return ExitCode::SUCCESS;
+            }
+            println!(
+                "{:<26} {:<24} {:<28} {:<24} {:<20} {:<20} hint",
+                "id", "name", "scopes", "owner", "last used", "expires"
+            );
+            for t in &tokens {
+                let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
+                let expires = match (t.expired, t.expires_at) {
+                    (true, _) => "expired".to_string(),
+                    (false, at) => when(at),
+                };
+                println!(
+                    "{:<26} {:<24} {:<28} {:<24} {:<20} {:<20} {}",
+                    t.id,
+                    t.name,
+                    scopes.join(","),
+                    t.created_by,
+                    when(t.last_used_at),
+                    expires,
+                    t.hint
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        ApiTokensCommand::Delete { id } => {
+            let caller = Identity::command_line(&operator(), Vec::new());
+            if let Err(e) = delete_token(&state, &id, &caller).await {
+                return refused(e);
+            }
+            crate::server::gateway::end_token_sessions(&state, &id).await;
+            println!("Deleted API token {id}.");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+async fn connections_command(cli: &Cli, command: ConnectionsCommand) -> ExitCode {
+    let state = match headless(cli).await {
+        Ok(state) => state,
+        Err(code) => return code,
+    };
+    match command {
+        ConnectionsCommand::List { json } => {
+            let caller = Identity::command_line(&operator(), Vec::new());
+            let overview = match crate::server::connections::overview(&state, &caller).await {
+                Ok(overview) => overview,
+                Err(e) => return refused(e),
+            };
+            if json {
+                print_json(&overview.items);
+                return ExitCode::SUCCESS;
+            }
+            println!(
+                "{:<26} {:<24} {:<24} {:<20} {:<20} {:>8}  last error",
+                "id", "name", "status", "last refresh", "next refresh", "failures"
+            );
+            for c in &overview.items {
+                let last = c
+                    .grant
+                    .as_ref()
+                    .map(|g| g.refreshed_at.unwrap_or(g.obtained_at));
+                println!(
+                    "{:<26} {:<24} {:<24} {:<20} {:<20} {:>8}  {}",
+                    c.id,
+                    c.name,
+                    c.status.label(),
+                    when(last),
+                    when(c.next_refresh_at),
+                    c.failures,
+                    c.last_error.as_deref().unwrap_or("")
+                );
+                for g in &c.grants {
+                    println!(
+                        "{:<26} {:<24} {:<24} {:<20} {:<20} {:>8}  {}",
+                        "",
+                        format!("  {}", g.person),
+                        g.status.label(),
+                        when(Some(g.refreshed_at.unwrap_or(g.obtained_at))),
+                        when(g.next_refresh_at),
+                        g.failures,
+                        g.last_error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        ConnectionsCommand::Token {
+            connection,
+            person,
+            force,
+            json,
+        } => {
+            let caller = Identity::command_line(&operator(), Vec::new());
+            let fresh = match crate::server::connections::fresh_token(
+                &state,
+                &caller,
+                &connection,
+                person.as_deref(),
+                force,
+            )
+            .await
+            {
+                Ok(fresh) => fresh,
+                Err(e) => return refused(e),
+            };
+            if json {
+                let now = state.now();
+                print_json(&serde_json::json!({
+                    "access_token": fresh.access_token.expose(),
+                    "token_type": fresh.token_type,
+                    "expires_at": fresh.expires_at,
+                    "expires_in": fresh.expires_at.map(|at| (at - now).max(0)),
+                    "scope": fresh.scope,
+                }));
+            } else {
+                println!("{}", fresh.access_token.expose());
+            }
+            ExitCode::SUCCESS
+        }
+    }
 }
 
 /// `gatehouse rotate-secret-key`: re-seals under SECRET_KEY what SECRET_KEY_PREVIOUS opens.
@@ -234,8 +479,10 @@ async fn audit_command(cli: &Cli, command: AuditCommand) -> ExitCode {
             // step, another replica): each poll reads again a window back from the newest
             // event seen, and prints what it has not printed yet.
             let mut newest = page.events.first().map(|e| e.at).or(filter.since);
-            // The first read of the window only notes what is there: older than the tail's
-            // last lines, it is not news.
+            // The first read of the window only notes what is there up to the tail's newest
+            // line: older than the lines printed, it is not news. What was committed since
+            // the tail was read (the first read may come after it) is.
+            let tail_newest = page.events.first().map(|e| e.id.clone());
             let mut shown: Vec<(i64, String)> = Vec::new();
             let mut first_round = true;
             loop {
@@ -268,7 +515,7 @@ async fn audit_command(cli: &Cli, command: AuditCommand) -> ExitCode {
                 }
                 fresh.sort_by(|a, b| a.id.cmp(&b.id));
                 for event in &fresh {
-                    if !first_round {
+                    if !first_round || tail_newest.as_ref().is_none_or(|t| event.id > *t) {
                         show(event);
                     }
                     newest = Some(newest.map_or(event.at, |n| n.max(event.at)));

@@ -58,6 +58,82 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Create, list and delete API tokens in DATABASE_URL.
+    #[command(name = "api-tokens")]
+    ApiTokens {
+        #[command(subcommand)]
+        command: ApiTokensCommand,
+    },
+    /// List the connections in DATABASE_URL, or get a fresh access token of one.
+    Connections {
+        #[command(subcommand)]
+        command: ConnectionsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum ApiTokensCommand {
+    /// Create a token and print its value (shown this once; only its hash is stored).
+    Create {
+        /// What the token is for (shown in the list), at most 100 characters.
+        #[arg(long)]
+        name: String,
+        /// What it may do: mcp (call /mcp), connections:token (get connection tokens). Repeat
+        /// for both; mcp when none is given.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Days until it stops working; it never expires when not given.
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<i64>,
+        /// Whom the token acts as: with AUTH_TYPE=basic the user by default, with oauth2 an
+        /// email address (needed), with none anonymous.
+        #[arg(long, value_name = "PERSON")]
+        owner: Option<String>,
+        /// An admin group of the owner's (AUTH_OAUTH2_ADMIN_GROUPS): the token keeps it, as
+        /// one created after a sign-in keeps the groups of that sign-in. Repeatable.
+        #[arg(long = "admin-group", value_name = "GROUP")]
+        admin_groups: Vec<String>,
+        /// Print the token and its details as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every token, newest first (never their values).
+    List {
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a token by its id: it stops working at once (on a running server within 5
+    /// seconds on SQLite, at once on PostgreSQL).
+    Delete {
+        /// The token's id, as `api-tokens list` shows it.
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionsCommand {
+    /// Every connection with its status, last and next refresh, failures and last error.
+    List {
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a fresh access token of a connection (refreshed first when it is about to
+    /// expire), as the token API gives it.
+    Token {
+        /// The connection's name or id.
+        connection: String,
+        /// For a per-person connection: whose grant (their username or email).
+        #[arg(long, value_name = "PERSON")]
+        person: Option<String>,
+        /// Refresh even if the token is still fresh.
+        #[arg(long)]
+        force: bool,
+        /// Print the token with its type, expiry and scope as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]

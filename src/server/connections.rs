@@ -12,10 +12,11 @@ pub mod manage;
 pub mod provider;
 pub mod provider_client;
 
-pub use broker::BrokerError;
+pub use broker::{BrokerError, FreshToken};
 pub use builtin::{BuiltinProvider, Providers};
 pub use discovery::{CLIENT_METADATA_PATH, SignInRequest};
 pub use link::LINK_PATH;
+pub use manage::{fresh_token, overview};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

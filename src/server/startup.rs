@@ -81,10 +81,9 @@ impl Application {
             Some(key) => key.clone(),
             None => load_or_generate_key(&config.data_dir)?,
         };
-        let previous = config.secret_key_previous.as_slice();
-        if !previous.is_empty() {
+        if !config.secret_key_previous.is_empty() {
             tracing::info!(
-                keys = previous.len(),
+                keys = config.secret_key_previous.len(),
                 "SECRET_KEY_PREVIOUS: values sealed or signed under earlier keys are still accepted; run `gatehouse rotate-secret-key` to re-seal stored ones"
             );
         }
@@ -118,128 +117,7 @@ impl Application {
             None => None,
         };
 
-        let public_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| derived_public_url(bound));
-        let public_origin = public_url.as_str().trim_end_matches('/').to_string();
-        let roots = match &config.outbound_ca_certs {
-            Some(path) => load_ca_bundle(path)
-                .map_err(|e| StartupError::Setting(format!("OUTBOUND_CA_CERTS: {e}")))?,
-            None => Vec::new(),
-        };
-        let outbound = Outbound::new(
-            OutboundPolicy {
-                allow_http: config.outbound_allow_http,
-                allow_private: config.outbound_allow_private_networks,
-            },
-            roots,
-        );
-        let http = outbound.client();
-        let (basic, oauth2) = match &config.auth {
-            AuthConfig::None => (None, None),
-            AuthConfig::Basic(basic) => (Some(BasicVerifier::new(basic.clone())), None),
-            AuthConfig::Oauth2(oauth2) => {
-                let redirect = oauth2.redirect_url.clone().unwrap_or_else(|| {
-                    public_url
-                        .join("/auth/callback")
-                        .expect("a base URL joins a path")
-                });
-                let login = OAuth2Login::new(
-                    (**oauth2).clone(),
-                    redirect,
-                    config.outbound_allow_http,
-                    http.clone(),
-                );
-                (None, Some(login))
-            }
-        };
-        if !config.ignored_settings.is_empty() {
-            tracing::warn!(
-                settings = %config.ignored_settings.join(", "),
-                auth_type = config.auth.auth_type().as_str(),
-                "roles apply with AUTH_TYPE=oauth2 only (here the one user is an admin): these settings are ignored"
-            );
-        }
-        if crate::server::auth::everyone_is_admin(&config.auth) {
-            tracing::warn!(
-                "everyone the identity provider lets in is an admin: set AUTH_ADMIN_USERS or AUTH_OAUTH2_ADMIN_GROUPS to make the others members"
-            );
-        }
-
-        let upstreams = Arc::new(Upstreams::new(clock.clone(), catalog));
-        let mut tools = ToolRegistry::default().with_source(BuiltinTools);
-        if config.mcp_conformance_fixtures {
-            tracing::warn!(
-                "MCP_CONFORMANCE_FIXTURES is on: /mcp serves the conformance suite's test tools"
-            );
-            tools = tools.with_source(ConformanceFixtures);
-        }
-        let tools = tools.with_source(upstreams.tool_source());
-        let hosts = HostPolicy::new(
-            &public_url,
-            config.allowed_hosts.clone(),
-            config.mcp_allowed_origins.clone(),
-        );
-        let mcp = McpEndpoint::new(
-            hosts.clone(),
-            tools,
-            config.mcp_conformance_fixtures,
-            RequestStates::with_previous(&master_key, previous),
-            StoredSessions::new(
-                db.clone(),
-                clock.clone(),
-                config.mcp_max_sessions_per_caller,
-            ),
-        );
-        let oauth_as = config.mcp_oauth_enabled.then(|| {
-            OAuthServer::with_previous(&master_key, previous, &public_origin, outbound.clone())
-        });
-        let connections = ConnectionsEngine::new(
-            Sealer::new(&master_key, previous),
-            outbound.clone(),
-            &public_origin,
-            config.connections_refresh_skew,
-            std::time::Duration::from_secs(config.outbound_timeout),
-            providers,
-        );
-        let leptos_options = leptos_options(&config, bound);
-        // Pages name the bundle by its fingerprint (see `assets`). Not under `cargo leptos
-        // watch`, which rebuilds the bundle without restarting the server.
-        let bundle_fingerprint = (leptos_options.env != Env::DEV)
-            .then(|| {
-                assets::fingerprint(
-                    &Path::new(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir),
-                )
-            })
-            .flatten();
-        let state = AppState::new(Inner {
-            leptos_options,
-            bundle_fingerprint,
-            sessions: SessionKeys::with_previous(&master_key, previous, &public_origin),
-            cookies: CookieSettings {
-                session_name: config.session_cookie_name.clone(),
-                secure: public_url.scheme() == "https",
-            },
-            public_url,
-            public_origin,
-            hosts,
-            sealer: Sealer::new(&master_key, previous),
-            outbound: outbound.clone(),
-            db,
-            started_at: clock.now(),
-            clock,
-            basic,
-            oauth2,
-            login_throttle: LoginThrottle::default(),
-            login_start_limiter: WindowLimiter::new(30, 60),
-            oauth_as,
-            mcp,
-            api_tokens: ApiTokens::default(),
-            connections,
-            upstreams,
-            config,
-        });
+        let state = assemble(config, clock, bound, master_key, db, providers, catalog)?;
         state
             .upstreams
             .reload(&state)
@@ -252,6 +130,33 @@ impl Application {
             state,
             router,
         })
+    }
+
+    /// The state a command works with on the store of `DATABASE_URL` (`gatehouse api-tokens`,
+    /// `connections`), without listening, background jobs or a key of its own: with no
+    /// `SECRET_KEY` it uses the one the server generated in `DATA_DIR`, and never makes one
+    /// (what it made would open nothing).
+    pub async fn headless(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartupError> {
+        let providers = load_providers(config.provider_overrides.as_deref())?;
+        let catalog = load_catalog(config.mcp_catalog.as_deref(), &providers)?;
+        let master_key = match &config.secret_key {
+            Some(key) => key.clone(),
+            None => {
+                let path = config.data_dir.join(GENERATED_KEY_FILE);
+                match std::fs::read_to_string(&path) {
+                    Ok(contents) => key_from_file(&path, &contents)?,
+                    Err(e) => {
+                        return Err(StartupError::Setting(format!(
+                            "SECRET_KEY is not set and the key the server generates ({}) cannot be read: {e}",
+                            path.display()
+                        )));
+                    }
+                }
+            }
+        };
+        let db = Db::connect(&config.database).await?;
+        let bound = config.listen_addr;
+        assemble(config, clock, bound, master_key, db, providers, catalog)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -566,6 +471,141 @@ fn key_from_file(path: &PathBuf, contents: &str) -> Result<MasterKey, StartupErr
         }
     }
     Ok(MasterKey::from_bytes(key.as_bytes().to_vec()))
+}
+
+/// Everything a process of Gatehouse holds, from its settings and the parts start-up made.
+fn assemble(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    bound: SocketAddr,
+    master_key: MasterKey,
+    db: Db,
+    providers: Providers,
+    catalog: Catalog,
+) -> Result<AppState, StartupError> {
+    let previous = config.secret_key_previous.as_slice();
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| derived_public_url(bound));
+    let public_origin = public_url.as_str().trim_end_matches('/').to_string();
+    let roots = match &config.outbound_ca_certs {
+        Some(path) => load_ca_bundle(path)
+            .map_err(|e| StartupError::Setting(format!("OUTBOUND_CA_CERTS: {e}")))?,
+        None => Vec::new(),
+    };
+    let outbound = Outbound::new(
+        OutboundPolicy {
+            allow_http: config.outbound_allow_http,
+            allow_private: config.outbound_allow_private_networks,
+        },
+        roots,
+    );
+    let http = outbound.client();
+    let (basic, oauth2) = match &config.auth {
+        AuthConfig::None => (None, None),
+        AuthConfig::Basic(basic) => (Some(BasicVerifier::new(basic.clone())), None),
+        AuthConfig::Oauth2(oauth2) => {
+            let redirect = oauth2.redirect_url.clone().unwrap_or_else(|| {
+                public_url
+                    .join("/auth/callback")
+                    .expect("a base URL joins a path")
+            });
+            let login = OAuth2Login::new(
+                (**oauth2).clone(),
+                redirect,
+                config.outbound_allow_http,
+                http.clone(),
+            );
+            (None, Some(login))
+        }
+    };
+    if !config.ignored_settings.is_empty() {
+        tracing::warn!(
+            settings = %config.ignored_settings.join(", "),
+            auth_type = config.auth.auth_type().as_str(),
+            "roles apply with AUTH_TYPE=oauth2 only (here the one user is an admin): these settings are ignored"
+        );
+    }
+    if crate::server::auth::everyone_is_admin(&config.auth) {
+        tracing::warn!(
+            "everyone the identity provider lets in is an admin: set AUTH_ADMIN_USERS or AUTH_OAUTH2_ADMIN_GROUPS to make the others members"
+        );
+    }
+
+    let upstreams = Arc::new(Upstreams::new(clock.clone(), catalog));
+    let mut tools = ToolRegistry::default().with_source(BuiltinTools);
+    if config.mcp_conformance_fixtures {
+        tracing::warn!(
+            "MCP_CONFORMANCE_FIXTURES is on: /mcp serves the conformance suite's test tools"
+        );
+        tools = tools.with_source(ConformanceFixtures);
+    }
+    let tools = tools.with_source(upstreams.tool_source());
+    let hosts = HostPolicy::new(
+        &public_url,
+        config.allowed_hosts.clone(),
+        config.mcp_allowed_origins.clone(),
+    );
+    let mcp = McpEndpoint::new(
+        hosts.clone(),
+        tools,
+        config.mcp_conformance_fixtures,
+        RequestStates::with_previous(&master_key, previous),
+        StoredSessions::new(
+            db.clone(),
+            clock.clone(),
+            config.mcp_max_sessions_per_caller,
+        ),
+    );
+    let oauth_as = config.mcp_oauth_enabled.then(|| {
+        OAuthServer::with_previous(&master_key, previous, &public_origin, outbound.clone())
+    });
+    let connections = ConnectionsEngine::new(
+        Sealer::new(&master_key, previous),
+        outbound.clone(),
+        &public_origin,
+        config.connections_refresh_skew,
+        std::time::Duration::from_secs(config.outbound_timeout),
+        providers,
+    );
+    let leptos_options = leptos_options(&config, bound);
+    // Pages name the bundle by its fingerprint (see `assets`). Not under `cargo leptos
+    // watch`, which rebuilds the bundle without restarting the server.
+    let bundle_fingerprint = (leptos_options.env != Env::DEV)
+        .then(|| {
+            assets::fingerprint(
+                &Path::new(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir),
+            )
+        })
+        .flatten();
+    Ok(AppState::new(Inner {
+        leptos_options,
+        bundle_fingerprint,
+        sessions: SessionKeys::with_previous(&master_key, previous, &public_origin),
+        cookies: CookieSettings {
+            session_name: config.session_cookie_name.clone(),
+            secure: public_url.scheme() == "https",
+        },
+        public_url,
+        public_origin,
+        hosts,
+        sealer: Sealer::new(&master_key, previous),
+        outbound: outbound.clone(),
+        db,
+        started_at: clock.now(),
+        clock,
+        basic,
+        oauth2,
+        login_throttle: LoginThrottle::default(),
+        login_start_limiter: WindowLimiter::new(30, 60),
+        oauth_as,
+        mcp,
+        api_tokens: ApiTokens::default(),
+        connections,
+        upstreams,
+        config,
+    }))
 }
 
 #[cfg(test)]

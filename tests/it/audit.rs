@@ -252,19 +252,7 @@ async fn what_admins_do_is_recorded_without_a_secret() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
 
     // The same trail from the command line, on the same store.
-    let cli = |args: &'static [&'static str]| {
-        let url = app.database_url.clone();
-        async move {
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-                .args(args)
-                .env("DATABASE_URL", url)
-                .env("SECRET_KEY", TEST_KEY)
-                .env("RUST_LOG", "warn")
-                .output()
-                .await
-                .unwrap()
-        }
-    };
+    let cli = |args: &'static [&'static str]| gatehouse_cli(app, args);
     let exported = cli(&["audit", "export", "--action", "connection.*"]).await;
     assert!(exported.status.success(), "{exported:?}");
     let lines: Vec<Value> = String::from_utf8_lossy(&exported.stdout)

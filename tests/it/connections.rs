@@ -760,6 +760,12 @@ async fn token_endpoint_faults_lose_nothing_and_show_the_status() {
             view["last_error"].as_str().unwrap().contains(expected),
             "{fault}: {view}"
         );
+        // Health at a glance: the failures in a row, and the retry as the next refresh.
+        assert!(view["failures"].as_i64().unwrap() >= 1, "{fault}: {view}");
+        assert!(
+            view["next_refresh_at"].as_i64().unwrap() > ctx.app.state.now(),
+            "{fault}: {view}"
+        );
         // While backing off, the provider is not called again; the old token still serves.
         let (status, _) = ctx.token(&id, false).await;
         assert_eq!(status, StatusCode::OK);

@@ -126,6 +126,25 @@ pub async fn fresh_database(dir: &std::path::Path) -> String {
     format!("{}/{name}", admin.trim_end_matches('/'))
 }
 
+/// `gatehouse <args>` run as an operator's shell would, on this app's store and with its
+/// settings (basic sign-in, the test key, private networks allowed), as the account `ops`.
+pub async fn gatehouse_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(args)
+        .env("DATABASE_URL", &app.database_url)
+        .env("DATA_DIR", app.data_dir.path())
+        .env("SECRET_KEY", TEST_KEY)
+        .env("AUTH_TYPE", "basic")
+        .env("AUTH_BASIC_USERNAME", USERNAME)
+        .env("AUTH_BASIC_PASSWORD", PASSWORD)
+        .env("OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true")
+        .env("USER", "ops")
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("the gatehouse binary runs")
+}
+
 pub fn basic_settings() -> RawSettings {
     RawSettings {
         auth_type: Some("basic".into()),

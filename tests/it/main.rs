@@ -9,6 +9,7 @@ mod audit;
 mod auth_basic;
 mod auth_none;
 mod auth_oauth2;
+mod cli;
 mod conformance;
 mod connections;
 mod crash;

@@ -141,6 +141,27 @@ async fn metrics_are_for_the_tokens_bearer_and_count_what_happened() {
         "{body}"
     );
     at_least_one("gatehouse_db_pool_connections", &[("state", "open")]);
+    // The same measurements at a glance, for admins: the server's recent calls, and the
+    // connection's last and next refresh.
+    let (status, servers) = ctx.get("/api/v0/mcp-servers").await;
+    assert_eq!(status, StatusCode::OK, "{servers}");
+    let metered = servers["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "metered")
+        .unwrap();
+    assert_eq!(metered["calls"]["calls"], 1, "{metered}");
+    assert_eq!(metered["calls"]["failed"], 0, "{metered}");
+    assert!(metered["calls"]["p99_ms"].is_u64(), "{metered}");
+    let connection = ctx.view(&id).await;
+    assert!(connection["grant"]["refreshed_at"].is_i64(), "{connection}");
+    assert_eq!(connection["failures"], 0);
+    assert!(
+        connection["next_refresh_at"].as_i64().unwrap()
+            < connection["grant"]["expires_at"].as_i64().unwrap(),
+        "{connection}"
+    );
     // A raw path never becomes a label.
     let _ = app.client.get(app.url("/no/such/page/9f8e7d")).send().await;
     let again = scrape(app, &url, Some(METRICS_TOKEN))

@@ -10,7 +10,7 @@ use crate::model::connections::{
     GrantView, PersonGrantView, ProviderAnswerView, ReauthorizeChanges,
 };
 use crate::server::audit::{self, Event};
-use crate::server::auth::Identity;
+use crate::server::auth::{AuthMethod, Identity};
 use crate::server::db::connections::{
     ConnectionRow, ConnectionState, GrantKey, PersonGrantRow, TokenRow,
 };
@@ -49,8 +49,35 @@ pub(super) fn status_of(
     }
 }
 
-fn person_grant_view(grant: &PersonGrantRow, now: i64) -> PersonGrantView {
+/// When the background pass renews a grant next: the retry after a failure, else the first
+/// pass once the token has less than `lead` seconds left; None when it never will.
+fn next_refresh(
+    health: ConnectionState,
+    grant_type: &str,
+    tokens: Option<&TokenRow>,
+    retry_at: Option<i64>,
+    lead: i64,
+) -> Option<i64> {
+    let tokens = tokens?;
+    let refreshable = tokens.refresh_token.is_some() || grant_type == GRANT_CLIENT_CREDENTIALS;
+    match health {
+        ConnectionState::NeedsReauth => None,
+        ConnectionState::Failing => retry_at,
+        _ if !refreshable => None,
+        _ => tokens.expires_at.map(|at| at - lead),
+    }
+}
+
+/// How long before expiry the background pass renews a grant (see `run_maintenance`); only
+/// the skew, at the next use, when the pass is off.
+pub(crate) fn refresh_lead(state: &AppState) -> i64 {
+    state.connections.refresh_skew + 2 * state.config.connections_refresh_interval as i64
+}
+
+fn person_grant_view(grant: &PersonGrantRow, now: i64, lead: i64) -> PersonGrantView {
     PersonGrantView {
+        failures: grant.failures,
+        next_refresh_at: next_refresh(grant.status, "", Some(&grant.tokens), grant.retry_at, lead),
         person: grant.person.clone(),
         status: status_of(grant.status, "", Some(&grant.tokens), now),
         scope: grant.tokens.scope.clone(),
@@ -73,12 +100,15 @@ fn as_seen_by(
     seen.last_error = own.and_then(|g| g.last_error.clone());
     seen.last_error_at = own.and_then(|g| g.last_error_at);
     seen.failures = own.map_or(0, |g| g.failures);
+    seen.retry_at = own.and_then(|g| g.retry_at);
     (seen, own.map(|g| g.tokens.clone()))
 }
 
-pub fn view(row: &ConnectionRow, tokens: Option<&TokenRow>, now: i64) -> ConnectionView {
+pub fn view(row: &ConnectionRow, tokens: Option<&TokenRow>, now: i64, lead: i64) -> ConnectionView {
     let status = status_of(row.status, &row.grant_type, tokens, now);
     ConnectionView {
+        failures: row.failures,
+        next_refresh_at: next_refresh(row.status, &row.grant_type, tokens, row.retry_at, lead),
         id: row.id.clone(),
         name: row.name.clone(),
         description: row.description.clone(),
@@ -128,6 +158,7 @@ pub async fn overview(
     caller: &Identity,
 ) -> Result<ConnectionsOverview, AppError> {
     let now = state.now();
+    let lead = refresh_lead(state);
     let admin = caller.is_admin();
     let grants = state
         .db
@@ -140,9 +171,9 @@ pub async fn overview(
                 .iter()
                 .filter(|g| g.tokens.connection_id == row.id)
                 .collect();
-            items.push(per_person_view(&row, &mine, caller, now));
+            items.push(per_person_view(&row, &mine, caller, now, lead));
         } else if admin {
-            items.push(view(&row, tokens.as_ref(), now));
+            items.push(view(&row, tokens.as_ref(), now, lead));
         }
     }
     Ok(ConnectionsOverview {
@@ -161,14 +192,15 @@ fn per_person_view(
     grants: &[&PersonGrantRow],
     caller: &Identity,
     now: i64,
+    lead: i64,
 ) -> ConnectionView {
     let own = grants.iter().copied().find(|g| g.person == caller.subject);
     let (seen, tokens) = as_seen_by(row, own);
-    let mut v = view(&seen, tokens.as_ref(), now);
+    let mut v = view(&seen, tokens.as_ref(), now, lead);
     v.grants = grants
         .iter()
         .filter(|g| caller.is_admin() || g.person == caller.subject)
-        .map(|g| person_grant_view(g, now))
+        .map(|g| person_grant_view(g, now, lead))
         .collect();
     if !caller.is_admin() {
         v.client_id = None;
@@ -198,13 +230,19 @@ pub async fn get(
     if row.is_per_person() {
         let grants = state.db.list_person_grants(Some(id), None).await?;
         let grants: Vec<&PersonGrantRow> = grants.iter().collect();
-        return Ok(per_person_view(&row, &grants, caller, now));
+        return Ok(per_person_view(
+            &row,
+            &grants,
+            caller,
+            now,
+            refresh_lead(state),
+        ));
     }
     let tokens = state
         .db
         .find_connection_tokens(GrantKey::shared(id))
         .await?;
-    Ok(view(&row, tokens.as_ref(), now))
+    Ok(view(&row, tokens.as_ref(), now, refresh_lead(state)))
 }
 
 /// The grant a caller means: the shared one, or on a per-person connection, `person`'s
@@ -231,6 +269,48 @@ pub fn grant_key<'a>(
         }
         _ => Ok(GrantKey::person(&row.id, &caller.subject)),
     }
+}
+
+/// A fresh access token of the connection with this id or name (the id first), for `caller`:
+/// a person's own grant of a per-person connection unless `person` names another's, which
+/// only an admin may have. Recorded in the audit trail (never the token).
+pub async fn fresh_token(
+    state: &AppState,
+    caller: &Identity,
+    connection: &str,
+    person: Option<&str>,
+    force: bool,
+) -> Result<super::broker::FreshToken, AppError> {
+    let row = match state.db.find_connection(connection).await? {
+        Some(row) => row,
+        None => state
+            .db
+            .list_connections()
+            .await?
+            .into_iter()
+            .map(|(row, _)| row)
+            .find(|row| row.name == connection)
+            .ok_or_else(|| {
+                AppError::NotFound(format!("There is no connection named {connection:?}."))
+            })?,
+    };
+    if row.is_per_person() && person.is_none() && caller.method == AuthMethod::CommandLine {
+        return Err(AppError::BadRequest(format!(
+            "The connection {:?} is per person: name the person whose grant you want.",
+            row.name
+        )));
+    }
+    let key = grant_key(&row, caller, person)?;
+    let fresh = state.connection_token(key, force).await?;
+    let mut event =
+        Event::new("connection.token_fetched", caller.actor()).on("connection", &row.id);
+    if let Some(person) = key.person {
+        event = event.detail(json!({"person": person, "forced": force}));
+    } else {
+        event = event.detail(json!({"forced": force}));
+    }
+    audit::record(&state.db, state.now(), event).await;
+    Ok(fresh)
 }
 
 async fn find(state: &AppState, id: &str) -> Result<ConnectionRow, AppError> {
@@ -423,9 +503,9 @@ pub async fn create(
         });
     }
     let mut view = if row.is_per_person() {
-        per_person_view(&row, &[], identity, now)
+        per_person_view(&row, &[], identity, now, refresh_lead(state))
     } else {
-        view(&row, None, now)
+        view(&row, None, now, refresh_lead(state))
     };
     view.notices = notices;
     Ok(view)
@@ -559,7 +639,7 @@ fn with_changes(
     row: &ConnectionRow,
     changes: ReauthorizeChanges,
 ) -> Result<ConnectionRow, AppError> {
-    let mut input = ConnectionInput::from(&view(row, None, 0));
+    let mut input = ConnectionInput::from(&view(row, None, 0, 0));
     if let Some(client_id) = changes.client_id.filter(|c| !c.trim().is_empty()) {
         input.client_id = client_id;
     }

@@ -88,10 +88,11 @@ pub struct PersonGrantRow {
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
     pub failures: i64,
+    pub retry_at: Option<i64>,
 }
 
 /// Besides `TOKEN_COLUMNS`.
-const PERSON_GRANT_COLUMNS: &str = "person, status, last_error, last_error_at, failures";
+const PERSON_GRANT_COLUMNS: &str = "person, status, last_error, last_error_at, failures, retry_at";
 
 /// A connection's `status` column, typed; the strings exist only here, at the storage edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -577,6 +577,7 @@ fn for_caller(mut view: McpServerView, caller: &Identity) -> McpServerView {
     view.secret_refs.clear();
     view.connection_id = None;
     view.last_error = None;
+    view.calls = None;
     view
 }
 
@@ -666,6 +667,7 @@ async fn view(state: &AppState, upstream: &Arc<Upstream>) -> Result<McpServerVie
         updated_at: row.updated_at,
         personal: None,
         policy: upstream.policy.clone(),
+        calls: crate::server::metrics::upstream_calls(&row.id),
     })
 }
 
@@ -768,6 +770,7 @@ mod tests {
             updated_at: 0,
             personal: None,
             policy: ServerPolicy::default(),
+            calls: None,
         };
         let mut member = Identity::anonymous();
         member.role = Role::Member;

@@ -1035,7 +1035,7 @@ fn call_outcome(
         && let Some(needed) = upstream_input_required(result)
     {
         upstream.record_success(end.started.elapsed());
-        metrics::tool_call(server, tool, "needs_input", Some(took));
+        metrics::tool_call(&upstream.row.id, server, tool, "needs_input", Some(took));
         return Outcome::NeedInput(needed);
     }
     let (label, reached) = match &end.outcome {
@@ -1045,7 +1045,13 @@ fn call_outcome(
         Err(Failure::Rpc { .. } | Failure::Refused(_)) => ("failed", true),
         Err(_) => ("failed", false),
     };
-    metrics::tool_call(server, tool, label, reached.then_some(took));
+    metrics::tool_call(
+        &upstream.row.id,
+        server,
+        tool,
+        label,
+        reached.then_some(took),
+    );
     match end.outcome {
         Err(Failure::Connect {
             connection,

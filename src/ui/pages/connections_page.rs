@@ -20,7 +20,7 @@ use crate::ui::components::copy_button::CopyButton;
 use crate::ui::components::dialog::Dialog;
 use crate::ui::components::error_notice::ErrorNotice;
 use crate::ui::components::popup::{Popup, listen};
-use crate::util::{ago, format_utc};
+use crate::util::{ago, format_utc, refresh_health};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Open {
@@ -336,6 +336,12 @@ fn ConnectionCard(
             None => format!("{when}{refreshed}"),
         }
     });
+    // Admins see how a shared grant is kept alive (a person's grants: in their table).
+    let health = c
+        .grant
+        .as_ref()
+        .filter(|_| can_manage && !c.per_person)
+        .map(|g| refresh_health(g.refreshed_at, c.next_refresh_at, c.failures, now));
     let for_edit = c.clone();
     let for_disconnect = c.clone();
     let for_delete = c.clone();
@@ -378,6 +384,7 @@ fn ConnectionCard(
                         </p>
                     })}
                     {expires.map(|e| view! { <p class="text-xs text-slate-500" data-testid="connection-expiry">"Token " {e}</p> })}
+                    {health.map(|h| view! { <p class="text-xs text-slate-500" data-testid="connection-health">{h}</p> })}
                     {c.last_error.clone().map(|e| view! {
                         <p class="mt-1 text-xs text-red-700" data-testid="connection-error">
                             {e} {c.last_error_at.map(|t| format!(" ({})", ago(t, now)))}
@@ -443,6 +450,7 @@ fn PersonGrants(connection: ConnectionView, now: i64, open: RwSignal<Open>) -> i
                     <th scope="col" class="py-1 pr-3 font-medium">"Person"</th>
                     <th scope="col" class="py-1 pr-3 font-medium">"Status"</th>
                     <th scope="col" class="py-1 pr-3 font-medium">"Connected"</th>
+                    <th scope="col" class="py-1 pr-3 font-medium">"Refresh"</th>
                     <th scope="col" class="py-1 font-medium"><span class="sr-only">"Actions"</span></th>
                 </tr>
             </thead>
@@ -458,6 +466,9 @@ fn PersonGrants(connection: ConnectionView, now: i64, open: RwSignal<Open>) -> i
                                 {g.last_error.clone().map(|e| view! { <span class="ml-2 text-red-700">{e}</span> })}
                             </td>
                             <td class="py-1 pr-3 text-slate-600">{ago(g.obtained_at, now)}</td>
+                            <td class="py-1 pr-3 text-slate-600" data-testid="grant-health">
+                                {refresh_health(g.refreshed_at, g.next_refresh_at, g.failures, now)}
+                            </td>
                             <td class="py-1 text-right">
                                 <button type="button" class="font-medium text-red-700 hover:text-red-900"
                                     aria-label=format!("Revoke {}'s grant", g.person)

@@ -351,6 +351,12 @@ fn ServerCard(
                     <p class="mt-1 break-all font-mono text-xs text-slate-600">{s.url.clone()} " · " {if s.transport == "sse" { "legacy SSE" } else { "Streamable HTTP" }}</p>
                     <p class="mt-1 text-sm text-slate-600" data-testid="server-auth">{auth}</p>
                     {policy_line(&s.policy).map(|line| view! { <p class="mt-1 text-sm text-amber-800" data-testid="server-policy">{line}</p> })}
+                    {s.calls.as_ref().map(|c| view! {
+                        <p class="mt-1 text-xs text-slate-500" data-testid="server-calls"
+                            title="Tool calls of the last hour on this replica (at most the latest 1,000); Prometheus has every replica's.">
+                            "Tool calls: " {c.summary()}
+                        </p>
+                    })}
                     {s.last_error.clone().map(|e| view! { <p class="mt-1 text-sm text-red-700" data-testid="server-error">{e}</p> })}
                     {s.personal.clone().map(|p| view! { <PersonalAccount account=p notice /> })}
                 </div>
