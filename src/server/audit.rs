@@ -193,7 +193,10 @@ fn query(filter: &AuditFilter) -> Result<(AuditQuery<'_>, u32), AppError> {
             action,
             action_prefix,
             actor: some(&filter.actor),
-            target: some(&filter.target),
+            targets: some(&filter.target)
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
             outcome: some(&filter.outcome),
             since: filter.since,
             until: filter.until,
@@ -221,7 +224,11 @@ fn view(row: AuditRow) -> AuditEventView {
 
 /// One page of events, newest first. For admins: the callers check.
 pub async fn list(db: &Db, filter: &AuditFilter) -> Result<AuditPageView, AppError> {
-    let (q, limit) = query(filter)?;
+    let (mut q, limit) = query(filter)?;
+    if let Some(target) = q.targets.first().cloned() {
+        // A name stands for what bears it now (events name their targets by id).
+        q.targets.extend(db.audit_target_ids(&target).await?);
+    }
     // One more than the page tells whether there is a next one.
     let mut rows = db.list_audit_events(&q, i64::from(limit) + 1).await?;
     let more = rows.len() > limit as usize;

@@ -61,6 +61,11 @@ fn describe() {
         "gatehouse_connection_refreshes_total",
         "Connection token refreshes, by connection id and outcome (ok, failing, needs_reauth)."
     );
+    describe_gauge!(
+        "gatehouse_connection_last_refresh_timestamp_seconds",
+        metrics::Unit::Seconds,
+        "When this process last refreshed a connection's token (any person's grant), by connection id, in Unix seconds."
+    );
     describe_counter!(
         "gatehouse_oauth_grants_total",
         "Tokens issued by Gatehouse's authorization server, by grant type."
@@ -189,14 +194,21 @@ fn calls_at(server_id: &str, now: Instant) -> Option<UpstreamCallsView> {
     })
 }
 
-/// A connection's refresh and how it ended.
-pub fn connection_refresh(connection: &str, outcome: &'static str) {
+/// A connection's refresh at `at` (Unix seconds) and how it ended.
+pub fn connection_refresh(connection: &str, outcome: &'static str, at: i64) {
     counter!(
         "gatehouse_connection_refreshes_total",
         "connection" => connection.to_string(),
         "outcome" => outcome
     )
     .increment(1);
+    if outcome == "ok" {
+        gauge!(
+            "gatehouse_connection_last_refresh_timestamp_seconds",
+            "connection" => connection.to_string()
+        )
+        .set(at as f64);
+    }
 }
 
 /// Tokens issued by the authorization server for a grant of `grant_type`.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::connections::{CLIENT_SECRET, Ctx, custom, provider};
 use crate::helpers::*;
 use crate::oauth_as::{protected_and_signed_in, refresh_with, register_public, sign_in};
-use crate::people::{ADA, BOB, Team};
+use crate::people::{ADA, BOB, Person, Team};
 
 /// Every event, oldest first, as `/api/v0/audit/export` gives them (newest first) reversed;
 /// and the export's text, to look for secrets in.
@@ -419,4 +419,143 @@ async fn a_member_sees_no_trail_and_the_refusal_is_recorded() {
         assert_eq!(event["outcome"], "refused");
     }
     assert_eq!(refused[2]["target"], "GET /api/v0/audit");
+}
+
+/// The question the trail exists for: who connected GitHub for Alice, and when was it last
+/// refreshed? Answered from the Audit page (as served, no JavaScript), the command line and
+/// Prometheus.
+#[tokio::test]
+async fn who_connected_github_for_alice_and_when_it_was_last_refreshed() {
+    const ALICE: &str = "alice@example.com";
+    let idp = crate::people::team_provider().await;
+    let app = spawn_app(gatehouse::server::config::RawSettings {
+        metrics_token: Some(crate::metrics::METRICS_TOKEN.into()),
+        ..crate::people::team_settings(&idp.issuer)
+    })
+    .await;
+    let team = Team { app, idp };
+    let app = &team.app;
+    let id = team.per_person_connection("GitHub").await;
+    let (ada, alice) = (team.person(ADA), Person::of(app, ALICE));
+    alice.connect(&id).await;
+    app.clock.advance(60);
+    let (status, body) = alice.token(&id, "?force=true").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refreshed_at = app.state.now();
+
+    // The Audit page, filtered by the connection's name, read as the server renders it.
+    let page = app
+        .client
+        .get(app.url("/settings/audit?target=GitHub&action=connection.*"))
+        .header(
+            "cookie",
+            format!("{}={}", app.state.config.session_cookie_name, ada.session),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    for expected in ["connection.connected", ALICE, "connection.refreshed"] {
+        assert!(
+            html.contains(expected),
+            "the page lacks {expected}:\n{html}"
+        );
+    }
+
+    // The same from the REST API (what the page reads): who, and when.
+    let (status, listed) = ada
+        .send(
+            Method::GET,
+            "/api/v0/audit?target=GitHub&action=connection.connected",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let connected = &listed["events"][0];
+    assert_eq!(connected["actor_kind"], "person", "{listed}");
+    assert_eq!(connected["actor"], ALICE);
+    assert_eq!(connected["target"], id.as_str());
+
+    // The command line: the trail, and the grant's last refresh.
+    let out = gatehouse_cli(
+        app,
+        &[
+            "audit",
+            "export",
+            "--target",
+            "GitHub",
+            "--action",
+            "connection.*",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_alice = events
+        .iter()
+        .find(|e| e["action"] == "connection.connected")
+        .unwrap();
+    assert_eq!(by_alice["actor"], ALICE);
+    let refresh = events
+        .iter()
+        .find(|e| e["action"] == "connection.refreshed")
+        .unwrap();
+    assert_eq!(refresh["detail"]["person"], ALICE);
+    assert_eq!(refresh["at"], refreshed_at);
+    let out = gatehouse_cli(app, &["connections", "list", "--json"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let connections: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let grant = connections
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "GitHub")
+        .unwrap()["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["person"] == ALICE)
+        .cloned()
+        .unwrap();
+    assert_eq!(grant["refreshed_at"], refreshed_at, "{grant}");
+    let table = gatehouse_cli(app, &["connections", "list"]).await;
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(ALICE) && l.contains("Connected")),
+        "{table}"
+    );
+
+    // Prometheus: the connection's refreshes and the time of the last one.
+    let scraped = crate::metrics::scrape(
+        app,
+        &app.url("/metrics"),
+        Some(crate::metrics::METRICS_TOKEN),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let m = crate::metrics::parse(&scraped);
+    let labels = [("connection", id.as_str())];
+    assert_eq!(
+        crate::metrics::value(
+            &m,
+            "gatehouse_connection_last_refresh_timestamp_seconds",
+            &labels
+        ),
+        refreshed_at as f64
+    );
+    assert!(
+        crate::metrics::value(
+            &m,
+            "gatehouse_connection_refreshes_total",
+            &[("connection", id.as_str()), ("outcome", "ok")]
+        ) >= 1.0
+    );
 }

@@ -807,6 +807,7 @@ async fn a_tool_the_policy_hides_is_neither_listed_nor_callable_by_name() {
         "created_at",
         "updated_at",
         "personal",
+        "calls",
     ] {
         edit.as_object_mut().unwrap().remove(k);
     }

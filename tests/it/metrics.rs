@@ -9,16 +9,16 @@ use crate::gateway::{Upstream, add_server, mcp_token, sdk_client, text};
 use crate::helpers::*;
 use crate::oauth_as::{protected_and_signed_in, refresh_with, register_public, sign_in};
 
-const METRICS_TOKEN: &str = "metrics-token-for-the-integration-tests-0123456789";
+pub(crate) const METRICS_TOKEN: &str = "metrics-token-for-the-integration-tests-0123456789";
 
 /// A scrape, parsed by the `prometheus-parse` crate.
-fn parse(text: &str) -> prometheus_parse::Scrape {
+pub(crate) fn parse(text: &str) -> prometheus_parse::Scrape {
     prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
         .expect("the exposition parses")
 }
 
 /// The value of `name` with these labels (others may be present), summed over matches.
-fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     scrape
         .samples
         .iter()
@@ -36,7 +36,7 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
         .sum()
 }
 
-async fn scrape(app: &TestApp, url: &str, token: Option<&str>) -> reqwest::Response {
+pub(crate) async fn scrape(app: &TestApp, url: &str, token: Option<&str>) -> reqwest::Response {
     let mut request = app.client.get(url);
     if let Some(token) = token {
         request = request.bearer_auth(token);

@@ -210,12 +210,6 @@ impl AppState {
         now: UnixTime,
         problem: Option<&str>,
     ) {
-        let outcome = match action {
-            "connection.refreshed" => "ok",
-            "connection.failing" => "failing",
-            _ => "needs_reauth",
-        };
-        crate::server::metrics::connection_refresh(key.connection, outcome);
         let mut event = Event::new(action, Actor::System)
             .on("connection", key.connection)
             .detail(serde_json::json!({
@@ -525,6 +519,7 @@ impl AppState {
                     };
                 }
                 tracing::info!(connection = %row.id, per_person = key.person.is_some(), "connection token renewed");
+                crate::server::metrics::connection_refresh(key.connection, "ok", now);
                 self.audit_grant("connection.refreshed", key, now, None)
                     .await;
                 let stored = self
@@ -539,6 +534,7 @@ impl AppState {
             {
                 let reason = e.to_string();
                 tracing::warn!(connection = %row.id, per_person = key.person.is_some(), error = %reason, "connection grant refused by the provider");
+                crate::server::metrics::connection_refresh(key.connection, "needs_reauth", now);
                 self.audit_grant("connection.needs_reauth", key, now, Some(&reason))
                     .await;
                 self.db
@@ -560,6 +556,7 @@ impl AppState {
                 let reason = e.to_string();
                 let retry_at = now + backoff(row.failures);
                 tracing::warn!(connection = %row.id, per_person = key.person.is_some(), error = %reason, retry_at, "connection refresh failed");
+                crate::server::metrics::connection_refresh(key.connection, "failing", now);
                 self.audit_grant("connection.failing", key, now, Some(&reason))
                     .await;
                 self.db

@@ -28,7 +28,8 @@ pub struct AuditQuery<'a> {
     /// Actions starting with this (`connection.`).
     pub action_prefix: Option<&'a str>,
     pub actor: Option<&'a str>,
-    pub target: Option<&'a str>,
+    /// Any of these targets (empty: any target).
+    pub targets: Vec<String>,
     pub outcome: Option<&'a str>,
     pub since: Option<UnixTime>,
     pub until: Option<UnixTime>,
@@ -61,37 +62,82 @@ impl Db {
         Ok(())
     }
 
-    /// Newest first, `limit` at most.
+    /// Newest first, `limit` at most. Only the conditions that are set are in the query, so
+    /// each can use its index (a `$n IS NULL OR …` form would defeat them).
     pub async fn list_audit_events(
         &self,
         q: &AuditQuery<'_>,
         limit: i64,
     ) -> Result<Vec<AuditRow>, DbError> {
+        enum Bound {
+            Text(String),
+            Int(i64),
+        }
         let prefix = q.action_prefix.map(|p| format!("{}%", like_escaped(p)));
-        let rows = sqlx::query_as::<_, AuditRow>(&format!(
-            "SELECT {COLUMNS} FROM audit_events \
-             WHERE ($1 IS NULL OR action = $1) \
-             AND ($2 IS NULL OR action LIKE $2 ESCAPE '\\') \
-             AND ($3 IS NULL OR actor = $3) \
-             AND ($4 IS NULL OR target = $4) \
-             AND ($5 IS NULL OR outcome = $5) \
-             AND ($6 IS NULL OR at >= $6) \
-             AND ($7 IS NULL OR at < $7) \
-             AND ($8 IS NULL OR id < $8) \
-             ORDER BY id DESC LIMIT $9"
-        ))
-        .bind(q.action)
-        .bind(prefix)
-        .bind(q.actor)
-        .bind(q.target)
-        .bind(q.outcome)
-        .bind(q.since)
-        .bind(q.until)
-        .bind(q.before)
-        .bind(limit)
+        let mut conditions: Vec<String> = Vec::new();
+        let mut binds: Vec<Bound> = Vec::new();
+        let mut add = |condition: &str, value: Bound| {
+            binds.push(value);
+            conditions.push(condition.replace('?', &format!("${}", binds.len())));
+        };
+        if let Some(v) = q.action {
+            add("action = ?", Bound::Text(v.into()));
+        }
+        if let Some(v) = prefix {
+            add("action LIKE ? ESCAPE '\\'", Bound::Text(v));
+        }
+        if let Some(v) = q.actor {
+            add("actor = ?", Bound::Text(v.into()));
+        }
+        if let Some(v) = q.outcome {
+            add("outcome = ?", Bound::Text(v.into()));
+        }
+        if let Some(v) = q.since {
+            add("at >= ?", Bound::Int(v));
+        }
+        if let Some(v) = q.until {
+            add("at < ?", Bound::Int(v));
+        }
+        if let Some(v) = q.before {
+            add("id < ?", Bound::Text(v.into()));
+        }
+        if !q.targets.is_empty() {
+            let first = binds.len() + 1;
+            let marks: Vec<String> = (first..first + q.targets.len())
+                .map(|n| format!("${n}"))
+                .collect();
+            conditions.push(format!("target IN ({})", marks.join(", ")));
+            binds.extend(q.targets.iter().map(|t| Bound::Text(t.clone())));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {} ", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_events {filter}ORDER BY id DESC LIMIT ${}",
+            binds.len() + 1
+        );
+        let mut query = sqlx::query_as::<_, AuditRow>(&sql);
+        for bound in binds {
+            query = match bound {
+                Bound::Text(v) => query.bind(v),
+                Bound::Int(v) => query.bind(v),
+            };
+        }
+        Ok(query.bind(limit).fetch_all(self.pool()).await?)
+    }
+
+    /// The ids of what has this name (a connection, an MCP server), for a filter that names
+    /// its target: events name targets by id, which outlives renames.
+    pub async fn audit_target_ids(&self, name: &str) -> Result<Vec<String>, DbError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM connections WHERE name = $1 UNION SELECT id FROM mcp_servers WHERE name = $1",
+        )
+        .bind(name)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows)
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     /// Removes what is older than `before` (the retention pass); how many.
