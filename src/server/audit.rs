@@ -10,8 +10,10 @@
 //! Nothing secret goes in: events name things (a token's id, a secret's name, a client's id),
 //! and `detail` carries reasons, names and scopes, never a value that grants access.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::Stream;
@@ -121,8 +123,59 @@ impl Event {
 /// Ids sort by time, then by this process's count, then by replica.
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
+/// Events by nobody (a failed sign-in, a refused token) one address may add in a minute on
+/// one replica. Past it, one `audit.suppressed` event marks the minute and the rest go to the
+/// log only: a flood of bad tokens cannot fill the store.
+const ANONYMOUS_PER_MINUTE: u32 = 60;
+
+enum Allowance {
+    Record,
+    /// The first event over the limit this minute: recorded as `audit.suppressed`.
+    Mark,
+    Drop,
+}
+
+fn anonymous_allowance(address: &str, now: UnixTime) -> Allowance {
+    static COUNTS: Mutex<Option<HashMap<String, (i64, u32)>>> = Mutex::new(None);
+    let minute = now.div_euclid(60);
+    let mut guard = COUNTS.lock().expect("the anonymous event counts");
+    let counts = guard.get_or_insert_with(HashMap::new);
+    if counts.len() >= 10_000 {
+        counts.retain(|_, (m, _)| *m == minute);
+    }
+    let entry = counts.entry(address.to_string()).or_insert((minute, 0));
+    if entry.0 != minute {
+        *entry = (minute, 0);
+    }
+    entry.1 = entry.1.saturating_add(1);
+    match entry.1 {
+        n if n <= ANONYMOUS_PER_MINUTE => Allowance::Record,
+        n if n == ANONYMOUS_PER_MINUTE + 1 => Allowance::Mark,
+        _ => Allowance::Drop,
+    }
+}
+
 /// Appends `event` to the trail.
 pub async fn record(db: &Db, now: UnixTime, event: Event) {
+    let event = if event.actor == Actor::Anonymous {
+        let address = current_address().unwrap_or_default();
+        // Per store and replica: instances in one process (tests) count apart.
+        match anonymous_allowance(&format!("{}|{address}", db.replica_id()), now) {
+            Allowance::Record => event,
+            Allowance::Mark => Event::new("audit.suppressed", Actor::Anonymous)
+                .refused()
+                .detail(serde_json::json!({
+                    "action": event.action,
+                    "limit_per_minute": ANONYMOUS_PER_MINUTE,
+                })),
+            Allowance::Drop => {
+                tracing::info!(action = event.action, address = %address, "audit event by nobody not recorded: over the limit for this address this minute");
+                return;
+            }
+        }
+    } else {
+        event
+    };
     let (actor_kind, actor) = event.actor.parts();
     let (target_kind, target) = match event.target {
         Some((kind, target)) => (Some(kind.to_string()), Some(target)),
@@ -367,5 +420,53 @@ mod tests {
             ));
         }
         assert_eq!(purge(&db, 201 + 86_400, 1).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn events_by_nobody_are_limited_per_address_and_minute() {
+        let (db, _dir) = temp_db().await;
+        let flood = |n: u32, at: UnixTime| {
+            let db = db.clone();
+            with_address("198.51.100.9".parse().unwrap(), async move {
+                for _ in 0..n {
+                    record(
+                        &db,
+                        at,
+                        Event::new("mcp.token_refused", Actor::Anonymous).refused(),
+                    )
+                    .await;
+                }
+            })
+        };
+        let minute = 6_000_000;
+        flood(ANONYMOUS_PER_MINUTE + 10, minute).await;
+        // A person's events are not limited.
+        for _ in 0..5 {
+            record(
+                &db,
+                minute,
+                Event::new("secret.set", Actor::Person("ada".into())),
+            )
+            .await;
+        }
+        let all = AuditFilter {
+            limit: Some(AUDIT_PAGE_MAX),
+            ..AuditFilter::default()
+        };
+        let events = list(&db, &all).await.unwrap().events;
+        let count = |action: &str| events.iter().filter(|e| e.action == action).count();
+        assert_eq!(count("mcp.token_refused"), ANONYMOUS_PER_MINUTE as usize);
+        assert_eq!(count("audit.suppressed"), 1);
+        assert_eq!(count("secret.set"), 5);
+        // The next minute starts afresh.
+        flood(1, minute + 60).await;
+        let events = list(&db, &all).await.unwrap().events;
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.action == "mcp.token_refused")
+                .count(),
+            ANONYMOUS_PER_MINUTE as usize + 1
+        );
     }
 }

@@ -146,30 +146,23 @@ async fn tokens_and_connections_from_the_command_line() {
     assert!(listed[0]["grant"]["refreshed_at"].is_i64(), "{listed}");
 
     // Clear refusals.
-    let missing = refusal(&gatehouse_cli(app, &["connections", "token", "nope"]).await);
-    assert!(
-        missing.contains("There is no connection named \"nope\""),
-        "{missing}"
-    );
-    let stranger = refusal(
-        &gatehouse_cli(
-            app,
+    for (args, expected) in [
+        (
+            &["connections", "token", "nope"][..],
+            "There is no connection named \"nope\"",
+        ),
+        (
             &["api-tokens", "create", "--name", "x", "--owner", "eve"],
-        )
-        .await,
-    );
-    assert!(
-        stranger.contains("the only person is \"admin\""),
-        "{stranger}"
-    );
-    let bad_scope = refusal(
-        &gatehouse_cli(
-            app,
+            "the only person is \"admin\"",
+        ),
+        (
             &["api-tokens", "create", "--name", "x", "--scope", "all"],
-        )
-        .await,
-    );
-    assert!(bad_scope.contains("all"), "{bad_scope}");
+            "all",
+        ),
+    ] {
+        let message = refusal(&gatehouse_cli(app, args).await);
+        assert!(message.contains(expected), "{args:?}: {message}");
+    }
 
     // Deleted on the command line: the server refuses it once its 5-second cache has passed
     // (at once on PostgreSQL, where the command tells every replica).

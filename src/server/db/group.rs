@@ -29,6 +29,7 @@ pub struct GroupedWrite {
 #[derive(Debug, Clone)]
 pub enum Param {
     Text(String),
+    MaybeText(Option<String>),
     Int(i64),
     MaybeInt(Option<i64>),
 }
@@ -36,6 +37,12 @@ pub enum Param {
 impl From<&str> for Param {
     fn from(value: &str) -> Self {
         Param::Text(value.to_string())
+    }
+}
+
+impl From<Option<&str>> for Param {
+    fn from(value: Option<&str>) -> Self {
+        Param::MaybeText(value.map(str::to_string))
     }
 }
 
@@ -128,6 +135,7 @@ async fn run_group(writer: &AnyPool, group: &[Queued]) -> Result<Vec<Vec<AnyRow>
     for param in group.iter().flat_map(|q| &q.params) {
         query = match param {
             Param::Text(v) => query.bind(v.as_str()),
+            Param::MaybeText(v) => query.bind(v.as_deref()),
             Param::Int(v) => query.bind(*v),
             Param::MaybeInt(v) => query.bind(*v),
         };

@@ -209,6 +209,18 @@ impl Upstream {
     /// The tools `person` was last listed, under the server's own names: a per-person
     /// server's are that person's own (none before they first list), a shared server's
     /// everyone's.
+    /// Whether the server listed a tool of this name (its own name, without the prefix), for
+    /// `person`: what `tools_of` would find, without copying the list.
+    pub fn lists_tool(&self, person: Option<&str>, name: &str) -> bool {
+        let prefix = format!("{}{SEPARATOR}", self.row.name);
+        self.existing_slot(person).is_some_and(|slot| {
+            slot.listed().tools.iter().any(|tool| {
+                let listed: &str = &tool.name;
+                listed.strip_prefix(&prefix).unwrap_or(listed) == name
+            })
+        })
+    }
+
     pub fn tools_of(&self, person: Option<&str>) -> Vec<Tool> {
         let prefix = format!("{}{SEPARATOR}", self.row.name);
         let Some(slot) = self.existing_slot(person) else {
@@ -1026,10 +1038,7 @@ fn call_outcome(
     let server = &upstream.row.name;
     let took = end.started.elapsed().as_secs_f64();
     // Only a tool the server listed is a label: a caller may send any name.
-    let listed = upstream
-        .tools_of(ctx.caller.person.as_deref())
-        .iter()
-        .any(|t| t.name == tool);
+    let listed = upstream.lists_tool(ctx.caller.person.as_deref(), tool);
     let tool = if listed { tool } else { "other" };
     if let Ok(result) = &end.outcome
         && let Some(needed) = upstream_input_required(result)
