@@ -5,7 +5,8 @@
 #   - the wasm-bindgen CLI at exactly the version Cargo.toml pins (a mismatch breaks hydration)
 #   - npm packages: Tailwind, wasm-opt (binaryen); for tests Playwright, oidc-provider, the MCP
 #     TypeScript SDKs, the MCP conformance suite and Node 22 (which that suite needs)
-#   - with --tests: Debian's chromium (browser tests) and .venv with the MCP Python SDK
+#   - with --tests: Debian's chromium (browser tests), .venv with the MCP Python SDK and
+#     .venv-api with schemathesis
 # Safe to run again: a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +53,13 @@ if [ "${1:-}" = "--tests" ] && { [ ! -x .venv/bin/python ] || ! cmp -s tests/cli
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
   cp tests/clients/requirements.txt .venv/.gatehouse-requirements
+fi
+
+if [ "${1:-}" = "--tests" ] && { [ ! -x .venv-api/bin/schemathesis ] || ! cmp -s tests/api/requirements.txt .venv-api/.gatehouse-requirements; }; then
+  log "creating .venv-api with schemathesis"
+  python3 -m venv .venv-api
+  .venv-api/bin/pip install --quiet --disable-pip-version-check -r tests/api/requirements.txt
+  cp tests/api/requirements.txt .venv-api/.gatehouse-requirements
 fi
 
 if [ "${1:-}" = "--tests" ] && [ ! -x /usr/bin/chromium ]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test and check: formatting, clippy on the server and the browser builds, unit and
 # integration tests on SQLite and on PostgreSQL (against real peers: oidc-provider, the official MCP SDK clients in
-# TypeScript and Python, the MCP conformance suite), then the browser tests in Chromium.
+# TypeScript and Python, the MCP conformance suite), schemathesis against the REST API's OpenAPI
+# document, then the browser tests in Chromium.
 # Installs what is missing first (see scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,9 @@ cargo clippy --no-default-features --features hydrate --lib --target wasm32-unkn
 
 step "unit tests, and the integration tests on SQLite"
 cargo test --no-default-features --features ssr
+
+step "schemathesis: the REST API against its OpenAPI document, live"
+scripts/api-check.sh
 
 step "the integration tests again on PostgreSQL (a throw-away server), with the replica tests"
 pg_dir=$(mktemp -d)

@@ -13,3 +13,15 @@ pub mod oauth;
 pub mod session;
 
 pub use error::ApiError;
+
+/// The schema of a list of `[name, value]` pairs (`Vec<(String, String)>` on the wire): each
+/// exactly two strings.
+#[cfg(feature = "ssr")]
+pub fn pairs_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let pair = ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::String))
+        .min_items(Some(2))
+        .max_items(Some(2));
+    ArrayBuilder::new().items(pair).build()
+}

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// One recorded event. Never holds a secret: names and ids only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AuditEventView {
     /// Sorts in recording order; the listing's cursor.
     pub id: String,
@@ -30,6 +31,7 @@ pub struct AuditEventView {
 
 /// A page of events, newest first, and the cursor of the next (older) page.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AuditPageView {
     pub events: Vec<AuditEventView>,
     pub next_cursor: Option<String>,
@@ -37,17 +39,33 @@ pub struct AuditPageView {
 
 /// What to list: every field narrows; none lists everything.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 pub struct AuditFilter {
     /// An action, or a kind with `.*` (`connection.*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "ssr",
+        param(max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f]{0,200}$")
+    )]
     pub action: Option<String>,
     /// An actor (a person's subject, a token's or a client's id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "ssr",
+        param(max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f]{0,200}$")
+    )]
     pub actor: Option<String>,
     /// A target (an id or a name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "ssr",
+        param(max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f]{0,200}$")
+    )]
     pub target: Option<String>,
+    /// ok, refused or failed (empty: any).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(pattern = "^(ok|refused|failed)?$"))]
     pub outcome: Option<String>,
     /// From this Unix time on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,9 +75,11 @@ pub struct AuditFilter {
     pub until: Option<i64>,
     /// Older than this event (a page's `next_cursor`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(max_length = 100, pattern = "^[A-Za-z0-9]*$"))]
     pub cursor: Option<String>,
     /// Events per page (default 50, at most 500).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 500))]
     pub limit: Option<u32>,
 }
 

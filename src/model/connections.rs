@@ -6,11 +6,13 @@ use serde::{Deserialize, Serialize};
 /// `client_secret: None` on an edit keeps the stored secret; secrets are never sent back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ConnectionInput {
     /// `custom` (or empty), or a built-in provider's slug, whose definition supplies the
     /// endpoints and the rest; then only the client, scopes and instance fields are read.
     pub provider: String,
     /// A built-in provider's instance fields (`shop`, `cloud_id`).
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::pairs_schema))]
     pub instance_fields: Vec<(String, String)>,
     pub name: String,
     pub description: String,
@@ -32,6 +34,7 @@ pub struct ConnectionInput {
     /// `client_secret_post` (default) or `client_secret_basic`.
     pub token_auth_method: String,
     pub pkce: bool,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::pairs_schema))]
     pub extra_auth_params: Vec<(String, String)>,
     /// RFC 8707 resource indicator, sent with the authorization and token requests.
     pub resource: String,
@@ -43,6 +46,7 @@ pub struct ConnectionInput {
 /// Where a connection stands, for the list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum ConnectionStatus {
     /// Never connected (or disconnected).
     NotConnected,
@@ -69,6 +73,7 @@ impl ConnectionStatus {
 
 /// One person's grant of a per-person connection, as its list shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PersonGrantView {
     pub person: String,
     pub status: ConnectionStatus,
@@ -88,6 +93,7 @@ pub struct PersonGrantView {
 
 /// What is known about the stored grant; never the tokens themselves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct GrantView {
     pub token_type: String,
     pub scope: Option<String>,
@@ -99,6 +105,7 @@ pub struct GrantView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ConnectionView {
     pub id: String,
     pub name: String,
@@ -117,8 +124,10 @@ pub struct ConnectionView {
     pub provider_domain_url: Option<String>,
     pub token_auth_method: String,
     pub pkce: bool,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::pairs_schema))]
     pub extra_auth_params: Vec<(String, String)>,
     pub resource: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::pairs_schema))]
     pub instance_fields: Vec<(String, String)>,
     /// Dynamically registered, with RFC 7592 management available.
     pub registered: bool,
@@ -220,6 +229,7 @@ pub struct ProviderAnswerView {
 /// take effect only when the provider's answer succeeds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ReauthorizeChanges {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,

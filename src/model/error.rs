@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// internal errors carry a reference id that is also in the server log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "error", rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum ApiError {
     #[error("{message}")]
     BadRequest { message: String },

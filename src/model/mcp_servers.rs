@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// stored headers (their values are never sent back).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct McpServerInput {
     /// A slug (`a-z`, `0-9`, `-`): the prefix of the server's tools, `<name>__<tool>`.
     pub name: String,
@@ -20,6 +21,7 @@ pub struct McpServerInput {
     pub connection_id: Option<String>,
     /// With `auth: headers`: `[name, value]` pairs; values may hold `${NAME}` placeholders
     /// resolved from the vault at call time.
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::pairs_schema))]
     pub headers: Option<Vec<(String, String)>>,
     /// Seconds, 1 to 300 (default 30).
     pub timeout_secs: Option<i64>,
@@ -39,6 +41,7 @@ pub struct McpServerInput {
 /// neither registers clients nor accepts Gatehouse's client ID metadata document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SignInInput {
     pub per_person: bool,
     pub client_id: Option<String>,
@@ -46,6 +49,7 @@ pub struct SignInInput {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ToolSummaryView {
     /// As `/mcp` lists it: `<server>__<tool>`.
     pub name: String,
@@ -53,6 +57,7 @@ pub struct ToolSummaryView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct McpServerView {
     pub id: String,
     pub name: String,
@@ -91,6 +96,7 @@ pub struct McpServerView {
 /// `/metrics`' `gatehouse_upstream_call_duration_seconds` and `gatehouse_mcp_tool_calls_total`,
 /// over the latest calls of the last hour (at most `UPSTREAM_WINDOW_CALLS`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UpstreamCallsView {
     pub calls: u32,
     /// Calls that failed: not answered, timed out, or answered with a protocol error (a
@@ -126,6 +132,7 @@ impl UpstreamCallsView {
 
 /// The viewer's own account of a per-person server's connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PersonalAccountView {
     pub connection_id: String,
     pub connection_name: String,
@@ -134,6 +141,7 @@ pub struct PersonalAccountView {
 
 /// What "Test" found: the tools, or the precise error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct McpServerTestView {
     pub ok: bool,
     pub latency_ms: u64,
@@ -145,6 +153,7 @@ pub struct McpServerTestView {
 
 /// A vault secret: its name and who uses it, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SecretView {
     pub name: String,
     pub used_by: Vec<String>,
@@ -155,12 +164,14 @@ pub struct SecretView {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SecretInput {
     pub value: String,
 }
 
 /// A well-known remote MCP server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CatalogEntryView {
     pub id: String,
     pub name: String,
@@ -195,6 +206,7 @@ pub struct McpServersOverview {
 /// listed nor reachable by name: a call answers as for a name that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ServerPolicy {
     /// Matched against the upstream's own tool names (without the `<server>__` prefix).
     pub tools: NameFilter,
@@ -215,6 +227,7 @@ impl ServerPolicy {
 /// matches). A pattern is a name in which `*` stands for any run of characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NameFilter {
     pub mode: FilterMode,
     pub patterns: Vec<String>,
@@ -222,6 +235,7 @@ pub struct NameFilter {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum FilterMode {
     #[default]
     All,

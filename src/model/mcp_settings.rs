@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// What an API token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum TokenScope {
     /// Use the `/mcp` endpoint.
     #[serde(rename = "mcp")]
@@ -38,6 +39,7 @@ impl TokenScope {
 
 /// An API token as lists show it: never its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ApiTokenView {
     pub id: String,
     pub name: String,
@@ -53,6 +55,7 @@ pub struct ApiTokenView {
 
 /// A token just created: the only time its value is ever shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreatedTokenView {
     #[serde(flatten)]
     pub token: ApiTokenView,

@@ -28,6 +28,7 @@ pub struct ConsentView {
 
 /// A registered MCP client, for Settings › OAuth Clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct OAuthClientView {
     pub id: String,
     pub name: String,
@@ -44,6 +45,7 @@ pub struct OAuthClientView {
 
 /// A live authorization (refresh-token family), for Settings › Sessions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct OAuthSessionView {
     pub id: String,
     pub client_id: String,

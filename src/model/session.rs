@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 /// How people sign in to this Gatehouse (`AUTH_TYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum AuthType {
     None,
     Basic,
@@ -39,6 +40,7 @@ pub struct LoginOptionsView {
 /// the MCP servers (to read), their own MCP sessions and API tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Role {
     Admin,
     Member,

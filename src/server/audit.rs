@@ -203,7 +203,7 @@ pub async fn record(db: &Db, now: UnixTime, event: Event) {
 /// A filter from outside, checked: what the store is asked, and the page size.
 fn query(filter: &AuditFilter) -> Result<(AuditQuery<'_>, u32), AppError> {
     let bad = |m: String| Err(AppError::BadRequest(m));
-    let plain = |v: &str| v.len() <= 200 && v.chars().all(|c| !c.is_control());
+    let plain = |v: &str| v.chars().count() <= 200 && v.chars().all(|c| !c.is_control());
     for (name, value) in [
         ("action", &filter.action),
         ("actor", &filter.actor),
@@ -217,7 +217,8 @@ fn query(filter: &AuditFilter) -> Result<(AuditQuery<'_>, u32), AppError> {
             ));
         }
     }
-    if let Some(o) = filter.outcome.as_deref()
+    // Empty is any outcome, as for the other filters (a form's "any").
+    if let Some(o) = filter.outcome.as_deref().filter(|o| !o.is_empty())
         && !matches!(o, "ok" | "refused" | "failed")
     {
         return bad(format!("outcome must be ok, refused or failed, not {o:?}"));

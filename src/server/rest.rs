@@ -23,6 +23,7 @@ use crate::server::state::AppState;
 pub mod audit;
 pub mod connections;
 pub mod mcp_servers;
+pub mod openapi;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -46,8 +47,41 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v0/oauth/sessions", get(get_oauth_sessions))
         .route("/api/v0/oauth/sessions/{id}", delete(revoke_oauth_session))
+        .layer(axum::middleware::from_fn(json_errors))
 }
 
+/// axum's own rejections (a path segment that is not UTF-8, a query it cannot read, a body
+/// of the wrong type) answer in plain text; the API answers every error in its JSON shape,
+/// as 400 with axum's explanation.
+pub async fn json_errors(request: Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let plain = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !plain || !response.status().is_client_error() {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = String::from_utf8_lossy(&body).trim().to_string();
+    AppError::BadRequest(if message.is_empty() {
+        "The request could not be read.".into()
+    } else {
+        message
+    })
+    .into_response()
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v0/oauth/clients",
+    tag = "oauth",
+    summary = "MCP clients registered with the authorization server (admins)",
+    responses((status = 200, body = Vec<crate::model::oauth::OAuthClientView>), openapi::Errors),
+)]
 async fn get_oauth_clients(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -55,6 +89,14 @@ async fn get_oauth_clients(
     Ok(Json(admin::list_clients(&state, &identity).await?.items).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v0/oauth/clients/{id}",
+    tag = "oauth",
+    summary = "Delete an MCP client (admins)",
+    params(("id" = String, Path, description = "The client's id")),
+    responses((status = 204, description = "Deleted, with its consents and sessions"), openapi::Errors),
+)]
 async fn delete_oauth_client(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -64,6 +106,14 @@ async fn delete_oauth_client(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v0/oauth/clients/{id}/revoke-consent",
+    tag = "oauth",
+    summary = "Revoke the consents given to an MCP client (admins)",
+    params(("id" = String, Path, description = "The client's id")),
+    responses((status = 204, description = "Every consent given to the client revoked"), openapi::Errors),
+)]
 async fn revoke_oauth_consent(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -73,6 +123,13 @@ async fn revoke_oauth_consent(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v0/oauth/sessions",
+    tag = "oauth",
+    summary = "Live MCP client sessions: every one for an admin, their own for a member",
+    responses((status = 200, body = Vec<crate::model::oauth::OAuthSessionView>), openapi::Errors),
+)]
 async fn get_oauth_sessions(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -80,6 +137,14 @@ async fn get_oauth_sessions(
     Ok(Json(admin::list_sessions(&state, &identity).await?.items).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v0/oauth/sessions/{id}",
+    tag = "oauth",
+    summary = "End an MCP client session",
+    params(("id" = String, Path, description = "The session's id")),
+    responses((status = 204, description = "Ended"), openapi::Errors),
+)]
 async fn revoke_oauth_session(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -137,6 +202,13 @@ fn settings_json(view: McpSettingsView) -> serde_json::Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v0/settings/mcp",
+    tag = "settings",
+    summary = "Whether /mcp requires a token, its URL, and the API tokens",
+    responses((status = 200, body = openapi::McpSettingsResponse), openapi::Errors),
+)]
 async fn get_mcp_settings(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -144,12 +216,20 @@ async fn get_mcp_settings(
     Ok(Json(settings_json(settings_view(&state, &identity).await?)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PutMcpSettings {
     enabled: bool,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v0/settings/mcp",
+    tag = "settings",
+    summary = "Turn the token requirement of /mcp on or off (admins)",
+    request_body = PutMcpSettings,
+    responses((status = 200, body = openapi::McpSettingsResponse), openapi::Errors),
+)]
 async fn put_mcp_settings(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -159,6 +239,13 @@ async fn put_mcp_settings(
     Ok(Json(settings_json(settings_view(&state, &identity).await?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v0/settings/mcp/tokens",
+    tag = "settings",
+    summary = "API tokens: every one for an admin, their own for a member (never a value)",
+    responses((status = 200, body = Vec<crate::model::mcp_settings::ApiTokenView>), openapi::Errors),
+)]
 async fn get_tokens(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -166,6 +253,14 @@ async fn get_tokens(
     Ok(Json(list_tokens(&state, &identity).await?).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v0/settings/mcp/tokens",
+    tag = "settings",
+    summary = "Create an API token; its value is in this answer only",
+    request_body = NewTokenRequest,
+    responses((status = 201, body = crate::model::mcp_settings::CreatedTokenView), openapi::Errors),
+)]
 async fn post_token(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -175,6 +270,14 @@ async fn post_token(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v0/settings/mcp/tokens/{id}",
+    tag = "settings",
+    summary = "Delete an API token",
+    params(("id" = String, Path, description = "The token's id")),
+    responses((status = 204, description = "Deleted; the MCP sessions it opened are ended"), openapi::Errors),
+)]
 async fn delete_api_token(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,

@@ -141,12 +141,15 @@ pub fn router(state: AppState) -> Router {
             rest::connections::TOKEN_ROUTE,
             post(rest::connections::token),
         )
+        .layer(from_fn(rest::json_errors))
         .layer(from_fn_with_state(
             state.clone(),
             middleware::cross_origin_guard,
         ));
 
-    let mut outer = Router::new().route("/healthz", get(healthz));
+    let mut outer = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v0/openapi.json", get(rest::openapi::openapi_json));
     if state.config.metrics_token.is_some() {
         outer = outer.route("/metrics", get(metrics_with_token));
     }

@@ -22,6 +22,7 @@ mod mcp_clients;
 mod metrics;
 mod oauth_as;
 mod oauth_clients;
+mod openapi;
 mod people;
 mod rebinding;
 mod replicas;

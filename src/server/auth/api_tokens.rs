@@ -26,14 +26,23 @@ pub const MAX_LIFETIME_DAYS: i64 = 3650;
 const MAX_TOKEN_LEN: usize = 256;
 
 /// What a caller asks for when creating a token (REST body and server function alike).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewTokenRequest {
+    /// What it is for (trimmed; at most 100 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$"
+    )]
     pub name: String,
     /// Defaults to `["mcp"]`.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<crate::model::mcp_settings::TokenScope>>, min_items = 1)]
     pub scopes: Option<Vec<String>>,
+    /// Days until it stops working (not with `expires_at`).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<i64>,
     /// Unix seconds; an alternative to `expires_in_days`.
     #[serde(default)]

@@ -28,6 +28,14 @@ fn filter(query: Result<Query<AuditFilter>, QueryRejection>) -> Result<AuditFilt
         .map_err(|rejection| AppError::BadRequest(rejection.body_text()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v0/audit",
+    tag = "audit",
+    summary = "A page of the audit trail, newest first (admins)",
+    params(AuditFilter),
+    responses((status = 200, body = crate::model::audit::AuditPageView), super::openapi::Errors),
+)]
 async fn list(
     State(state): State<AppState>,
     _admin: Admin,
@@ -37,6 +45,14 @@ async fn list(
 }
 
 /// Every event the filter selects, newest first, one JSON object per line.
+#[utoipa::path(
+    get,
+    path = "/api/v0/audit/export",
+    tag = "audit",
+    summary = "Every event the filters select, as JSON lines (admins)",
+    params(AuditFilter),
+    responses((status = 200, description = "One event per line, newest first", content_type = "application/x-ndjson", body = crate::model::audit::AuditEventView), super::openapi::Errors),
+)]
 async fn export(
     State(state): State<AppState>,
     _admin: Admin,

@@ -44,6 +44,13 @@ pub fn routes() -> Router<AppState> {
 pub const TOKEN_ROUTE: &str = "/api/v0/connections/{id}/token";
 
 /// An admin's list is every connection; a member's, their own (`manage::overview`).
+#[utoipa::path(
+    get,
+    path = "/api/v0/connections",
+    tag = "connections",
+    summary = "Connections: every one for an admin, the per-person ones with their own grant for a member",
+    responses((status = 200, body = super::openapi::ConnectionList), super::openapi::Errors),
+)]
 async fn list(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -55,6 +62,14 @@ async fn list(
     )
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v0/connections",
+    tag = "connections",
+    summary = "Create a connection (admins)",
+    request_body = ConnectionInput,
+    responses((status = 201, body = crate::model::connections::ConnectionView), super::openapi::Errors),
+)]
 async fn create(
     State(state): State<AppState>,
     Admin(identity): Admin,
@@ -64,6 +79,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v0/connections/{id}",
+    tag = "connections",
+    summary = "One connection (admins)",
+    params(("id" = String, Path, description = "The connection's id")),
+    responses((status = 200, body = crate::model::connections::ConnectionView), super::openapi::Errors),
+)]
 async fn read(
     State(state): State<AppState>,
     Admin(identity): Admin,
@@ -72,6 +95,15 @@ async fn read(
     Ok(Json(manage::get(&state, &identity, &id).await?).into_response())
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v0/connections/{id}",
+    tag = "connections",
+    summary = "Replace a connection's definition; the client secret is kept unless given (admins)",
+    params(("id" = String, Path, description = "The connection's id")),
+    request_body = ConnectionInput,
+    responses((status = 200, body = crate::model::connections::ConnectionView), super::openapi::Errors),
+)]
 async fn update(
     State(state): State<AppState>,
     Admin(identity): Admin,
@@ -82,6 +114,14 @@ async fn update(
 }
 
 /// Every person's grant of a per-person connection (an admin's view).
+#[utoipa::path(
+    get,
+    path = "/api/v0/connections/{id}/grants",
+    tag = "connections",
+    summary = "Every person's grant of a per-person connection (admins)",
+    params(("id" = String, Path, description = "The connection's id")),
+    responses((status = 200, body = super::openapi::GrantList), super::openapi::Errors),
+)]
 async fn grants(
     State(state): State<AppState>,
     Admin(identity): Admin,
@@ -98,6 +138,14 @@ async fn grants(
 }
 
 /// Revokes one person's grant: an admin's, or that person's own.
+#[utoipa::path(
+    delete,
+    path = "/api/v0/connections/{id}/grants/{person}",
+    tag = "connections",
+    summary = "Revoke one person's grant (an admin, or that person)",
+    params(("id" = String, Path, description = "The connection's id"), ("person" = String, Path, description = "Whose grant")),
+    responses((status = 200, body = super::openapi::Disconnected), super::openapi::Errors),
+)]
 async fn revoke_grant(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -107,6 +155,14 @@ async fn revoke_grant(
     Ok(Json(json!({"disconnected": true, "warning": warning})).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v0/connections/{id}",
+    tag = "connections",
+    summary = "Delete a connection, revoking its grants at the provider (admins)",
+    params(("id" = String, Path, description = "The connection's id")),
+    responses((status = 200, body = super::openapi::Deleted), super::openapi::Errors),
+)]
 async fn remove(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -119,13 +175,23 @@ async fn remove(
 /// Body optional: `{"client_id", "client_secret", "scopes"}` to re-authorize with changes,
 /// applied once the new authorization succeeds. A per-person connection connects the
 /// caller's own account; a shared one, and changes, need an admin (`manage::connect`).
+#[utoipa::path(
+    post,
+    path = "/api/v0/connections/{id}/connect",
+    tag = "connections",
+    summary = "Start connecting (or re-authorizing with changes); a per-person connection connects the caller's own account",
+    params(("id" = String, Path, description = "The connection's id")),
+    request_body = Option<ReauthorizeChanges>,
+    responses((status = 200, body = super::openapi::ConnectAnswer), super::openapi::Errors),
+)]
 async fn connect(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
-    body: Option<Json<ReauthorizeChanges>>,
+    body: Option<Json<Option<ReauthorizeChanges>>>,
 ) -> Result<Response, AppError> {
-    let changes = body.map(|Json(c)| c);
+    // No body, or `null`: connect with no changes.
+    let changes = body.and_then(|Json(c)| c);
     Ok(
         match manage::connect(&state, &identity, &id, changes).await? {
             ConnectStart::Popup { url } => Json(json!({"authorization_url": url})),
@@ -135,13 +201,23 @@ async fn connect(
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PersonQuery {
+    /// Of a per-person connection: whose grant (an admin's choice; default the caller's).
     person: Option<String>,
 }
 
 /// The shared grant (admins), or of a per-person connection the caller's own grant, or an
 /// admin's choice of `?person=`.
+#[utoipa::path(
+    post,
+    path = "/api/v0/connections/{id}/disconnect",
+    tag = "connections",
+    summary = "Disconnect: revoke the grant at the provider and forget it",
+    params(("id" = String, Path, description = "The connection's id"), PersonQuery),
+    responses((status = 200, body = super::openapi::Disconnected), super::openapi::Errors),
+)]
 async fn disconnect(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -152,6 +228,14 @@ async fn disconnect(
     Ok(Json(json!({"disconnected": true, "warning": warning})).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v0/connections/{id}/introspect",
+    tag = "connections",
+    summary = "Ask the provider about the access token (RFC 7662; admins)",
+    params(("id" = String, Path, description = "The connection's id")),
+    responses((status = 200, body = super::openapi::ProviderAnswer), super::openapi::Errors),
+)]
 async fn introspect(
     State(state): State<AppState>,
     Admin(identity): Admin,
@@ -160,6 +244,14 @@ async fn introspect(
     Ok(answer(manage::introspect(&state, &identity, &id).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v0/connections/{id}/registration/sync",
+    tag = "connections",
+    summary = "Read the dynamic registration back from the provider (RFC 7592; admins)",
+    params(("id" = String, Path, description = "The connection's id")),
+    responses((status = 200, body = super::openapi::ProviderAnswer), super::openapi::Errors),
+)]
 async fn sync(
     State(state): State<AppState>,
     _admin: Admin,
@@ -168,6 +260,14 @@ async fn sync(
     Ok(answer(manage::sync_registration(&state, &id).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v0/connections/{id}/registration/push",
+    tag = "connections",
+    summary = "Write the connection's settings to its dynamic registration (RFC 7592; admins)",
+    params(("id" = String, Path, description = "The connection's id")),
+    responses((status = 200, body = super::openapi::ProviderAnswer), super::openapi::Errors),
+)]
 async fn push(
     State(state): State<AppState>,
     _admin: Admin,
@@ -181,9 +281,12 @@ fn answer(view: crate::model::connections::ProviderAnswerView) -> Response {
     Json(json!({"title": view.title, "active": view.active, "provider": provider})).into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
+    /// `true` (or `1`): refresh even if the token is still fresh.
     #[serde(default)]
+    #[param(pattern = "^(true|false|1|0)?$")]
     force: Option<String>,
     /// Of a per-person connection: whose grant (an admin's choice; default the caller's).
     #[serde(default)]
@@ -195,6 +298,15 @@ pub struct TokenQuery {
 /// (acting as its creator), or an app session. A shared connection's token is for admins; of
 /// a per-person connection, everyone gets their own grant's, and an admin may name the
 /// person. Mounted outside the session middleware, which knows only sessions.
+#[utoipa::path(
+    post,
+    path = "/api/v0/connections/{id}/token",
+    tag = "connections",
+    summary = "A fresh access token for a worker (refreshed first when about to expire); an API token with connections:token or a session",
+    params(("id" = String, Path, description = "The connection's id"), TokenQuery),
+    security(("api_token" = []), ("session" = []), ("session_cookie" = [])),
+    responses((status = 200, body = super::openapi::ConnectionToken), super::openapi::Errors),
+)]
 pub async fn token(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -32,6 +32,13 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v0/mcp-servers",
+    tag = "mcp-servers",
+    summary = "The upstream MCP servers behind /mcp",
+    responses((status = 200, body = super::openapi::McpServerList), super::openapi::Errors),
+)]
 async fn list(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -39,6 +46,14 @@ async fn list(
     Ok(Json(json!({"servers": servers::list(&state, &identity).await?})).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v0/mcp-servers",
+    tag = "mcp-servers",
+    summary = "Add an MCP server (admins)",
+    request_body = McpServerInput,
+    responses((status = 201, body = crate::model::mcp_servers::McpServerView), super::openapi::Errors),
+)]
 async fn create(
     State(state): State<AppState>,
     Admin(identity): Admin,
@@ -48,6 +63,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v0/mcp-servers/{id}",
+    tag = "mcp-servers",
+    summary = "One MCP server",
+    params(("id" = String, Path, description = "The server's id")),
+    responses((status = 200, body = crate::model::mcp_servers::McpServerView), super::openapi::Errors),
+)]
 async fn read(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -56,6 +79,15 @@ async fn read(
     Ok(Json(servers::read(&state, &id, &identity).await?).into_response())
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v0/mcp-servers/{id}",
+    tag = "mcp-servers",
+    summary = "Replace an MCP server (admins)",
+    params(("id" = String, Path, description = "The server's id")),
+    request_body = McpServerInput,
+    responses((status = 200, body = crate::model::mcp_servers::McpServerView), super::openapi::Errors),
+)]
 async fn update(
     State(state): State<AppState>,
     Admin(identity): Admin,
@@ -65,6 +97,14 @@ async fn update(
     Ok(Json(servers::update(&state, &identity, &id, input).await?).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v0/mcp-servers/{id}",
+    tag = "mcp-servers",
+    summary = "Remove an MCP server (admins)",
+    params(("id" = String, Path, description = "The server's id")),
+    responses((status = 204, description = "Removed"), super::openapi::Errors),
+)]
 async fn remove(
     State(state): State<AppState>,
     Admin(identity): Admin,
@@ -74,6 +114,14 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v0/mcp-servers/{id}/test",
+    tag = "mcp-servers",
+    summary = "Test an MCP server: a new session and its tool list; a failure is ok=false (admins)",
+    params(("id" = String, Path, description = "The server's id")),
+    responses((status = 200, body = crate::model::mcp_servers::McpServerTestView), super::openapi::Errors),
+)]
 async fn test(
     State(state): State<AppState>,
     Admin(identity): Admin,
@@ -82,14 +130,37 @@ async fn test(
     Ok(Json(servers::test(&state, &id, &identity).await?).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v0/mcp-catalog",
+    tag = "mcp-servers",
+    summary = "The catalog of known MCP servers (admins)",
+    responses((status = 200, body = super::openapi::CatalogList), super::openapi::Errors),
+)]
 async fn list_catalog(State(state): State<AppState>, _admin: Admin) -> Result<Response, AppError> {
     Ok(Json(json!({"entries": catalog::views(&state)})).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v0/secrets",
+    tag = "mcp-servers",
+    summary = "Vault secrets: names and uses, never values (admins)",
+    responses((status = 200, body = super::openapi::SecretList), super::openapi::Errors),
+)]
 async fn list_secrets(State(state): State<AppState>, _admin: Admin) -> Result<Response, AppError> {
     Ok(Json(json!({"secrets": vault::list(&state).await?})).into_response())
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v0/secrets/{name}",
+    tag = "mcp-servers",
+    summary = "Set a vault secret (admins)",
+    params(("name" = String, Path, description = "The secret's name: A-Z, 0-9 and _, starting with a letter", pattern = "^[A-Z][A-Z0-9_]{0,63}$")),
+    request_body = SecretInput,
+    responses((status = 204, description = "Stored, sealed"), super::openapi::Errors),
+)]
 async fn put_secret(
     State(state): State<AppState>,
     Admin(identity): Admin,
@@ -100,6 +171,14 @@ async fn put_secret(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v0/secrets/{name}",
+    tag = "mcp-servers",
+    summary = "Delete a vault secret that no server uses (admins)",
+    params(("name" = String, Path, description = "The secret's name", pattern = "^[A-Z][A-Z0-9_]{0,63}$")),
+    responses((status = 204, description = "Deleted"), super::openapi::Errors),
+)]
 async fn delete_secret(
     State(state): State<AppState>,
     Admin(identity): Admin,
