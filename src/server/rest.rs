@@ -78,6 +78,7 @@ pub async fn json_errors(request: Request, next: axum::middleware::Next) -> Resp
 #[utoipa::path(
     get,
     path = "/api/v0/oauth/clients",
+    operation_id = "get_oauth_clients",
     tag = "oauth",
     summary = "MCP clients registered with the authorization server (admins)",
     responses((status = 200, body = Vec<crate::model::oauth::OAuthClientView>), openapi::Errors),
@@ -92,6 +93,7 @@ async fn get_oauth_clients(
 #[utoipa::path(
     delete,
     path = "/api/v0/oauth/clients/{id}",
+    operation_id = "delete_oauth_client",
     tag = "oauth",
     summary = "Delete an MCP client (admins)",
     params(("id" = String, Path, description = "The client's id")),
@@ -109,6 +111,7 @@ async fn delete_oauth_client(
 #[utoipa::path(
     post,
     path = "/api/v0/oauth/clients/{id}/revoke-consent",
+    operation_id = "revoke_oauth_consent",
     tag = "oauth",
     summary = "Revoke the consents given to an MCP client (admins)",
     params(("id" = String, Path, description = "The client's id")),
@@ -126,6 +129,7 @@ async fn revoke_oauth_consent(
 #[utoipa::path(
     get,
     path = "/api/v0/oauth/sessions",
+    operation_id = "get_oauth_sessions",
     tag = "oauth",
     summary = "Live MCP client sessions: every one for an admin, their own for a member",
     responses((status = 200, body = Vec<crate::model::oauth::OAuthSessionView>), openapi::Errors),
@@ -140,6 +144,7 @@ async fn get_oauth_sessions(
 #[utoipa::path(
     delete,
     path = "/api/v0/oauth/sessions/{id}",
+    operation_id = "revoke_oauth_session",
     tag = "oauth",
     summary = "End an MCP client session",
     params(("id" = String, Path, description = "The session's id")),
@@ -182,8 +187,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(JsonBody(value)),
+        match Json::<serde_json::Value>::from_request(request, state).await {
+            Ok(Json(value)) => object_body(value).map(JsonBody),
             Err(rejection) => Err(AppError::BadRequest(match rejection {
                 JsonRejection::MissingJsonContentType(_) => {
                     "Send the body as JSON with Content-Type: application/json.".to_string()
@@ -192,6 +197,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             })),
         }
     }
+}
+
+/// A body that must be a JSON object: serde would also take a struct's fields from an array
+/// in order (`[null, null]`), which no client means.
+pub fn object_body<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, AppError> {
+    if !value.is_object() {
+        return Err(AppError::BadRequest(
+            "The body must be a JSON object.".to_string(),
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        AppError::BadRequest(format!(
+            "Failed to deserialize the JSON body into the target type: {e}"
+        ))
+    })
 }
 
 fn settings_json(view: McpSettingsView) -> serde_json::Value {
@@ -205,6 +225,7 @@ fn settings_json(view: McpSettingsView) -> serde_json::Value {
 #[utoipa::path(
     get,
     path = "/api/v0/settings/mcp",
+    operation_id = "get_mcp_settings",
     tag = "settings",
     summary = "Whether /mcp requires a token, its URL, and the API tokens",
     responses((status = 200, body = openapi::McpSettingsResponse), openapi::Errors),
@@ -225,6 +246,7 @@ struct PutMcpSettings {
 #[utoipa::path(
     put,
     path = "/api/v0/settings/mcp",
+    operation_id = "put_mcp_settings",
     tag = "settings",
     summary = "Turn the token requirement of /mcp on or off (admins)",
     request_body = PutMcpSettings,
@@ -242,6 +264,7 @@ async fn put_mcp_settings(
 #[utoipa::path(
     get,
     path = "/api/v0/settings/mcp/tokens",
+    operation_id = "get_tokens",
     tag = "settings",
     summary = "API tokens: every one for an admin, their own for a member (never a value)",
     responses((status = 200, body = Vec<crate::model::mcp_settings::ApiTokenView>), openapi::Errors),
@@ -256,9 +279,10 @@ async fn get_tokens(
 #[utoipa::path(
     post,
     path = "/api/v0/settings/mcp/tokens",
+    operation_id = "post_token",
     tag = "settings",
     summary = "Create an API token; its value is in this answer only",
-    request_body = NewTokenRequest,
+    request_body(content = NewTokenRequest, example = json!({"name": "CI", "scopes": ["mcp"], "expires_in_days": 90})),
     responses((status = 201, body = crate::model::mcp_settings::CreatedTokenView), openapi::Errors),
 )]
 async fn post_token(
@@ -273,6 +297,7 @@ async fn post_token(
 #[utoipa::path(
     delete,
     path = "/api/v0/settings/mcp/tokens/{id}",
+    operation_id = "delete_api_token",
     tag = "settings",
     summary = "Delete an API token",
     params(("id" = String, Path, description = "The token's id")),

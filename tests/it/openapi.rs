@@ -85,7 +85,23 @@ async fn the_document_describes_every_operation() {
         );
         assert!(responses.contains_key("400") && responses.contains_key("500"));
     }
+    // Operation ids are unique, and every link names one.
+    let mut ids: Vec<&str> = OPERATIONS
+        .iter()
+        .map(|(m, p)| doc["paths"][*p][*m]["operationId"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), before, "operation ids repeat");
     let text = doc.to_string();
+    for link in text.split("\"operationId\":\"").skip(1) {
+        let id = &link[..link.find('"').unwrap()];
+        assert!(
+            ids.binary_search(&id).is_ok(),
+            "{id} is linked to but no operation"
+        );
+    }
     for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
         let name = &reference[..reference.find('"').unwrap()];
         assert!(

@@ -31,6 +31,7 @@ fn filter(query: Result<Query<AuditFilter>, QueryRejection>) -> Result<AuditFilt
 #[utoipa::path(
     get,
     path = "/api/v0/audit",
+    operation_id = "audit_list",
     tag = "audit",
     summary = "A page of the audit trail, newest first (admins)",
     params(AuditFilter),
@@ -48,6 +49,7 @@ async fn list(
 #[utoipa::path(
     get,
     path = "/api/v0/audit/export",
+    operation_id = "audit_export",
     tag = "audit",
     summary = "Every event the filters select, as JSON lines (admins)",
     params(AuditFilter),

@@ -47,6 +47,7 @@ pub const TOKEN_ROUTE: &str = "/api/v0/connections/{id}/token";
 #[utoipa::path(
     get,
     path = "/api/v0/connections",
+    operation_id = "connections_list",
     tag = "connections",
     summary = "Connections: every one for an admin, the per-person ones with their own grant for a member",
     responses((status = 200, body = super::openapi::ConnectionList), super::openapi::Errors),
@@ -65,9 +66,10 @@ async fn list(
 #[utoipa::path(
     post,
     path = "/api/v0/connections",
+    operation_id = "connections_create",
     tag = "connections",
     summary = "Create a connection (admins)",
-    request_body = ConnectionInput,
+    request_body(content = ConnectionInput, example = json!({"name": "example", "provider_type": "custom", "grant_type": "authorization_code", "client_id": "gatehouse", "client_secret": "example-secret", "authorization_url": "https://auth.example.com/authorize", "token_url": "https://auth.example.com/token", "scopes": ["read"]})),
     responses((status = 201, body = crate::model::connections::ConnectionView), super::openapi::Errors),
 )]
 async fn create(
@@ -82,6 +84,7 @@ async fn create(
 #[utoipa::path(
     get,
     path = "/api/v0/connections/{id}",
+    operation_id = "connections_read",
     tag = "connections",
     summary = "One connection (admins)",
     params(("id" = String, Path, description = "The connection's id")),
@@ -98,6 +101,7 @@ async fn read(
 #[utoipa::path(
     put,
     path = "/api/v0/connections/{id}",
+    operation_id = "connections_update",
     tag = "connections",
     summary = "Replace a connection's definition; the client secret is kept unless given (admins)",
     params(("id" = String, Path, description = "The connection's id")),
@@ -117,6 +121,7 @@ async fn update(
 #[utoipa::path(
     get,
     path = "/api/v0/connections/{id}/grants",
+    operation_id = "connections_grants",
     tag = "connections",
     summary = "Every person's grant of a per-person connection (admins)",
     params(("id" = String, Path, description = "The connection's id")),
@@ -141,6 +146,7 @@ async fn grants(
 #[utoipa::path(
     delete,
     path = "/api/v0/connections/{id}/grants/{person}",
+    operation_id = "connections_revoke_grant",
     tag = "connections",
     summary = "Revoke one person's grant (an admin, or that person)",
     params(("id" = String, Path, description = "The connection's id"), ("person" = String, Path, description = "Whose grant")),
@@ -158,6 +164,7 @@ async fn revoke_grant(
 #[utoipa::path(
     delete,
     path = "/api/v0/connections/{id}",
+    operation_id = "connections_remove",
     tag = "connections",
     summary = "Delete a connection, revoking its grants at the provider (admins)",
     params(("id" = String, Path, description = "The connection's id")),
@@ -178,6 +185,7 @@ async fn remove(
 #[utoipa::path(
     post,
     path = "/api/v0/connections/{id}/connect",
+    operation_id = "connections_connect",
     tag = "connections",
     summary = "Start connecting (or re-authorizing with changes); a per-person connection connects the caller's own account",
     params(("id" = String, Path, description = "The connection's id")),
@@ -188,10 +196,13 @@ async fn connect(
     State(state): State<AppState>,
     Extension(identity): Extension<Identity>,
     Path(id): Path<String>,
-    body: Option<Json<Option<ReauthorizeChanges>>>,
+    body: Option<Json<serde_json::Value>>,
 ) -> Result<Response, AppError> {
     // No body, or `null`: connect with no changes.
-    let changes = body.and_then(|Json(c)| c);
+    let changes: Option<ReauthorizeChanges> = match body {
+        None | Some(Json(serde_json::Value::Null)) => None,
+        Some(Json(value)) => Some(super::object_body(value)?),
+    };
     Ok(
         match manage::connect(&state, &identity, &id, changes).await? {
             ConnectStart::Popup { url } => Json(json!({"authorization_url": url})),
@@ -213,6 +224,7 @@ struct PersonQuery {
 #[utoipa::path(
     post,
     path = "/api/v0/connections/{id}/disconnect",
+    operation_id = "connections_disconnect",
     tag = "connections",
     summary = "Disconnect: revoke the grant at the provider and forget it",
     params(("id" = String, Path, description = "The connection's id"), PersonQuery),
@@ -231,6 +243,7 @@ async fn disconnect(
 #[utoipa::path(
     post,
     path = "/api/v0/connections/{id}/introspect",
+    operation_id = "connections_introspect",
     tag = "connections",
     summary = "Ask the provider about the access token (RFC 7662; admins)",
     params(("id" = String, Path, description = "The connection's id")),
@@ -247,6 +260,7 @@ async fn introspect(
 #[utoipa::path(
     post,
     path = "/api/v0/connections/{id}/registration/sync",
+    operation_id = "connections_sync",
     tag = "connections",
     summary = "Read the dynamic registration back from the provider (RFC 7592; admins)",
     params(("id" = String, Path, description = "The connection's id")),
@@ -263,6 +277,7 @@ async fn sync(
 #[utoipa::path(
     post,
     path = "/api/v0/connections/{id}/registration/push",
+    operation_id = "connections_push",
     tag = "connections",
     summary = "Write the connection's settings to its dynamic registration (RFC 7592; admins)",
     params(("id" = String, Path, description = "The connection's id")),
@@ -301,6 +316,7 @@ pub struct TokenQuery {
 #[utoipa::path(
     post,
     path = "/api/v0/connections/{id}/token",
+    operation_id = "connections_token",
     tag = "connections",
     summary = "A fresh access token for a worker (refreshed first when about to expire); an API token with connections:token or a session",
     params(("id" = String, Path, description = "The connection's id"), TokenQuery),

@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
 #[utoipa::path(
     get,
     path = "/api/v0/mcp-servers",
+    operation_id = "mcp_servers_list",
     tag = "mcp-servers",
     summary = "The upstream MCP servers behind /mcp",
     responses((status = 200, body = super::openapi::McpServerList), super::openapi::Errors),
@@ -49,9 +50,10 @@ async fn list(
 #[utoipa::path(
     post,
     path = "/api/v0/mcp-servers",
+    operation_id = "mcp_servers_create",
     tag = "mcp-servers",
     summary = "Add an MCP server (admins)",
-    request_body = McpServerInput,
+    request_body(content = McpServerInput, example = json!({"name": "example", "url": "https://mcp.example.com/mcp", "transport": "http", "auth": "none"})),
     responses((status = 201, body = crate::model::mcp_servers::McpServerView), super::openapi::Errors),
 )]
 async fn create(
@@ -66,6 +68,7 @@ async fn create(
 #[utoipa::path(
     get,
     path = "/api/v0/mcp-servers/{id}",
+    operation_id = "mcp_servers_read",
     tag = "mcp-servers",
     summary = "One MCP server",
     params(("id" = String, Path, description = "The server's id")),
@@ -82,6 +85,7 @@ async fn read(
 #[utoipa::path(
     put,
     path = "/api/v0/mcp-servers/{id}",
+    operation_id = "mcp_servers_update",
     tag = "mcp-servers",
     summary = "Replace an MCP server (admins)",
     params(("id" = String, Path, description = "The server's id")),
@@ -100,6 +104,7 @@ async fn update(
 #[utoipa::path(
     delete,
     path = "/api/v0/mcp-servers/{id}",
+    operation_id = "mcp_servers_remove",
     tag = "mcp-servers",
     summary = "Remove an MCP server (admins)",
     params(("id" = String, Path, description = "The server's id")),
@@ -117,6 +122,7 @@ async fn remove(
 #[utoipa::path(
     post,
     path = "/api/v0/mcp-servers/{id}/test",
+    operation_id = "mcp_servers_test",
     tag = "mcp-servers",
     summary = "Test an MCP server: a new session and its tool list; a failure is ok=false (admins)",
     params(("id" = String, Path, description = "The server's id")),
@@ -133,6 +139,7 @@ async fn test(
 #[utoipa::path(
     get,
     path = "/api/v0/mcp-catalog",
+    operation_id = "mcp_servers_list_catalog",
     tag = "mcp-servers",
     summary = "The catalog of known MCP servers (admins)",
     responses((status = 200, body = super::openapi::CatalogList), super::openapi::Errors),
@@ -144,6 +151,7 @@ async fn list_catalog(State(state): State<AppState>, _admin: Admin) -> Result<Re
 #[utoipa::path(
     get,
     path = "/api/v0/secrets",
+    operation_id = "mcp_servers_list_secrets",
     tag = "mcp-servers",
     summary = "Vault secrets: names and uses, never values (admins)",
     responses((status = 200, body = super::openapi::SecretList), super::openapi::Errors),
@@ -155,10 +163,11 @@ async fn list_secrets(State(state): State<AppState>, _admin: Admin) -> Result<Re
 #[utoipa::path(
     put,
     path = "/api/v0/secrets/{name}",
+    operation_id = "mcp_servers_put_secret",
     tag = "mcp-servers",
     summary = "Set a vault secret (admins)",
     params(("name" = String, Path, description = "The secret's name: A-Z, 0-9 and _, starting with a letter", pattern = "^[A-Z][A-Z0-9_]{0,63}$")),
-    request_body = SecretInput,
+    request_body(content = SecretInput, example = json!({"value": "an example secret value"})),
     responses((status = 204, description = "Stored, sealed"), super::openapi::Errors),
 )]
 async fn put_secret(
@@ -174,6 +183,7 @@ async fn put_secret(
 #[utoipa::path(
     delete,
     path = "/api/v0/secrets/{name}",
+    operation_id = "mcp_servers_delete_secret",
     tag = "mcp-servers",
     summary = "Delete a vault secret that no server uses (admins)",
     params(("name" = String, Path, description = "The secret's name", pattern = "^[A-Z][A-Z0-9_]{0,63}$")),

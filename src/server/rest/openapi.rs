@@ -173,6 +173,142 @@ impl Modify for Security {
     }
 }
 
+/// Links from the operations that create an item to those that use it (OpenAPI 3.1 link
+/// objects), so a client, or schemathesis' stateful phase, can follow an id from one answer
+/// to the next request. Added to the JSON: utoipa 5.5's `Link` serializes its fields in
+/// snake case (`operation_id`), which no reader understands.
+/// (operation, status, link name, linked operation, parameter, where its value comes from)
+const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    (
+        "connections_create",
+        "201",
+        "read",
+        "connections_read",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "connections_create",
+        "201",
+        "update",
+        "connections_update",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "connections_create",
+        "201",
+        "connect",
+        "connections_connect",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "connections_create",
+        "201",
+        "disconnect",
+        "connections_disconnect",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "connections_create",
+        "201",
+        "grants",
+        "connections_grants",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "connections_create",
+        "201",
+        "introspect",
+        "connections_introspect",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "connections_create",
+        "201",
+        "sync",
+        "connections_sync",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "connections_create",
+        "201",
+        "push",
+        "connections_push",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "connections_create",
+        "201",
+        "token",
+        "connections_token",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "connections_create",
+        "201",
+        "delete",
+        "connections_remove",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "mcp_servers_create",
+        "201",
+        "read",
+        "mcp_servers_read",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "mcp_servers_create",
+        "201",
+        "update",
+        "mcp_servers_update",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "mcp_servers_create",
+        "201",
+        "test",
+        "mcp_servers_test",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "mcp_servers_create",
+        "201",
+        "delete",
+        "mcp_servers_remove",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "post_token",
+        "201",
+        "delete",
+        "delete_api_token",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "mcp_servers_put_secret",
+        "204",
+        "delete",
+        "mcp_servers_delete_secret",
+        "name",
+        "$request.path.name",
+    ),
+];
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -229,15 +365,44 @@ impl Modify for Security {
 )]
 pub struct ApiDoc;
 
+/// The document, links added.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return doc;
+    };
+    for item in paths.values_mut().filter_map(|i| i.as_object_mut()) {
+        for operation in item.values_mut() {
+            let Some(id) = operation["operationId"].as_str().map(str::to_string) else {
+                continue;
+            };
+            for (from, status, name, to, parameter, value) in LINKS {
+                if *from != id {
+                    continue;
+                }
+                if let Some(response) = operation
+                    .pointer_mut(&format!("/responses/{status}"))
+                    .and_then(|r| r.as_object_mut())
+                {
+                    let links = response
+                        .entry("links")
+                        .or_insert_with(|| serde_json::json!({}));
+                    links[*name] = serde_json::json!({
+                        "operationId": to,
+                        "parameters": {*parameter: value},
+                    });
+                }
+            }
+        }
+    }
+    doc
+}
+
 /// `GET /api/v0/openapi.json`: public, like any API description (it holds no data).
 pub async fn openapi_json() -> Response {
     use std::sync::OnceLock;
     static DOCUMENT: OnceLock<String> = OnceLock::new();
-    let body = DOCUMENT.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_json()
-            .expect("the OpenAPI document serializes")
-    });
+    let body = DOCUMENT.get_or_init(|| document().to_string());
     (
         [(http::header::CONTENT_TYPE, "application/json")],
         body.clone(),
