@@ -7,6 +7,8 @@
 # Gatehouse also checks what a schema cannot say (a name not taken, expires_in_days and
 # expires_at not both, a URL that parses as one), and answers those with a documented 400.
 #
+# Left out too: /auth/logout, which would end the session the run signs in with.
+#
 # A fixed seed keeps CI's run the same; `SEED=random scripts/api-check.sh` explores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +52,7 @@ schemathesis="$PWD/.venv-api/bin/schemathesis"
 # In the temporary folder: what it leaves behind (reports, its cache) stays out of the checkout.
 (cd "$data" && "$schemathesis" run "$base/api/v0/openapi.json" \
   --checks all --exclude-checks positive_data_acceptance \
+  --exclude-path /auth/logout \
   --max-examples "${MAX_EXAMPLES:-30}" --request-timeout 10 \
   -H "Authorization: Bearer $session" "${seed_args[@]}") || status=$?
 if grep -q "panicked" "$data/server.log"; then

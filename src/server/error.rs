@@ -100,3 +100,36 @@ impl IntoResponse for AppError {
         api_error_response(self.into_api_error())
     }
 }
+
+/// For the OpenAPI document (`rest::openapi`): every error the API answers, in one shape: `{"error": code, "message": …}` (plus
+/// `retry_after` on 429, `reference` on 500). Not every operation can give every one.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ApiErrors {
+    /// The request is malformed: not JSON, unknown or missing fields, a value out of range.
+    #[response(status = 400)]
+    BadRequest(#[to_schema] ApiError),
+    /// No session (cookie or Bearer), or it expired.
+    #[response(status = 401)]
+    Unauthorized(ApiError),
+    /// Not for this caller: a member asking for an admin's operation, a request from another
+    /// origin, a host name this instance does not answer to.
+    #[response(status = 403)]
+    Forbidden(ApiError),
+    /// No such item (or, for a member, not theirs).
+    #[response(status = 404)]
+    NotFound(ApiError),
+    /// The state does not allow it: a name taken, an item in use, a connection not
+    /// connected.
+    #[response(status = 409)]
+    Conflict(ApiError),
+    /// Too many attempts: `retry_after` seconds (and the `Retry-After` header).
+    #[response(status = 429)]
+    TooManyRequests(ApiError),
+    /// Something failed on the server; `reference` is in its log.
+    #[response(status = 500)]
+    Internal(ApiError),
+    /// A provider or upstream server failed or refused; the message says which and how.
+    #[response(status = 502)]
+    BadGateway(ApiError),
+}

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-/// Every operation under /api/v0, as the routers define them.
+/// Every operation under /api/v0, and the auth API for scripts, as the routers define them.
 const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v0/settings/mcp"),
     ("put", "/api/v0/settings/mcp"),
@@ -43,6 +43,9 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v0/secrets"),
     ("put", "/api/v0/secrets/{name}"),
     ("delete", "/api/v0/secrets/{name}"),
+    ("get", "/auth/info"),
+    ("post", "/auth/login"),
+    ("post", "/auth/logout"),
 ];
 
 #[tokio::test]

@@ -15,8 +15,9 @@ use super::session::{LOGIN_COOKIE, SESSION_TTL_SECS, read_cookie};
 use super::throttle::Throttle;
 use super::{AuthMethod, roles};
 use crate::model::ApiError;
-use crate::model::session::AuthType;
+use crate::model::session::{AuthType, Role};
 use crate::server::audit::{self, Actor, Event};
+use crate::server::error::ApiErrors;
 use crate::server::error::{AppError, api_error_response};
 use crate::server::net::client_ip;
 use crate::server::secrets::{SecretString, constant_time_eq, sha256_hex};
@@ -25,7 +26,43 @@ use crate::util::{encode_query_value, login_url, safe_return_path};
 
 const MAX_LOGIN_BODY: usize = 16 * 1024;
 
+/// `GET /auth/info`'s answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AuthInfo {
+    pub auth_type: AuthType,
+    /// The login page.
+    pub login_url: String,
+    /// With `oauth2`: where a browser starts signing in.
+    pub oauth2_start_url: Option<String>,
+    /// Whether the request carried a valid session (always, with `none`).
+    pub authenticated: bool,
+    pub user: Option<String>,
+    pub role: Option<Role>,
+    /// Unix seconds.
+    pub session_expires_at: Option<i64>,
+}
+
+/// `POST /auth/login`'s answer to JSON.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LoginAnswer {
+    /// The session, for `Authorization: Bearer`.
+    pub token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds.
+    pub expires_in: i64,
+}
+
 /// `GET /auth/info`: how to sign in here, and whether the caller already is.
+#[utoipa::path(
+    get,
+    path = "/auth/info",
+    operation_id = "auth_info",
+    tag = "auth",
+    summary = "How to sign in here, and who the caller is (no session needed)",
+    security(()),
+    responses((status = 200, body = AuthInfo), ApiErrors),
+)]
 pub async fn auth_info(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let auth_type = state.config.auth.auth_type();
     let identity = match authenticate(&state, &headers).await {
@@ -33,15 +70,15 @@ pub async fn auth_info(State(state): State<AppState>, headers: HeaderMap) -> Res
         Ok(Err(_)) => None,
         Err(e) => return e.into_response(),
     };
-    let body = json!({
-        "auth_type": auth_type.as_str(),
-        "login_url": "/login",
-        "oauth2_start_url": (auth_type == AuthType::Oauth2).then_some("/auth/oauth2/start"),
-        "authenticated": identity.is_some(),
-        "user": identity.as_ref().map(|i| i.subject.clone()),
-        "role": identity.as_ref().map(|i| i.role.as_str()),
-        "session_expires_at": identity.as_ref().and_then(|i| i.expires_at),
-    });
+    let body = AuthInfo {
+        auth_type,
+        login_url: "/login".into(),
+        oauth2_start_url: (auth_type == AuthType::Oauth2).then(|| "/auth/oauth2/start".into()),
+        authenticated: identity.is_some(),
+        user: identity.as_ref().map(|i| i.subject.clone()),
+        role: identity.as_ref().map(|i| i.role),
+        session_expires_at: identity.as_ref().and_then(|i| i.expires_at),
+    };
     no_store(Json(body).into_response())
 }
 
@@ -60,10 +97,12 @@ enum Caller {
     Json,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct LoginBody {
     username: String,
+    #[schema(format = Password)]
     password: String,
+    /// Where the login form returns to (a path here); ignored for JSON.
     #[serde(default)]
     next: Option<String>,
 }
@@ -87,6 +126,17 @@ fn parse_login(caller: Caller, body: &[u8]) -> Result<LoginBody, String> {
 
 /// `POST /auth/login`: JSON `{"username","password"}` answers `{"token","token_type"}`; the
 /// login form (urlencoded) gets the session cookie and a redirect.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    operation_id = "auth_login",
+    tag = "auth",
+    summary = "Sign in with the username and password (AUTH_TYPE=basic) for a session token",
+    description = "The login page's form (application/x-www-form-urlencoded) gets the session cookie and a redirect instead. Wrong credentials count against the address: past five, 429.",
+    security(()),
+    request_body = LoginBody,
+    responses((status = 200, body = LoginAnswer), ApiErrors),
+)]
 pub async fn login(State(state): State<AppState>, request: Request) -> Response {
     let peer = request
         .extensions()
@@ -206,11 +256,11 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
             no_store(response)
         }
         Caller::Json => no_store(
-            Json(json!({
-                "token": session.token,
-                "token_type": "Bearer",
-                "expires_in": SESSION_TTL_SECS,
-            }))
+            Json(LoginAnswer {
+                token: session.token,
+                token_type: "Bearer".into(),
+                expires_in: SESSION_TTL_SECS,
+            })
             .into_response(),
         ),
     }
@@ -218,6 +268,18 @@ pub async fn login(State(state): State<AppState>, request: Request) -> Response 
 
 /// `POST /auth/logout`: ends the session (server side too: the token is refused from now on,
 /// even where a copy of it survives) and clears the cookie.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    operation_id = "auth_logout",
+    tag = "auth",
+    summary = "End the session presented (Bearer or cookie), if any",
+    responses(
+        (status = 204, description = "Ended (or there was none); the cookie is cleared"),
+        (status = 303, description = "The same, for a browser (Accept: text/html): to the login page"),
+        ApiErrors,
+    ),
+)]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Ok(Ok(identity)) = authenticate(&state, &headers).await
         && let (Some(jti), Some(exp)) = (&identity.session_id, identity.expires_at)

@@ -5,7 +5,7 @@
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::model::ApiError;
 use crate::model::audit::AuditEventView;
@@ -13,38 +13,7 @@ use crate::model::connections::{ConnectionView, PersonGrantView};
 use crate::model::mcp_servers::{CatalogEntryView, McpServerView, SecretView};
 use crate::model::mcp_settings::ApiTokenView;
 
-/// Every error the API answers, in one shape: `{"error": code, "message": …}` (plus
-/// `retry_after` on 429, `reference` on 500). Not every operation can give every one.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum Errors {
-    /// The request is malformed: not JSON, unknown or missing fields, a value out of range.
-    #[response(status = 400)]
-    BadRequest(#[to_schema] ApiError),
-    /// No session (cookie or Bearer), or it expired.
-    #[response(status = 401)]
-    Unauthorized(ApiError),
-    /// Not for this caller: a member asking for an admin's operation, a request from another
-    /// origin, a host name this instance does not answer to.
-    #[response(status = 403)]
-    Forbidden(ApiError),
-    /// No such item (or, for a member, not theirs).
-    #[response(status = 404)]
-    NotFound(ApiError),
-    /// The state does not allow it: a name taken, an item in use, a connection not
-    /// connected.
-    #[response(status = 409)]
-    Conflict(ApiError),
-    /// Too many attempts: `retry_after` seconds (and the `Retry-After` header).
-    #[response(status = 429)]
-    TooManyRequests(ApiError),
-    /// Something failed on the server; `reference` is in its log.
-    #[response(status = 500)]
-    Internal(ApiError),
-    /// A provider or upstream server failed or refused; the message says which and how.
-    #[response(status = 502)]
-    BadGateway(ApiError),
-}
+pub use crate::server::error::ApiErrors as Errors;
 
 /// `GET`/`PUT /api/v0/settings/mcp`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -351,6 +320,9 @@ const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
         super::mcp_servers::list_secrets,
         super::mcp_servers::put_secret,
         super::mcp_servers::delete_secret,
+        crate::server::auth::handlers::auth_info,
+        crate::server::auth::handlers::login,
+        crate::server::auth::handlers::logout,
     ),
     components(schemas(ApiError, AuditEventView)),
     modifiers(&Security),
@@ -361,6 +333,7 @@ const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
         (name = "settings", description = "MCP protection and API tokens"),
         (name = "oauth", description = "MCP clients of Gatehouse's authorization server and their sessions"),
         (name = "audit", description = "The audit trail (admins)"),
+        (name = "auth", description = "Signing in for scripts"),
     )
 )]
 pub struct ApiDoc;
