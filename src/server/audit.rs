@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
 
 use futures::Stream;
 use serde_json::Value;
@@ -136,10 +136,9 @@ enum Allowance {
 }
 
 fn anonymous_allowance(address: &str, now: UnixTime) -> Allowance {
-    static COUNTS: Mutex<Option<HashMap<String, (i64, u32)>>> = Mutex::new(None);
+    static COUNTS: LazyLock<Mutex<HashMap<String, (i64, u32)>>> = LazyLock::new(Mutex::default);
     let minute = now.div_euclid(60);
-    let mut guard = COUNTS.lock().expect("the anonymous event counts");
-    let counts = guard.get_or_insert_with(HashMap::new);
+    let mut counts = COUNTS.lock().expect("the anonymous event counts");
     if counts.len() >= 10_000 {
         counts.retain(|_, (m, _)| *m == minute);
     }

@@ -285,11 +285,8 @@ pub async fn fresh_token(
         Some(row) => row,
         None => state
             .db
-            .list_connections()
+            .find_connection_by_name(connection)
             .await?
-            .into_iter()
-            .map(|(row, _)| row)
-            .find(|row| row.name == connection)
             .ok_or_else(|| {
                 AppError::NotFound(format!("There is no connection named {connection:?}."))
             })?,

@@ -309,6 +309,19 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
+    /// By name (names are unique).
+    pub async fn find_connection_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<ConnectionRow>, DbError> {
+        Ok(sqlx::query_as::<_, ConnectionRow>(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
     pub async fn find_connection(&self, id: &str) -> Result<Option<ConnectionRow>, DbError> {
         Ok(sqlx::query_as::<_, ConnectionRow>(&format!(
             "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1"
