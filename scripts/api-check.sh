@@ -9,7 +9,8 @@
 #
 # Left out too: /auth/logout, which would end the session the run signs in with.
 #
-# A fixed seed keeps CI's run the same; `SEED=random scripts/api-check.sh` explores.
+# A fixed seed keeps CI's run the same; `SEED=random scripts/api-check.sh` explores. Arguments
+# go to schemathesis (`--include-path /api/v0/connections --report har`, say).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir="${CARGO_TARGET_DIR:-target}"
@@ -18,16 +19,18 @@ bin="$target_dir/debug/gatehouse"
 [ -x .venv-api/bin/schemathesis ] || scripts/setup.sh --tests
 
 data=$(mktemp -d)
+metrics_token=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 AUTH_TYPE=basic AUTH_BASIC_USERNAME=admin AUTH_BASIC_PASSWORD=api-check-password \
   LISTEN_ADDR="127.0.0.1:$port" DATA_DIR="$data" \
   SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') \
+  METRICS_TOKEN="$metrics_token" OUTBOUND_ALLOW_HTTP=true \
   OUTBOUND_TIMEOUT=2 RUST_LOG=warn "$bin" > "$data/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$data"' EXIT
 # Up, then signed in (Python, not curl: the machine may lack curl).
-session=$(python3 - "$base" <<'PY'
+GATEHOUSE_SESSION=$(python3 - "$base" <<'PY'
 import json, sys, time, urllib.request
 base = sys.argv[1]
 for _ in range(100):
@@ -50,11 +53,15 @@ seed_args=(--seed "${SEED:-20261202}" --generation-deterministic)
 status=0
 schemathesis="$PWD/.venv-api/bin/schemathesis"
 # In the temporary folder: what it leaves behind (reports, its cache) stays out of the checkout.
-(cd "$data" && "$schemathesis" run "$base/api/v0/openapi.json" \
+# The credentials go by the document's security schemes (tests/api/schemathesis.toml): the
+# session for the API, METRICS_TOKEN for /metrics.
+export GATEHOUSE_SESSION GATEHOUSE_METRICS_TOKEN="$metrics_token"
+config="$PWD/tests/api/schemathesis.toml"
+(cd "$data" && "$schemathesis" --config-file "$config" run "$base/api/v0/openapi.json" \
   --checks all --exclude-checks positive_data_acceptance \
   --exclude-path /auth/logout \
-  --max-examples "${MAX_EXAMPLES:-30}" --request-timeout 10 \
-  -H "Authorization: Bearer $session" "${seed_args[@]}") || status=$?
+  --max-examples "${MAX_EXAMPLES:-60}" --request-timeout 10 \
+  "${seed_args[@]}" "$@") || status=$?
 if grep -q "panicked" "$data/server.log"; then
   echo "api-check: the server panicked:" >&2
   grep -A5 "panicked" "$data/server.log" >&2

@@ -14,24 +14,31 @@ pub struct ConnectionInput {
     /// A built-in provider's instance fields (`shop`, `cloud_id`).
     #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::pairs_schema))]
     pub instance_fields: Vec<(String, String)>,
+    #[cfg_attr(feature = "ssr", schema(required = true, schema_with = crate::model::schemas::display_name))]
     pub name: String,
     pub description: String,
     /// Icon hint (`custom`, `crm`, `chat`, …); does not change the flow.
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::schemas::provider_type))]
     pub provider_type: String,
-    /// `authorization_code` (default) or `client_credentials`.
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::schemas::grant_type))]
     pub grant_type: String,
     /// Register the client at the provider on first connect (RFC 7591) instead of entering
     /// a client id and secret.
     pub dynamic_registration: bool,
     pub client_id: String,
     pub client_secret: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::schemas::optional_url))]
     pub authorization_url: String,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::schemas::optional_url))]
     pub token_url: String,
     pub scopes: Vec<String>,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::schemas::optional_url))]
     pub revocation_url: String,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::schemas::optional_url))]
     pub introspection_url: String,
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::schemas::optional_url))]
     pub provider_domain_url: String,
-    /// `client_secret_post` (default) or `client_secret_basic`.
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::schemas::token_auth_method))]
     pub token_auth_method: String,
     pub pkce: bool,
     #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::pairs_schema))]

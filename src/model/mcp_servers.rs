@@ -9,21 +9,22 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct McpServerInput {
-    /// A slug (`a-z`, `0-9`, `-`): the prefix of the server's tools, `<name>__<tool>`.
+    #[cfg_attr(feature = "ssr", schema(required = true, schema_with = crate::model::schemas::server_name))]
     pub name: String,
+    #[cfg_attr(feature = "ssr", schema(required = true, schema_with = crate::model::schemas::url))]
     pub url: String,
-    /// `http` (default; alias `streamable_http`) or `sse`. `stdio` is refused.
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::schemas::transport))]
     pub transport: String,
-    /// `none` (default), `connection`, `headers`, or on creation `discover`: sign in the way
-    /// the MCP authorization spec describes, creating the connection (`sign_in`).
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::schemas::server_auth))]
     pub auth: String,
     /// With `auth: connection`: the connection whose access token is sent as Bearer.
     pub connection_id: Option<String>,
     /// With `auth: headers`: `[name, value]` pairs; values may hold `${NAME}` placeholders
     /// resolved from the vault at call time.
-    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::pairs_schema))]
+    #[cfg_attr(feature = "ssr", schema(schema_with = crate::model::optional_pairs_schema))]
     pub headers: Option<Vec<(String, String)>>,
     /// Seconds, 1 to 300 (default 30).
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 300))]
     pub timeout_secs: Option<i64>,
     /// Default true.
     pub enabled: Option<bool>,

@@ -24,6 +24,7 @@ pub mod audit;
 pub mod connections;
 pub mod mcp_servers;
 pub mod openapi;
+pub mod operations;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

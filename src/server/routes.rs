@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use axum::Json;
 use axum::Router;
 use axum::body::{Body, HttpBody};
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
@@ -14,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
-use serde_json::json;
 use tower::ServiceExt;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{Any, CorsLayer};
@@ -36,7 +34,6 @@ use crate::server::metrics;
 use crate::server::net::client_ip;
 use crate::server::oauth_as::http as oauth_http;
 use crate::server::rest;
-use crate::server::secrets::constant_time_eq;
 use crate::server::state::AppState;
 
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -148,10 +145,10 @@ pub fn router(state: AppState) -> Router {
         ));
 
     let mut outer = Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(rest::operations::healthz))
         .route("/api/v0/openapi.json", get(rest::openapi::openapi_json));
     if state.config.metrics_token.is_some() {
-        outer = outer.route("/metrics", get(metrics_with_token));
+        outer = outer.route("/metrics", get(rest::operations::metrics_with_token));
     }
     outer
         .merge(worker_api)
@@ -222,44 +219,6 @@ async fn count_request(request: Request, next: Next) -> Response {
         started.elapsed().as_secs_f64(),
     );
     response
-}
-
-/// `GET /metrics` on the main listener: for the bearer of `METRICS_TOKEN` only.
-async fn metrics_with_token(State(state): State<AppState>, headers: http::HeaderMap) -> Response {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    let allowed = state
-        .config
-        .metrics_token
-        .as_ref()
-        .is_some_and(|t| constant_time_eq(presented, t.expose()));
-    if !allowed {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
-            "Send METRICS_TOKEN as a Bearer token.\n",
-        )
-            .into_response();
-    }
-    metrics_exposition(&state).await
-}
-
-/// The Prometheus exposition, with the gauges read now.
-pub async fn metrics_exposition(state: &AppState) -> Response {
-    let sessions = state.mcp.session_count(state.now()).await.ok();
-    let pool = state.db.pool();
-    let text = metrics::render(sessions, pool.size(), pool.num_idle());
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
 }
 
 /// The client's address, for what the request's handling records in the audit trail (the
@@ -437,25 +396,5 @@ impl HttpBody for Watched {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.body.size_hint()
-    }
-}
-
-/// `GET /healthz`: 200 when the database answers, 503 when it does not.
-async fn healthz(State(state): State<AppState>) -> Response {
-    let version = env!("CARGO_PKG_VERSION");
-    match state.db.ping().await {
-        Ok(()) => {
-            Json(json!({"status": "ok", "database": "ok", "version": version})).into_response()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "health check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(
-                    json!({"status": "unavailable", "database": "unreachable", "version": version}),
-                ),
-            )
-                .into_response()
-        }
     }
 }

@@ -36,6 +36,7 @@ use crate::server::gateway::upstreams::{Upstreams, run_upstream_refresh};
 use crate::server::http::{Outbound, OutboundPolicy, load_ca_bundle};
 use crate::server::net::HostPolicy;
 use crate::server::oauth_as::OAuthServer;
+use crate::server::rest::operations::metrics_exposition;
 use crate::server::routes;
 use crate::server::secrets::{MasterKey, SECRET_KEY_MIN_BYTES, Sealer};
 use crate::server::state::{AppState, Inner};
@@ -206,7 +207,7 @@ impl Application {
                     "/metrics",
                     axum::routing::get(move || {
                         let state = state.clone();
-                        async move { crate::server::routes::metrics_exposition(&state).await }
+                        async move { metrics_exposition(&state).await }
                     }),
                 );
                 let served = axum::serve(listener, router)

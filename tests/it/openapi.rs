@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-/// Every operation under /api/v0, and the auth API for scripts, as the routers define them.
+/// Every operation under /api/v0, the auth API for scripts, and the operational endpoints, as
+/// the routers define them.
 const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v0/settings/mcp"),
     ("put", "/api/v0/settings/mcp"),
@@ -46,6 +47,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/auth/info"),
     ("post", "/auth/login"),
     ("post", "/auth/logout"),
+    ("get", "/healthz"),
+    ("get", "/metrics"),
 ];
 
 #[tokio::test]
@@ -86,8 +89,19 @@ async fn the_document_describes_every_operation() {
             responses.keys().any(|s| s.starts_with('2')),
             "{method} {path}"
         );
-        assert!(responses.contains_key("400") && responses.contains_key("500"));
+        // The operational endpoints take no input; the API's operations say how they refuse.
+        if path.starts_with("/api/") || path.starts_with("/auth/") {
+            assert!(responses.contains_key("400") && responses.contains_key("500"));
+        }
     }
+    assert_eq!(
+        doc["paths"]["/metrics"]["get"]["security"],
+        serde_json::json!([{"metrics_token": []}])
+    );
+    assert_eq!(
+        doc["paths"]["/healthz"]["get"]["security"],
+        serde_json::json!([{}])
+    );
     // Operation ids are unique, and every link names one.
     let mut ids: Vec<&str> = OPERATIONS
         .iter()

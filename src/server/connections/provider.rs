@@ -406,6 +406,81 @@ mod tests {
         }
     }
 
+    /// The OpenAPI document's patterns accept what `validate` accepts, no more and no less.
+    #[test]
+    fn the_documented_patterns_are_the_checks() {
+        let providers = Providers::builtin();
+        let pattern = |schema: utoipa::openapi::schema::Object| {
+            regex::Regex::new(&schema.pattern.unwrap()).unwrap()
+        };
+        let name = pattern(crate::model::schemas::display_name());
+        for value in [
+            "Acme", " Acme ", "", " ", "\t\n", "a\u{7}b", "a\u{85}", " \u{85}a", "\u{9f}", "Å ß",
+        ] {
+            let valid = validate(
+                ConnectionInput {
+                    name: value.into(),
+                    ..input()
+                },
+                STRICT,
+                false,
+                &providers,
+            )
+            .is_ok();
+            assert_eq!(name.is_match(value), valid, "{value:?}");
+        }
+        let kind = pattern(crate::model::schemas::provider_type());
+        for value in [
+            "",
+            " crm ",
+            "crm-2_x",
+            "CRM",
+            "a b",
+            &"a".repeat(40),
+            &"a".repeat(41),
+        ] {
+            let valid = validate(
+                ConnectionInput {
+                    provider_type: value.into(),
+                    ..input()
+                },
+                STRICT,
+                false,
+                &providers,
+            )
+            .is_ok();
+            assert_eq!(kind.is_match(value), valid, "{value:?}");
+        }
+        // The URL pattern is the usual spelling of a URL the check accepts; it cannot parse a
+        // host, and the check's WHATWG parsing also takes rarer spellings (`HTTPS:host`).
+        let url = pattern(crate::model::schemas::optional_url());
+        for value in [
+            "",
+            "  ",
+            "https://acme.example/revoke",
+            " https://acme.example/revoke?x=1 ",
+        ] {
+            let valid = validate(
+                ConnectionInput {
+                    revocation_url: value.into(),
+                    ..input()
+                },
+                STRICT,
+                false,
+                &providers,
+            )
+            .is_ok();
+            assert!(valid && url.is_match(value), "{value:?}");
+        }
+        for value in [
+            "ftp://acme.example",
+            "acme.example",
+            "https://",
+            "https:// x",
+        ] {
+            assert!(!url.is_match(value), "{value:?}");
+        }
+    }
     #[test]
     fn a_complete_definition_passes_with_defaults() {
         let d = validate(input(), STRICT, false, &Providers::builtin()).unwrap();

@@ -747,6 +747,43 @@ mod tests {
     use super::*;
     use crate::model::session::Role;
 
+    /// The OpenAPI document's pattern for a name accepts what `check_name` accepts (after the
+    /// trim `check` does), no more and no less: schemathesis sends what it does not match.
+    #[test]
+    fn the_documented_name_pattern_is_the_check() {
+        let pattern = crate::model::schemas::server_name().pattern.unwrap();
+        let re = regex::Regex::new(&pattern).unwrap();
+        let long = "a".repeat(32);
+        let too_long = "a".repeat(33);
+        for name in [
+            "a",
+            "0",
+            "linear",
+            "a-b",
+            "a--b",
+            &long,
+            &too_long,
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "",
+            " ",
+            " linear\t",
+            "lin ear",
+            "a\u{85}",
+            "\u{85}a",
+            "ä",
+            "a\nb",
+        ] {
+            assert_eq!(
+                re.is_match(name),
+                check_name(name.trim()).is_ok(),
+                "{name:?}"
+            );
+        }
+    }
+
     #[test]
     fn members_read_a_server_without_how_it_is_reached() {
         let view = McpServerView {

@@ -139,6 +139,15 @@ impl Modify for Security {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("METRICS_TOKEN: /metrics only."))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -282,7 +291,7 @@ const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
 #[openapi(
     info(
         title = "Gatehouse REST API",
-        description = "Connections, MCP servers, secrets, API tokens, MCP clients and the audit trail of one Gatehouse. Every operation needs a session (Bearer or cookie) unless it says otherwise; members see their own items, admins everything.",
+        description = "Connections, MCP servers, secrets, API tokens, MCP clients and the audit trail of one Gatehouse, and its health check and metrics. Every operation needs a session (Bearer or cookie) unless it says otherwise; members see their own items, admins everything.",
     ),
     paths(
         super::get_mcp_settings,
@@ -323,6 +332,8 @@ const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
         crate::server::auth::handlers::auth_info,
         crate::server::auth::handlers::login,
         crate::server::auth::handlers::logout,
+        super::operations::healthz,
+        super::operations::metrics_with_token,
     ),
     components(schemas(ApiError, AuditEventView)),
     modifiers(&Security),
@@ -334,6 +345,7 @@ const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
         (name = "oauth", description = "MCP clients of Gatehouse's authorization server and their sessions"),
         (name = "audit", description = "The audit trail (admins)"),
         (name = "auth", description = "Signing in for scripts"),
+        (name = "operations", description = "Health checks and Prometheus metrics, outside the session"),
     )
 )]
 pub struct ApiDoc;
