@@ -51,6 +51,8 @@ test.describe('Connections', () => {
     await page.reload();
     await hydrated(page);
     await expect(card.getByTestId('connection-expiry')).toContainText('refreshed');
+    // Health at a glance: the last refresh, when the next one is due, no failures.
+    await expect(card.getByTestId('connection-health')).toHaveText(/^refreshed just now · next refresh (in \d+ (s|min|h)|due now)$/);
     await expect(card.getByRole('button', { name: `Connect ${name}` })).toHaveText('Re-authorize');
 
     // Re-authorize: the same connection, a new grant (a new grant has not been refreshed).
@@ -63,6 +65,7 @@ test.describe('Connections', () => {
     const second = await again;
     if (!second.isClosed()) await second.waitForEvent('close');
     await expect(card.getByTestId('connection-expiry')).not.toContainText('refreshed');
+    await expect(card.getByTestId('connection-health')).toContainText('never refreshed');
     await expect(card.getByTestId('connection-status')).toHaveText('Connected');
 
     await card.getByRole('button', { name: 'Introspect' }).click();

@@ -1,6 +1,7 @@
 import { test, expect, hydrated } from '../support/fixtures';
 import { urls } from '../support/servers';
 import { signIn } from '../support/oauth';
+import { postToolCall } from '../support/mcp';
 
 test.describe('MCP Servers', () => {
   test('add a server from the catalog, creating and connecting its connection on the way, through to its tools', async ({ page }) => {
@@ -60,6 +61,27 @@ test.describe('MCP Servers', () => {
     await server.getByRole('button', { name: 'Test linear' }).click();
     await expect(page.getByTestId('test-ok')).toContainText('py-upstream');
     await page.getByTestId('test-result').getByRole('button', { name: 'Close' }).click();
+
+    // Two tool calls through /mcp: the card shows their latency percentiles and failure rate.
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'gatehouse_session')!.value;
+    const minted = await page.request.post(`${urls.basic}/api/v0/settings/mcp/tokens`, {
+      headers: { authorization: `Bearer ${session}` },
+      data: { name: `calls ${Date.now()}` },
+    });
+    expect(minted.status()).toBe(201);
+    const { id: tokenId, token } = await minted.json();
+    for (let i = 0; i < 2; i++) {
+      const called = await postToolCall(page.request, urls.basic, token, 'linear__whoami');
+      expect(called.status()).toBe(200);
+      expect(await called.text()).toContain('authenticated');
+    }
+    await page.reload();
+    await hydrated(page);
+    await expect(server.getByTestId('server-calls')).toHaveText(
+      /^Tool calls: p50 \d+ ms · p95 \d+ ms · p99 \d+ ms · 0\.0% failed of 2 calls$/,
+    );
+    expect((await page.request.delete(`${urls.basic}/api/v0/settings/mcp/tokens/${tokenId}`, { headers: { authorization: `Bearer ${session}` } })).status()).toBe(204);
   });
 
   test('secrets are write-only, and headers that use them come back as names only', async ({ page, consoleErrors }) => {

@@ -48,28 +48,28 @@ pub async fn run() -> ExitCode {
 
 /// The store of `DATABASE_URL`, for a command that works on it; the exit code when it cannot.
 async fn store(cli: &Cli) -> Result<Db, ExitCode> {
-    let config = Config::parse(&cli.settings).map_err(|e| {
-        eprintln!("gatehouse: {e}");
-        ExitCode::from(2)
-    })?;
-    Db::connect(&config.database).await.map_err(|e| {
-        eprintln!("gatehouse: {e}");
-        ExitCode::FAILURE
-    })
+    Db::connect(&settings(cli)?.database).await.map_err(failed)
 }
 
 /// The state a command that acts like the server needs (`api-tokens`, `connections`).
 async fn headless(cli: &Cli) -> Result<AppState, ExitCode> {
-    let config = Config::parse(&cli.settings).map_err(|e| {
+    Application::headless(settings(cli)?, Arc::new(SystemClock))
+        .await
+        .map_err(failed)
+}
+
+/// The settings, or why not on stderr with exit code 2 (the environment is wrong).
+fn settings(cli: &Cli) -> Result<Config, ExitCode> {
+    Config::parse(&cli.settings).map_err(|e| {
         eprintln!("gatehouse: {e}");
         ExitCode::from(2)
-    })?;
-    Application::headless(config, Arc::new(SystemClock))
-        .await
-        .map_err(|e| {
-            eprintln!("gatehouse: {e}");
-            ExitCode::FAILURE
-        })
+    })
+}
+
+/// What could not be opened, on stderr; exit code 1.
+fn failed(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("gatehouse: {e}");
+    ExitCode::FAILURE
 }
 
 /// A command's failure: its message on stderr, exit code 1 (2 for what was asked wrongly).
@@ -295,12 +295,9 @@ async fn connections_command(cli: &Cli, command: ConnectionsCommand) -> ExitCode
 
 /// `gatehouse rotate-secret-key`: re-seals under SECRET_KEY what SECRET_KEY_PREVIOUS opens.
 async fn rotate_secret_key(cli: &Cli) -> ExitCode {
-    let config = match Config::parse(&cli.settings) {
+    let config = match settings(cli) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("gatehouse: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let Some(current) = config.secret_key.clone() else {
         eprintln!(
@@ -316,10 +313,7 @@ async fn rotate_secret_key(cli: &Cli) -> ExitCode {
     }
     let db = match Db::connect(&config.database).await {
         Ok(db) => db,
-        Err(e) => {
-            eprintln!("gatehouse: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return failed(e),
     };
     let rotation = match rotation::rotate(
         &db,
@@ -536,12 +530,9 @@ const FOLLOW_WINDOW_SECS: i64 = 30;
 
 /// `gatehouse copy-data --to postgres://…`: the source is `DATABASE_URL`.
 async fn copy_data(cli: &Cli, to: &str) -> ExitCode {
-    let config = match Config::parse(&cli.settings) {
+    let config = match settings(cli) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("gatehouse: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let target = match DatabaseConfig::from_url(to, Some(2)) {
         Ok(t) if t.is_postgres() => t,
@@ -556,17 +547,11 @@ async fn copy_data(cli: &Cli, to: &str) -> ExitCode {
     };
     let from = match Db::connect(&config.database).await {
         Ok(db) => db,
-        Err(e) => {
-            eprintln!("gatehouse: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return failed(e),
     };
     let into = match Db::connect(&target).await {
         Ok(db) => db,
-        Err(e) => {
-            eprintln!("gatehouse: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return failed(e),
     };
     match copy_all(&from, &into).await {
         Ok(copied) => {
@@ -596,12 +581,9 @@ async fn copy_data(cli: &Cli, to: &str) -> ExitCode {
 }
 
 async fn serve(cli: &Cli) -> ExitCode {
-    let config = match Config::parse(&cli.settings) {
+    let config = match settings(cli) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("gatehouse: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     init_tracing(config.log_format);
     let app = match Application::build(config, Arc::new(SystemClock)).await {

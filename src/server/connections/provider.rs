@@ -410,6 +410,7 @@ mod tests {
     #[test]
     fn the_documented_patterns_are_the_checks() {
         let providers = Providers::builtin();
+        let accepts = |input: ConnectionInput| validate(input, STRICT, false, &providers).is_ok();
         let pattern = |schema: utoipa::openapi::schema::Object| {
             regex::Regex::new(&schema.pattern.unwrap()).unwrap()
         };
@@ -417,16 +418,10 @@ mod tests {
         for value in [
             "Acme", " Acme ", "", " ", "\t\n", "a\u{7}b", "a\u{85}", " \u{85}a", "\u{9f}", "Å ß",
         ] {
-            let valid = validate(
-                ConnectionInput {
-                    name: value.into(),
-                    ..input()
-                },
-                STRICT,
-                false,
-                &providers,
-            )
-            .is_ok();
+            let valid = accepts(ConnectionInput {
+                name: value.into(),
+                ..input()
+            });
             assert_eq!(name.is_match(value), valid, "{value:?}");
         }
         let kind = pattern(crate::model::schemas::provider_type());
@@ -439,16 +434,10 @@ mod tests {
             &"a".repeat(40),
             &"a".repeat(41),
         ] {
-            let valid = validate(
-                ConnectionInput {
-                    provider_type: value.into(),
-                    ..input()
-                },
-                STRICT,
-                false,
-                &providers,
-            )
-            .is_ok();
+            let valid = accepts(ConnectionInput {
+                provider_type: value.into(),
+                ..input()
+            });
             assert_eq!(kind.is_match(value), valid, "{value:?}");
         }
         // The URL pattern is the usual spelling of a URL the check accepts; it cannot parse a
@@ -460,16 +449,10 @@ mod tests {
             "https://acme.example/revoke",
             " https://acme.example/revoke?x=1 ",
         ] {
-            let valid = validate(
-                ConnectionInput {
-                    revocation_url: value.into(),
-                    ..input()
-                },
-                STRICT,
-                false,
-                &providers,
-            )
-            .is_ok();
+            let valid = accepts(ConnectionInput {
+                revocation_url: value.into(),
+                ..input()
+            });
             assert!(valid && url.is_match(value), "{value:?}");
         }
         for value in [
@@ -481,6 +464,7 @@ mod tests {
             assert!(!url.is_match(value), "{value:?}");
         }
     }
+
     #[test]
     fn a_complete_definition_passes_with_defaults() {
         let d = validate(input(), STRICT, false, &Providers::builtin()).unwrap();
